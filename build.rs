@@ -1,0 +1,50 @@
+//! Validates every variant of every WGSL kernel in `kernels/` with naga, so a
+//! shader error is a build error that names the file and line.
+
+#[path = "src/gpu/preprocess.rs"]
+mod preprocess;
+
+use std::fs;
+use std::path::Path;
+
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
+
+fn main() {
+    println!("cargo:rerun-if-changed=kernels");
+    println!("cargo:rerun-if-changed=src/gpu/preprocess.rs");
+    let mut paths: Vec<_> = fs::read_dir("kernels")
+        .expect("kernels/ folder")
+        .map(|entry| entry.expect("readable kernels/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wgsl"))
+        .collect();
+    paths.sort();
+    let mut failures = Vec::new();
+    for path in &paths {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let source = fs::read_to_string(path).expect("readable kernel");
+        let flags = preprocess::declared_flags(&source);
+        for variant in preprocess::all_variants(&flags) {
+            if let Err(message) = validate(path, &source, &variant) {
+                failures.push(format!("{} [{}]:\n{message}", path.display(), variant.join(" ")));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        for failure in &failures {
+            eprintln!("error: WGSL kernel failed validation: {failure}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn validate(path: &Path, source: &str, variant: &[&str]) -> Result<(), String> {
+    let expanded = preprocess::expand(source, variant).map_err(|e| format!("{}:{}", path.display(), e))?;
+    let file = path.display().to_string();
+    let module = naga::front::wgsl::parse_str(&expanded).map_err(|e| e.emit_to_string_with_path(&expanded, &file))?;
+    // The union of what any adapter we run on may offer; each variant is only
+    // dispatched where the runtime has checked the matching feature.
+    let mut validator = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16);
+    validator.subgroup_stages(ShaderStages::COMPUTE);
+    validator.subgroup_operations(SubgroupOperationSet::all());
+    validator.validate(&module).map(drop).map_err(|e| e.emit_to_string_with_path(&expanded, &file))
+}

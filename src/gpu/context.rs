@@ -1,0 +1,123 @@
+//! The wgpu device, created with the adapter's real limits and the optional
+//! features we use (subgroups, shader-f16) when the adapter has them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::gpu::kernels::{Kernel, KernelKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+    #[error("the adapter refused a device: {0}")]
+    NoDevice(String),
+    #[error("kernel `{kernel}` could not be prepared: {message}")]
+    Kernel { kernel: &'static str, message: String },
+    #[error("reading a result back from the GPU failed: {0}")]
+    Readback(String),
+    #[error("bad tensor shape: {0}")]
+    Shape(String),
+    #[error("{0} exceeds the adapter's limit of {1} bytes per binding")]
+    TooLarge(&'static str, u64),
+}
+
+/// Optional features the kernels can use, as granted on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub subgroups: bool,
+    pub shader_f16: bool,
+}
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub capabilities: Capabilities,
+    pipelines: RefCell<HashMap<KernelKey, Rc<wgpu::ComputePipeline>>>,
+}
+
+impl GpuContext {
+    /// Asks for the best adapter and a device with all of its limits.
+    pub async fn create() -> Result<Self, GpuError> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = if cfg!(target_arch = "wasm32") {
+            wgpu::Backends::BROWSER_WEBGPU
+        } else {
+            wgpu::Backends::VULKAN
+        };
+        let instance = wgpu::Instance::new(descriptor);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::from_adapter(adapter).await
+    }
+
+    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
+        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        let features = adapter.features() & wanted;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("locus"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        Ok(GpuContext {
+            capabilities: Capabilities {
+                subgroups: features.contains(wgpu::Features::SUBGROUP),
+                shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            },
+            info: adapter.get_info(),
+            limits: device.limits(),
+            device,
+            queue,
+            pipelines: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The compute pipeline for a kernel variant, compiled once and cached.
+    pub fn pipeline(&self, kernel: Kernel, flags: &[&'static str]) -> Result<Rc<wgpu::ComputePipeline>, GpuError> {
+        let key = KernelKey::new(kernel, flags);
+        if let Some(pipeline) = self.pipelines.borrow().get(&key) {
+            return Ok(pipeline.clone());
+        }
+        let mut source = kernel
+            .source(&key.flags)
+            .map_err(|e| GpuError::Kernel { kernel: kernel.name(), message: e.to_string() })?;
+        // Browsers (Tint) require the directive for subgroup builtins and naga
+        // rejects it, so it is added here, on line 1 to keep line numbers.
+        if self.info.backend == wgpu::Backend::BrowserWebGpu && key.flags.contains(&"SUBGROUPS") {
+            source.insert_str(0, "enable subgroups; ");
+        }
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = Rc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.name()),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        }));
+        self.pipelines.borrow_mut().insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Checks a buffer against the per-binding storage limit.
+    pub fn check_binding(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
+        let limit = u64::from(self.limits.max_storage_buffer_binding_size);
+        if bytes > limit { Err(GpuError::TooLarge(what, limit)) } else { Ok(()) }
+    }
+}

@@ -1,0 +1,129 @@
+//! The `wasm-bindgen` surface used by the extension's offscreen document.
+//! Errors never cross as panics: every request answers with events.
+
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::gpu::GpuContext;
+use crate::protocol::{self, Event};
+use crate::report::AdapterReport;
+use crate::runtime::Runtime;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The runtime as JavaScript sees it.
+#[wasm_bindgen(js_name = Runtime)]
+pub struct WebRuntime {
+    inner: Runtime,
+}
+
+#[wasm_bindgen(js_class = Runtime)]
+impl WebRuntime {
+    /// Probes WebGPU and starts on it, or on the CPU with the reason why not.
+    pub async fn create() -> WebRuntime {
+        let inner = match browser_adapter().await {
+            Err(reason) => Runtime::on_cpu(reason),
+            Ok(browser) => match GpuContext::create().await {
+                Ok(ctx) => {
+                    let mut adapter = AdapterReport::from_wgpu(&ctx.info);
+                    adapter.vendor = browser.vendor;
+                    adapter.architecture = browser.architecture;
+                    adapter.is_fallback_adapter |= browser.is_fallback_adapter;
+                    if adapter.name.is_empty() {
+                        adapter.name = browser.description;
+                    }
+                    Runtime::on_gpu(ctx, adapter).await
+                }
+                Err(error) => Runtime::on_cpu(error.to_string()),
+            },
+        };
+        WebRuntime { inner }
+    }
+
+    /// The backend report as a plain object (see `BackendReport`).
+    pub fn report(&self) -> Result<JsValue, JsError> {
+        to_js(self.inner.report())
+    }
+
+    /// One line for the backend indicator.
+    pub fn summary(&self) -> String {
+        self.inner.report().summary()
+    }
+
+    /// Handles one protocol message; `on_event` receives each event object.
+    pub async fn handle(&self, message: JsValue, on_event: Function) {
+        let mut emit = |event: Event| {
+            if let Ok(value) = to_js(&event) {
+                // A throwing listener must not take the runtime down with it.
+                let _ = on_event.call1(&JsValue::NULL, &value);
+            }
+        };
+        match serde_wasm_bindgen::from_value::<serde_json::Value>(message) {
+            Ok(value) => self.inner.handle(value, &mut emit).await,
+            Err(error) => {
+                let error = crate::LocusError::BadMessage(error.to_string());
+                emit(Event::error(String::new(), &error));
+            }
+        }
+    }
+}
+
+/// Kinds, events and error codes this runtime speaks (for the protocol test).
+#[wasm_bindgen(js_name = protocolDescription)]
+pub fn protocol_description() -> Result<JsValue, JsError> {
+    to_js(&protocol::describe())
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// What the browser itself says about its adapter: wgpu does not pass vendor
+/// and architecture through, and the reason for a missing adapter matters.
+struct BrowserAdapter {
+    vendor: String,
+    architecture: String,
+    description: String,
+    is_fallback_adapter: bool,
+}
+
+async fn browser_adapter() -> Result<BrowserAdapter, String> {
+    let global = js_sys::global();
+    let navigator = get(&global, "navigator");
+    let gpu = get(&navigator, "gpu");
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("navigator.gpu is missing: WebGPU is disabled or unsupported in this browser".into());
+    }
+    let request: Function = get(&gpu, "requestAdapter")
+        .dyn_into()
+        .map_err(|_| "navigator.gpu.requestAdapter is not a function".to_string())?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|e| format!("requestAdapter() threw: {e:?}"))?
+        .dyn_into()
+        .map_err(|_| "requestAdapter() did not return a promise".to_string())?;
+    let adapter = JsFuture::from(promise).await.map_err(|e| format!("requestAdapter() failed: {e:?}"))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("navigator.gpu.requestAdapter() returned no adapter".into());
+    }
+    let info = get(&adapter, "info");
+    let text = |key| get(&info, key).as_string().unwrap_or_default();
+    let is_fallback_adapter = get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&adapter, "isFallbackAdapter").as_bool());
+    Ok(BrowserAdapter {
+        vendor: text("vendor"),
+        architecture: text("architecture"),
+        description: text("description"),
+        is_fallback_adapter: is_fallback_adapter.unwrap_or(false),
+    })
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
