@@ -25,7 +25,11 @@ fn main() {
         let flags = preprocess::declared_flags(&source);
         for variant in preprocess::all_variants(&flags) {
             if let Err(message) = validate(path, &source, &variant) {
-                failures.push(format!("{} [{}]:\n{message}", path.display(), variant.join(" ")));
+                failures.push(format!(
+                    "{} [{}]:\n{message}",
+                    path.display(),
+                    variant.join(" ")
+                ));
             }
         }
     }
@@ -38,13 +42,21 @@ fn main() {
 }
 
 fn validate(path: &Path, source: &str, variant: &[&str]) -> Result<(), String> {
-    let expanded = preprocess::expand(source, variant).map_err(|e| format!("{}:{}", path.display(), e))?;
+    let expanded =
+        preprocess::expand(source, variant).map_err(|e| format!("{}:{}", path.display(), e))?;
     let file = path.display().to_string();
-    let module = naga::front::wgsl::parse_str(&expanded).map_err(|e| e.emit_to_string_with_path(&expanded, &file))?;
+    let module = naga::front::wgsl::parse_str(&expanded)
+        .map_err(|e| e.emit_to_string_with_path(&expanded, &file))?;
     // The union of what any adapter we run on may offer; each variant is only
     // dispatched where the runtime has checked the matching feature.
-    let mut validator = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16);
+    let mut validator = Validator::new(
+        ValidationFlags::all(),
+        Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16,
+    );
     validator.subgroup_stages(ShaderStages::COMPUTE);
     validator.subgroup_operations(SubgroupOperationSet::all());
-    validator.validate(&module).map(drop).map_err(|e| e.emit_to_string_with_path(&expanded, &file))
+    validator
+        .validate(&module)
+        .map(drop)
+        .map_err(|e| e.emit_to_string_with_path(&expanded, &file))
 }

@@ -149,9 +149,12 @@ struct Envelope {
 /// Parses one client message from its JSON value.
 pub fn parse_client_message(value: Value) -> Result<ClientMessage, Rejected> {
     let id_hint = value.get("id").and_then(Value::as_str).map(str::to_owned);
-    let reject = |error| Rejected { id: id_hint.clone(), error };
-    let envelope: Envelope = serde_json::from_value(value)
-        .map_err(|e| reject(LocusError::BadMessage(e.to_string())))?;
+    let reject = |error| Rejected {
+        id: id_hint.clone(),
+        error,
+    };
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| reject(LocusError::BadMessage(e.to_string())))?;
     if envelope.id.is_empty() || envelope.id.len() > MAX_ID_LEN {
         return Err(reject(LocusError::BadMessage(format!(
             "id must be 1..={MAX_ID_LEN} characters"
@@ -163,16 +166,33 @@ pub fn parse_client_message(value: Value) -> Result<ClientMessage, Rejected> {
             let kind = envelope
                 .kind
                 .ok_or_else(|| reject(LocusError::BadMessage("request without kind".into())))?;
-            let payload = envelope.payload.unwrap_or(Value::Object(Default::default()));
+            let payload = match envelope.payload {
+                None | Some(Value::Null) => Value::Object(Default::default()),
+                // serde would read a struct from an array too; the protocol says object.
+                Some(object @ Value::Object(_)) => object,
+                Some(_) => {
+                    return Err(reject(LocusError::BadMessage(
+                        "payload must be an object".into(),
+                    )));
+                }
+            };
             let task = parse_task(&kind, payload).map_err(reject)?;
-            Ok(ClientMessage::Request { id: envelope.id, task })
+            Ok(ClientMessage::Request {
+                id: envelope.id,
+                task,
+            })
         }
-        other => Err(reject(LocusError::BadMessage(format!("unknown message type `{other}`")))),
+        other => Err(reject(LocusError::BadMessage(format!(
+            "unknown message type `{other}`"
+        )))),
     }
 }
 
 fn parse_task(kind: &str, payload: Value) -> Result<Task, LocusError> {
-    fn payload_of<T: for<'de> Deserialize<'de>>(kind: &str, payload: Value) -> Result<T, LocusError> {
+    fn payload_of<T: for<'de> Deserialize<'de>>(
+        kind: &str,
+        payload: Value,
+    ) -> Result<T, LocusError> {
         serde_json::from_value(payload)
             .map_err(|e| LocusError::BadMessage(format!("bad `{kind}` payload: {e}")))
     }
@@ -201,11 +221,21 @@ pub struct Event {
 
 impl Event {
     pub fn new(id: impl Into<RequestId>, body: EventBody) -> Self {
-        Event { message_type: "event", id: id.into(), body }
+        Event {
+            message_type: "event",
+            id: id.into(),
+            body,
+        }
     }
 
     pub fn error(id: impl Into<RequestId>, error: &LocusError) -> Self {
-        Event::new(id, EventBody::Error { code: error.code(), message: error.to_string() })
+        Event::new(
+            id,
+            EventBody::Error {
+                code: error.code(),
+                message: error.to_string(),
+            },
+        )
     }
 }
 
@@ -236,7 +266,12 @@ impl EventBody {
     pub const NAMES: [&'static str; 4] = ["progress", "token", "done", "error"];
 
     pub fn progress(stage: &str, message: impl Into<String>) -> Self {
-        EventBody::Progress { stage: stage.into(), message: message.into(), done: None, total: None }
+        EventBody::Progress {
+            stage: stage.into(),
+            message: message.into(),
+            done: None,
+            total: None,
+        }
     }
 }
 
@@ -271,10 +306,16 @@ mod tests {
     fn parses_every_kind() {
         let payloads = [
             ("report", json!({})),
-            ("summarize", json!({"text": "t", "type": "tldr", "length": "short", "format": "plain-text"})),
+            (
+                "summarize",
+                json!({"text": "t", "type": "tldr", "length": "short", "format": "plain-text"}),
+            ),
             ("translate", json!({"text": "t", "targetLanguage": "en"})),
             ("detect", json!({"text": "t"})),
-            ("chat", json!({"messages": [{"role": "user", "content": "hi"}]})),
+            (
+                "chat",
+                json!({"messages": [{"role": "user", "content": "hi"}]}),
+            ),
         ];
         assert_eq!(payloads.len(), Task::KINDS.len());
         for (kind, payload) in payloads {
@@ -291,20 +332,46 @@ mod tests {
 
     #[test]
     fn rejects_with_codes_and_keeps_the_id() {
-        assert_eq!(code_of(json!({"type": "request", "id": "a", "kind": "hack"})), ErrorCode::UnknownKind);
-        assert_eq!(code_of(json!({"type": "request", "id": "a", "kind": "detect", "payload": {}})), ErrorCode::BadMessage);
-        assert_eq!(code_of(json!({"type": "request", "id": "a", "kind": "detect", "payload": {"text": "x", "evil": 1}})), ErrorCode::BadMessage);
+        assert_eq!(
+            code_of(json!({"type": "request", "id": "a", "kind": "hack"})),
+            ErrorCode::UnknownKind
+        );
+        assert_eq!(
+            code_of(json!({"type": "request", "id": "a", "kind": "detect", "payload": {}})),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(
+                json!({"type": "request", "id": "a", "kind": "detect", "payload": {"text": "x", "evil": 1}})
+            ),
+            ErrorCode::BadMessage
+        );
         assert_eq!(code_of(json!([1, 2])), ErrorCode::BadMessage);
-        assert_eq!(code_of(json!({"type": "request", "id": "", "kind": "report"})), ErrorCode::BadMessage);
-        assert_eq!(code_of(json!({"type": "launch", "id": "a"})), ErrorCode::BadMessage);
-        let rejected = parse_client_message(json!({"type": "request", "id": "keep", "kind": "nope"})).unwrap_err();
+        assert_eq!(
+            code_of(json!({"type": "request", "id": "", "kind": "report"})),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(json!({"type": "launch", "id": "a"})),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(json!({"type": "request", "id": "a", "kind": "report", "payload": []})),
+            ErrorCode::BadMessage
+        );
+        let rejected =
+            parse_client_message(json!({"type": "request", "id": "keep", "kind": "nope"}))
+                .unwrap_err();
         assert_eq!(rejected.id.as_deref(), Some("keep"));
     }
 
     #[test]
     fn events_serialise_flat() {
         let event = Event::new("r9", EventBody::Token { text: "hi".into() });
-        assert_eq!(serde_json::to_value(&event).unwrap(), json!({"type": "event", "id": "r9", "event": "token", "text": "hi"}));
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({"type": "event", "id": "r9", "event": "token", "text": "hi"})
+        );
         let err = Event::error("r9", &LocusError::Aborted);
         assert_eq!(serde_json::to_value(&err).unwrap()["code"], "aborted");
     }

@@ -135,14 +135,25 @@ impl BackendReport {
                 or_unknown(&adapter.vendor),
                 or_unknown(&adapter.architecture),
                 adapter.device_type,
-                if adapter.driver.is_empty() { String::new() } else { format!(", driver {}", adapter.driver) }
+                if adapter.driver.is_empty() {
+                    String::new()
+                } else {
+                    format!(", driver {}", adapter.driver)
+                }
             ));
         }
         if let Some(features) = &self.features {
             let yes_no = |b: bool| if b { "yes" } else { "no" };
-            let mut line = format!("Features: shader-f16 {}, subgroups {}", yes_no(features.shader_f16), yes_no(features.subgroups));
+            let mut line = format!(
+                "Features: shader-f16 {}, subgroups {}",
+                yes_no(features.shader_f16),
+                yes_no(features.subgroups)
+            );
             if features.subgroups {
-                line.push_str(&format!(" (size {}–{})", features.subgroup_min_size, features.subgroup_max_size));
+                line.push_str(&format!(
+                    " (size {}–{})",
+                    features.subgroup_min_size, features.subgroup_max_size
+                ));
             }
             lines.push(line);
         }
@@ -159,7 +170,11 @@ impl BackendReport {
             lines.push(format!(
                 "Self-test: {} [{}] on {} values, max error {:.2e}: {}",
                 test.kernel,
-                if test.variant.is_empty() { "base" } else { &test.variant },
+                if test.variant.is_empty() {
+                    "base"
+                } else {
+                    &test.variant
+                },
                 test.elements,
                 test.max_abs_error,
                 if test.passed { "passed" } else { "FAILED" }
@@ -173,7 +188,11 @@ impl AdapterReport {
     pub fn from_wgpu(info: &wgpu::AdapterInfo) -> Self {
         AdapterReport {
             name: info.name.clone(),
-            vendor: if info.vendor == 0 { String::new() } else { format!("0x{:04x}", info.vendor) },
+            vendor: if info.vendor == 0 {
+                String::new()
+            } else {
+                format!("0x{:04x}", info.vendor)
+            },
             architecture: String::new(),
             device_type: format!("{:?}", info.device_type).to_lowercase(),
             driver: [info.driver.as_str(), info.driver_info.as_str()]
@@ -190,7 +209,9 @@ impl AdapterReport {
         if !self.name.is_empty() {
             self.name.clone()
         } else if !self.vendor.is_empty() || !self.architecture.is_empty() {
-            format!("{} {}", self.vendor, self.architecture).trim().to_string()
+            format!("{} {}", self.vendor, self.architecture)
+                .trim()
+                .to_string()
         } else {
             "unnamed adapter".into()
         }

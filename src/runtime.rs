@@ -37,7 +37,10 @@ impl Runtime {
         match self_test(&ctx).await {
             Ok(test) if test.passed => {
                 let report = BackendReport::gpu(&ctx, adapter, test);
-                Runtime { gpu: Some(ctx), report }
+                Runtime {
+                    gpu: Some(ctx),
+                    report,
+                }
             }
             Ok(test) => Runtime::on_cpu(format!(
                 "the GPU self-test failed ({} max error {:.2e} > {SELF_TEST_TOLERANCE:.0e})",
@@ -48,7 +51,10 @@ impl Runtime {
     }
 
     pub fn on_cpu(reason: impl Into<String>) -> Runtime {
-        Runtime { gpu: None, report: BackendReport::cpu(reason) }
+        Runtime {
+            gpu: None,
+            report: BackendReport::cpu(reason),
+        }
     }
 
     pub fn report(&self) -> &BackendReport {
@@ -71,11 +77,19 @@ impl Runtime {
             // Nothing runs long enough to be stopped yet; the offscreen
             // document stops forwarding events for an aborted id.
             Ok(ClientMessage::Abort { .. }) => {}
-            Err(rejected) => emit(Event::error(rejected.id.unwrap_or_default(), &rejected.error)),
+            Err(rejected) => emit(Event::error(
+                rejected.id.unwrap_or_default(),
+                &rejected.error,
+            )),
         }
     }
 
-    async fn run(&self, id: &str, task: Task, emit: &mut dyn FnMut(Event)) -> Result<(), LocusError> {
+    async fn run(
+        &self,
+        id: &str,
+        task: Task,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), LocusError> {
         let event = |body| Event::new(id, body);
         match task {
             Task::Report => {
@@ -83,12 +97,16 @@ impl Runtime {
                 for line in self.report.lines() {
                     emit(event(EventBody::Token { text: line + "\n" }));
                 }
-                let result = serde_json::to_value(&self.report).map_err(|e| LocusError::Internal(e.to_string()))?;
+                let result = serde_json::to_value(&self.report)
+                    .map_err(|e| LocusError::Internal(e.to_string()))?;
                 emit(event(EventBody::Done { result }));
                 Ok(())
             }
             Task::Summarize(_) | Task::Translate(_) | Task::Detect(_) | Task::Chat(_) => {
-                emit(event(EventBody::progress("runtime", format!("Runtime ready on {}", self.report.summary()))));
+                emit(event(EventBody::progress(
+                    "runtime",
+                    format!("Runtime ready on {}", self.report.summary()),
+                )));
                 Err(LocusError::NoModel { task: task.kind() })
             }
         }
@@ -99,13 +117,21 @@ impl Runtime {
 pub async fn self_test(ctx: &GpuContext) -> Result<SelfTestReport, GpuError> {
     let (rows, dim) = (3, 577);
     let mut rng = SmallRng::seed_from_u64(0x10c05);
-    let input: Vec<f32> = (0..rows * dim).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let input: Vec<f32> = (0..rows * dim)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
     let weight: Vec<f32> = (0..dim).map(|_| rng.random_range(0.5..1.5)).collect();
     let flags = gpu::rmsnorm::preferred_flags(ctx);
     let got = gpu::rmsnorm::rms_norm(ctx, &input, &weight, 1e-5, &flags).await?;
     let want = cpu::norm::rms_norm(&input, &weight, 1e-5);
-    let max_abs_error = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let passed = got.len() == want.len() && max_abs_error <= SELF_TEST_TOLERANCE && max_abs_error.is_finite();
+    let max_abs_error = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let passed = got.len() == want.len()
+        && max_abs_error <= SELF_TEST_TOLERANCE
+        && max_abs_error.is_finite();
     Ok(SelfTestReport {
         kernel: "rmsnorm".into(),
         variant: flags.join(" "),

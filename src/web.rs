@@ -99,7 +99,9 @@ async fn browser_adapter() -> Result<BrowserAdapter, String> {
     let navigator = get(&global, "navigator");
     let gpu = get(&navigator, "gpu");
     if gpu.is_undefined() || gpu.is_null() {
-        return Err("navigator.gpu is missing: WebGPU is disabled or unsupported in this browser".into());
+        return Err(
+            "navigator.gpu is missing: WebGPU is disabled or unsupported in this browser".into(),
+        );
     }
     let request: Function = get(&gpu, "requestAdapter")
         .dyn_into()
@@ -109,13 +111,17 @@ async fn browser_adapter() -> Result<BrowserAdapter, String> {
         .map_err(|e| format!("requestAdapter() threw: {e:?}"))?
         .dyn_into()
         .map_err(|_| "requestAdapter() did not return a promise".to_string())?;
-    let adapter = JsFuture::from(promise).await.map_err(|e| format!("requestAdapter() failed: {e:?}"))?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("requestAdapter() failed: {e:?}"))?;
     if adapter.is_null() || adapter.is_undefined() {
         return Err("navigator.gpu.requestAdapter() returned no adapter".into());
     }
     let info = get(&adapter, "info");
     let text = |key| get(&info, key).as_string().unwrap_or_default();
-    let is_fallback_adapter = get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&adapter, "isFallbackAdapter").as_bool());
+    let is_fallback_adapter = get(&info, "isFallbackAdapter")
+        .as_bool()
+        .or_else(|| get(&adapter, "isFallbackAdapter").as_bool());
     Ok(BrowserAdapter {
         vendor: text("vendor"),
         architecture: text("architecture"),

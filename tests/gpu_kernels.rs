@@ -7,7 +7,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 fn context() -> GpuContext {
-    pollster::block_on(GpuContext::create()).expect("a GPU adapter (CI uses Mesa's lavapipe); none found")
+    pollster::block_on(GpuContext::create())
+        .expect("a GPU adapter (CI uses Mesa's lavapipe); none found")
 }
 
 fn random(rng: &mut SmallRng, n: usize, range: std::ops::Range<f32>) -> Vec<f32> {
@@ -20,7 +21,10 @@ fn random(rng: &mut SmallRng, n: usize, range: std::ops::Range<f32>) -> Vec<f32>
 fn max_relative_error(got: &[f32], want: &[f32]) -> f32 {
     assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    got.iter().zip(want).map(|(a, b)| (a - b).abs() / scale).fold(0.0, f32::max)
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(0.0, f32::max)
 }
 
 fn check_rmsnorm(ctx: &GpuContext, flags: &[&'static str]) {
@@ -30,10 +34,14 @@ fn check_rmsnorm(ctx: &GpuContext, flags: &[&'static str]) {
     for (rows, dim) in [(1, 1), (2, 255), (7, 577), (3, 4097), (5, 256), (70_001, 3)] {
         let input = random(&mut rng, rows * dim, -3.0..3.0);
         let weight = random(&mut rng, dim, -1.5..1.5);
-        let got = pollster::block_on(gpu::rmsnorm::rms_norm(ctx, &input, &weight, 1e-6, flags)).unwrap();
+        let got =
+            pollster::block_on(gpu::rmsnorm::rms_norm(ctx, &input, &weight, 1e-6, flags)).unwrap();
         let want = cpu::norm::rms_norm(&input, &weight, 1e-6);
         let error = max_relative_error(&got, &want);
-        assert!(error <= 1e-5, "rmsnorm {flags:?} rows={rows} dim={dim}: relative error {error:e}");
+        assert!(
+            error <= 1e-5,
+            "rmsnorm {flags:?} rows={rows} dim={dim}: relative error {error:e}"
+        );
     }
 }
 
@@ -45,14 +53,23 @@ fn rmsnorm_shared_memory_variant_matches_cpu() {
 #[test]
 fn rmsnorm_subgroup_variant_matches_cpu() {
     let ctx = context();
-    assert!(ctx.capabilities.subgroups, "this adapter lacks subgroups, so the SUBGROUPS variant cannot be tested");
+    assert!(
+        ctx.capabilities.subgroups,
+        "this adapter lacks subgroups, so the SUBGROUPS variant cannot be tested"
+    );
     check_rmsnorm(&ctx, &["SUBGROUPS"]);
 }
 
 #[test]
 fn a_wrong_shape_is_an_error_not_a_panic() {
     let ctx = context();
-    let result = pollster::block_on(gpu::rmsnorm::rms_norm(&ctx, &[1.0; 5], &[1.0; 2], 1e-6, &[]));
+    let result = pollster::block_on(gpu::rmsnorm::rms_norm(
+        &ctx,
+        &[1.0; 5],
+        &[1.0; 2],
+        1e-6,
+        &[],
+    ));
     assert!(matches!(result, Err(gpu::GpuError::Shape(_))), "{result:?}");
 }
 
@@ -65,7 +82,8 @@ fn every_kernel_variant_compiles_on_the_device() {
             if variant.contains(&"SUBGROUPS") && !ctx.capabilities.subgroups {
                 continue;
             }
-            ctx.pipeline(kernel, &variant).unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()));
+            ctx.pipeline(kernel, &variant)
+                .unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()));
         }
     }
 }
@@ -74,8 +92,17 @@ fn every_kernel_variant_compiles_on_the_device() {
 fn runtime_self_test_passes_and_reports_the_adapter() {
     let runtime = pollster::block_on(locus::runtime::Runtime::start());
     let report = runtime.report();
-    assert_eq!(report.backend, locus::report::BackendKind::Gpu, "{:?}", report.fallback_reason);
+    assert_eq!(
+        report.backend,
+        locus::report::BackendKind::Gpu,
+        "{:?}",
+        report.fallback_reason
+    );
     let test = report.self_test.as_ref().unwrap();
     assert!(test.passed && test.max_abs_error < 1e-4, "{test:?}");
-    assert!(report.summary().starts_with("Vulkan · "), "{}", report.summary());
+    assert!(
+        report.summary().starts_with("Vulkan · "),
+        "{}",
+        report.summary()
+    );
 }

@@ -4,13 +4,22 @@
 /// so the reference is more exact than any kernel it checks.
 pub fn rms_norm(input: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     let dim = weight.len();
-    assert!(dim > 0 && input.len() % dim == 0, "input must be a whole number of rows");
+    assert!(
+        dim > 0 && input.len() % dim == 0,
+        "input must be a whole number of rows"
+    );
     input
         .chunks_exact(dim)
         .flat_map(|row| {
-            let mean_square = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / dim as f64;
+            let mean_square = row
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>()
+                / dim as f64;
             let scale = 1.0 / (mean_square + f64::from(eps)).sqrt();
-            row.iter().zip(weight).map(move |(&v, &w)| (f64::from(v) * scale * f64::from(w)) as f32)
+            row.iter()
+                .zip(weight)
+                .map(move |(&v, &w)| (f64::from(v) * scale * f64::from(w)) as f32)
         })
         .collect()
 }

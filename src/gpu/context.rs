@@ -14,7 +14,10 @@ pub enum GpuError {
     #[error("the adapter refused a device: {0}")]
     NoDevice(String),
     #[error("kernel `{kernel}` could not be prepared: {message}")]
-    Kernel { kernel: &'static str, message: String },
+    Kernel {
+        kernel: &'static str,
+        message: String,
+    },
     #[error("reading a result back from the GPU failed: {0}")]
     Readback(String),
     #[error("bad tensor shape: {0}")]
@@ -86,31 +89,40 @@ impl GpuContext {
     }
 
     /// The compute pipeline for a kernel variant, compiled once and cached.
-    pub fn pipeline(&self, kernel: Kernel, flags: &[&'static str]) -> Result<Rc<wgpu::ComputePipeline>, GpuError> {
+    pub fn pipeline(
+        &self,
+        kernel: Kernel,
+        flags: &[&'static str],
+    ) -> Result<Rc<wgpu::ComputePipeline>, GpuError> {
         let key = KernelKey::new(kernel, flags);
         if let Some(pipeline) = self.pipelines.borrow().get(&key) {
             return Ok(pipeline.clone());
         }
-        let mut source = kernel
-            .source(&key.flags)
-            .map_err(|e| GpuError::Kernel { kernel: kernel.name(), message: e.to_string() })?;
+        let mut source = kernel.source(&key.flags).map_err(|e| GpuError::Kernel {
+            kernel: kernel.name(),
+            message: e.to_string(),
+        })?;
         // Browsers (Tint) require the directive for subgroup builtins and naga
         // rejects it, so it is added here, on line 1 to keep line numbers.
         if self.info.backend == wgpu::Backend::BrowserWebGpu && key.flags.contains(&"SUBGROUPS") {
             source.insert_str(0, "enable subgroups; ");
         }
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(kernel.name()),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = Rc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.name()),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        }));
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = Rc::new(self.device.create_compute_pipeline(
+            &wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name()),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            },
+        ));
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         Ok(pipeline)
     }
@@ -118,6 +130,10 @@ impl GpuContext {
     /// Checks a buffer against the per-binding storage limit.
     pub fn check_binding(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
         let limit = u64::from(self.limits.max_storage_buffer_binding_size);
-        if bytes > limit { Err(GpuError::TooLarge(what, limit)) } else { Ok(()) }
+        if bytes > limit {
+            Err(GpuError::TooLarge(what, limit))
+        } else {
+            Ok(())
+        }
     }
 }

@@ -39,20 +39,29 @@ pub fn expand(source: &str, enabled: &[&str]) -> Result<String, PreprocessError>
     let mut out = String::with_capacity(source.len());
     for (index, line) in source.lines().enumerate() {
         let line_no = index + 1;
-        let error = |message: String| PreprocessError { line: line_no, message };
+        let error = |message: String| PreprocessError {
+            line: line_no,
+            message,
+        };
         let live = stack.last().is_none_or(|&(branch, _)| branch);
         let directive = line.trim_start();
         if let Some(flag) = directive.strip_prefix("#if ") {
             let flag = flag.trim();
             if !declared.contains(&flag) {
-                return Err(error(format!("flag `{flag}` is not declared in `//! flags:`")));
+                return Err(error(format!(
+                    "flag `{flag}` is not declared in `//! flags:`"
+                )));
             }
             stack.push((live && enabled.contains(&flag), live));
         } else if directive.starts_with("#else") {
-            let (branch, parent) = stack.pop().ok_or_else(|| error("#else without #if".into()))?;
+            let (branch, parent) = stack
+                .pop()
+                .ok_or_else(|| error("#else without #if".into()))?;
             stack.push((parent && !branch, parent));
         } else if directive.starts_with("#endif") {
-            stack.pop().ok_or_else(|| error("#endif without #if".into()))?;
+            stack
+                .pop()
+                .ok_or_else(|| error("#endif without #if".into()))?;
         } else if directive.starts_with('#') {
             return Err(error(format!("unknown directive `{}`", directive.trim())));
         } else if live {
@@ -61,7 +70,10 @@ pub fn expand(source: &str, enabled: &[&str]) -> Result<String, PreprocessError>
         out.push('\n');
     }
     if !stack.is_empty() {
-        return Err(PreprocessError { line: source.lines().count(), message: "unclosed #if".into() });
+        return Err(PreprocessError {
+            line: source.lines().count(),
+            message: "unclosed #if".into(),
+        });
     }
     Ok(out)
 }
@@ -69,7 +81,14 @@ pub fn expand(source: &str, enabled: &[&str]) -> Result<String, PreprocessError>
 /// Every combination of a kernel's declared flags (2^n variants).
 pub fn all_variants<'a>(flags: &[&'a str]) -> Vec<Vec<&'a str>> {
     (0..1u32 << flags.len())
-        .map(|mask| flags.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| *f).collect())
+        .map(|mask| {
+            flags
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, f)| *f)
+                .collect()
+        })
         .collect()
 }
 
@@ -77,10 +96,17 @@ pub fn all_variants<'a>(flags: &[&'a str]) -> Vec<Vec<&'a str>> {
 mod tests {
     use super::*;
 
-    const SRC: &str = "//! flags: A B\nx\n#if A\na\n#if B\nab\n#else\na_not_b\n#endif\n#else\nnot_a\n#endif\ny\n";
+    const SRC: &str =
+        "//! flags: A B\nx\n#if A\na\n#if B\nab\n#else\na_not_b\n#endif\n#else\nnot_a\n#endif\ny\n";
 
     fn kept(enabled: &[&str]) -> Vec<String> {
-        expand(SRC, enabled).unwrap().lines().filter(|l| !l.is_empty()).skip(1).map(String::from).collect()
+        expand(SRC, enabled)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .skip(1)
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -93,14 +119,22 @@ mod tests {
 
     #[test]
     fn keeps_line_numbers() {
-        assert_eq!(expand(SRC, &[]).unwrap().lines().count(), SRC.lines().count());
+        assert_eq!(
+            expand(SRC, &[]).unwrap().lines().count(),
+            SRC.lines().count()
+        );
     }
 
     #[test]
     fn reports_bad_directives() {
         assert_eq!(expand("#endif\n", &[]).unwrap_err().line, 1);
         assert!(expand("//! flags: A\n#if A\n", &[]).is_err());
-        assert!(expand("#if C\n#endif\n", &[]).unwrap_err().message.contains("not declared"));
+        assert!(
+            expand("#if C\n#endif\n", &[])
+                .unwrap_err()
+                .message
+                .contains("not declared")
+        );
         assert!(expand("#define X\n", &[]).is_err());
     }
 

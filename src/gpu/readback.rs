@@ -6,7 +6,11 @@ impl GpuContext {
     /// Copies `bytes` bytes of `source` into host memory. Used for results
     /// that are small (sampled tokens, test outputs), never whole activations
     /// on the decode path.
-    pub async fn read_buffer(&self, source: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+    pub async fn read_buffer(
+        &self,
+        source: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuError> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -18,10 +22,12 @@ impl GpuContext {
         self.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = futures_channel::oneshot::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver only goes away if the caller was dropped; nothing to tell then.
-            let _ = sender.send(result);
-        });
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                // The receiver only goes away if the caller was dropped; nothing to tell then.
+                let _ = sender.send(result);
+            });
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())

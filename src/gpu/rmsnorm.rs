@@ -16,13 +16,21 @@ struct Params {
 
 /// The variant flags this device should use.
 pub fn preferred_flags(ctx: &GpuContext) -> Vec<&'static str> {
-    if ctx.capabilities.subgroups { vec!["SUBGROUPS"] } else { vec![] }
+    if ctx.capabilities.subgroups {
+        vec!["SUBGROUPS"]
+    } else {
+        vec![]
+    }
 }
 
 /// Workgroup grid for `rows` workgroups: x up to 65535, the rest spills into y.
 pub(crate) fn grid_for(rows: u32) -> (u32, u32) {
     const MAX: u32 = 65_535;
-    if rows <= MAX { (rows.max(1), 1) } else { (MAX, rows.div_ceil(MAX)) }
+    if rows <= MAX {
+        (rows.max(1), 1)
+    } else {
+        (MAX, rows.div_ceil(MAX))
+    }
 }
 
 /// Normalises each row of `input` (rows × `weight.len()`) and scales by `weight`.
@@ -36,7 +44,10 @@ pub async fn rms_norm(
 ) -> Result<Vec<f32>, GpuError> {
     let dim = weight.len();
     if dim == 0 || input.len() % dim != 0 {
-        return Err(GpuError::Shape(format!("rmsnorm: {} values are not rows of {dim}", input.len())));
+        return Err(GpuError::Shape(format!(
+            "rmsnorm: {} values are not rows of {dim}",
+            input.len()
+        )));
     }
     let rows = input.len() / dim;
     let bytes = std::mem::size_of_val(input) as u64;
@@ -58,7 +69,12 @@ pub async fn rms_norm(
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    let params = Params { rows: rows as u32, dim: dim as u32, eps, _pad: 0 };
+    let params = Params {
+        rows: rows as u32,
+        dim: dim as u32,
+        eps,
+        _pad: 0,
+    };
     let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("rmsnorm params"),
         contents: bytemuck::bytes_of(&params),
@@ -68,10 +84,22 @@ pub async fn rms_norm(
         label: Some("rmsnorm"),
         layout: &pipeline.get_bind_group_layout(0),
         entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: x.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: w.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: y.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: uniform.as_entire_binding() },
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: x.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: w.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: y.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: uniform.as_entire_binding(),
+            },
         ],
     });
     let mut encoder = device.create_command_encoder(&Default::default());

@@ -1,1 +1,72 @@
-fn main() {}
+//! Developer commands for Locus. The README's two set-up commands live here:
+//!
+//! * `cargo xtask run`  — install what is missing, build, fetch the default
+//!   model, and run the main job in Chromium with the unpacked extension.
+//! * `cargo xtask test` — every check: fmt, clippy, native tests (GPU kernels
+//!   on lavapipe), the WASM build, Node and browser end-to-end tests.
+//!
+//! Installs and downloads are cached under `~/.cache/locus`, so a second run
+//! (or a fresh clone on the same machine) reuses them.
+
+mod build;
+mod models;
+mod paths;
+mod setup;
+mod shell;
+mod testing;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  run      install what is missing, build, and run the main job in Chromium
+  test     run every check and test (what CI runs)
+  setup    only install what is missing
+  build    only build the WASM runtime into pkg/
+  models   only fetch the test models into models/";
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    let result = match command.as_str() {
+        "run" => run(),
+        "test" => testing::run_all(),
+        "setup" => setup::everything(),
+        "build" => setup::everything().and_then(|()| build::wasm()),
+        "models" => models::fetch_default().map(drop),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nxtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The main job: build everything, then let the extension work on the
+/// bundled sample article and print what it produced.
+fn run() -> shell::Result {
+    setup::everything()?;
+    build::wasm()?;
+    let model = models::fetch_default()?;
+    shell::step("Main job: the extension in Chromium on the sample article");
+    shell::Cmd::new("node")
+        .arg("scripts/main_job.js")
+        .env("LOCUS_MODEL", &model)
+        .run()?;
+    println!(
+        "\nLoad the extension yourself: chrome://extensions → Developer mode → Load unpacked → {}",
+        paths::repo_root().display()
+    );
+    Ok(())
+}

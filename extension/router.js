@@ -1,0 +1,173 @@
+// @ts-check
+/**
+ * Routes requests from clients (content scripts, popup) to the offscreen
+ * runtime and its events back. Holds nothing that matters across a service
+ * worker restart: a lost runtime or client ends its requests with an error.
+ */
+
+import {
+  ERROR_CODES,
+  PAGE_KINDS,
+  PORTS,
+  abort,
+  checkClientMessage,
+  errorEvent,
+  isFinal,
+  senderContext,
+} from './protocol.js';
+import { ensureOffscreenDocument, offscreenUrl } from './offscreen_host.js';
+
+/** How long to wait for a freshly started runtime to connect. */
+const RUNTIME_CONNECT_TIMEOUT_MS = 20_000;
+
+export class Router {
+  /** @type {chrome.runtime.Port|null} */
+  #runtime = null;
+  /** @type {((port: chrome.runtime.Port) => void)[]} */
+  #runtimeWaiters = [];
+  /** Request id → the client port that asked. */
+  /** @type {Map<string, chrome.runtime.Port>} */
+  #inflight = new Map();
+  #extensionId;
+
+  /** @param {string} extensionId */
+  constructor(extensionId) {
+    this.#extensionId = extensionId;
+  }
+
+  /** Entry point for every `chrome.runtime.onConnect`. @param {chrome.runtime.Port} port */
+  accept(port) {
+    if (port.name === PORTS.RUNTIME) return this.#acceptRuntime(port);
+    if (port.name === PORTS.CLIENT) return this.#acceptClient(port);
+    port.disconnect();
+  }
+
+  /** @param {chrome.runtime.Port} port */
+  #acceptRuntime(port) {
+    if (port.sender?.id !== this.#extensionId || port.sender?.url !== offscreenUrl()) {
+      port.disconnect();
+      return;
+    }
+    this.#runtime?.disconnect();
+    this.#runtime = port;
+    port.onMessage.addListener((event) => this.#fromRuntime(event));
+    port.onDisconnect.addListener(() => this.#runtimeLost(port));
+    for (const resolve of this.#runtimeWaiters.splice(0)) resolve(port);
+  }
+
+  /** @param {chrome.runtime.Port} port */
+  #acceptClient(port) {
+    const context = senderContext(port.sender, this.#extensionId);
+    if (context === null) {
+      port.postMessage(errorEvent('', ERROR_CODES.FOREIGN_SENDER, 'messages are accepted only from Locus itself'));
+      port.disconnect();
+      return;
+    }
+    port.onMessage.addListener((message) => this.handleClientMessage(message, port, context));
+    port.onDisconnect.addListener(() => this.#clientGone(port));
+  }
+
+  /**
+   * Validates one client message and forwards it. Exposed for the protocol test.
+   * @param {unknown} message
+   * @param {chrome.runtime.Port} port
+   * @param {'extension'|'page'} context
+   */
+  async handleClientMessage(message, port, context) {
+    const checked = checkClientMessage(message);
+    if (!checked.ok) {
+      port.postMessage(errorEvent(checked.id, checked.code, checked.reason));
+      return;
+    }
+    const msg = checked.message;
+    if (msg.type === 'abort') {
+      if (this.#inflight.get(msg.id) !== port) return;
+      this.#inflight.delete(msg.id);
+      this.#runtime?.postMessage(abort(msg.id));
+      port.postMessage(errorEvent(msg.id, ERROR_CODES.ABORTED, 'stopped'));
+      return;
+    }
+    if (context === 'page' && !PAGE_KINDS.has(msg.kind)) {
+      port.postMessage(errorEvent(msg.id, ERROR_CODES.FORBIDDEN, `a web page may not request ${msg.kind}`));
+      return;
+    }
+    if (this.#inflight.has(msg.id)) {
+      port.postMessage(errorEvent(msg.id, ERROR_CODES.BAD_MESSAGE, 'this request id is already running'));
+      return;
+    }
+    this.#inflight.set(msg.id, port);
+    try {
+      await this.#sendToRuntime(msg);
+    } catch (error) {
+      this.#inflight.delete(msg.id);
+      safePost(port, errorEvent(msg.id, ERROR_CODES.RUNTIME_LOST, `the runtime could not be started: ${error}`));
+    }
+  }
+
+  /** Sends to the runtime, starting it if needed; retries once on a port that just died. @param {object} message */
+  async #sendToRuntime(message) {
+    for (let attempt = 0; ; attempt++) {
+      const runtime = await this.#connectRuntime();
+      try {
+        runtime.postMessage(message);
+        return;
+      } catch (error) {
+        if (this.#runtime === runtime) this.#runtime = null;
+        if (attempt > 0) throw error;
+      }
+    }
+  }
+
+  /** @returns {Promise<chrome.runtime.Port>} */
+  async #connectRuntime() {
+    if (this.#runtime) return this.#runtime;
+    const connected = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the offscreen runtime did not connect')), RUNTIME_CONNECT_TIMEOUT_MS);
+      this.#runtimeWaiters.push((port) => {
+        clearTimeout(timer);
+        resolve(port);
+      });
+    });
+    await ensureOffscreenDocument();
+    // A document that outlived an earlier service worker connects when asked;
+    // a new one connects by itself as it starts.
+    chrome.runtime.sendMessage({ type: 'locus.runtime.connect' }).catch(() => {});
+    return /** @type {Promise<chrome.runtime.Port>} */ (connected);
+  }
+
+  /** @param {any} event */
+  #fromRuntime(event) {
+    const client = typeof event?.id === 'string' ? this.#inflight.get(event.id) : undefined;
+    if (!client) return; // aborted, or its client has gone
+    if (isFinal(event)) this.#inflight.delete(event.id);
+    safePost(client, event);
+  }
+
+  /** @param {chrome.runtime.Port} port */
+  #runtimeLost(port) {
+    if (this.#runtime !== port) return;
+    this.#runtime = null;
+    for (const [id, client] of this.#inflight) {
+      safePost(client, errorEvent(id, ERROR_CODES.RUNTIME_LOST, 'the runtime stopped while answering'));
+    }
+    this.#inflight.clear();
+  }
+
+  /** @param {chrome.runtime.Port} port */
+  #clientGone(port) {
+    for (const [id, client] of this.#inflight) {
+      if (client !== port) continue;
+      this.#inflight.delete(id);
+      this.#runtime?.postMessage(abort(id));
+    }
+  }
+}
+
+/** Posting to a port whose other end has gone throws; there is no one to tell then. */
+function safePost(/** @type {chrome.runtime.Port} */ port, /** @type {object} */ message) {
+  try {
+    port.postMessage(message);
+  } catch {
+    /* the client closed */
+  }
+}

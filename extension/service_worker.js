@@ -1,0 +1,74 @@
+// @ts-check
+/**
+ * Service worker: menus, shortcuts, offscreen lifecycle and routing. It keeps
+ * no state that matters, since Chrome may stop it at any moment (MV3).
+ */
+
+import { INVOKE } from './protocol.js';
+import { actionForMenuItem, installMenus } from './menus.js';
+import { Router } from './router.js';
+import { loadSettings } from './settings.js';
+
+const router = new Router(chrome.runtime.id);
+chrome.runtime.onConnect.addListener((port) => router.accept(port));
+
+async function rebuildMenus() {
+  const settings = await loadSettings();
+  await installMenus(settings.targetLanguages);
+}
+
+chrome.runtime.onInstalled.addListener(() => void rebuildMenus());
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === 'sync' && changes.settings) void rebuildMenus();
+});
+
+/**
+ * Starts an on-page action in a tab: the content script reads the selection
+ * (or the article), opens the panel and sends the request.
+ * @param {number} tabId
+ * @param {{action:string, targetLanguage?:string}} action
+ * @param {number} [frameId]
+ * @returns {Promise<boolean>} whether the page's content script took it
+ */
+export async function invokeInTab(tabId, action, frameId = 0) {
+  const settings = await loadSettings();
+  const message = {
+    type: INVOKE,
+    action: action.action,
+    options: {
+      type: settings.summaryType,
+      length: settings.summaryLength,
+      format: settings.summaryFormat,
+      targetLanguage: action.targetLanguage ?? settings.targetLanguages[0],
+    },
+  };
+  try {
+    await chrome.tabs.sendMessage(tabId, message, { frameId });
+    return true;
+  } catch {
+    // No content script here: a browser page, the web store, or a tab opened
+    // before Locus was installed. Say so on the icon rather than fail silently.
+    await chrome.action.setBadgeText({ tabId, text: '!' });
+    await chrome.action.setTitle({ tabId, title: chrome.i18n.getMessage('errorNoContentScript') });
+    return false;
+  }
+}
+
+/** What the context menu calls; tests call it too, since a real menu cannot be clicked. */
+export function onMenuClick(/** @type {chrome.contextMenus.OnClickData} */ info, /** @type {chrome.tabs.Tab|undefined} */ tab) {
+  const action = actionForMenuItem(info.menuItemId);
+  if (!action || tab?.id === undefined) return Promise.resolve(false);
+  return invokeInTab(tab.id, action, info.frameId ?? 0);
+}
+
+/** What a keyboard shortcut calls. */
+export function onCommand(/** @type {string} */ command, /** @type {chrome.tabs.Tab|undefined} */ tab) {
+  if (tab?.id === undefined || !['summarize', 'translate', 'detect'].includes(command)) return Promise.resolve(false);
+  return invokeInTab(tab.id, { action: command });
+}
+
+chrome.contextMenus.onClicked.addListener((info, tab) => void onMenuClick(info, tab));
+chrome.commands.onCommand.addListener((command, tab) => void onCommand(command, tab));
+
+// For end-to-end tests, which drive the same handlers from outside.
+Object.assign(globalThis, { locus: { onMenuClick, onCommand, invokeInTab, router } });

@@ -1,0 +1,57 @@
+// @ts-check
+/** User settings in chrome.storage.sync, with defaults. Shared by the popup and the service worker. */
+
+/**
+ * @typedef {{
+ *   summaryType: 'key-points'|'tldr'|'teaser'|'headline',
+ *   summaryLength: 'short'|'medium'|'long',
+ *   summaryFormat: 'markdown'|'plain-text',
+ *   targetLanguages: string[],
+ * }} Settings
+ */
+
+export const SUMMARY_TYPES = Object.freeze(['key-points', 'tldr', 'teaser', 'headline']);
+export const SUMMARY_LENGTHS = Object.freeze(['short', 'medium', 'long']);
+export const SUMMARY_FORMATS = Object.freeze(['markdown', 'plain-text']);
+
+/** The browser's UI language as a bare code (`en-GB` → `en`). */
+export function uiLanguage() {
+  return (chrome.i18n.getUILanguage() || 'en').split('-')[0].toLowerCase();
+}
+
+/** @returns {Settings} */
+export function defaultSettings() {
+  const first = uiLanguage();
+  const others = ['en', 'es', 'fr', 'de', 'zh', 'ja'].filter((code) => code !== first);
+  return {
+    summaryType: 'key-points',
+    summaryLength: 'medium',
+    summaryFormat: 'markdown',
+    targetLanguages: [first, ...others].slice(0, 6),
+  };
+}
+
+/** @returns {Promise<Settings>} */
+export async function loadSettings() {
+  const stored = await chrome.storage.sync.get('settings');
+  return { ...defaultSettings(), ...(stored.settings ?? {}) };
+}
+
+/** @param {Partial<Settings>} changes */
+export async function saveSettings(changes) {
+  const settings = { ...(await loadSettings()), ...changes };
+  await chrome.storage.sync.set({ settings });
+  return settings;
+}
+
+/**
+ * A language's name in the UI language, e.g. `de` → `German`.
+ * @param {string} code
+ */
+export function languageName(code) {
+  try {
+    return new Intl.DisplayNames([chrome.i18n.getUILanguage()], { type: 'language' }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}
