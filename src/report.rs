@@ -88,7 +88,7 @@ impl BackendReport {
                 subgroup_max_size: ctx.info.subgroup_max_size,
             }),
             limits: Some(LimitReport {
-                max_storage_buffer_binding_size: u64::from(limits.max_storage_buffer_binding_size),
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
                 max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
                 max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,

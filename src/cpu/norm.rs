@@ -5,7 +5,7 @@
 pub fn rms_norm(input: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     let dim = weight.len();
     assert!(
-        dim > 0 && input.len() % dim == 0,
+        dim > 0 && input.len().is_multiple_of(dim),
         "input must be a whole number of rows"
     );
     input

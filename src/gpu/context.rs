@@ -129,7 +129,7 @@ impl GpuContext {
 
     /// Checks a buffer against the per-binding storage limit.
     pub fn check_binding(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
-        let limit = u64::from(self.limits.max_storage_buffer_binding_size);
+        let limit = self.limits.max_storage_buffer_binding_size;
         if bytes > limit {
             Err(GpuError::TooLarge(what, limit))
         } else {

@@ -43,7 +43,7 @@ pub async fn rms_norm(
     flags: &[&'static str],
 ) -> Result<Vec<f32>, GpuError> {
     let dim = weight.len();
-    if dim == 0 || input.len() % dim != 0 {
+    if dim == 0 || !input.len().is_multiple_of(dim) {
         return Err(GpuError::Shape(format!(
             "rmsnorm: {} values are not rows of {dim}",
             input.len()
