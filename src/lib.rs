@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod protocol;
+pub mod quant;
 pub mod report;
 pub mod runtime;
 
