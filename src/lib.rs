@@ -4,13 +4,18 @@
 //! `wasm32-unknown-unknown` (the extension's offscreen document, on WebGPU).
 //! Each module has one job; see `DESIGN.md` in the shared notes for the map.
 
+pub mod chat;
 pub mod cpu;
+pub mod engine;
 pub mod error;
+pub mod gguf;
 pub mod gpu;
+pub mod model;
 pub mod protocol;
 pub mod quant;
 pub mod report;
 pub mod runtime;
+pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

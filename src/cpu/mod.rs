@@ -1,4 +1,11 @@
-//! The CPU backend: plain, obviously correct reference code. The GPU kernels
-//! are tested against it, and it is the fallback where there is no WebGPU.
+//! The CPU backend: plain, obviously correct code. It is the ground truth the
+//! GPU kernels are tested against, and the fallback where there is no WebGPU.
 
+pub mod attention;
+pub mod decoder;
+pub mod matmul;
 pub mod norm;
+pub mod ops;
+pub mod rope;
+
+pub use decoder::{CpuDecoder, Logits};

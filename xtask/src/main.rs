@@ -25,7 +25,7 @@ commands:
   test     run every check and test (what CI runs)
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
-  models   only fetch the test models into models/";
+  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3) into models/";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         "test" => testing::run_all(),
         "setup" => setup::everything(),
         "build" => setup::everything().and_then(|()| build::wasm()),
-        "models" => models::fetch_default().map(drop),
+        "models" => models::fetch_all().map(drop),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

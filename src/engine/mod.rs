@@ -1,0 +1,26 @@
+//! Running a model: loading it, the decode loop, sampling and stopping.
+
+mod generate;
+mod loaded;
+mod sampler;
+mod stop;
+
+pub use generate::{Generation, GenerateOptions, StopReason, generate};
+pub use loaded::LoadedModel;
+pub use sampler::{Sampler, SamplingParams, argmax};
+pub use stop::{StopCheck, StopMatcher};
+
+/// Why generation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+    #[error(transparent)]
+    Chat(#[from] crate::chat::ChatError),
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+}

@@ -1,0 +1,54 @@
+//! Byte-level BPE (`tokenizer.ggml.model = "gpt2"`): the vocabulary and the
+//! ranked merges from the GGUF, the pre-tokenizer of `tokenizer.ggml.pre`,
+//! and the byte-level decoder.
+
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::decoders::byte_level::ByteLevel;
+use tokenizers::models::bpe::BPE;
+
+use super::TokenizerError;
+use super::pretokenize::PreSpec;
+use super::vocab::Vocab;
+use crate::gguf::Metadata;
+
+/// Reads `tokenizer.ggml.merges`: one "left right" string per merge, in rank order.
+pub(crate) fn read_merges(md: &Metadata) -> Result<Vec<(String, String)>, TokenizerError> {
+    if md.get("tokenizer.ggml.merges").is_none() {
+        return Err(TokenizerError::BadVocab("a gpt2-type vocabulary needs `tokenizer.ggml.merges`".into()));
+    }
+    let merges = md.string_array("tokenizer.ggml.merges")?;
+    merges
+        .iter()
+        .enumerate()
+        .map(|(index, merge)| {
+            // Like llama.cpp: the separator is the first space after the first byte.
+            match merge.get(1..).and_then(|rest| rest.find(' ')).map(|at| at + 1) {
+                Some(at) if at + 1 < merge.len() => Ok((merge[..at].to_string(), merge[at + 1..].to_string())),
+                _ => Err(TokenizerError::BadMerge {
+                    index,
+                    merge: merge.to_string(),
+                    reason: "expected two pieces separated by a space".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The byte-level BPE model, pre-tokenizer and decoder.
+pub(crate) fn build(
+    vocab: &Vocab,
+    spec: &PreSpec,
+    merges: Vec<(String, String)>,
+) -> Result<tokenizers::Tokenizer, TokenizerError> {
+    let ids: tokenizers::models::bpe::Vocab =
+        vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let model = BPE::builder()
+        .vocab_and_merges(ids, merges)
+        .ignore_merges(spec.ignore_merges)
+        .build()
+        .map_err(|e| TokenizerError::BadVocab(format!("merges: {e}")))?;
+    let mut hf = tokenizers::Tokenizer::new(model);
+    hf.with_pre_tokenizer(Some(spec.pre_tokenizer()?));
+    hf.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
+    Ok(hf)
+}

@@ -1,0 +1,167 @@
+//! Tokenizers built from GGUF metadata with the `tokenizers` crate, giving
+//! the same ids and text as llama.cpp.
+//!
+//! - [`vocab`]: tokens, types, special ids and flags, read as llama.cpp does.
+//! - [`bpe`] and [`pretokenize`]: byte-level BPE (`gpt2` vocabularies).
+//! - [`spm`]: SentencePiece-style vocabularies (`llama`, e.g. Gemma).
+//! - [`decode`] and [`stream`]: ids back to text, whole or one at a time.
+//!
+//! Control tokens are split out of the text only when `parse_special` is
+//! set; user-defined tokens always are, as llama.cpp does.
+
+mod bpe;
+mod decode;
+mod pretokenize;
+mod spm;
+mod stream;
+mod vocab;
+
+use std::sync::{Mutex, PoisonError};
+
+use tokenizers::AddedToken;
+
+use crate::gguf::{GgufError, Metadata};
+pub use stream::StreamDecoder;
+use vocab::{Kind, Vocab, attr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("tokenizer metadata: {0}")]
+    Metadata(#[from] GgufError),
+    #[error("tokenizer model `{0}` is not supported (only \"gpt2\" byte-level BPE and \"llama\" SentencePiece are)")]
+    UnsupportedModel(String),
+    #[error("pre-tokenizer `{0}` is not supported")]
+    UnsupportedPre(String),
+    #[error("the file has no vocabulary (`tokenizer.ggml.tokens`)")]
+    MissingVocab,
+    #[error("malformed vocabulary: {0}")]
+    BadVocab(String),
+    #[error("malformed merge {index} ({merge:?}): {reason}")]
+    BadMerge { index: usize, merge: String, reason: String },
+    #[error("building the tokenizer failed: {0}")]
+    Build(String),
+    #[error("tokenizing failed: {0}")]
+    Encode(String),
+}
+
+pub struct Tokenizer {
+    vocab: Vocab,
+    /// Locked per call to switch whether control tokens are split out.
+    hf: Mutex<tokenizers::Tokenizer>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("kind", &self.vocab.kind)
+            .field("vocab_size", &self.vocab.len())
+            .field("bos", &self.vocab.bos)
+            .field("eos", &self.vocab.eos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    pub fn from_gguf(metadata: &Metadata) -> Result<Tokenizer, TokenizerError> {
+        // Only batch calls would use threads, and wasm32 has none.
+        tokenizers::utils::parallelism::set_parallelism(false);
+        let vocab = Vocab::from_gguf(metadata)?;
+        let mut hf = match &vocab.kind {
+            Kind::Bpe(spec) => bpe::build(&vocab, spec, bpe::read_merges(metadata)?)?,
+            Kind::Spm => spm::build(&vocab)?,
+        };
+        add_special_tokens(&mut hf, &vocab)?;
+        Ok(Tokenizer { vocab, hf: Mutex::new(hf) })
+    }
+
+    /// `add_bos` adds what the model asks for (`add_bos_token`, `add_eos_token`);
+    /// `parse_special` lets control-token text like `<|im_start|>` become that token.
+    pub fn encode(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        if add_bos && self.vocab.add_bos {
+            ids.extend(self.vocab.bos);
+        }
+        if !text.is_empty() {
+            let mut hf = self.hf.lock().unwrap_or_else(PoisonError::into_inner);
+            hf.set_encode_special_tokens(!parse_special);
+            let encoding = hf.encode_fast(text, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+            ids.extend_from_slice(encoding.get_ids());
+        }
+        if add_bos && self.vocab.add_eos {
+            ids.extend(self.vocab.eos);
+        }
+        Ok(ids)
+    }
+
+    /// The text of `ids`, as llama.cpp's detokenizer gives it; `skip_special`
+    /// renders control tokens as nothing. Ids outside the vocabulary render
+    /// as nothing; invalid UTF-8 becomes U+FFFD.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> String {
+        let mut bytes = decode::raw_bytes(&self.vocab, ids, !skip_special);
+        if self.vocab.clean_spaces {
+            bytes = decode::clean_spaces(&bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    pub fn bos(&self) -> Option<u32> {
+        self.vocab.bos
+    }
+
+    pub fn eos(&self) -> Option<u32> {
+        self.vocab.eos
+    }
+
+    /// Whether `encode(text, true, _)` starts with BOS.
+    pub fn add_bos_default(&self) -> bool {
+        self.vocab.add_bos
+    }
+
+    /// llama.cpp's end-of-generation set: EOS, EOT, EOM and turn-ending control tokens.
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        self.vocab.eog.binary_search(&id).is_ok()
+    }
+
+    pub fn end_of_generation_ids(&self) -> &[u32] {
+        &self.vocab.eog
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// The token as stored in the vocabulary (byte-level or "▁" escaped).
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.vocab.tokens.get(id as usize).map(String::as_str)
+    }
+
+    /// The id of a token with exactly this text, if any.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.hf.lock().unwrap_or_else(PoisonError::into_inner).token_to_id(text)
+    }
+
+    pub fn is_control(&self, id: u32) -> bool {
+        self.vocab.has_attr(id, attr::CONTROL)
+    }
+}
+
+/// Control (and unknown) tokens become special added tokens, split out only
+/// when special tokens are parsed; user-defined tokens are always split out.
+fn add_special_tokens(hf: &mut tokenizers::Tokenizer, vocab: &Vocab) -> Result<(), TokenizerError> {
+    let mut special = Vec::new();
+    let mut user_defined = Vec::new();
+    for (text, &a) in vocab.tokens.iter().zip(&vocab.attrs) {
+        if a & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            special.push(AddedToken::from(text.as_str(), true).normalized(false));
+        } else if a & attr::USER_DEFINED != 0 {
+            user_defined.push(AddedToken::from(text.as_str(), false).normalized(false));
+        }
+    }
+    let build = |e: tokenizers::Error| TokenizerError::Build(format!("special tokens: {e}"));
+    hf.add_special_tokens(special).map_err(build)?;
+    hf.add_tokens(user_defined).map_err(build)?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

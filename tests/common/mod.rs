@@ -1,0 +1,51 @@
+//! Shared by the integration tests: the test models and llama.cpp's fixtures.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The three test models, by fixture name.
+pub const MODELS: [(&str, &str); 3] = [
+    ("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    ("qwen2", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"),
+    ("gemma3", "gemma-3-270m.Q4_K_M.gguf"),
+];
+
+/// A test model's path; fails (never skips) when it was not fetched.
+pub fn model_path(file_name: &str) -> PathBuf {
+    let path = repo_root().join("models").join(file_name);
+    assert!(path.exists(), "{} is missing: run `cargo xtask models` (CI's `cargo xtask test` fetches it)", path.display());
+    path
+}
+
+pub fn fixture(name: &str) -> Fixture {
+    let path = repo_root().join("tests/fixtures/llama_cpp").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[derive(Deserialize)]
+pub struct Fixture {
+    pub meta: serde_json::Value,
+    #[serde(default)]
+    pub generations: Vec<GenerationFixture>,
+}
+
+#[derive(Deserialize, Clone)]
+pub struct GenerationFixture {
+    pub prompt: String,
+    pub chat: bool,
+    pub prompt_ids: Vec<u32>,
+    pub tokens: Vec<u32>,
+    pub text: String,
+    /// llama.cpp's top-1 minus top-2 logit at each generated position.
+    pub margins: Vec<f32>,
+    /// [id, logit] pairs, best first, for the first generated positions.
+    pub top10: Vec<Vec<(u32, f32)>>,
+}
