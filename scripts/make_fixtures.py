@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import llama_cpp
 from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "fixtures" / "corpus.json"
@@ -56,10 +57,12 @@ PLAIN_PROMPTS = [
     "Once upon a time, there was a little",
     "def fibonacci(n):\n",
     "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
-    "Monday, Tuesday, Wednesday, Thursday,",
+    "The alphabet: a b c d e f g",
 ]
+# On SmolLM2 these, and the two number/alphabet prompts above, have a top-1 vs
+# top-2 logit margin of at least 0.5 at each of their first 16 tokens.
 EXTRA_CHATS = [
-    [{"role": "user", "content": "List the days of the week, one per line."}],
+    [{"role": "user", "content": "Complete the sequence: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"}],
 ]
 
 
@@ -220,8 +223,20 @@ def main(model_path, out_path):
         "template": template.decode("utf-8"),
         "builtin_equivalent": matches,
         "add_ass": True,
+        "prompt_jinja_note": (
+            "for comparison only: the GGUF template run as Jinja (HF-style, by "
+            "llama-cpp-python's Jinja2ChatFormatter), which llama_chat_apply_template "
+            "does not do; null without a GGUF template"
+        ),
         "conversations": [],
     }
+    jinja = None
+    if source.startswith("gguf:"):
+        jinja = Jinja2ChatFormatter(
+            template.decode("utf-8"),
+            eos_token=m.llm._model.token_get_text(eos),
+            bos_token=m.llm._model.token_get_text(llm.token_bos()),
+        )
     for messages in CONVERSATIONS:
         prompt = render(messages)
         chat["conversations"].append(
@@ -229,6 +244,7 @@ def main(model_path, out_path):
                 "messages": messages,
                 "prompt": prompt,
                 "prompt_ids": m.tokenize(prompt, add_bos=add_bos, special=True),
+                "prompt_jinja": jinja(messages=messages).prompt if jinja else None,
             }
         )
 
