@@ -22,8 +22,9 @@ fn main() {
     for path in &paths {
         println!("cargo:rerun-if-changed={}", path.display());
         let source = fs::read_to_string(path).expect("readable kernel");
-        let flags = preprocess::declared_flags(&source);
-        for variant in preprocess::all_variants(&flags) {
+        let declared = preprocess::declarations(&source);
+        // Every choice combination × every subset of flags.
+        for variant in preprocess::all_variants(&declared) {
             if let Err(message) = validate(path, &source, &variant) {
                 failures.push(format!(
                     "{} [{}]:\n{message}",
@@ -49,9 +50,13 @@ fn validate(path: &Path, source: &str, variant: &[&str]) -> Result<(), String> {
         .map_err(|e| e.emit_to_string_with_path(&expanded, &file))?;
     // The union of what any adapter we run on may offer; each variant is only
     // dispatched where the runtime has checked the matching feature.
+    // SHADER_FLOAT16_IN_FLOAT32 (`unpack2x16float`) is core WGSL, granted on
+    // every Vulkan and WebGPU adapter (wgpu's `SHADER_F16_IN_F32`).
     let mut validator = Validator::new(
         ValidationFlags::all(),
-        Capabilities::SUBGROUP | Capabilities::SHADER_FLOAT16,
+        Capabilities::SUBGROUP
+            | Capabilities::SHADER_FLOAT16
+            | Capabilities::SHADER_FLOAT16_IN_FLOAT32,
     );
     validator.subgroup_stages(ShaderStages::COMPUTE);
     validator.subgroup_operations(SubgroupOperationSet::all());

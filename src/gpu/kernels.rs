@@ -1,38 +1,47 @@
 //! The WGSL kernels shipped in `kernels/`, embedded at compile time.
 
-use crate::gpu::preprocess::{self, PreprocessError};
+use crate::gpu::preprocess::{self, Declarations, PreprocessError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     RmsNorm,
+    /// `y = W·x` for a weight matrix stored as raw GGUF blocks; one variant
+    /// per tensor type (see `gpu::matvec`).
+    MatVec,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 1] = [Kernel::RmsNorm];
+    pub const ALL: [Kernel; 2] = [Kernel::RmsNorm, Kernel::MatVec];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::RmsNorm => "rmsnorm",
+            Kernel::MatVec => "matvec",
         }
     }
 
     fn raw_source(self) -> &'static str {
         match self {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
+            Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
         }
     }
 
-    pub fn declared_flags(self) -> Vec<&'static str> {
-        preprocess::declared_flags(self.raw_source())
+    /// The kernel's switches: its `//! choose:` groups and `//! flags:`.
+    /// `preprocess::all_variants` of this lists every variant.
+    pub fn declared_flags(self) -> Declarations<'static> {
+        preprocess::declarations(self.raw_source())
     }
 
-    /// The WGSL of one variant.
+    /// The WGSL of one variant: one name of each choice group plus any
+    /// flags (anything else is an error).
     pub fn source(self, flags: &[&str]) -> Result<String, PreprocessError> {
         preprocess::expand(self.raw_source(), flags)
     }
 }
 
-/// Identifies one compiled variant: the kernel and its switched-on flags, sorted.
+/// Identifies one compiled variant: the kernel and its switched-on names
+/// (choices and flags), sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KernelKey {
     pub kernel: Kernel,

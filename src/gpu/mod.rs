@@ -3,6 +3,7 @@
 
 mod context;
 pub mod kernels;
+pub mod matvec;
 pub mod preprocess;
 mod readback;
 pub mod rmsnorm;
