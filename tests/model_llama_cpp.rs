@@ -56,11 +56,13 @@ fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
         }
         // Free-running greedy text.
         let n = greedy_tokens.min(g.tokens.len());
+        // Up to and including llama.cpp's first end-of-generation token, where we stop.
+        let expected = &g.tokens[..g.first_eog.map_or(n, |eog| eog.min(n))];
         let options = GenerateOptions { max_tokens: n, ..GenerateOptions::default() };
         let mut cache = model.new_cache(g.prompt_ids.len() + n + 1);
         let ours = generate(&model.decoder, &model.tokenizer, &mut cache, &g.prompt_ids, &options, &mut |_| ControlFlow::Continue(())).unwrap();
-        match ours.tokens.iter().zip(&g.tokens[..n]).position(|(a, b)| a != b) {
-            None if ours.tokens.len() == n => exact += 1,
+        match ours.tokens.iter().zip(expected).position(|(a, b)| a != b) {
+            None if ours.tokens.len() == expected.len() => exact += 1,
             None => failures.push(format!("prompt {index}: stopped after {} of {n} tokens ({:?})", ours.tokens.len(), ours.stop)),
             Some(step) if g.margins[step] < NEAR_TIE => {
                 eprintln!("{name} prompt {index}: greedy text diverges at step {step}, a near-tie (margin {:.3})", g.margins[step])

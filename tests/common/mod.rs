@@ -20,12 +20,18 @@ pub const MODELS: [(&str, &str); 3] = [
 /// A test model's path; fails (never skips) when it was not fetched.
 pub fn model_path(file_name: &str) -> PathBuf {
     let path = repo_root().join("models").join(file_name);
-    assert!(path.exists(), "{} is missing: run `cargo xtask models` (CI's `cargo xtask test` fetches it)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask models` (CI's `cargo xtask test` fetches it)",
+        path.display()
+    );
     path
 }
 
 pub fn fixture(name: &str) -> Fixture {
-    let path = repo_root().join("tests/fixtures/llama_cpp").join(format!("{name}.json"));
+    let path = repo_root()
+        .join("tests/fixtures/llama_cpp")
+        .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -44,6 +50,9 @@ pub struct GenerationFixture {
     pub prompt_ids: Vec<u32>,
     pub tokens: Vec<u32>,
     pub text: String,
+    /// Index in `tokens` of the first end-of-generation token, if any
+    /// (llama.cpp's run went on past it).
+    pub first_eog: Option<usize>,
     /// llama.cpp's top-1 minus top-2 logit at each generated position.
     pub margins: Vec<f32>,
     /// [id, logit] pairs, best first, for the first generated positions.

@@ -1,0 +1,59 @@
+//! The `locus` binary: useful output on the real model, and a one-line error
+//! with a non-zero exit for bad arguments or files.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{MODELS, model_path};
+
+fn locus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_locus")).args(args).output().expect("the locus binary runs")
+}
+
+fn stderr_line(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert!(!output.status.success(), "expected a failure, got success");
+    assert!(!text.is_empty() && !text.contains("panicked"), "{text}");
+    text
+}
+
+#[test]
+fn info_describes_the_model() {
+    let path = model_path(MODELS[0].1);
+    let output = locus(&["info", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("architecture:  llama"), "{text}");
+    assert!(text.contains("30 layers, width 576, 9 heads / 3 KV heads"), "{text}");
+    assert!(text.contains("q4_1") && text.contains("q8_0"), "{text}");
+    assert!(text.contains("chat template: gguf"), "{text}");
+}
+
+#[test]
+fn tokenize_json_prints_one_array() {
+    let path = model_path(MODELS[0].1);
+    let output = locus(&["tokenize", path.to_str().unwrap(), "Hello world", "--json"]);
+    assert!(output.status.success());
+    let ids: Vec<u32> = serde_json::from_slice(&output.stdout).expect("one JSON array");
+    assert!(!ids.is_empty());
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_failure() {
+    let missing = locus(&["info", "/no/such/model.gguf"]);
+    let line = stderr_line(&missing);
+    assert!(line.starts_with("locus: /no/such/model.gguf:") && line.lines().count() == 1, "{line}");
+
+    let not_gguf = locus(&["info", env!("CARGO_MANIFEST_DIR")]);
+    stderr_line(&not_gguf);
+
+    let readme = common::repo_root().join("README.md");
+    let line = stderr_line(&locus(&["generate", readme.to_str().unwrap(), "--prompt", "hi"]));
+    assert!(line.contains("not a GGUF file") && line.lines().count() == 1, "{line}");
+
+    let usage = locus(&["generate"]);
+    assert!(!usage.status.success());
+    let usage = locus(&["frobnicate"]);
+    assert!(!usage.status.success());
+}
