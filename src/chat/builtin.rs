@@ -51,7 +51,11 @@ impl Builtin {
         match self {
             Builtin::ChatMl => {
                 for m in messages {
-                    out += &format!("<|im_start|>{}\n{}<|im_end|>\n", role_name(m.role), m.content);
+                    out += &format!(
+                        "<|im_start|>{}\n{}<|im_end|>\n",
+                        role_name(m.role),
+                        m.content
+                    );
                 }
                 if add_generation_prompt {
                     out += "<|im_start|>assistant\n";
@@ -64,7 +68,11 @@ impl Builtin {
                         system += trim(&m.content);
                         continue;
                     }
-                    let role = if m.role == Role::Assistant { "model" } else { role_name(m.role) };
+                    let role = if m.role == Role::Assistant {
+                        "model"
+                    } else {
+                        role_name(m.role)
+                    };
                     out += &format!("<start_of_turn>{role}\n");
                     if !system.is_empty() && role != "model" {
                         out += &system;
@@ -101,13 +109,19 @@ mod tests {
     use super::*;
 
     fn msg(role: Role, content: &str) -> ChatMessage {
-        ChatMessage { role, content: content.into() }
+        ChatMessage {
+            role,
+            content: content.into(),
+        }
     }
 
     #[test]
     fn chatml_lists_every_turn() {
         let text = Builtin::ChatMl.render(&[msg(Role::System, "S"), msg(Role::User, "Hi")], true);
-        assert_eq!(text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            text,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
@@ -124,12 +138,18 @@ mod tests {
             "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n\
              <start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
         );
-        assert_eq!(Builtin::Gemma.render(&messages, false), text.strip_suffix("<start_of_turn>model\n").unwrap());
+        assert_eq!(
+            Builtin::Gemma.render(&messages, false),
+            text.strip_suffix("<start_of_turn>model\n").unwrap()
+        );
     }
 
     #[test]
     fn detection_follows_llama_cpp() {
-        assert_eq!(Builtin::detect("{{'<|im_start|>' + role}}"), Some(Builtin::ChatMl));
+        assert_eq!(
+            Builtin::detect("{{'<|im_start|>' + role}}"),
+            Some(Builtin::ChatMl)
+        );
         assert_eq!(Builtin::detect("<|im_start|>{{role}}<|im_sep|>"), None);
         assert_eq!(Builtin::detect("<start_of_turn>"), Some(Builtin::Gemma));
         assert_eq!(Builtin::detect("[INST]"), None);

@@ -4,9 +4,29 @@
 
 use minijinja::Error;
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 pub(crate) fn strftime_now(format: &str) -> Result<String, Error> {
     Ok(strftime(format, now_unix_seconds()))
@@ -15,7 +35,10 @@ pub(crate) fn strftime_now(format: &str) -> Result<String, Error> {
 #[cfg(not(target_arch = "wasm32"))]
 fn now_unix_seconds() -> i64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -105,7 +128,10 @@ mod tests {
         // 2024-02-29 13:05:09 UTC, a Thursday.
         let t = 1_709_211_909;
         assert_eq!(strftime("%d %b %Y", t), "29 Feb 2024");
-        assert_eq!(strftime("%A %B %e, %y %H:%M:%S %I%p day %j %%", t), "Thursday February 29, 24 13:05:09 01PM day 060 %");
+        assert_eq!(
+            strftime("%A %B %e, %y %H:%M:%S %I%p day %j %%", t),
+            "Thursday February 29, 24 13:05:09 01PM day 060 %"
+        );
         assert_eq!(strftime("%F %Q", 0), "1970-01-01 %Q");
         assert_eq!(strftime("%Y-%m-%d", -86_400), "1969-12-31");
     }

@@ -21,18 +21,34 @@ impl JinjaTemplate {
     /// Compiles the template; syntax errors show here, not at render time.
     pub fn new(source: &str, bos_token: String, eos_token: String) -> Result<JinjaTemplate, Error> {
         let mut env = Environment::new();
-        let syntax = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build()?;
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, message))
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<Value, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
+        env.add_function("strftime_now", |format: String| {
+            clock::strftime_now(&format)
         });
-        env.add_function("strftime_now", |format: String| clock::strftime_now(&format));
         env.add_template_owned(NAME, source.to_string())?;
-        Ok(JinjaTemplate { env, bos_token, eos_token })
+        Ok(JinjaTemplate {
+            env,
+            bos_token,
+            eos_token,
+        })
     }
 
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, Error> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, Error> {
         let messages: Vec<Value> = messages
             .iter()
             .map(|m| context! { role => role_name(m.role), content => m.content.as_str() })

@@ -2,9 +2,9 @@
 //! rendered as Hugging Face renders it, or one of llama.cpp's built-in
 //! formats when the model has no template or its template cannot render.
 //!
-//! - [`jinja`]: the template engine set up like `apply_chat_template`.
-//! - [`builtin`]: llama.cpp's ChatML and Gemma formats.
-//! - [`clock`]: `strftime_now` for templates that print the date.
+//! - `jinja`: the template engine set up like `apply_chat_template`.
+//! - `builtin`: llama.cpp's ChatML and Gemma formats.
+//! - `clock`: `strftime_now` for templates that print the date.
 
 mod builtin;
 mod clock;
@@ -20,7 +20,9 @@ use crate::protocol::{ChatMessage, Role};
 pub enum ChatError {
     #[error("the model has no chat template and no built-in format fits its vocabulary")]
     NoTemplate,
-    #[error("the model's chat template does not compile ({0}) and no built-in format fits its vocabulary")]
+    #[error(
+        "the model's chat template does not compile ({0}) and no built-in format fits its vocabulary"
+    )]
     Compile(String),
     #[error("the model's chat template failed: {0}")]
     Render(String),
@@ -40,7 +42,9 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,11 +58,16 @@ impl ChatTemplate {
         };
         let fallback = Builtin::for_vocabulary(|text| tokens.contains(&text));
         let Some(source) = metadata.opt_str("tokenizer.chat_template")? else {
-            return fallback.map(ChatTemplate::builtin).ok_or(ChatError::NoTemplate);
+            return fallback
+                .map(ChatTemplate::builtin)
+                .ok_or(ChatError::NoTemplate);
         };
         let token_text = |key: &str| -> Result<String, ChatError> {
             let id = metadata.opt_u64(key)?;
-            Ok(id.and_then(|id| tokens.get(id as usize)).map(|t| t.to_string()).unwrap_or_default())
+            Ok(id
+                .and_then(|id| tokens.get(usize::try_from(id).ok()?))
+                .map(|t| t.to_string())
+                .unwrap_or_default())
         };
         let bos = token_text("tokenizer.ggml.bos_token_id")?;
         let eos = token_text("tokenizer.ggml.eos_token_id")?;
@@ -72,15 +81,31 @@ impl ChatTemplate {
     }
 
     /// A Jinja template, checked on a one-message conversation.
-    pub fn from_jinja(source: &str, bos_token: String, eos_token: String) -> Result<ChatTemplate, ChatError> {
-        let template = JinjaTemplate::new(source, bos_token, eos_token).map_err(|e| ChatError::Compile(describe(&e)))?;
-        let probe = [ChatMessage { role: Role::User, content: "Hello".into() }];
-        template.render(&probe, true).map_err(|e| ChatError::Compile(describe(&e)))?;
-        Ok(ChatTemplate { engine: Engine::Jinja(Box::new(template)), source: "gguf".into() })
+    pub fn from_jinja(
+        source: &str,
+        bos_token: String,
+        eos_token: String,
+    ) -> Result<ChatTemplate, ChatError> {
+        let template = JinjaTemplate::new(source, bos_token, eos_token)
+            .map_err(|e| ChatError::Compile(describe(&e)))?;
+        let probe = [ChatMessage {
+            role: Role::User,
+            content: "Hello".into(),
+        }];
+        template
+            .render(&probe, true)
+            .map_err(|e| ChatError::Compile(describe(&e)))?;
+        Ok(ChatTemplate {
+            engine: Engine::Jinja(Box::new(template)),
+            source: "gguf".into(),
+        })
     }
 
     pub fn builtin(builtin: Builtin) -> ChatTemplate {
-        ChatTemplate { engine: Engine::Builtin(builtin), source: format!("builtin:{}", builtin.name()) }
+        ChatTemplate {
+            engine: Engine::Builtin(builtin),
+            source: format!("builtin:{}", builtin.name()),
+        }
     }
 
     /// The format llama.cpp's `llama_chat_apply_template` uses for this
@@ -97,17 +122,23 @@ impl ChatTemplate {
                 Builtin::for_vocabulary(|text| tokens.contains(&text))
             }
         };
-        builtin.map(ChatTemplate::builtin).ok_or(ChatError::NoTemplate)
+        builtin
+            .map(ChatTemplate::builtin)
+            .ok_or(ChatError::NoTemplate)
     }
 
     /// The prompt for `messages`; with `add_generation_prompt`, it ends where
     /// the assistant's reply starts. Errors carry the template's own message
     /// (e.g. from `raise_exception`).
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, ChatError> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatError> {
         match &self.engine {
-            Engine::Jinja(template) => {
-                template.render(messages, add_generation_prompt).map_err(|e| ChatError::Render(describe(&e)))
-            }
+            Engine::Jinja(template) => template
+                .render(messages, add_generation_prompt)
+                .map_err(|e| ChatError::Render(describe(&e))),
             Engine::Builtin(builtin) => Ok(builtin.render(messages, add_generation_prompt)),
         }
     }

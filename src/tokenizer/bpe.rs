@@ -4,17 +4,18 @@
 
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{BPE, Vocab as TokenIds};
 
 use super::TokenizerError;
 use super::pretokenize::PreSpec;
-use super::vocab::Vocab;
 use crate::gguf::Metadata;
 
 /// Reads `tokenizer.ggml.merges`: one "left right" string per merge, in rank order.
 pub(crate) fn read_merges(md: &Metadata) -> Result<Vec<(String, String)>, TokenizerError> {
     if md.get("tokenizer.ggml.merges").is_none() {
-        return Err(TokenizerError::BadVocab("a gpt2-type vocabulary needs `tokenizer.ggml.merges`".into()));
+        return Err(TokenizerError::BadVocab(
+            "a gpt2-type vocabulary needs `tokenizer.ggml.merges`".into(),
+        ));
     }
     let merges = md.string_array("tokenizer.ggml.merges")?;
     merges
@@ -22,8 +23,15 @@ pub(crate) fn read_merges(md: &Metadata) -> Result<Vec<(String, String)>, Tokeni
         .enumerate()
         .map(|(index, merge)| {
             // Like llama.cpp: the separator is the first space after the first byte.
-            match merge.get(1..).and_then(|rest| rest.find(' ')).map(|at| at + 1) {
-                Some(at) if at + 1 < merge.len() => Ok((merge[..at].to_string(), merge[at + 1..].to_string())),
+            match merge
+                .bytes()
+                .skip(1)
+                .position(|b| b == b' ')
+                .map(|at| at + 1)
+            {
+                Some(at) if at + 1 < merge.len() => {
+                    Ok((merge[..at].to_string(), merge[at + 1..].to_string()))
+                }
                 _ => Err(TokenizerError::BadMerge {
                     index,
                     merge: merge.to_string(),
@@ -36,12 +44,10 @@ pub(crate) fn read_merges(md: &Metadata) -> Result<Vec<(String, String)>, Tokeni
 
 /// The byte-level BPE model, pre-tokenizer and decoder.
 pub(crate) fn build(
-    vocab: &Vocab,
+    ids: TokenIds,
     spec: &PreSpec,
     merges: Vec<(String, String)>,
 ) -> Result<tokenizers::Tokenizer, TokenizerError> {
-    let ids: tokenizers::models::bpe::Vocab =
-        vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
         .ignore_merges(spec.ignore_merges)

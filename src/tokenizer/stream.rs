@@ -31,7 +31,13 @@ impl<'a> StreamDecoder<'a> {
     }
 
     pub fn with_skip_special(tokenizer: &'a Tokenizer, skip_special: bool) -> StreamDecoder<'a> {
-        StreamDecoder { tokenizer, skip_special, count: 0, raw: Vec::new(), pending: Vec::new() }
+        StreamDecoder {
+            tokenizer,
+            skip_special,
+            count: 0,
+            raw: Vec::new(),
+            pending: Vec::new(),
+        }
     }
 
     /// Adds a token and returns the text it completes (possibly empty).

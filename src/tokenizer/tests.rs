@@ -65,7 +65,9 @@ pub(crate) fn metadata(entries: Vec<(&str, Meta)>) -> Metadata {
         }
     }
     b.resize(b.len().next_multiple_of(32), 0);
-    GgufFile::read(&mut b.as_slice()).expect("toy GGUF").metadata
+    GgufFile::read(&mut b.as_slice())
+        .expect("toy GGUF")
+        .metadata
 }
 
 fn strs(items: &[String]) -> Meta {
@@ -78,18 +80,27 @@ fn byte_char(b: u8) -> char {
     if printable(b) {
         return b as char;
     }
-    let shifted = (0..=255u8).filter(|&x| !printable(x)).position(|x| x == b).unwrap();
+    let shifted = (0..=255u8)
+        .filter(|&x| !printable(x))
+        .position(|x| x == b)
+        .unwrap();
     char::from_u32(256 + shifted as u32).unwrap()
 }
 
 /// A byte-level BPE vocabulary: three specials, the 256 byte characters and
 /// a few merges ("Ġt", "he", "Ġthe", "ll", "Ġhe", "llo" ...).
 fn toy_bpe(pre: &str) -> Vec<(&'static str, Meta)> {
-    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into(), "<tool>".into()];
+    let mut tokens: Vec<String> = vec![
+        "<|endoftext|>".into(),
+        "<|im_start|>".into(),
+        "<tool>".into(),
+    ];
     let mut types = vec![3, 3, 4];
     tokens.extend((0..=255u8).map(|b| byte_char(b).to_string()));
     types.extend([1; 256]);
-    let merges = ["Ġ t", "h e", "Ġt he", "l l", "Ġ he", "Ġhe ll", "Ġhell o", "e l", "1 2"];
+    let merges = [
+        "Ġ t", "h e", "Ġt he", "l l", "Ġ he", "Ġhe ll", "Ġhell o", "e l", "1 2",
+    ];
     for m in merges {
         tokens.push(m.replace(' ', ""));
         types.push(1);
@@ -99,7 +110,10 @@ fn toy_bpe(pre: &str) -> Vec<(&'static str, Meta)> {
         ("tokenizer.ggml.pre", Meta::Str(pre.into())),
         ("tokenizer.ggml.tokens", strs(&tokens)),
         ("tokenizer.ggml.token_type", Meta::I32s(types)),
-        ("tokenizer.ggml.merges", Meta::Strs(merges.iter().map(|m| m.to_string()).collect())),
+        (
+            "tokenizer.ggml.merges",
+            Meta::Strs(merges.iter().map(|m| m.to_string()).collect()),
+        ),
         ("tokenizer.ggml.bos_token_id", Meta::U32(1)),
         ("tokenizer.ggml.eos_token_id", Meta::U32(0)),
     ]
@@ -109,14 +123,20 @@ fn toy(entries: Vec<(&str, Meta)>) -> Tokenizer {
     Tokenizer::from_gguf(&metadata(entries)).unwrap()
 }
 
-fn replace(mut entries: Vec<(&'static str, Meta)>, key: &'static str, value: Meta) -> Vec<(&'static str, Meta)> {
+fn replace(
+    mut entries: Vec<(&'static str, Meta)>,
+    key: &'static str,
+    value: Meta,
+) -> Vec<(&'static str, Meta)> {
     entries.retain(|(k, _)| *k != key);
     entries.push((key, value));
     entries
 }
 
 fn texts(t: &Tokenizer, ids: &[u32]) -> Vec<String> {
-    ids.iter().map(|&id| t.token_text(id).unwrap().to_string()).collect()
+    ids.iter()
+        .map(|&id| t.token_text(id).unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -124,7 +144,13 @@ fn bpe_merges_by_rank_and_round_trips() {
     let t = toy(toy_bpe("gpt-2"));
     let ids = t.encode(" the hello", false, false).unwrap();
     assert_eq!(texts(&t, &ids), ["Ġthe", "Ġhello"]);
-    for text in ["", "a", " the  hello\n\n world", "héllo ☃ 👋🏽 日本", "x\u{0}y\u{7f}"] {
+    for text in [
+        "",
+        "a",
+        " the  hello\n\n world",
+        "héllo ☃ 👋🏽 日本",
+        "x\u{0}y\u{7f}",
+    ] {
         let ids = t.encode(text, false, true).unwrap();
         assert_eq!(t.decode(&ids, true), text, "{ids:?}");
     }
@@ -134,9 +160,15 @@ fn bpe_merges_by_rank_and_round_trips() {
 fn pre_tokenizers_split_digits_as_llama_cpp() {
     // smollm splits every digit; gpt2 keeps a run of digits in one word.
     let smollm = toy(toy_bpe("smollm"));
-    assert_eq!(texts(&smollm, &smollm.encode("12", false, false).unwrap()), ["1", "2"]);
+    assert_eq!(
+        texts(&smollm, &smollm.encode("12", false, false).unwrap()),
+        ["1", "2"]
+    );
     let gpt2 = toy(toy_bpe("gpt-2"));
-    assert_eq!(texts(&gpt2, &gpt2.encode("12", false, false).unwrap()), ["12"]);
+    assert_eq!(
+        texts(&gpt2, &gpt2.encode("12", false, false).unwrap()),
+        ["12"]
+    );
 }
 
 #[test]
@@ -146,7 +178,10 @@ fn control_tokens_split_only_when_parsing_specials() {
     let plain = t.encode("<|im_start|>x", false, false).unwrap();
     assert!(!plain.contains(&1) && plain.len() > 2, "{plain:?}");
     // User-defined tokens are split out either way.
-    assert_eq!(t.encode("a<tool>b", false, false).unwrap(), t.encode("a<tool>b", false, true).unwrap());
+    assert_eq!(
+        t.encode("a<tool>b", false, false).unwrap(),
+        t.encode("a<tool>b", false, true).unwrap()
+    );
     assert!(t.encode("a<tool>b", false, false).unwrap().contains(&2));
     // Control tokens render only with specials; user-defined ones always.
     assert_eq!(t.decode(&[1, 2], true), "<tool>");
@@ -158,7 +193,11 @@ fn bos_eos_and_end_of_generation() {
     let t = toy(toy_bpe("gpt-2"));
     assert!(!t.add_bos_default());
     assert_eq!(t.encode("a", true, false).unwrap().len(), 1);
-    let t = toy(replace(toy_bpe("gpt-2"), "tokenizer.ggml.add_bos_token", Meta::Bool(true)));
+    let t = toy(replace(
+        toy_bpe("gpt-2"),
+        "tokenizer.ggml.add_bos_token",
+        Meta::Bool(true),
+    ));
     assert_eq!(t.encode("", true, false).unwrap(), [1]);
     assert_eq!(t.encode("a", false, false).unwrap().len(), 1);
     // EOS by id, and "<|endoftext|>" by its text.
@@ -170,18 +209,45 @@ fn bos_eos_and_end_of_generation() {
 #[test]
 fn errors_name_the_problem() {
     let err = |entries| Tokenizer::from_gguf(&metadata(entries)).unwrap_err();
-    let e = err(replace(toy_bpe("gpt-2"), "tokenizer.ggml.model", Meta::Str("bert".into())));
-    assert!(matches!(&e, TokenizerError::UnsupportedModel(m) if m == "bert"), "{e}");
+    let e = err(replace(
+        toy_bpe("gpt-2"),
+        "tokenizer.ggml.model",
+        Meta::Str("bert".into()),
+    ));
+    assert!(
+        matches!(&e, TokenizerError::UnsupportedModel(m) if m == "bert"),
+        "{e}"
+    );
     let e = err(toy_bpe("not-a-pre"));
-    assert!(matches!(&e, TokenizerError::UnsupportedPre(p) if p == "not-a-pre"), "{e}");
+    assert!(
+        matches!(&e, TokenizerError::UnsupportedPre(p) if p == "not-a-pre"),
+        "{e}"
+    );
     assert!(e.to_string().contains("not-a-pre"));
-    let e = err(toy_bpe("gpt-2").into_iter().filter(|(k, _)| *k != "tokenizer.ggml.tokens").collect());
+    let e = err(toy_bpe("gpt-2")
+        .into_iter()
+        .filter(|(k, _)| *k != "tokenizer.ggml.tokens")
+        .collect());
     assert!(matches!(e, TokenizerError::MissingVocab), "{e}");
-    let e = err(replace(toy_bpe("gpt-2"), "tokenizer.ggml.merges", Meta::Strs(vec!["Ġt".into()])));
-    assert!(matches!(e, TokenizerError::BadMerge { index: 0, .. }), "{e}");
-    let e = err(replace(toy_bpe("gpt-2"), "tokenizer.ggml.merges", Meta::Strs(vec!["q z".into()])));
+    let e = err(replace(
+        toy_bpe("gpt-2"),
+        "tokenizer.ggml.merges",
+        Meta::Strs(vec!["Ġt".into()]),
+    ));
+    assert!(
+        matches!(e, TokenizerError::BadMerge { index: 0, .. }),
+        "{e}"
+    );
+    let e = err(replace(
+        toy_bpe("gpt-2"),
+        "tokenizer.ggml.merges",
+        Meta::Strs(vec!["q z".into()]),
+    ));
     assert!(matches!(e, TokenizerError::BadVocab(_)), "{e}");
-    let e = err(toy_bpe("gpt-2").into_iter().filter(|(k, _)| *k != "tokenizer.ggml.merges").collect());
+    let e = err(toy_bpe("gpt-2")
+        .into_iter()
+        .filter(|(k, _)| *k != "tokenizer.ggml.merges")
+        .collect());
     assert!(matches!(e, TokenizerError::BadVocab(_)), "{e}");
     let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
     tokens.push("a".into());
@@ -190,12 +256,16 @@ fn errors_name_the_problem() {
         "tokenizer.ggml.token_type",
         Meta::I32s(vec![1; 257]),
     ));
-    assert!(matches!(&e, TokenizerError::BadVocab(m) if m.contains("twice")), "{e}");
+    assert!(
+        matches!(&e, TokenizerError::BadVocab(m) if m.contains("twice")),
+        "{e}"
+    );
 }
 
 /// A SentencePiece vocabulary over {a, b, c, ▁} with byte tokens.
 fn toy_spm(add_space_prefix: bool) -> Vec<(&'static str, Meta)> {
-    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into(), "<tool>".into()];
+    let mut tokens: Vec<String> =
+        vec!["<unk>".into(), "<s>".into(), "</s>".into(), "<tool>".into()];
     let mut types = vec![2, 3, 3, 4];
     let mut scores = vec![0.0, 0.0, 0.0, 0.0];
     tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
@@ -227,13 +297,22 @@ fn toy_spm(add_space_prefix: bool) -> Vec<(&'static str, Meta)> {
         ("tokenizer.ggml.tokens", strs(&tokens)),
         ("tokenizer.ggml.scores", Meta::F32s(scores)),
         ("tokenizer.ggml.token_type", Meta::I32s(types)),
-        ("tokenizer.ggml.add_space_prefix", Meta::Bool(add_space_prefix)),
+        (
+            "tokenizer.ggml.add_space_prefix",
+            Meta::Bool(add_space_prefix),
+        ),
     ]
 }
 
 /// llama.cpp's `llm_tokenizer_spm_session::tokenize`, transcribed directly.
 fn reference_spm(t: &Tokenizer, text: &str) -> Vec<u32> {
-    let ids: HashMap<&str, u32> = t.vocab.ids();
+    let ids: HashMap<&str, u32> = t
+        .vocab
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i as u32))
+        .collect();
     let mut symbols: Vec<String> = text.chars().map(String::from).collect();
     loop {
         let mut best: Option<(f32, usize)> = None;
@@ -269,12 +348,23 @@ fn spm_matches_llama_cpp_merge_order() {
             let len = n % 12;
             let text: String = (0..len)
                 .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     alphabet[(state >> 33) as usize % alphabet.len()]
                 })
                 .collect();
-            let escaped = if add_space_prefix { format!(" {text}") } else { text.clone() }.replace(' ', "▁");
-            let expected = if text.is_empty() { vec![] } else { reference_spm(&t, &escaped) };
+            let escaped = if add_space_prefix {
+                format!(" {text}")
+            } else {
+                text.clone()
+            }
+            .replace(' ', "▁");
+            let expected = if text.is_empty() {
+                vec![]
+            } else {
+                reference_spm(&t, &escaped)
+            };
             assert_eq!(t.encode(&text, false, false).unwrap(), expected, "{text:?}");
             let ids = t.encode(&text, false, false).unwrap();
             assert_eq!(t.decode(&ids, true), text, "{text:?} {ids:?}");
@@ -292,9 +382,18 @@ fn spm_prefixes_each_piece_between_special_tokens() {
     assert_eq!(texts(&t, &ids), ["▁a", "<tool>", "▁a"]);
     // BOS by default; the first token loses its leading space when decoded.
     assert!(t.add_bos_default());
-    assert_eq!(t.decode(&t.encode("a b", false, false).unwrap(), true), "a b");
-    assert_eq!(t.decode(&t.encode("a b", true, false).unwrap(), true), " a b");
-    assert_eq!(t.decode(&t.encode("a b", true, false).unwrap(), false), "<s> a b");
+    assert_eq!(
+        t.decode(&t.encode("a b", false, false).unwrap(), true),
+        "a b"
+    );
+    assert_eq!(
+        t.decode(&t.encode("a b", true, false).unwrap(), true),
+        " a b"
+    );
+    assert_eq!(
+        t.decode(&t.encode("a b", true, false).unwrap(), false),
+        "<s> a b"
+    );
     // Unknown tokens render only with specials.
     assert_eq!(t.decode(&[0], true), "");
     assert_eq!(t.decode(&[0], false), "<unk>");
@@ -350,9 +449,22 @@ fn stream_replaces_invalid_bytes_like_decode() {
     let t = toy(toy_spm(false));
     let byte = |b: u8| 4 + b as u32;
     // A lone continuation byte, a truncated sequence, an overlong form, a truncated tail.
-    let ids = [byte(0x80), byte(b'a'), byte(0xE6), byte(0x97), byte(b'b'), byte(0xC0), byte(0xAF), byte(0xF0), byte(0x9F)];
+    let ids = [
+        byte(0x80),
+        byte(b'a'),
+        byte(0xE6),
+        byte(0x97),
+        byte(b'b'),
+        byte(0xC0),
+        byte(0xAF),
+        byte(0xF0),
+        byte(0x9F),
+    ];
     check_stream(&t, &ids, true);
-    assert_eq!(t.decode(&ids, true), "\u{FFFD}a\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}");
+    assert_eq!(
+        t.decode(&ids, true),
+        "\u{FFFD}a\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}"
+    );
 }
 
 #[test]
@@ -365,6 +477,16 @@ fn stream_cleans_spaces_like_decode() {
     assert_eq!(t.decode(&ids, true), "a, b'c's d're e 'll f. g! h? '' x");
     check_stream(&t, &ids, true);
     // One byte per token, so every cut position is tried.
-    let ids: Vec<u32> = text.bytes().map(|b| t.encode(&(b as char).to_string(), false, false).unwrap()[0]).collect();
+    let ids: Vec<u32> = text
+        .bytes()
+        .map(|b| t.encode(&(b as char).to_string(), false, false).unwrap()[0])
+        .collect();
     check_stream(&t, &ids, true);
+}
+
+#[test]
+fn tokenizer_and_template_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Tokenizer>();
+    shared::<crate::chat::ChatTemplate>();
 }

@@ -3,7 +3,9 @@
 //! attributes, the special ids, the flags that depend on the vocabulary type
 //! and pre-tokenizer, and the end-of-generation set.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use tokenizers::models::bpe::Vocab as TokenIds;
 
 use super::TokenizerError;
 use super::pretokenize::PreSpec;
@@ -45,6 +47,8 @@ pub(crate) enum Kind {
 pub(crate) struct Vocab {
     pub kind: Kind,
     pub tokens: Vec<String>,
+    /// Text to id; handed to the model builder, which keeps it.
+    pub ids: TokenIds,
     pub scores: Vec<f32>,
     pub attrs: Vec<u8>,
     pub bos: Option<u32>,
@@ -87,27 +91,77 @@ const EOG_TEXTS: &[&str] = &[
 /// `(keys, texts, ends generation)`.
 const FIM: &[(&[&str], &[&str], bool)] = &[
     (
-        &["tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"],
-        &["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"],
+        &[
+            "tokenizer.ggml.fim_pre_token_id",
+            "tokenizer.ggml.prefix_token_id",
+        ],
+        &[
+            "<|fim_prefix|>",
+            "<fim-prefix>",
+            "<fim_prefix>",
+            "<｜fim▁begin｜>",
+            "<PRE>",
+            "▁<PRE>",
+            "<|code_prefix|>",
+            "<|prefix|>",
+        ],
         false,
     ),
     (
-        &["tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"],
-        &["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"],
+        &[
+            "tokenizer.ggml.fim_suf_token_id",
+            "tokenizer.ggml.suffix_token_id",
+        ],
+        &[
+            "<|fim_suffix|>",
+            "<fim-suffix>",
+            "<fim_suffix>",
+            "<｜fim▁hole｜>",
+            "<SUF>",
+            "▁<SUF>",
+            "<|code_suffix|>",
+            "<|suffix|>",
+        ],
         false,
     ),
     (
-        &["tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"],
-        &["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"],
+        &[
+            "tokenizer.ggml.fim_mid_token_id",
+            "tokenizer.ggml.middle_token_id",
+        ],
+        &[
+            "<|fim_middle|>",
+            "<fim-middle>",
+            "<fim_middle>",
+            "<｜fim▁end｜>",
+            "<MID>",
+            "▁<MID>",
+            "<|code_middle|>",
+            "<|middle|>",
+        ],
         false,
     ),
-    (&["tokenizer.ggml.fim_pad_token_id"], &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"], true),
     (
-        &["tokenizer.ggml.fim_rep_token_id"],
-        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"],
+        &["tokenizer.ggml.fim_pad_token_id"],
+        &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
         true,
     ),
-    (&["tokenizer.ggml.fim_sep_token_id"], &["<|file_sep|>"], true),
+    (
+        &["tokenizer.ggml.fim_rep_token_id"],
+        &[
+            "<|fim_repo|>",
+            "<|repo_name|>",
+            "<fim-repo>",
+            "<REPO>",
+            "<reponame>",
+        ],
+        true,
+    ),
+    (
+        &["tokenizer.ggml.fim_sep_token_id"],
+        &["<|file_sep|>"],
+        true,
+    ),
 ];
 
 /// Tokens llama.cpp always renders and splits out, whatever their type (gpt-oss).
@@ -118,7 +172,8 @@ impl Vocab {
         let model = md.str("tokenizer.ggml.model")?;
         let pre = md.opt_str("tokenizer.ggml.pre")?;
         // Per-type defaults, as llama.cpp sets them before reading the keys.
-        let (kind, mut bos, mut eos, mut add_bos, mut add_space_prefix, clean_spaces) = match model {
+        let (kind, mut bos, mut eos, mut add_bos, mut add_space_prefix, clean_spaces) = match model
+        {
             "gpt2" => {
                 let spec = PreSpec::lookup(pre.unwrap_or("default"))?;
                 let bos = if spec.no_bos { None } else { Some(11) };
@@ -158,21 +213,26 @@ impl Vocab {
         }
 
         let mut tokens = Vec::with_capacity(n);
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(n);
+        let mut ids = TokenIds::with_capacity(n);
         for (i, text) in texts.iter().enumerate() {
-            if let Some(first) = seen.insert(text, i)
-                && !text.is_empty()
-            {
-                return Err(TokenizerError::BadVocab(format!("token {text:?} appears twice (ids {first} and {i})")));
-            }
             // llama.cpp renames empty tokens so that they stay unique.
-            tokens.push(if text.is_empty() { format!("[EMPTY_{i}]") } else { text.to_string() });
+            let text = if text.is_empty() {
+                format!("[EMPTY_{i}]")
+            } else {
+                text.to_string()
+            };
+            if let Some(first) = ids.insert(text.clone(), i as u32) {
+                return Err(TokenizerError::BadVocab(format!(
+                    "token {text:?} appears twice (ids {first} and {i})"
+                )));
+            }
+            tokens.push(text);
         }
         let mut attrs: Vec<u8> = types[..n].iter().map(|&t| attr_from_type(t)).collect();
         let in_range = |id: Option<u32>| id.filter(|&id| (id as usize) < n);
         let special_id = |key: &str, default: Option<u32>| -> Result<Option<u32>, TokenizerError> {
             Ok(match md.opt_u64(key)? {
-                Some(id) if (id as usize) < n => Some(id as u32),
+                Some(id) if id < n as u64 => Some(id as u32),
                 _ => in_range(default), // absent or out of range: llama.cpp keeps the default
             })
         };
@@ -187,13 +247,17 @@ impl Vocab {
             add_eos = v;
         }
         if add_bos && bos.is_none() {
-            return Err(TokenizerError::BadVocab("add_bos_token is true, but there is no BOS token".into()));
+            return Err(TokenizerError::BadVocab(
+                "add_bos_token is true, but there is no BOS token".into(),
+            ));
         }
         if add_eos && eos.is_none() {
-            return Err(TokenizerError::BadVocab("add_eos_token is true, but there is no EOS token".into()));
+            return Err(TokenizerError::BadVocab(
+                "add_eos_token is true, but there is no EOS token".into(),
+            ));
         }
 
-        let id_of = |text: &str| seen.get(text).map(|&i| i as u32);
+        let id_of = |text: &str| ids.get(text).copied();
         let mut eog = BTreeSet::new();
         // FIM tokens: from metadata, else the first token with a known text,
         // which llama.cpp then treats as a control token.
@@ -214,27 +278,33 @@ impl Vocab {
                 eog.insert(id);
             }
         }
-        for (i, text) in tokens.iter().enumerate() {
-            // The EOT and EOM texts llama.cpp looks for are all in this list.
-            if EOG_TEXTS.contains(&text.as_str()) {
-                eog.insert(i as u32);
-                attrs[i] |= attr::CONTROL;
-            }
-            if FORCED_USER_DEFINED.contains(&text.as_str()) {
-                attrs[i] = attr::USER_DEFINED;
-            }
+        // The EOT and EOM texts llama.cpp looks for are all in this list.
+        for id in EOG_TEXTS.iter().filter_map(|t| id_of(t)) {
+            eog.insert(id);
+            attrs[id as usize] |= attr::CONTROL;
+        }
+        for id in FORCED_USER_DEFINED.iter().filter_map(|t| id_of(t)) {
+            attrs[id as usize] = attr::USER_DEFINED;
         }
         eog.extend([eos, eot, eom].into_iter().flatten());
         // gpt-oss / solar-open: "<|end|>" separates messages there, it does not end generation.
-        let has = |eog: &BTreeSet<u32>, text: &str| eog.iter().any(|&id| tokens[id as usize] == text);
-        if (has(&eog, "<|return|>") && has(&eog, "<|call|>") || has(&eog, "<|calls|>") && has(&eog, "<|flush|>"))
-            && let Some(end) = eog.iter().copied().find(|&id| tokens[id as usize] == "<|end|>")
+        let has =
+            |eog: &BTreeSet<u32>, text: &str| eog.iter().any(|&id| tokens[id as usize] == text);
+        if (has(&eog, "<|return|>") && has(&eog, "<|call|>")
+            || has(&eog, "<|calls|>") && has(&eog, "<|flush|>"))
+            && let Some(end) = eog
+                .iter()
+                .copied()
+                .find(|&id| tokens[id as usize] == "<|end|>")
         {
             eog.remove(&end);
             attrs[end as usize] = attr::USER_DEFINED;
         }
         if has(&eog, "<|tool_response>")
-            && let Some(s) = eog.iter().copied().find(|&id| tokens[id as usize] == "</s>")
+            && let Some(s) = eog
+                .iter()
+                .copied()
+                .find(|&id| tokens[id as usize] == "</s>")
         {
             eog.remove(&s);
             attrs[s as usize] = attr::NORMAL;
@@ -243,6 +313,7 @@ impl Vocab {
         Ok(Vocab {
             kind,
             tokens,
+            ids,
             scores: scores[..n].to_vec(),
             attrs,
             bos,
@@ -261,11 +332,5 @@ impl Vocab {
 
     pub fn has_attr(&self, id: u32, bits: u8) -> bool {
         self.attrs.get(id as usize).is_some_and(|a| a & bits != 0)
-    }
-
-    /// Text to id for every token.
-    #[cfg(test)]
-    pub fn ids(&self) -> HashMap<&str, u32> {
-        self.tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)).collect()
     }
 }

@@ -1,0 +1,206 @@
+//! Chat prompts for the test models, against two references:
+//!
+//! - llama.cpp's `llama_chat_apply_template` (the fixtures of
+//!   `scripts/make_fixtures.py`), which formats with a built-in format picked
+//!   from the template's text: `ChatTemplate::llama_cpp_builtin` must give the
+//!   same prompts, and the prompts must tokenize to llama.cpp's ids.
+//! - Jinja2 3.1.6 rendering the models' own templates with Hugging Face's
+//!   settings (`trim_blocks`, `lstrip_blocks`), cases below: what
+//!   `ChatTemplate::from_gguf` must give. The two agree whenever the
+//!   conversation starts with a system message; without one, SmolLM2's and
+//!   Qwen2's templates add their default system prompt and llama.cpp's
+//!   built-in ChatML does not.
+
+mod common;
+
+use common::repo_root;
+use locus::chat::ChatTemplate;
+use locus::gguf::{GgufFile, Metadata};
+use locus::protocol::{ChatMessage, Role};
+use locus::tokenizer::Tokenizer;
+use serde_json::Value;
+
+const MODELS: [(&str, &str, bool); 3] = [
+    ("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true),
+    ("qwen2", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", false),
+    ("gemma3", "gemma-3-270m.Q4_K_M.gguf", false),
+];
+
+/// `from_gguf`'s choice per model: Gemma 3 270m (a base model) has no template.
+const SOURCES: [(&str, &str); 3] = [
+    ("smollm2", "gguf"),
+    ("qwen2", "gguf"),
+    ("gemma3", "builtin:gemma"),
+];
+
+/// Metadata and fixture, or `None` (with a note) for an optional model not fetched.
+fn load(name: &str, file_name: &str, required: bool) -> Option<(Metadata, Value)> {
+    let model = repo_root().join("models").join(file_name);
+    let fixture = repo_root()
+        .join("tests/fixtures/llama_cpp")
+        .join(format!("{name}.json"));
+    for path in [&model, &fixture] {
+        if !path.exists() {
+            assert!(
+                !required,
+                "{} is missing: run `cargo xtask models` and scripts/make_fixtures.py",
+                path.display()
+            );
+            eprintln!("SKIP {name}: {} is missing", path.display());
+            return None;
+        }
+    }
+    let mut file = std::fs::File::open(&model).unwrap();
+    let metadata = GgufFile::read(&mut file).unwrap().metadata;
+    let fixture = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    Some((metadata, fixture))
+}
+
+fn messages(value: &Value) -> Vec<ChatMessage> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let role = match m["role"].as_str().unwrap() {
+                "system" => Role::System,
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                other => panic!("role {other}"),
+            };
+            ChatMessage {
+                role,
+                content: m["content"].as_str().unwrap().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn ids(value: &Value) -> Vec<u32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn prompts_match_llama_cpp() {
+    for (name, file_name, required) in MODELS {
+        let Some((metadata, fixture)) = load(name, file_name, required) else {
+            continue;
+        };
+        let chat = &fixture["chat"];
+        let builtin =
+            ChatTemplate::llama_cpp_builtin(&metadata).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let llama_cpp_format = match chat["template_source"].as_str().unwrap() {
+            source if source.starts_with("builtin:") => source.to_string(),
+            _ => format!(
+                "builtin:{}",
+                chat["builtin_equivalent"][0].as_str().unwrap()
+            ),
+        };
+        assert_eq!(
+            builtin.source(),
+            llama_cpp_format,
+            "{name}: the format llama.cpp used"
+        );
+        let tokenizer = Tokenizer::from_gguf(&metadata).unwrap();
+        let ours = ChatTemplate::from_gguf(&metadata).unwrap();
+        let expected_source = SOURCES.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(ours.source(), expected_source, "{name}: template source");
+
+        let add_generation_prompt = chat["add_ass"].as_bool().unwrap();
+        let conversations = chat["conversations"].as_array().unwrap();
+        let (mut same_as_llama_cpp, mut same_as_jinja) = (0, 0);
+        for (i, conversation) in conversations.iter().enumerate() {
+            let msgs = messages(&conversation["messages"]);
+            let prompt = conversation["prompt"].as_str().unwrap();
+            assert_eq!(
+                builtin.render(&msgs, add_generation_prompt).unwrap(),
+                prompt,
+                "{name} conversation {i}"
+            );
+            let prompt_ids = tokenizer.encode(prompt, true, true).unwrap();
+            assert_eq!(
+                prompt_ids,
+                ids(&conversation["prompt_ids"]),
+                "{name} conversation {i}: prompt ids"
+            );
+            // Where the model's own template agrees with llama.cpp's format, ours must too.
+            let rendered = ours.render(&msgs, add_generation_prompt).unwrap();
+            if msgs[0].role == Role::System || ours.source() != "gguf" {
+                assert_eq!(rendered, prompt, "{name} conversation {i}: from_gguf");
+                same_as_llama_cpp += 1;
+            }
+            // llama-cpp-python's Jinja2ChatFormatter on the GGUF template.
+            if let Some(jinja) = conversation["prompt_jinja"].as_str() {
+                assert_eq!(
+                    rendered, jinja,
+                    "{name} conversation {i}: from_gguf vs Jinja2"
+                );
+                same_as_jinja += 1;
+            }
+        }
+        eprintln!(
+            "{name}: {n}/{n} prompts and prompt ids match llama.cpp ({}); from_gguf ({}) gives llama.cpp's \
+             prompt on {same_as_llama_cpp} and Jinja2's on {same_as_jinja}",
+            builtin.source(),
+            ours.source(),
+            n = conversations.len()
+        );
+    }
+}
+
+#[test]
+fn gguf_templates_render_like_jinja2() {
+    let cases: Vec<Value> = serde_json::from_str(JINJA2_CASES).unwrap();
+    let mut checked = 0;
+    for (name, file_name, required) in MODELS {
+        let Some((metadata, _)) = load(name, file_name, required) else {
+            continue;
+        };
+        let template = ChatTemplate::from_gguf(&metadata).unwrap();
+        for case in cases.iter().filter(|c| c["model"] == name) {
+            assert_eq!(template.source(), "gguf");
+            let msgs = messages(&case["messages"]);
+            let add_generation_prompt = case["add_generation_prompt"].as_bool().unwrap();
+            let rendered = template.render(&msgs, add_generation_prompt).unwrap();
+            assert_eq!(
+                rendered,
+                case["expected"].as_str().unwrap(),
+                "{name}: {}",
+                case["messages"]
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} Jinja2 renders matched");
+    assert!(checked >= 10, "SmolLM2's cases must run");
+}
+
+/// Jinja2 3.1.6, `ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)`,
+/// rendering each model's `tokenizer.chat_template` with `bos_token` and `eos_token`.
+const JINJA2_CASES: &str = r##"[
+{"model": "smollm2", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France?"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "smollm2", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France?"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "Hi! What's your name?"}, {"role": "assistant", "content": "I'm a helpful assistant."}, {"role": "user", "content": "Tell me a fun fact."}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi! What's your name?<|im_end|>\n<|im_start|>assistant\nI'm a helpful assistant.<|im_end|>\n<|im_start|>user\nTell me a fun fact.<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "Hi! What's your name?"}, {"role": "assistant", "content": "I'm a helpful assistant."}, {"role": "user", "content": "Tell me a fun fact."}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi! What's your name?<|im_end|>\n<|im_start|>assistant\nI'm a helpful assistant.<|im_end|>\n<|im_start|>user\nTell me a fun fact.<|im_end|>\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "  {{ not a tag }} {% raw %}\n\nline two\t"}, {"role": "assistant", "content": "Sure: « café » 日本語 🇯🇵\n"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n  {{ not a tag }} {% raw %}\n\nline two\t<|im_end|>\n<|im_start|>assistant\nSure: « café » 日本語 🇯🇵\n<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "smollm2", "messages": [{"role": "user", "content": "  {{ not a tag }} {% raw %}\n\nline two\t"}, {"role": "assistant", "content": "Sure: « café » 日本語 🇯🇵\n"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n  {{ not a tag }} {% raw %}\n\nline two\t<|im_end|>\n<|im_start|>assistant\nSure: « café » 日本語 🇯🇵\n<|im_end|>\n"},
+{"model": "smollm2", "messages": [{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}, {"role": "user", "content": "u"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nS1<|im_end|>\n<|im_start|>system\nS2<|im_end|>\n<|im_start|>user\nu<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "smollm2", "messages": [{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}, {"role": "user", "content": "u"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nS1<|im_end|>\n<|im_start|>system\nS2<|im_end|>\n<|im_start|>user\nu<|im_end|>\n"},
+{"model": "qwen2", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France?"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "qwen2", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France?"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "Hi! What's your name?"}, {"role": "assistant", "content": "I'm a helpful assistant."}, {"role": "user", "content": "Tell me a fun fact."}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi! What's your name?<|im_end|>\n<|im_start|>assistant\nI'm a helpful assistant.<|im_end|>\n<|im_start|>user\nTell me a fun fact.<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "Hi! What's your name?"}, {"role": "assistant", "content": "I'm a helpful assistant."}, {"role": "user", "content": "Tell me a fun fact."}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi! What's your name?<|im_end|>\n<|im_start|>assistant\nI'm a helpful assistant.<|im_end|>\n<|im_start|>user\nTell me a fun fact.<|im_end|>\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "  {{ not a tag }} {% raw %}\n\nline two\t"}, {"role": "assistant", "content": "Sure: « café » 日本語 🇯🇵\n"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n  {{ not a tag }} {% raw %}\n\nline two\t<|im_end|>\n<|im_start|>assistant\nSure: « café » 日本語 🇯🇵\n<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "qwen2", "messages": [{"role": "user", "content": "  {{ not a tag }} {% raw %}\n\nline two\t"}, {"role": "assistant", "content": "Sure: « café » 日本語 🇯🇵\n"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n  {{ not a tag }} {% raw %}\n\nline two\t<|im_end|>\n<|im_start|>assistant\nSure: « café » 日本語 🇯🇵\n<|im_end|>\n"},
+{"model": "qwen2", "messages": [{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}, {"role": "user", "content": "u"}], "add_generation_prompt": true, "expected": "<|im_start|>system\nS1<|im_end|>\n<|im_start|>system\nS2<|im_end|>\n<|im_start|>user\nu<|im_end|>\n<|im_start|>assistant\n"},
+{"model": "qwen2", "messages": [{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}, {"role": "user", "content": "u"}], "add_generation_prompt": false, "expected": "<|im_start|>system\nS1<|im_end|>\n<|im_start|>system\nS2<|im_end|>\n<|im_start|>user\nu<|im_end|>\n"}
+]"##;
