@@ -13,18 +13,12 @@
 
 mod common;
 
-use common::repo_root;
+use common::MODELS;
 use locus::chat::ChatTemplate;
-use locus::gguf::{GgufFile, Metadata};
+use locus::gguf::Metadata;
 use locus::protocol::{ChatMessage, Role};
 use locus::tokenizer::Tokenizer;
 use serde_json::Value;
-
-const MODELS: [(&str, &str, bool); 3] = [
-    ("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true),
-    ("qwen2", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", false),
-    ("gemma3", "gemma-3-270m.Q4_K_M.gguf", false),
-];
 
 /// `from_gguf`'s choice per model: Gemma 3 270m (a base model) has no template.
 const SOURCES: [(&str, &str); 3] = [
@@ -33,27 +27,9 @@ const SOURCES: [(&str, &str); 3] = [
     ("gemma3", "builtin:gemma"),
 ];
 
-/// Metadata and fixture, or `None` (with a note) for an optional model not fetched.
-fn load(name: &str, file_name: &str, required: bool) -> Option<(Metadata, Value)> {
-    let model = repo_root().join("models").join(file_name);
-    let fixture = repo_root()
-        .join("tests/fixtures/llama_cpp")
-        .join(format!("{name}.json"));
-    for path in [&model, &fixture] {
-        if !path.exists() {
-            assert!(
-                !required,
-                "{} is missing: run `cargo xtask models` and scripts/make_fixtures.py",
-                path.display()
-            );
-            eprintln!("SKIP {name}: {} is missing", path.display());
-            return None;
-        }
-    }
-    let mut file = std::fs::File::open(&model).unwrap();
-    let metadata = GgufFile::read(&mut file).unwrap().metadata;
-    let fixture = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
-    Some((metadata, fixture))
+/// Metadata and llama.cpp fixture of a test model (all are required).
+fn load(name: &str, file_name: &str) -> (Metadata, Value) {
+    (common::metadata(file_name), common::fixture_json(name))
 }
 
 fn messages(value: &Value) -> Vec<ChatMessage> {
@@ -87,10 +63,8 @@ fn ids(value: &Value) -> Vec<u32> {
 
 #[test]
 fn prompts_match_llama_cpp() {
-    for (name, file_name, required) in MODELS {
-        let Some((metadata, fixture)) = load(name, file_name, required) else {
-            continue;
-        };
+    for (name, file_name) in MODELS {
+        let (metadata, fixture) = load(name, file_name);
         let chat = &fixture["chat"];
         let builtin =
             ChatTemplate::llama_cpp_builtin(&metadata).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -157,10 +131,8 @@ fn prompts_match_llama_cpp() {
 fn gguf_templates_render_like_jinja2() {
     let cases: Vec<Value> = serde_json::from_str(JINJA2_CASES).unwrap();
     let mut checked = 0;
-    for (name, file_name, required) in MODELS {
-        let Some((metadata, _)) = load(name, file_name, required) else {
-            continue;
-        };
+    for (name, file_name) in MODELS {
+        let (metadata, _) = load(name, file_name);
         let template = ChatTemplate::from_gguf(&metadata).unwrap();
         for case in cases.iter().filter(|c| c["model"] == name) {
             assert_eq!(template.source(), "gguf");

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use common::{MODELS, model_path};
 
 fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus")).args(args).output().expect("the locus binary runs")
+    Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(args)
+        .output()
+        .expect("the locus binary runs")
 }
 
 fn stderr_line(output: &Output) -> String {
@@ -23,9 +26,16 @@ fn info_describes_the_model() {
     let path = model_path(MODELS[0].1);
     let output = locus(&["info", path.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.contains("architecture:  llama"), "{text}");
-    assert!(text.contains("30 layers, width 576, 9 heads / 3 KV heads"), "{text}");
+    assert!(
+        text.contains("30 layers, width 576, 9 heads / 3 KV heads"),
+        "{text}"
+    );
     assert!(text.contains("q4_1") && text.contains("q8_0"), "{text}");
     assert!(text.contains("chat template: gguf"), "{text}");
 }
@@ -43,14 +53,25 @@ fn tokenize_json_prints_one_array() {
 fn bad_input_is_one_line_and_a_failure() {
     let missing = locus(&["info", "/no/such/model.gguf"]);
     let line = stderr_line(&missing);
-    assert!(line.starts_with("locus: /no/such/model.gguf:") && line.lines().count() == 1, "{line}");
+    assert!(
+        line.starts_with("locus: /no/such/model.gguf:") && line.lines().count() == 1,
+        "{line}"
+    );
 
     let not_gguf = locus(&["info", env!("CARGO_MANIFEST_DIR")]);
     stderr_line(&not_gguf);
 
     let readme = common::repo_root().join("README.md");
-    let line = stderr_line(&locus(&["generate", readme.to_str().unwrap(), "--prompt", "hi"]));
-    assert!(line.contains("not a GGUF file") && line.lines().count() == 1, "{line}");
+    let line = stderr_line(&locus(&[
+        "generate",
+        readme.to_str().unwrap(),
+        "--prompt",
+        "hi",
+    ]));
+    assert!(
+        line.contains("not a GGUF file") && line.lines().count() == 1,
+        "{line}"
+    );
 
     let usage = locus(&["generate"]);
     assert!(!usage.status.success());

@@ -27,10 +27,17 @@ fn a_truncated_file_is_refused_with_where_it_ends() {
         let error = load(real_prefix(len));
         let text = error.to_string();
         assert!(
-            matches!(error, EngineError::Gguf(GgufError::Truncated { .. }) | EngineError::Gguf(GgufError::ImplausibleCount { .. })),
+            matches!(
+                error,
+                EngineError::Gguf(GgufError::Truncated { .. })
+                    | EngineError::Gguf(GgufError::ImplausibleCount { .. })
+            ),
             "{len} bytes: {text}"
         );
-        assert!(text.contains("truncated") || text.contains("could hold"), "{text}");
+        assert!(
+            text.contains("truncated") || text.contains("could hold"),
+            "{text}"
+        );
     }
 }
 
@@ -38,7 +45,10 @@ fn a_truncated_file_is_refused_with_where_it_ends() {
 fn a_flipped_magic_byte_is_refused() {
     let mut bytes = real_prefix(4096);
     bytes[1] ^= 0x20;
-    assert!(matches!(load(bytes), EngineError::Gguf(GgufError::BadMagic(_))));
+    assert!(matches!(
+        load(bytes),
+        EngineError::Gguf(GgufError::BadMagic(_))
+    ));
 }
 
 #[test]
@@ -73,6 +83,9 @@ fn an_unsupported_architecture_is_named() {
     assert_eq!(&bytes[at..at + 5], b"llama");
     bytes[at..at + 5].copy_from_slice(b"mamba");
     let error = load(bytes);
-    assert!(matches!(&error, EngineError::Model(ModelError::UnsupportedArchitecture(a)) if a == "mamba"), "{error}");
+    assert!(
+        matches!(&error, EngineError::Model(ModelError::UnsupportedArchitecture(a)) if a == "mamba"),
+        "{error}"
+    );
     assert!(error.to_string().contains("`mamba` is not supported"));
 }

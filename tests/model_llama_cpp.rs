@@ -24,9 +24,14 @@ fn forced_logits(model: &LoadedModel, g: &GenerationFixture) -> Vec<Vec<f32>> {
     let mut ids = g.prompt_ids.clone();
     ids.extend(&g.tokens[..g.tokens.len() - 1]);
     let mut cache = model.new_cache(ids.len());
-    let all = model.decoder.forward(&ids, &mut cache, Logits::All).unwrap();
+    let all = model
+        .decoder
+        .forward(&ids, &mut cache, Logits::All)
+        .unwrap();
     let vocab = model.decoder.vocab_size();
-    (g.prompt_ids.len() - 1..ids.len()).map(|pos| all[pos * vocab..(pos + 1) * vocab].to_vec()).collect()
+    (g.prompt_ids.len() - 1..ids.len())
+        .map(|pos| all[pos * vocab..(pos + 1) * vocab].to_vec())
+        .collect()
 }
 
 fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
@@ -40,13 +45,20 @@ fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
     for (index, g) in fixture.generations.iter().enumerate() {
         // Forced decoding: same top-1 wherever llama.cpp's margin is clear.
         for (step, logits) in forced_logits(&model, g).iter().enumerate() {
-            let candidates: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+            let candidates: Vec<(u32, f32)> = logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as u32, l))
+                .collect();
             let ours = argmax(&candidates);
             positions += 1;
             if ours == g.tokens[step] {
                 agree += 1;
             } else if g.margins[step] >= NEAR_TIE {
-                failures.push(format!("prompt {index} step {step}: top-1 {ours} vs llama.cpp {} (margin {:.3})", g.tokens[step], g.margins[step]));
+                failures.push(format!(
+                    "prompt {index} step {step}: top-1 {ours} vs llama.cpp {} (margin {:.3})",
+                    g.tokens[step], g.margins[step]
+                ));
             }
             if let Some(top) = g.top10.get(step) {
                 for &(id, logit) in top {
@@ -58,16 +70,37 @@ fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
         let n = greedy_tokens.min(g.tokens.len());
         // Up to and including llama.cpp's first end-of-generation token, where we stop.
         let expected = &g.tokens[..g.first_eog.map_or(n, |eog| eog.min(n))];
-        let options = GenerateOptions { max_tokens: n, ..GenerateOptions::default() };
+        let options = GenerateOptions {
+            max_tokens: n,
+            ..GenerateOptions::default()
+        };
         let mut cache = model.new_cache(g.prompt_ids.len() + n + 1);
-        let ours = generate(&model.decoder, &model.tokenizer, &mut cache, &g.prompt_ids, &options, &mut |_| ControlFlow::Continue(())).unwrap();
+        let ours = generate(
+            &model.decoder,
+            &model.tokenizer,
+            &mut cache,
+            &g.prompt_ids,
+            &options,
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
         match ours.tokens.iter().zip(expected).position(|(a, b)| a != b) {
             None if ours.tokens.len() == expected.len() => exact += 1,
-            None => failures.push(format!("prompt {index}: stopped after {} of {n} tokens ({:?})", ours.tokens.len(), ours.stop)),
+            None => failures.push(format!(
+                "prompt {index}: stopped after {} of {n} tokens ({:?})",
+                ours.tokens.len(),
+                ours.stop
+            )),
             Some(step) if g.margins[step] < NEAR_TIE => {
-                eprintln!("{name} prompt {index}: greedy text diverges at step {step}, a near-tie (margin {:.3})", g.margins[step])
+                eprintln!(
+                    "{name} prompt {index}: greedy text diverges at step {step}, a near-tie (margin {:.3})",
+                    g.margins[step]
+                )
             }
-            Some(step) => failures.push(format!("prompt {index}: greedy diverges at step {step} with margin {:.3}", g.margins[step])),
+            Some(step) => failures.push(format!(
+                "prompt {index}: greedy diverges at step {step} with margin {:.3}",
+                g.margins[step]
+            )),
         }
     }
     eprintln!(
@@ -75,9 +108,18 @@ fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
         fixture.generations.len()
     );
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
-    assert!(max_logit_diff <= LOGIT_TOLERANCE, "{name}: top-10 logits differ by up to {max_logit_diff}");
-    assert!(fixture.generations.len() >= 8, "{name}: the fixture needs at least 8 prompts");
-    assert!(exact + 1 >= fixture.generations.len(), "{name}: greedy text equal on only {exact} prompts");
+    assert!(
+        max_logit_diff <= LOGIT_TOLERANCE,
+        "{name}: top-10 logits differ by up to {max_logit_diff}"
+    );
+    assert!(
+        fixture.generations.len() >= 8,
+        "{name}: the fixture needs at least 8 prompts"
+    );
+    assert!(
+        exact + 1 >= fixture.generations.len(),
+        "{name}: greedy text equal on only {exact} prompts"
+    );
 }
 
 #[test]

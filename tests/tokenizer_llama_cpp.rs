@@ -3,8 +3,7 @@
 //! must give llama.cpp's ids with and without special-token parsing, and
 //! llama.cpp's detokenized text, whole and streamed.
 //!
-//! SmolLM2 must be present; Qwen2 and Gemma 3 are checked when their model
-//! and fixture files are there (`cargo xtask models` fetches them).
+//! All three models are required (`cargo xtask models` fetches them).
 
 mod common;
 
@@ -12,7 +11,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::repo_root;
-use locus::gguf::{GgufFile, Metadata};
 use locus::tokenizer::{StreamDecoder, Tokenizer};
 use serde_json::Value;
 
@@ -24,40 +22,20 @@ struct Loaded {
     fixture: Value,
 }
 
-/// The model's tokenizer and its fixture; `None` (with a note) when an
-/// optional model has not been fetched.
-fn load(name: &str, file_name: &str, required: bool) -> Option<Loaded> {
-    let model = repo_root().join("models").join(file_name);
-    let fixture = repo_root()
-        .join("tests/fixtures/llama_cpp")
-        .join(format!("{name}.json"));
-    for path in [&model, &fixture] {
-        if !path.exists() {
-            assert!(
-                !required,
-                "{} is missing: run `cargo xtask models` and scripts/make_fixtures.py",
-                path.display()
-            );
-            eprintln!("SKIP {name}: {} is missing", path.display());
-            return None;
-        }
-    }
-    let metadata = read_metadata(&model);
+/// The model's tokenizer and its llama.cpp fixture. Every model is required:
+/// `cargo xtask models` fetches them.
+fn load(name: &str, file_name: &str) -> Loaded {
+    let metadata = common::metadata(file_name);
     let started = Instant::now();
     let tokenizer = Tokenizer::from_gguf(&metadata).unwrap_or_else(|e| panic!("{file_name}: {e}"));
     eprintln!(
         "{name}: Tokenizer::from_gguf took {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    let fixture = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
-    Some(Loaded { tokenizer, fixture })
-}
-
-fn read_metadata(path: &Path) -> Metadata {
-    let mut file = std::fs::File::open(path).unwrap();
-    GgufFile::read(&mut file)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .metadata
+    Loaded {
+        tokenizer,
+        fixture: common::fixture_json(name),
+    }
 }
 
 fn ids(value: &Value) -> Vec<u32> {
@@ -76,10 +54,8 @@ fn stream(tokenizer: &Tokenizer, ids: &[u32]) -> String {
     text
 }
 
-fn check(name: &str, file_name: &str, required: bool) {
-    let Some(Loaded { tokenizer, fixture }) = load(name, file_name, required) else {
-        return;
-    };
+fn check(name: &str, file_name: &str) {
+    let Loaded { tokenizer, fixture } = load(name, file_name);
     let meta = &fixture["meta"];
     assert_eq!(
         tokenizer.vocab_size() as u64,
@@ -190,26 +166,23 @@ fn check_cases(name: &str, tokenizer: &Tokenizer, cases: &[Value]) {
 
 #[test]
 fn smollm2_matches_llama_cpp() {
-    check("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true);
+    check("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
 }
 
 #[test]
 fn qwen2_matches_llama_cpp() {
-    check("qwen2", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", false);
+    check("qwen2", "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf");
 }
 
 #[test]
 fn gemma3_matches_llama_cpp() {
-    check("gemma3", "gemma-3-270m.Q4_K_M.gguf", false);
+    check("gemma3", "gemma-3-270m.Q4_K_M.gguf");
 }
 
 /// Large and odd inputs: no panic, and text comes back.
 #[test]
 fn huge_and_odd_inputs() {
-    let Some(Loaded { tokenizer, .. }) = load("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", true)
-    else {
-        return;
-    };
+    let Loaded { tokenizer, .. } = load("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
     let corpus: Vec<String> = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("tests/fixtures/corpus.json")).unwrap(),
     )

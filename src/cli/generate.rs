@@ -40,14 +40,25 @@ pub struct GenerateArgs {
 pub fn run(args: GenerateArgs) -> Result<(), String> {
     let model = super::load_model(&args.model)?;
     let prompt = if args.chat {
-        let template = model.chat.as_ref().ok_or("this model has no chat template")?;
-        let messages = [ChatMessage { role: Role::User, content: args.prompt.clone() }];
-        template.render(&messages, true).map_err(|e| e.to_string())?
+        let template = model
+            .chat
+            .as_ref()
+            .ok_or("this model has no chat template")?;
+        let messages = [ChatMessage {
+            role: Role::User,
+            content: args.prompt.clone(),
+        }];
+        template
+            .render(&messages, true)
+            .map_err(|e| e.to_string())?
     } else {
         args.prompt.clone()
     };
     // BOS is added when the model's metadata asks for it, as llama.cpp does.
-    let ids = model.tokenizer.encode(&prompt, true, true).map_err(|e| e.to_string())?;
+    let ids = model
+        .tokenizer
+        .encode(&prompt, true, true)
+        .map_err(|e| e.to_string())?;
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
         sampling: SamplingParams {
@@ -63,10 +74,19 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     };
     let mut cache = model.new_cache(args.context);
     let mut stdout = std::io::stdout();
-    let generation = generate(&model.decoder, &model.tokenizer, &mut cache, &ids, &options, &mut |text| {
-        let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
-        ControlFlow::Continue(())
-    })
+    let generation = generate(
+        &model.decoder,
+        &model.tokenizer,
+        &mut cache,
+        &ids,
+        &options,
+        &mut |text| {
+            let _ = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
+            ControlFlow::Continue(())
+        },
+    )
     .map_err(|e| e.to_string())?;
     eprintln!(
         "\nprompt: {} tokens, {:.1} tokens/s; generation: {} tokens, {:.1} tokens/s; stopped: {:?}",

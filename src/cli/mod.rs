@@ -14,7 +14,11 @@ use locus::gguf::GgufFile;
 use locus::runtime::Runtime;
 
 #[derive(Parser)]
-#[command(name = "locus", version, about = "On-device language models: inspect, tokenize, generate, benchmark.")]
+#[command(
+    name = "locus",
+    version,
+    about = "On-device language models: inspect, tokenize, generate, benchmark."
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,10 @@ fn report(json: bool) -> Result<(), String> {
     let runtime = pollster::block_on(Runtime::start());
     let report = runtime.report();
     if json {
-        println!("{}", serde_json::to_string_pretty(report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).map_err(|e| e.to_string())?
+        );
     } else {
         report.lines().iter().for_each(|line| println!("{line}"));
     }

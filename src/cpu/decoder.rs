@@ -29,7 +29,12 @@ impl CpuDecoder {
 
     /// Runs `tokens` at the next positions of `cache` and returns logits
     /// (`vocab` values per requested position).
-    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: Logits) -> Result<Vec<f32>, ModelError> {
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        which: Logits,
+    ) -> Result<Vec<f32>, ModelError> {
         let n = tokens.len();
         if n == 0 {
             return Ok(Vec::new());
@@ -65,13 +70,38 @@ impl CpuDecoder {
                 ops::rms_norm_rows(&mut k, kn, c.rms_eps);
             }
             let sliding = c.is_sliding(layer);
-            let base = if sliding { c.rope_base_local } else { c.rope_base };
+            let base = if sliding {
+                c.rope_base_local
+            } else {
+                c.rope_base
+            };
             let scale = if sliding { 1.0 } else { c.rope_scale };
             for t in 0..n {
                 let pos = start + t;
-                rope::apply(&mut q[t * c.q_width()..(t + 1) * c.q_width()], c.head_dim, c.rope_dims, pos, base, scale, c.rope_style);
-                rope::apply(&mut k[t * c.kv_width()..(t + 1) * c.kv_width()], c.head_dim, c.rope_dims, pos, base, scale, c.rope_style);
-                cache.store(layer, pos, &k[t * c.kv_width()..(t + 1) * c.kv_width()], &v[t * c.v_width()..(t + 1) * c.v_width()]);
+                rope::apply(
+                    &mut q[t * c.q_width()..(t + 1) * c.q_width()],
+                    c.head_dim,
+                    c.rope_dims,
+                    pos,
+                    base,
+                    scale,
+                    c.rope_style,
+                );
+                rope::apply(
+                    &mut k[t * c.kv_width()..(t + 1) * c.kv_width()],
+                    c.head_dim,
+                    c.rope_dims,
+                    pos,
+                    base,
+                    scale,
+                    c.rope_style,
+                );
+                cache.store(
+                    layer,
+                    pos,
+                    &k[t * c.kv_width()..(t + 1) * c.kv_width()],
+                    &v[t * c.v_width()..(t + 1) * c.v_width()],
+                );
             }
             // Gemma scales the query before attention; the others scale q·k.
             let kq_scale = if c.qk_norm {
@@ -91,7 +121,14 @@ impl CpuDecoder {
             let width = c.head_count * c.value_dim;
             for t in 0..n {
                 let query = &q[t * c.q_width()..(t + 1) * c.q_width()];
-                attend(&shape, query, cache.keys(layer), cache.values(layer), start + t, &mut attn[t * width..(t + 1) * width]);
+                attend(
+                    &shape,
+                    query,
+                    cache.keys(layer),
+                    cache.values(layer),
+                    start + t,
+                    &mut attn[t * width..(t + 1) * width],
+                );
             }
             matmul(&w.wo, &attn, n, &mut proj)?;
             if let Some(norm) = &w.post_attn_norm {
@@ -107,7 +144,9 @@ impl CpuDecoder {
                 Activation::Silu => ops::silu,
                 Activation::GeluTanh => ops::gelu_tanh,
             };
-            gate.iter_mut().zip(&up).for_each(|(g, u)| *g = activation(*g) * u);
+            gate.iter_mut()
+                .zip(&up)
+                .for_each(|(g, u)| *g = activation(*g) * u);
             matmul(&w.down, &gate, n, &mut proj)?;
             if let Some(norm) = &w.post_ffn_norm {
                 ops::rms_norm_rows(&mut proj, norm, c.rms_eps);
@@ -124,7 +163,10 @@ impl CpuDecoder {
         let mut hidden = vec![0.0; tokens.len() * d];
         for (row, &token) in hidden.chunks_exact_mut(d).zip(tokens) {
             if token as usize >= table.rows {
-                return Err(ModelError::BadToken { id: token, vocab: table.rows });
+                return Err(ModelError::BadToken {
+                    id: token,
+                    vocab: table.rows,
+                });
             }
             table.dequantize_row(token as usize, row)?;
             if let Some(scale) = self.config.embedding_scale {

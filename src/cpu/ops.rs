@@ -13,14 +13,22 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
-    let tail: f32 = a[chunks..].iter().zip(&b[chunks..]).map(|(x, y)| x * y).sum();
+    let tail: f32 = a[chunks..]
+        .iter()
+        .zip(&b[chunks..])
+        .map(|(x, y)| x * y)
+        .sum();
     acc.iter().sum::<f32>() + tail
 }
 
 /// In-place RMSNorm of one row, as ggml computes it: the mean square in f64,
 /// then `x * scale` in f32, then the weight.
 pub fn rms_norm(row: &mut [f32], weight: &[f32], eps: f32) {
-    let mean = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / row.len() as f64;
+    let mean = row
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        / row.len() as f64;
     let scale = 1.0 / (mean as f32 + eps).sqrt();
     for (v, w) in row.iter_mut().zip(weight) {
         *v = (*v * scale) * w;
@@ -29,7 +37,8 @@ pub fn rms_norm(row: &mut [f32], weight: &[f32], eps: f32) {
 
 /// RMSNorm of every `weight.len()`-wide row of `rows`.
 pub fn rms_norm_rows(rows: &mut [f32], weight: &[f32], eps: f32) {
-    rows.chunks_exact_mut(weight.len()).for_each(|row| rms_norm(row, weight, eps));
+    rows.chunks_exact_mut(weight.len())
+        .for_each(|row| rms_norm(row, weight, eps));
 }
 
 pub fn silu(x: f32) -> f32 {
@@ -69,7 +78,8 @@ pub fn add_into(dst: &mut [f32], src: &[f32]) {
 
 /// Adds `bias` to every `bias.len()`-wide row.
 pub fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
-    rows.chunks_exact_mut(bias.len()).for_each(|row| add_into(row, bias));
+    rows.chunks_exact_mut(bias.len())
+        .for_each(|row| add_into(row, bias));
 }
 
 #[cfg(test)]

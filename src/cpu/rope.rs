@@ -4,7 +4,15 @@
 use crate::model::RopeStyle;
 
 /// Rotates the first `dims` values of every `head_dim`-wide head in `heads`.
-pub fn apply(heads: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, scale: f32, style: RopeStyle) {
+pub fn apply(
+    heads: &mut [f32],
+    head_dim: usize,
+    dims: usize,
+    pos: usize,
+    base: f32,
+    scale: f32,
+    style: RopeStyle,
+) {
     let (cos, sin) = table(dims, pos, base, scale);
     for head in heads.chunks_exact_mut(head_dim) {
         for i in 0..dims / 2 {

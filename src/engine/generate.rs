@@ -18,7 +18,11 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampling: SamplingParams::greedy(), stop_strings: Vec::new() }
+        GenerateOptions {
+            max_tokens: 256,
+            sampling: SamplingParams::greedy(),
+            stop_strings: Vec::new(),
+        }
     }
 }
 
@@ -78,7 +82,11 @@ pub fn generate(
     let mut text = String::new();
     let mut emit = |piece: &str, text: &mut String| {
         text.push_str(piece);
-        if piece.is_empty() { ControlFlow::Continue(()) } else { on_text(piece) }
+        if piece.is_empty() {
+            ControlFlow::Continue(())
+        } else {
+            on_text(piece)
+        }
     };
     let stop = loop {
         if tokens.len() >= options.max_tokens {

@@ -23,7 +23,12 @@ impl LoadedModel {
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let chat = ChatTemplate::from_gguf(&file.metadata).ok();
         let weights = Weights::load(&file, source, &config)?;
-        Ok(LoadedModel { file, decoder: CpuDecoder::new(config, weights), tokenizer, chat })
+        Ok(LoadedModel {
+            file,
+            decoder: CpuDecoder::new(config, weights),
+            tokenizer,
+            chat,
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {

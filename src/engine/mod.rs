@@ -5,7 +5,7 @@ mod loaded;
 mod sampler;
 mod stop;
 
-pub use generate::{Generation, GenerateOptions, StopReason, generate};
+pub use generate::{GenerateOptions, Generation, StopReason, generate};
 pub use loaded::LoadedModel;
 pub use sampler::{Sampler, SamplingParams, argmax};
 pub use stop::{StopCheck, StopMatcher};

@@ -22,7 +22,15 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_k: 40, top_p: 0.95, min_p: 0.05, repeat_penalty: 1.0, repeat_last_n: 64, seed: 0 }
+        SamplingParams {
+            temperature: 0.0,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: 0,
+        }
     }
 }
 
@@ -46,13 +54,26 @@ impl Sampler {
     /// Picks a token; `history` is every token so far (for the penalty).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
         let p = &self.params;
-        let mut candidates: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+        let mut candidates: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
         if p.repeat_penalty != 1.0 {
             // Each distinct recent token is penalised once, as in llama.cpp.
-            let recent: std::collections::HashSet<u32> = history.iter().rev().take(p.repeat_last_n).copied().collect();
+            let recent: std::collections::HashSet<u32> = history
+                .iter()
+                .rev()
+                .take(p.repeat_last_n)
+                .copied()
+                .collect();
             for token in recent {
                 if let Some((_, logit)) = candidates.get_mut(token as usize) {
-                    *logit = if *logit > 0.0 { *logit / p.repeat_penalty } else { *logit * p.repeat_penalty };
+                    *logit = if *logit > 0.0 {
+                        *logit / p.repeat_penalty
+                    } else {
+                        *logit * p.repeat_penalty
+                    };
                 }
             }
         }
@@ -75,7 +96,11 @@ impl Sampler {
         }
         if p.min_p > 0.0 {
             let floor = candidates[0].1 + p.min_p.ln();
-            let keep = candidates.iter().take_while(|c| c.1 >= floor).count().max(1);
+            let keep = candidates
+                .iter()
+                .take_while(|c| c.1 >= floor)
+                .count()
+                .max(1);
             candidates.truncate(keep);
         }
         candidates.iter_mut().for_each(|c| c.1 /= p.temperature);
@@ -103,7 +128,10 @@ pub fn argmax(candidates: &[(u32, f32)]) -> u32 {
 }
 
 fn softmax(candidates: &[(u32, f32)]) -> Vec<f32> {
-    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let max = candidates
+        .iter()
+        .map(|c| c.1)
+        .fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = candidates.iter().map(|c| (c.1 - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
@@ -121,7 +149,11 @@ mod tests {
 
     #[test]
     fn top_k_one_is_greedy_whatever_the_temperature() {
-        let params = SamplingParams { temperature: 5.0, top_k: 1, ..SamplingParams::default() };
+        let params = SamplingParams {
+            temperature: 5.0,
+            top_k: 1,
+            ..SamplingParams::default()
+        };
         let mut s = Sampler::new(params);
         for _ in 0..20 {
             assert_eq!(s.sample(&[0.0, 1.0, 0.9], &[]), 1);
@@ -130,24 +162,48 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_tokens() {
-        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 42, ..SamplingParams::default() };
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: 42,
+            ..SamplingParams::default()
+        };
         let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
         let draws = |mut s: Sampler| (0..30).map(|_| s.sample(&logits, &[])).collect::<Vec<_>>();
         let a = draws(Sampler::new(params.clone()));
         assert_eq!(a, draws(Sampler::new(params)));
-        assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 3, "it does sample");
+        assert!(
+            a.iter().collect::<std::collections::HashSet<_>>().len() > 3,
+            "it does sample"
+        );
     }
 
     #[test]
     fn repetition_penalty_can_change_the_choice() {
-        let params = SamplingParams { repeat_penalty: 2.0, ..SamplingParams::greedy() };
+        let params = SamplingParams {
+            repeat_penalty: 2.0,
+            ..SamplingParams::greedy()
+        };
         let mut s = Sampler::new(params);
-        assert_eq!(s.sample(&[1.0, 0.8], &[0, 0, 0]), 1, "token 0 penalised once: 0.5 < 0.8");
+        assert_eq!(
+            s.sample(&[1.0, 0.8], &[0, 0, 0]),
+            1,
+            "token 0 penalised once: 0.5 < 0.8"
+        );
     }
 
     #[test]
     fn min_p_drops_unlikely_tokens() {
-        let params = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, seed: 1, ..SamplingParams::default() };
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.5,
+            seed: 1,
+            ..SamplingParams::default()
+        };
         let mut s = Sampler::new(params);
         for _ in 0..50 {
             assert_ne!(s.sample(&[5.0, 4.9, -3.0], &[]), 2);

@@ -15,12 +15,20 @@ pub enum StopCheck {
 
 impl StopMatcher {
     pub fn new(stops: &[String]) -> StopMatcher {
-        StopMatcher { stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(), pending: String::new() }
+        StopMatcher {
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            pending: String::new(),
+        }
     }
 
     pub fn push(&mut self, text: &str) -> StopCheck {
         self.pending.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.pending.find(s.as_str()))
+            .min()
+        {
             let before = self.pending[..at].to_string();
             self.pending.clear();
             return StopCheck::Stop(before);
@@ -29,7 +37,11 @@ impl StopMatcher {
         let keep = self
             .stops
             .iter()
-            .flat_map(|stop| (1..stop.len()).filter(|&n| stop.is_char_boundary(n)).map(move |n| &stop[..n]))
+            .flat_map(|stop| {
+                (1..stop.len())
+                    .filter(|&n| stop.is_char_boundary(n))
+                    .map(move |n| &stop[..n])
+            })
             .filter(|prefix| self.pending.ends_with(prefix))
             .map(str::len)
             .max()
@@ -65,12 +77,18 @@ mod tests {
 
     #[test]
     fn stops_across_pieces_without_showing_the_stop() {
-        assert_eq!(run(&["\nUser:"], &["Hello", " there\nUs", "er: more"]), ("Hello there".into(), true));
+        assert_eq!(
+            run(&["\nUser:"], &["Hello", " there\nUs", "er: more"]),
+            ("Hello there".into(), true)
+        );
     }
 
     #[test]
     fn releases_a_false_start() {
         assert_eq!(run(&["END"], &["the EN", "D", "!"]), ("the ".into(), true));
-        assert_eq!(run(&["END"], &["the EN", "ough"]), ("the ENough".into(), false));
+        assert_eq!(
+            run(&["END"], &["the EN", "ough"]),
+            ("the ENough".into(), false)
+        );
     }
 }

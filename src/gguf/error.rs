@@ -8,10 +8,21 @@ pub enum GgufError {
     BadMagic([u8; 4]),
     #[error("GGUF version {0} is not supported (versions 2 and 3 are)")]
     UnsupportedVersion(u32),
-    #[error("the file is truncated: {what} at byte {offset} needs {needed} bytes, but the file has {file_len}")]
-    Truncated { what: String, offset: u64, needed: u64, file_len: u64 },
+    #[error(
+        "the file is truncated: {what} at byte {offset} needs {needed} bytes, but the file has {file_len}"
+    )]
+    Truncated {
+        what: String,
+        offset: u64,
+        needed: u64,
+        file_len: u64,
+    },
     #[error("the header claims {count} {what}, more than the file's {file_len} bytes could hold")]
-    ImplausibleCount { what: &'static str, count: u64, file_len: u64 },
+    ImplausibleCount {
+        what: &'static str,
+        count: u64,
+        file_len: u64,
+    },
     #[error("{what} is not valid UTF-8")]
     BadUtf8 { what: String },
     #[error("metadata `{key}` has an unknown value type {type_id}")]
@@ -29,7 +40,11 @@ pub enum GgufError {
     #[error("metadata `{0}` is missing")]
     MissingKey(String),
     #[error("metadata `{key}` should be {expected}, but is {found}")]
-    WrongType { key: String, expected: &'static str, found: &'static str },
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("alignment {0} is not a power of two")]
     BadAlignment(u64),
     #[error("reading the file failed: {0}")]

@@ -96,11 +96,19 @@ impl GgufFile {
             }
             let n_dims = cursor.u32("a tensor's dimension count")?;
             if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(GgufError::BadTensor { tensor: name, reason: format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)") });
+                return Err(GgufError::BadTensor {
+                    tensor: name,
+                    reason: format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)"),
+                });
             }
-            let dims = (0..n_dims).map(|_| cursor.u64("a tensor dimension")).collect::<Result<Vec<_>, _>>()?;
+            let dims = (0..n_dims)
+                .map(|_| cursor.u64("a tensor dimension"))
+                .collect::<Result<Vec<_>, _>>()?;
             let type_id = cursor.u32("a tensor type")?;
-            let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType { tensor: name.clone(), source })?;
+            let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType {
+                tensor: name.clone(),
+                source,
+            })?;
             let relative = cursor.u64("a tensor offset")?;
             raw.push((name, dims, ty, relative));
         }
@@ -109,9 +117,18 @@ impl GgufFile {
         let data_offset = cursor.pos.next_multiple_of(alignment);
         let tensors = raw
             .into_iter()
-            .map(|(name, dims, ty, relative)| tensor_info(name, dims, ty, relative, data_offset, alignment, file_len))
+            .map(|(name, dims, ty, relative)| {
+                tensor_info(name, dims, ty, relative, data_offset, alignment, file_len)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(GgufFile { version, metadata, tensors, alignment, data_offset, file_len })
+        Ok(GgufFile {
+            version,
+            metadata,
+            tensors,
+            alignment,
+            data_offset,
+            file_len,
+        })
     }
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
@@ -119,9 +136,15 @@ impl GgufFile {
     }
 
     /// Reads one tensor's raw bytes (GGML blocks as stored).
-    pub fn read_tensor<S: ByteSource>(&self, source: &mut S, tensor: &TensorInfo) -> Result<Vec<u8>, GgufError> {
-        let len = usize::try_from(tensor.bytes)
-            .map_err(|_| GgufError::BadTensor { tensor: tensor.name.clone(), reason: "too large for this platform".into() })?;
+    pub fn read_tensor<S: ByteSource>(
+        &self,
+        source: &mut S,
+        tensor: &TensorInfo,
+    ) -> Result<Vec<u8>, GgufError> {
+        let len = usize::try_from(tensor.bytes).map_err(|_| GgufError::BadTensor {
+            tensor: tensor.name.clone(),
+            reason: "too large for this platform".into(),
+        })?;
         let mut bytes = vec![0u8; len];
         source.read_at(tensor.offset, &mut bytes)?;
         Ok(bytes)
@@ -137,21 +160,47 @@ fn tensor_info(
     alignment: u64,
     file_len: u64,
 ) -> Result<TensorInfo, GgufError> {
-    let bad = |reason: String| GgufError::BadTensor { tensor: name.clone(), reason };
+    let bad = |reason: String| GgufError::BadTensor {
+        tensor: name.clone(),
+        reason,
+    };
     if !relative.is_multiple_of(alignment) {
-        return Err(bad(format!("data offset {relative} is not a multiple of the alignment {alignment}")));
+        return Err(bad(format!(
+            "data offset {relative} is not a multiple of the alignment {alignment}"
+        )));
     }
-    let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    let elements = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
     let row_len = usize::try_from(dims[0]).map_err(|_| bad("row too long".into()))?;
-    let row_bytes = ty.row_bytes(row_len).map_err(|source| GgufError::TensorType { tensor: name.clone(), source })? as u64;
+    let row_bytes = ty
+        .row_bytes(row_len)
+        .map_err(|source| GgufError::TensorType {
+            tensor: name.clone(),
+            source,
+        })? as u64;
     let bytes = (elements / dims[0].max(1))
         .checked_mul(row_bytes)
         .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
-    let offset = data_offset.checked_add(relative).ok_or_else(|| bad("offset overflows".into()))?;
+    let offset = data_offset
+        .checked_add(relative)
+        .ok_or_else(|| bad("offset overflows".into()))?;
     if offset.checked_add(bytes).is_none_or(|end| end > file_len) {
-        return Err(GgufError::Truncated { what: format!("the data of tensor `{name}`"), offset, needed: bytes, file_len });
+        return Err(GgufError::Truncated {
+            what: format!("the data of tensor `{name}`"),
+            offset,
+            needed: bytes,
+            file_len,
+        });
     }
-    Ok(TensorInfo { name, dims, ty, offset, bytes })
+    Ok(TensorInfo {
+        name,
+        dims,
+        ty,
+        offset,
+        bytes,
+    })
 }
 
 /// Sequential reads over a byte source, in chunks.
@@ -166,7 +215,13 @@ struct Cursor<'a, S: ByteSource> {
 impl<'a, S: ByteSource> Cursor<'a, S> {
     fn new(source: &'a mut S) -> Self {
         let file_len = source.len();
-        Cursor { source, file_len, pos: 0, buf: Vec::new(), buf_start: 0 }
+        Cursor {
+            source,
+            file_len,
+            pos: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+        }
     }
 
     fn remaining(&self) -> u64 {
@@ -176,14 +231,23 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
     /// Refuses counts whose smallest possible encoding exceeds the rest of the file.
     fn check_count(&self, what: &'static str, count: u64, min_size: u64) -> Result<(), GgufError> {
         if count.saturating_mul(min_size) > self.remaining() {
-            return Err(GgufError::ImplausibleCount { what, count, file_len: self.file_len });
+            return Err(GgufError::ImplausibleCount {
+                what,
+                count,
+                file_len: self.file_len,
+            });
         }
         Ok(())
     }
 
     fn take(&mut self, what: &str, n: usize) -> Result<&[u8], GgufError> {
         if (n as u64) > self.remaining() {
-            return Err(GgufError::Truncated { what: what.into(), offset: self.pos, needed: n as u64, file_len: self.file_len });
+            return Err(GgufError::Truncated {
+                what: what.into(),
+                offset: self.pos,
+                needed: n as u64,
+                file_len: self.file_len,
+            });
         }
         let buf_end = self.buf_start + self.buf.len() as u64;
         if self.pos < self.buf_start || self.pos + n as u64 > buf_end {
@@ -214,7 +278,12 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
     fn string(&mut self, what: &str) -> Result<String, GgufError> {
         let len = self.u64(what)?;
         if len > self.remaining() {
-            return Err(GgufError::Truncated { what: what.into(), offset: self.pos, needed: len, file_len: self.file_len });
+            return Err(GgufError::Truncated {
+                what: what.into(),
+                offset: self.pos,
+                needed: len,
+                file_len: self.file_len,
+            });
         }
         let bytes = self.take(what, len as usize)?.to_vec();
         String::from_utf8(bytes).map_err(|_| GgufError::BadUtf8 { what: what.into() })
@@ -248,7 +317,12 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
             10 => Value::U64(self.u64(&what())?),
             11 => Value::I64(i64::from_le_bytes(self.array(&what())?)),
             12 => Value::F64(f64::from_le_bytes(self.array(&what())?)),
-            _ => return Err(GgufError::BadValueType { key: key.into(), type_id }),
+            _ => {
+                return Err(GgufError::BadValueType {
+                    key: key.into(),
+                    type_id,
+                });
+            }
         })
     }
 }

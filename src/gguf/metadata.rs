@@ -99,11 +99,16 @@ impl Metadata {
     }
 
     fn require(&self, key: &str) -> Result<&Value, GgufError> {
-        self.get(key).ok_or_else(|| GgufError::MissingKey(key.into()))
+        self.get(key)
+            .ok_or_else(|| GgufError::MissingKey(key.into()))
     }
 
     fn wrong(key: &str, expected: &'static str, found: &Value) -> GgufError {
-        GgufError::WrongType { key: key.into(), expected, found: found.type_name() }
+        GgufError::WrongType {
+            key: key.into(),
+            expected,
+            found: found.type_name(),
+        }
     }
 
     pub fn str(&self, key: &str) -> Result<&str, GgufError> {
@@ -120,7 +125,10 @@ impl Metadata {
     /// A non-negative integer of any width that fits in a u64.
     pub fn u64(&self, key: &str) -> Result<u64, GgufError> {
         let value = self.require(key)?;
-        value.as_i64().and_then(|v| u64::try_from(v).ok()).ok_or_else(|| Self::wrong(key, "a non-negative integer", value))
+        value
+            .as_i64()
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| Self::wrong(key, "a non-negative integer", value))
     }
 
     pub fn opt_u64(&self, key: &str) -> Result<Option<u64>, GgufError> {
@@ -129,7 +137,10 @@ impl Metadata {
 
     pub fn f32(&self, key: &str) -> Result<f32, GgufError> {
         let value = self.require(key)?;
-        value.as_f64().map(|v| v as f32).ok_or_else(|| Self::wrong(key, "a number", value))
+        value
+            .as_f64()
+            .map(|v| v as f32)
+            .ok_or_else(|| Self::wrong(key, "a number", value))
     }
 
     pub fn opt_f32(&self, key: &str) -> Result<Option<f32>, GgufError> {
@@ -164,14 +175,21 @@ impl Metadata {
     pub fn f32_array(&self, key: &str) -> Result<Vec<f32>, GgufError> {
         self.array(key)?
             .iter()
-            .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(|| Self::wrong(key, "an array of numbers", v)))
+            .map(|v| {
+                v.as_f64()
+                    .map(|f| f as f32)
+                    .ok_or_else(|| Self::wrong(key, "an array of numbers", v))
+            })
             .collect()
     }
 
     pub fn i64_array(&self, key: &str) -> Result<Vec<i64>, GgufError> {
         self.array(key)?
             .iter()
-            .map(|v| v.as_i64().ok_or_else(|| Self::wrong(key, "an array of integers", v)))
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| Self::wrong(key, "an array of integers", v))
+            })
             .collect()
     }
 }

@@ -21,7 +21,8 @@ impl ByteSource for &[u8] {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), GgufError> {
-        let start = usize::try_from(offset).map_err(|_| GgufError::Io("offset out of range".into()))?;
+        let start =
+            usize::try_from(offset).map_err(|_| GgufError::Io("offset out of range".into()))?;
         let bytes = self
             .get(start..start + buf.len())
             .ok_or_else(|| GgufError::Io(format!("read past the end at {offset}")))?;
@@ -48,7 +49,9 @@ impl ByteSource for std::fs::File {
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), GgufError> {
         use std::io::{Read, Seek, SeekFrom};
-        self.seek(SeekFrom::Start(offset)).map_err(|e| GgufError::Io(e.to_string()))?;
-        self.read_exact(buf).map_err(|e| GgufError::Io(e.to_string()))
+        self.seek(SeekFrom::Start(offset))
+            .map_err(|e| GgufError::Io(e.to_string()))?;
+        self.read_exact(buf)
+            .map_err(|e| GgufError::Io(e.to_string()))
     }
 }

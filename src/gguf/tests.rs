@@ -80,9 +80,15 @@ fn reads_a_valid_file() {
     assert_eq!(file.version, 3);
     assert_eq!(file.metadata.str("general.architecture").unwrap(), "llama");
     assert_eq!(file.metadata.u64("llama.block_count").unwrap(), 2);
-    assert_eq!(file.metadata.string_array("tokenizer.ggml.tokens").unwrap(), ["a", "b"]);
+    assert_eq!(
+        file.metadata.string_array("tokenizer.ggml.tokens").unwrap(),
+        ["a", "b"]
+    );
     let w = file.tensor("w").unwrap();
-    assert_eq!((w.dims.as_slice(), w.ty, w.bytes, w.rows()), (&[4u64, 2][..], GgmlType::F32, 32, 2));
+    assert_eq!(
+        (w.dims.as_slice(), w.ty, w.bytes, w.rows()),
+        (&[4u64, 2][..], GgmlType::F32, 32, 2)
+    );
     let raw = file.read_tensor(&mut bytes, w).unwrap();
     assert_eq!(f32::from_le_bytes(raw[28..32].try_into().unwrap()), 7.0);
     let q = file.tensor("q").unwrap();
@@ -112,7 +118,10 @@ fn every_truncation_is_an_error() {
     for len in 0..full.len() {
         let error = error_of(full[..len].to_vec());
         assert!(
-            matches!(error, GgufError::Truncated { .. } | GgufError::ImplausibleCount { .. }),
+            matches!(
+                error,
+                GgufError::Truncated { .. } | GgufError::ImplausibleCount { .. }
+            ),
             "cut at {len}: {error}"
         );
     }
@@ -122,34 +131,101 @@ fn every_truncation_is_an_error() {
 fn absurd_counts_do_not_allocate() {
     let huge = 1u64 << 40;
     let error = error_of(Builder::default().header(3, huge, 0).data(&[]));
-    assert!(matches!(error, GgufError::ImplausibleCount { what: "tensors", count, .. } if count == huge), "{error}");
+    assert!(
+        matches!(error, GgufError::ImplausibleCount { what: "tensors", count, .. } if count == huge),
+        "{error}"
+    );
     let error = error_of(Builder::default().header(3, 0, huge).data(&[]));
-    assert!(matches!(error, GgufError::ImplausibleCount { what: "metadata entries", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            GgufError::ImplausibleCount {
+                what: "metadata entries",
+                ..
+            }
+        ),
+        "{error}"
+    );
     // An array claiming 2^40 strings, and a string claiming 2^60 bytes.
-    let array = Builder::default().header(3, 0, 1).str("k").u32(9).u32(8).u64(huge).data(&[]);
-    assert!(matches!(error_of(array), GgufError::ImplausibleCount { what: "array items", .. }));
-    let string = Builder::default().header(3, 0, 1).str("k").u32(8).u64(1 << 60).data(&[]);
+    let array = Builder::default()
+        .header(3, 0, 1)
+        .str("k")
+        .u32(9)
+        .u32(8)
+        .u64(huge)
+        .data(&[]);
+    assert!(matches!(
+        error_of(array),
+        GgufError::ImplausibleCount {
+            what: "array items",
+            ..
+        }
+    ));
+    let string = Builder::default()
+        .header(3, 0, 1)
+        .str("k")
+        .u32(8)
+        .u64(1 << 60)
+        .data(&[]);
     assert!(matches!(error_of(string), GgufError::Truncated { .. }));
 }
 
 #[test]
 fn refuses_broken_tables() {
-    let unknown_type = Builder::default().header(3, 1, 0).tensor("t", &[32], 99, 0).data(&[0; 64]);
+    let unknown_type = Builder::default()
+        .header(3, 1, 0)
+        .tensor("t", &[32], 99, 0)
+        .data(&[0; 64]);
     let error = error_of(unknown_type);
-    assert!(matches!(&error, GgufError::TensorType { tensor, .. } if tensor == "t"), "{error}");
-    let past_end = Builder::default().header(3, 1, 0).tensor("t", &[1000], GgmlType::F32.id(), 0).data(&[0; 64]);
+    assert!(
+        matches!(&error, GgufError::TensorType { tensor, .. } if tensor == "t"),
+        "{error}"
+    );
+    let past_end = Builder::default()
+        .header(3, 1, 0)
+        .tensor("t", &[1000], GgmlType::F32.id(), 0)
+        .data(&[0; 64]);
     assert!(matches!(error_of(past_end), GgufError::Truncated { .. }));
-    let misaligned = Builder::default().header(3, 1, 0).tensor("t", &[1], GgmlType::F32.id(), 4).data(&[0; 64]);
+    let misaligned = Builder::default()
+        .header(3, 1, 0)
+        .tensor("t", &[1], GgmlType::F32.id(), 4)
+        .data(&[0; 64]);
     assert!(matches!(error_of(misaligned), GgufError::BadTensor { .. }));
-    let five_dims = Builder::default().header(3, 1, 0).tensor("t", &[1, 1, 1, 1, 1], GgmlType::F32.id(), 0).data(&[0; 64]);
+    let five_dims = Builder::default()
+        .header(3, 1, 0)
+        .tensor("t", &[1, 1, 1, 1, 1], GgmlType::F32.id(), 0)
+        .data(&[0; 64]);
     assert!(matches!(error_of(five_dims), GgufError::BadTensor { .. }));
-    let overflow = Builder::default().header(3, 1, 0).tensor("t", &[1 << 40, 1 << 40], GgmlType::F32.id(), 0).data(&[0; 64]);
-    assert!(matches!(error_of(overflow), GgufError::BadTensor { .. } | GgufError::TensorType { .. }));
-    let twice = Builder::default().header(3, 0, 2).kv_u32("k", 1).kv_u32("k", 2).data(&[]);
+    let overflow = Builder::default()
+        .header(3, 1, 0)
+        .tensor("t", &[1 << 40, 1 << 40], GgmlType::F32.id(), 0)
+        .data(&[0; 64]);
+    assert!(matches!(
+        error_of(overflow),
+        GgufError::BadTensor { .. } | GgufError::TensorType { .. }
+    ));
+    let twice = Builder::default()
+        .header(3, 0, 2)
+        .kv_u32("k", 1)
+        .kv_u32("k", 2)
+        .data(&[]);
     assert!(matches!(error_of(twice), GgufError::DuplicateKey(k) if k == "k"));
-    let bad_value = Builder::default().header(3, 0, 1).str("k").u32(13).data(&[0; 8]);
-    assert!(matches!(error_of(bad_value), GgufError::BadValueType { type_id: 13, .. }));
-    let bad_utf8 = Builder::default().header(3, 0, 1).str("k").u32(8).u64(2).raw(&[0xC3, 0x28]).data(&[]);
+    let bad_value = Builder::default()
+        .header(3, 0, 1)
+        .str("k")
+        .u32(13)
+        .data(&[0; 8]);
+    assert!(matches!(
+        error_of(bad_value),
+        GgufError::BadValueType { type_id: 13, .. }
+    ));
+    let bad_utf8 = Builder::default()
+        .header(3, 0, 1)
+        .str("k")
+        .u32(8)
+        .u64(2)
+        .raw(&[0xC3, 0x28])
+        .data(&[]);
     assert!(matches!(error_of(bad_utf8), GgufError::BadUtf8 { .. }));
 }
 
@@ -174,6 +250,16 @@ fn typed_lookups_say_what_is_wrong() {
     let file = GgufFile::read(&mut bytes).unwrap();
     let meta = &file.metadata;
     assert!(matches!(meta.str("missing"), Err(GgufError::MissingKey(_))));
-    assert!(matches!(meta.u64("general.architecture"), Err(GgufError::WrongType { expected: "a non-negative integer", found: "string", .. })));
-    assert!(matches!(meta.f32_array("tokenizer.ggml.tokens"), Err(GgufError::WrongType { .. })));
+    assert!(matches!(
+        meta.u64("general.architecture"),
+        Err(GgufError::WrongType {
+            expected: "a non-negative integer",
+            found: "string",
+            ..
+        })
+    ));
+    assert!(matches!(
+        meta.f32_array("tokenizer.ggml.tokens"),
+        Err(GgufError::WrongType { .. })
+    ));
 }

@@ -80,12 +80,18 @@ impl ModelConfig {
             "llama" => Architecture::Llama,
             "qwen2" => Architecture::Qwen2,
             "gemma3" => Architecture::Gemma3,
-            other => return Err(ModelError::UnsupportedArchitecture(other.chars().take(64).collect())),
+            other => {
+                return Err(ModelError::UnsupportedArchitecture(
+                    other.chars().take(64).collect(),
+                ));
+            }
         };
         let key = |suffix: &str| format!("{arch_name}.{suffix}");
         let usize_of = |suffix: &str| -> Result<usize, ModelError> {
             let value = meta.u64(&key(suffix))?;
-            usize::try_from(value).map_err(|_| ModelError::BadConfig(format!("{} = {value} is too large", key(suffix))))
+            usize::try_from(value).map_err(|_| {
+                ModelError::BadConfig(format!("{} = {value} is too large", key(suffix)))
+            })
         };
         let opt_usize = |suffix: &str| -> Result<Option<usize>, ModelError> {
             Ok(meta.opt_u64(&key(suffix))?.map(|v| v as usize))
@@ -95,23 +101,34 @@ impl ModelConfig {
         let head_count = usize_of("attention.head_count")?;
         let head_count_kv = opt_usize("attention.head_count_kv")?.unwrap_or(head_count);
         if head_count == 0 || head_count_kv == 0 || head_count % head_count_kv != 0 {
-            return Err(ModelError::BadConfig(format!("{head_count} heads cannot share {head_count_kv} key/value heads")));
+            return Err(ModelError::BadConfig(format!(
+                "{head_count} heads cannot share {head_count_kv} key/value heads"
+            )));
         }
         let head_dim = opt_usize("attention.key_length")?.unwrap_or(embedding_length / head_count);
         let value_dim = opt_usize("attention.value_length")?.unwrap_or(head_dim);
         let rope_dims = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
         if head_dim == 0 || rope_dims > head_dim || rope_dims % 2 != 0 {
-            return Err(ModelError::BadConfig(format!("RoPE over {rope_dims} of {head_dim} head dimensions")));
+            return Err(ModelError::BadConfig(format!(
+                "RoPE over {rope_dims} of {head_dim} head dimensions"
+            )));
         }
         let rope_scale = match meta.opt_str(&key("rope.scaling.type"))? {
             None | Some("none") => 1.0,
             Some("linear") => 1.0 / meta.opt_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
-            Some(other) => return Err(ModelError::BadConfig(format!("RoPE scaling `{other}` is not supported"))),
+            Some(other) => {
+                return Err(ModelError::BadConfig(format!(
+                    "RoPE scaling `{other}` is not supported"
+                )));
+            }
         };
         let gemma = architecture == Architecture::Gemma3;
         let config = ModelConfig {
             architecture,
-            name: meta.opt_str("general.name")?.unwrap_or(arch_name).to_string(),
+            name: meta
+                .opt_str("general.name")?
+                .unwrap_or(arch_name)
+                .to_string(),
             context_length: usize_of("context_length")?,
             embedding_length,
             block_count: usize_of("block_count")?,
@@ -121,22 +138,39 @@ impl ModelConfig {
             head_dim,
             value_dim,
             rms_eps: meta.f32(&key("attention.layer_norm_rms_epsilon"))?,
-            rope_style: if architecture == Architecture::Llama { RopeStyle::Normal } else { RopeStyle::Neox },
+            rope_style: if architecture == Architecture::Llama {
+                RopeStyle::Normal
+            } else {
+                RopeStyle::Neox
+            },
             rope_dims,
             rope_base: meta.opt_f32(&key("rope.freq_base"))?.unwrap_or(10_000.0),
             rope_scale,
-            sliding_window: if gemma { opt_usize("attention.sliding_window")? } else { None },
+            sliding_window: if gemma {
+                opt_usize("attention.sliding_window")?
+            } else {
+                None
+            },
             // llama.cpp's default for Gemma 3's local layers.
-            rope_base_local: meta.opt_f32(&key("rope.freq_base_swa"))?.unwrap_or(10_000.0),
+            rope_base_local: meta
+                .opt_f32(&key("rope.freq_base_swa"))?
+                .unwrap_or(10_000.0),
             sliding_pattern: 6,
-            activation: if gemma { Activation::GeluTanh } else { Activation::Silu },
+            activation: if gemma {
+                Activation::GeluTanh
+            } else {
+                Activation::Silu
+            },
             embedding_scale: gemma.then(|| (embedding_length as f32).sqrt()),
             attention_scale: 1.0 / (head_dim as f32).sqrt(),
             qk_norm: gemma,
             post_norms: gemma,
             final_logit_softcap: meta.opt_f32(&key("final_logit_softcapping"))?,
         };
-        if config.block_count == 0 || config.embedding_length == 0 || config.feed_forward_length == 0 {
+        if config.block_count == 0
+            || config.embedding_length == 0
+            || config.feed_forward_length == 0
+        {
             return Err(ModelError::BadConfig("zero-sized model".into()));
         }
         Ok(config)

@@ -14,7 +14,11 @@ pub enum ModelError {
     #[error("the model has no tensor `{0}`")]
     MissingTensor(String),
     #[error("tensor `{tensor}` has shape {found:?}, the architecture needs {expected:?}")]
-    ShapeMismatch { tensor: String, expected: Vec<u64>, found: Vec<u64> },
+    ShapeMismatch {
+        tensor: String,
+        expected: Vec<u64>,
+        found: Vec<u64>,
+    },
     #[error("the model's metadata is inconsistent: {0}")]
     BadConfig(String),
     #[error("the context window is full ({capacity} tokens)")]

@@ -23,8 +23,12 @@ impl KvCache {
             len: 0,
             kv_width: config.kv_width(),
             v_width: config.v_width(),
-            keys: (0..config.block_count).map(|_| vec![f16::ZERO; capacity * config.kv_width()]).collect(),
-            values: (0..config.block_count).map(|_| vec![f16::ZERO; capacity * config.v_width()]).collect(),
+            keys: (0..config.block_count)
+                .map(|_| vec![f16::ZERO; capacity * config.kv_width()])
+                .collect(),
+            values: (0..config.block_count)
+                .map(|_| vec![f16::ZERO; capacity * config.v_width()])
+                .collect(),
         }
     }
 
@@ -43,15 +47,25 @@ impl KvCache {
 
     /// Refuses a batch that would not fit: the caller decides what to drop.
     pub fn check_room(&self, tokens: usize) -> Result<(), ModelError> {
-        if self.len + tokens > self.capacity { Err(ModelError::ContextFull { capacity: self.capacity }) } else { Ok(()) }
+        if self.len + tokens > self.capacity {
+            Err(ModelError::ContextFull {
+                capacity: self.capacity,
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// Stores one position's key and value for `layer` at `pos`.
     pub fn store(&mut self, layer: usize, pos: usize, key: &[f32], value: &[f32]) {
         let k = &mut self.keys[layer][pos * self.kv_width..(pos + 1) * self.kv_width];
-        k.iter_mut().zip(key).for_each(|(dst, &src)| *dst = f16::from_f32(src));
+        k.iter_mut()
+            .zip(key)
+            .for_each(|(dst, &src)| *dst = f16::from_f32(src));
         let v = &mut self.values[layer][pos * self.v_width..(pos + 1) * self.v_width];
-        v.iter_mut().zip(value).for_each(|(dst, &src)| *dst = f16::from_f32(src));
+        v.iter_mut()
+            .zip(value)
+            .for_each(|(dst, &src)| *dst = f16::from_f32(src));
     }
 
     pub fn keys(&self, layer: usize) -> &[f16] {

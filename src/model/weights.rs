@@ -23,7 +23,10 @@ impl QTensor {
 
     /// Decodes row `index` into `out` (`cols` values).
     pub fn dequantize_row(&self, index: usize, out: &mut [f32]) -> Result<(), ModelError> {
-        quant::dequantize(self.ty, self.row(index), out).map_err(|source| ModelError::Quant { tensor: self.name.clone(), source })
+        quant::dequantize(self.ty, self.row(index), out).map_err(|source| ModelError::Quant {
+            tensor: self.name.clone(),
+            source,
+        })
     }
 }
 
@@ -60,7 +63,11 @@ pub struct Weights {
 
 impl Weights {
     /// Reads and checks every tensor the architecture needs, one at a time.
-    pub fn load<S: ByteSource>(file: &GgufFile, source: &mut S, config: &ModelConfig) -> Result<Weights, ModelError> {
+    pub fn load<S: ByteSource>(
+        file: &GgufFile,
+        source: &mut S,
+        config: &ModelConfig,
+    ) -> Result<Weights, ModelError> {
         let mut loader = Loader { file, source };
         let n_embd = config.embedding_length;
         let token_embd = loader.matrix("token_embd.weight", n_embd, None)?;
@@ -75,18 +82,36 @@ impl Weights {
         for i in 0..config.block_count {
             let name = |part: &str| format!("blk.{i}.{part}");
             let ff = config.feed_forward_length;
-            let bias = |loader: &mut Loader<S>, part: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
-                if qwen { loader.vector(&name(part), len).map(Some) } else { Ok(None) }
+            let bias = |loader: &mut Loader<S>,
+                        part: &str,
+                        len: usize|
+             -> Result<Option<Vec<f32>>, ModelError> {
+                if qwen {
+                    loader.vector(&name(part), len).map(Some)
+                } else {
+                    Ok(None)
+                }
             };
-            let post = |loader: &mut Loader<S>, part: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
-                if config.post_norms || config.qk_norm { loader.vector(&name(part), len).map(Some) } else { Ok(None) }
+            let post = |loader: &mut Loader<S>,
+                        part: &str,
+                        len: usize|
+             -> Result<Option<Vec<f32>>, ModelError> {
+                if config.post_norms || config.qk_norm {
+                    loader.vector(&name(part), len).map(Some)
+                } else {
+                    Ok(None)
+                }
             };
             layers.push(LayerWeights {
                 attn_norm: loader.vector(&name("attn_norm.weight"), n_embd)?,
                 wq: loader.matrix(&name("attn_q.weight"), n_embd, Some(config.q_width()))?,
                 wk: loader.matrix(&name("attn_k.weight"), n_embd, Some(config.kv_width()))?,
                 wv: loader.matrix(&name("attn_v.weight"), n_embd, Some(config.v_width()))?,
-                wo: loader.matrix(&name("attn_output.weight"), config.head_count * config.value_dim, Some(n_embd))?,
+                wo: loader.matrix(
+                    &name("attn_output.weight"),
+                    config.head_count * config.value_dim,
+                    Some(n_embd),
+                )?,
                 bq: bias(&mut loader, "attn_q.bias", config.q_width())?,
                 bk: bias(&mut loader, "attn_k.bias", config.kv_width())?,
                 bv: bias(&mut loader, "attn_v.bias", config.v_width())?,
@@ -100,7 +125,12 @@ impl Weights {
                 post_ffn_norm: post(&mut loader, "post_ffw_norm.weight", n_embd)?,
             });
         }
-        Ok(Weights { token_embd, output_norm, output, layers })
+        Ok(Weights {
+            token_embd,
+            output_norm,
+            output,
+            layers,
+        })
     }
 
     /// The matrix that maps hidden states to logits.
@@ -120,34 +150,68 @@ struct Loader<'a, S: ByteSource> {
 
 impl<S: ByteSource> Loader<'_, S> {
     fn info(&self, name: &str) -> Result<&TensorInfo, ModelError> {
-        self.file.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.into()))
+        self.file
+            .tensor(name)
+            .ok_or_else(|| ModelError::MissingTensor(name.into()))
     }
 
     /// A 2-D tensor with `cols` values per row and, if given, `rows` rows.
-    fn matrix(&mut self, name: &str, cols: usize, rows: Option<usize>) -> Result<QTensor, ModelError> {
+    fn matrix(
+        &mut self,
+        name: &str,
+        cols: usize,
+        rows: Option<usize>,
+    ) -> Result<QTensor, ModelError> {
         let info = self.info(name)?.clone();
         let found_rows = info.rows() as usize;
         let expected = vec![cols as u64, rows.unwrap_or(found_rows) as u64];
         if info.dims.len() != 2 || info.dims != expected {
-            return Err(ModelError::ShapeMismatch { tensor: name.into(), expected, found: info.dims.clone() });
+            return Err(ModelError::ShapeMismatch {
+                tensor: name.into(),
+                expected,
+                found: info.dims.clone(),
+            });
         }
         if !info.ty.is_supported() {
-            return Err(ModelError::Quant { tensor: name.into(), source: quant::QuantError::Unsupported(info.ty) });
+            return Err(ModelError::Quant {
+                tensor: name.into(),
+                source: quant::QuantError::Unsupported(info.ty),
+            });
         }
-        let row_bytes = info.ty.row_bytes(cols).map_err(|source| ModelError::Quant { tensor: name.into(), source })?;
+        let row_bytes = info
+            .ty
+            .row_bytes(cols)
+            .map_err(|source| ModelError::Quant {
+                tensor: name.into(),
+                source,
+            })?;
         let data = self.file.read_tensor(self.source, &info)?;
-        Ok(QTensor { name: name.into(), ty: info.ty, rows: found_rows, cols, row_bytes, data })
+        Ok(QTensor {
+            name: name.into(),
+            ty: info.ty,
+            rows: found_rows,
+            cols,
+            row_bytes,
+            data,
+        })
     }
 
     /// A 1-D tensor of `len` values, decoded to f32.
     fn vector(&mut self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
         let info = self.info(name)?.clone();
         if info.dims != [len as u64] {
-            return Err(ModelError::ShapeMismatch { tensor: name.into(), expected: vec![len as u64], found: info.dims.clone() });
+            return Err(ModelError::ShapeMismatch {
+                tensor: name.into(),
+                expected: vec![len as u64],
+                found: info.dims.clone(),
+            });
         }
         let data = self.file.read_tensor(self.source, &info)?;
         let mut out = vec![0.0; len];
-        quant::dequantize(info.ty, &data, &mut out).map_err(|source| ModelError::Quant { tensor: name.into(), source })?;
+        quant::dequantize(info.ty, &data, &mut out).map_err(|source| ModelError::Quant {
+            tensor: name.into(),
+            source,
+        })?;
         Ok(out)
     }
 }

@@ -28,6 +28,24 @@ pub fn model_path(file_name: &str) -> PathBuf {
     path
 }
 
+/// A model's GGUF metadata (the header only).
+pub fn metadata(file_name: &str) -> locus::gguf::Metadata {
+    let path = model_path(file_name);
+    let mut file = std::fs::File::open(&path).unwrap();
+    locus::gguf::GgufFile::read(&mut file)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .metadata
+}
+
+/// A llama.cpp fixture as plain JSON.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = repo_root()
+        .join("tests/fixtures/llama_cpp")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn fixture(name: &str) -> Fixture {
     let path = repo_root()
         .join("tests/fixtures/llama_cpp")
