@@ -1,72 +1,128 @@
-//! Quantised matrix × activations. Each weight row is decoded once per call
-//! and dotted with every token's activations; natively rows are split over
-//! the machine's cores.
+//! Quantised matrix × activations, as llama.cpp's CPU backend computes it:
+//! each token's activation row is converted once per call to the weight
+//! type's `vec_dot_type` (Q8_0, Q8_1, Q8_K, f16, ...), then every weight row
+//! is dotted with it by [`quant::dot_quantized_rows`], whose results are bit
+//! for bit those of llama.cpp's x86 CPU kernels. Natively, large matrices
+//! have their rows split over the machine's cores.
 
-use super::ops::dot;
 use crate::model::{ModelError, QTensor};
+use crate::quant::{self, QuantError, QuantizedRow};
+
+/// Weight rows dotted with every token before moving on, so that a block of
+/// rows stays in cache across the tokens of a batch.
+const ROW_BLOCK: usize = 16;
 
 /// `out[t][r] = dot(w.row(r), xs[t])` for `n_tokens` rows of `xs`.
 pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Result<(), ModelError> {
     debug_assert_eq!(xs.len(), n_tokens * w.cols);
     debug_assert_eq!(out.len(), n_tokens * w.rows);
-    let threads = thread_count(w.rows * w.cols * n_tokens);
-    if threads <= 1 {
-        let mut results = vec![0.0; w.rows * n_tokens];
-        rows_into(w, xs, n_tokens, 0, &mut results)?;
-        scatter(&results, w.rows, 0, n_tokens, out);
+    let quant_error = |source: QuantError| ModelError::Quant {
+        tensor: w.name.clone(),
+        source,
+    };
+    if n_tokens == 0 || w.rows == 0 {
         return Ok(());
     }
+    let acts = if w.cols == 0 {
+        vec![QuantizedRow::quantize(w.ty, &[]).map_err(quant_error)?; n_tokens]
+    } else {
+        xs.chunks_exact(w.cols)
+            .map(|x| QuantizedRow::quantize(w.ty, x))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(quant_error)?
+    };
+    let acts = &acts[..];
+    let threads = thread_count(w.rows, w.rows * w.cols * n_tokens);
     let per_thread = w.rows.div_ceil(threads);
-    // Each thread fills its own rows (row-major by weight row), then they are
-    // scattered into token-major `out`.
-    let results: Vec<Result<Vec<f32>, ModelError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..w.rows)
-            .step_by(per_thread)
-            .map(|first| {
-                let count = per_thread.min(w.rows - first);
+    if n_tokens == 1 {
+        // `out` is one row of results: each thread fills its own slice of it.
+        return std::thread::scope(|scope| {
+            let mut parts = out.chunks_mut(per_thread).enumerate();
+            let (_, mine) = parts
+                .next()
+                .ok_or(ModelError::BadConfig("empty matmul".into()))?;
+            let handles: Vec<_> = parts
+                .map(|(k, part)| scope.spawn(move || rows_into(w, acts, k * per_thread, part)))
+                .collect();
+            let mut result = rows_into(w, acts, 0, mine);
+            for handle in handles {
+                let joined = handle.join().unwrap_or_else(|_| {
+                    Err(ModelError::BadConfig("a worker thread panicked".into()))
+                });
+                result = result.and(joined);
+            }
+            result
+        });
+    }
+    // Several tokens: each thread computes its rows for every token
+    // (token-major), then they are copied into place.
+    let parts: Vec<Result<Vec<f32>, ModelError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads)
+            .map(|k| {
+                let first = k * per_thread;
+                let count = per_thread.min(w.rows.saturating_sub(first));
                 scope.spawn(move || {
                     let mut part = vec![0.0; count * n_tokens];
-                    rows_into(w, xs, n_tokens, first, &mut part).map(|()| part)
+                    rows_into(w, acts, first, &mut part).map(|()| part)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(ModelError::BadConfig("a worker thread panicked".into())))).collect()
+        let count = per_thread.min(w.rows);
+        let mut part = vec![0.0; count * n_tokens];
+        let mut parts = vec![rows_into(w, acts, 0, &mut part).map(|()| part)];
+        parts.extend(handles.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(ModelError::BadConfig("a worker thread panicked".into())))
+        }));
+        parts
     });
-    for (chunk, part) in results.into_iter().enumerate() {
-        scatter(&part?, part_rows(w.rows, per_thread, chunk), chunk * per_thread, n_tokens, out);
-    }
-    Ok(())
-}
-
-/// Rows `first..first + part.len() / n_tokens`, row-major into `part`.
-fn rows_into(w: &QTensor, xs: &[f32], n_tokens: usize, first: usize, part: &mut [f32]) -> Result<(), ModelError> {
-    let mut row = vec![0.0; w.cols];
-    for (i, results) in part.chunks_exact_mut(n_tokens).enumerate() {
-        w.dequantize_row(first + i, &mut row)?;
-        for (t, result) in results.iter_mut().enumerate() {
-            *result = dot(&row, &xs[t * w.cols..(t + 1) * w.cols]);
+    for (k, part) in parts.into_iter().enumerate() {
+        let part = part?;
+        let first = k * per_thread;
+        let count = part.len() / n_tokens;
+        for (t, results) in part.chunks_exact(count.max(1)).enumerate().take(n_tokens) {
+            out[t * w.rows + first..][..count].copy_from_slice(&results[..count]);
         }
     }
     Ok(())
 }
 
-fn part_rows(rows: usize, per_thread: usize, chunk: usize) -> usize {
-    per_thread.min(rows - chunk * per_thread)
-}
-
-fn scatter(part: &[f32], count: usize, first: usize, n_tokens: usize, out: &mut [f32]) {
-    let rows = out.len() / n_tokens;
-    for i in 0..count {
-        for t in 0..n_tokens {
-            out[t * rows + first + i] = part[i * n_tokens + t];
+/// Rows `first..first + count` of `w` dotted with every token of `acts`,
+/// token-major into `part` (`count × acts.len()` values).
+fn rows_into(
+    w: &QTensor,
+    acts: &[QuantizedRow],
+    first: usize,
+    part: &mut [f32],
+) -> Result<(), ModelError> {
+    let count = part.len() / acts.len().max(1);
+    for block in (0..count).step_by(ROW_BLOCK) {
+        let n = ROW_BLOCK.min(count - block);
+        let rows = &w.data[(first + block) * w.row_bytes..(first + block + n) * w.row_bytes];
+        for (t, act) in acts.iter().enumerate() {
+            let results = &mut part[t * count + block..][..n];
+            quant::dot_quantized_rows(w.ty, rows, act, results).map_err(|source| {
+                ModelError::Quant {
+                    tensor: w.name.clone(),
+                    source,
+                }
+            })?;
         }
     }
+    Ok(())
 }
 
-/// Threads worth starting for `work` multiply-adds: none below ~64k.
-fn thread_count(work: usize) -> usize {
-    if cfg!(target_arch = "wasm32") || work < 1 << 16 {
+/// Threads worth using for `work` multiply-adds over `rows` rows. Threads
+/// are started per call (tens of microseconds each) and a mat-vec is mostly
+/// bound by memory bandwidth, so only matrices of about four million
+/// multiply-adds or more (the output projection, large feed-forwards) are
+/// split.
+fn thread_count(rows: usize, work: usize) -> usize {
+    if cfg!(target_arch = "wasm32") || work < 1 << 22 {
         return 1;
     }
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    cores.min(rows.div_ceil(ROW_BLOCK)).max(1)
 }

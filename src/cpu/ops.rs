@@ -21,14 +21,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// In-place RMSNorm of one row, as ggml computes it: the mean square in f64,
-/// then `x * scale` in f32, then the weight.
+/// In-place RMSNorm of one row, as ggml computes it: the squares in f32,
+/// summed in f64, then `x * scale` in f32, then the weight.
 pub fn rms_norm(row: &mut [f32], weight: &[f32], eps: f32) {
-    let mean = row
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        / row.len() as f64;
+    let mean = row.iter().map(|&v| f64::from(v * v)).sum::<f64>() / row.len() as f64;
     let scale = 1.0 / (mean as f32 + eps).sqrt();
     for (v, w) in row.iter_mut().zip(weight) {
         *v = (*v * scale) * w;

@@ -21,8 +21,9 @@ pub fn apply(
                 RopeStyle::Neox => (i, i + dims / 2),
             };
             let (x0, x1) = (head[a], head[b]);
-            head[a] = x0 * cos[i] - x1 * sin[i];
-            head[b] = x0 * sin[i] + x1 * cos[i];
+            // ggml's x86 build fuses these: one rounding after x0·cos (x0·sin).
+            head[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
+            head[b] = x0.mul_add(sin[i], x1 * cos[i]);
         }
     }
 }

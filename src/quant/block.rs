@@ -20,7 +20,7 @@ pub(crate) trait Block<const N: usize>: Pod {
 
 /// Views `bytes` as whole blocks. The caller has checked the length already;
 /// a mismatch is still reported as an error rather than a panic.
-fn blocks<B: Pod>(bytes: &[u8]) -> Result<&[B], QuantError> {
+pub(crate) fn blocks<B: Pod>(bytes: &[u8]) -> Result<&[B], QuantError> {
     bytemuck::try_cast_slice(bytes).map_err(|_| QuantError::LengthMismatch {
         expected: bytes.len().next_multiple_of(size_of::<B>()),
         actual: bytes.len(),

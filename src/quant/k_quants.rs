@@ -12,6 +12,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::activations::{Acc8, ActQ8K, fma, idot, lanes8};
 use super::block::{Block, f16_le};
 
 /// Values per super-block (ggml's `QK_K`).
@@ -23,21 +24,21 @@ const K_SCALE_SIZE: usize = 12;
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ4K {
-    d: [u8; 2],
-    dmin: [u8; 2],
-    scales: [u8; K_SCALE_SIZE],
-    qs: [u8; QK_K / 2],
+    pub(super) d: [u8; 2],
+    pub(super) dmin: [u8; 2],
+    pub(super) scales: [u8; K_SCALE_SIZE],
+    pub(super) qs: [u8; QK_K / 2],
 }
 
 /// Q5_K: Q4_K plus one high bit per value in `qh`.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ5K {
-    d: [u8; 2],
-    dmin: [u8; 2],
-    scales: [u8; K_SCALE_SIZE],
-    qh: [u8; QK_K / 8],
-    qs: [u8; QK_K / 2],
+    pub(super) d: [u8; 2],
+    pub(super) dmin: [u8; 2],
+    pub(super) scales: [u8; K_SCALE_SIZE],
+    pub(super) qh: [u8; QK_K / 8],
+    pub(super) qs: [u8; QK_K / 2],
 }
 
 /// Q6_K: 4 low bits in `ql`, 2 high bits in `qh`, 16 signed scales, and the
@@ -45,10 +46,10 @@ pub(crate) struct BlockQ5K {
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ6K {
-    ql: [u8; QK_K / 2],
-    qh: [u8; QK_K / 4],
-    scales: [i8; QK_K / 16],
-    d: [u8; 2],
+    pub(super) ql: [u8; QK_K / 2],
+    pub(super) qh: [u8; QK_K / 4],
+    pub(super) scales: [i8; QK_K / 16],
+    pub(super) d: [u8; 2],
 }
 
 const _: () = assert!(size_of::<BlockQ4K>() == 144 && align_of::<BlockQ4K>() == 1);
@@ -141,6 +142,124 @@ impl Block<QK_K> for BlockQ6K {
             }
         }
     }
+}
+
+// Dot products with Q8_K activations, computed exactly as an x86
+// (AVX2/AVX-512, FMA) build of ggml does.
+
+/// Σ_j min_j · (sum of the 32 activation codes of sub-block j), from bsums.
+#[inline(always)]
+pub(super) fn mins_dot(sm: &[(u8, u8); 8], bsums: &[i16; QK_K / 16]) -> i32 {
+    let mut sum = 0i32;
+    for (&(_, m), pair) in sm.iter().zip(bsums.chunks_exact(2)) {
+        sum += i32::from(m) * (i32::from(pair[0]) + i32::from(pair[1]));
+    }
+    sum
+}
+
+/// The 8 sub-blocks of 32 codes (0..16) of a Q4_K super-block, in value order.
+#[inline(always)]
+fn q4_k_codes(qs: &[u8; QK_K / 2]) -> [[i8; 32]; 8] {
+    let mut q = [[0i8; 32]; 8];
+    for (c, qs) in qs.chunks_exact(32).enumerate() {
+        for (l, &b) in qs.iter().enumerate() {
+            q[2 * c][l] = (b & 0x0F) as i8;
+            q[2 * c + 1][l] = (b >> 4) as i8;
+        }
+    }
+    q
+}
+
+/// Q4_K weights against Q8_K activations as ggml's CPU backend computes
+/// them on x86. llama.cpp repacks every Q4_K matrix whose row count is a
+/// multiple of 8 (all of them in practice) and runs
+/// `ggml_gemv_q4_K_8x8_q8_K`/`ggml_gemm_q4_K_8x8_q8_K`, which per weight row
+/// fuse-multiply-add, super-block by super-block, the exact integer sums
+/// `Σ_j scale_j Σ q·q8` with `f16(d) * y.d` and `Σ_j min_j Σ q8` with
+/// `f16(dmin) * y.d` into two scalars, and subtract them at the end.
+#[inline(always)]
+pub(crate) fn vec_dot_q4_k_q8_k<const FUSED: bool>(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let q = q4_k_codes(&x.qs);
+        let mut sumi = 0i32;
+        for (j, q) in q.iter().enumerate() {
+            sumi += i32::from(sm[j].0) * idot(q, &y.qs[32 * j..]);
+        }
+        acc = fma::<FUSED>(sumi as f32, f16_le(x.d) * y.d, acc);
+        acc_m = fma::<FUSED>(mins_dot(&sm, &y.bsums) as f32, f16_le(x.dmin) * y.d, acc_m);
+    }
+    acc - acc_m
+}
+
+/// ggml's `ggml_vec_dot_q5_K_q8_K`, up to the order of its float operations
+/// (no test model has Q5_K weights to check it against): per super-block
+/// `d * Σ_j scale_j Σ q·q8 - dmin * Σ_j min_j Σ q8`.
+#[inline(always)]
+pub(crate) fn vec_dot_q5_k_q8_k<const FUSED: bool>(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let mut sumi = 0i32;
+        for (c, qs) in x.qs.chunks_exact(32).enumerate() {
+            let mut lo = [0i8; 32];
+            let mut hi = [0i8; 32];
+            let (s1, s2) = (2 * c, 2 * c + 1);
+            for (((&b, &h), lo), hi) in qs.iter().zip(&x.qh).zip(&mut lo).zip(&mut hi) {
+                *lo = ((b & 0x0F) | (((h >> s1) & 1) << 4)) as i8;
+                *hi = ((b >> 4) | (((h >> s2) & 1) << 4)) as i8;
+            }
+            let q8 = &y.qs[64 * c..];
+            sumi += i32::from(sm[s1].0) * idot(&lo, q8);
+            sumi += i32::from(sm[s2].0) * idot(&hi, &q8[32..]);
+        }
+        acc = fma::<FUSED>(y.d * f16_le(x.d), sumi as f32, acc);
+        acc_m = fma::<FUSED>(-y.d * f16_le(x.dmin), mins_dot(&sm, &y.bsums) as f32, acc_m);
+    }
+    acc + acc_m
+}
+
+/// ggml's AVX2 `ggml_vec_dot_q6_K_q8_K`, exactly: the unsigned 6-bit codes
+/// times the activations in eight integer lanes (lane l takes values 4l..4l+4
+/// of every 32, times the scale of their 16), minus `32 · (sc[2l] ·
+/// bsums[2l] + sc[2l+1] · bsums[2l+1])`, then one fused multiply-add per
+/// lane with `f16(d) * y.d` per super-block and `hsum_float_8` at the end.
+#[inline(always)]
+pub(crate) fn vec_dot_q6_k_q8_k<const FUSED: bool>(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        let mut lanes = [0i32; 8];
+        // Layout as in `dequantize`: half h, group k of 32 values.
+        let halves =
+            x.ql.chunks_exact(64)
+                .zip(x.qh.chunks_exact(32))
+                .zip(x.scales.chunks_exact(8));
+        for (h, ((ql, qh), sc)) in halves.enumerate() {
+            let mut q = [[0i8; 32]; 4];
+            for l in 0..32 {
+                let (a, b, hb) = (ql[l], ql[l + 32], qh[l]);
+                // Unsigned 6-bit codes: below 64, so the casts are exact.
+                q[0][l] = ((a & 0x0F) | ((hb & 3) << 4)) as i8;
+                q[1][l] = ((b & 0x0F) | (((hb >> 2) & 3) << 4)) as i8;
+                q[2][l] = ((a >> 4) | (((hb >> 4) & 3) << 4)) as i8;
+                q[3][l] = ((b >> 4) | ((hb >> 6) << 4)) as i8;
+            }
+            for (k, q) in q.iter().enumerate() {
+                let p = lanes8(q, &y.qs[128 * h + 32 * k..]);
+                let (lo, hi) = (i32::from(sc[2 * k]), i32::from(sc[2 * k + 1]));
+                for (l, (lane, &p)) in lanes.iter_mut().zip(&p).enumerate() {
+                    *lane += if l < 4 { lo } else { hi } * p;
+                }
+            }
+        }
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let (s0, s1) = (i32::from(x.scales[2 * l]), i32::from(x.scales[2 * l + 1]));
+            *lane -= 32 * (s0 * i32::from(y.bsums[2 * l]) + s1 * i32::from(y.bsums[2 * l + 1]));
+        }
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes);
+    }
+    acc.hsum()
 }
 
 #[cfg(test)]

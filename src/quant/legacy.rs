@@ -7,6 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::activations::{Acc8, ActQ8_0, ActQ8_1, fma, lanes8};
 use super::block::{Block, f16_le};
 
 /// Values per block of every format in this file (ggml's `QK4_0` etc.).
@@ -16,44 +17,44 @@ pub(crate) const QK: usize = 32;
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ4_0 {
-    d: [u8; 2],
-    qs: [u8; QK / 2],
+    pub(super) d: [u8; 2],
+    pub(super) qs: [u8; QK / 2],
 }
 
 /// Q4_1: `y = q * d + m`, q in 0..16.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ4_1 {
-    d: [u8; 2],
-    m: [u8; 2],
-    qs: [u8; QK / 2],
+    pub(super) d: [u8; 2],
+    pub(super) m: [u8; 2],
+    pub(super) qs: [u8; QK / 2],
 }
 
 /// Q5_0: `y = (q - 16) * d`, q in 0..32.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ5_0 {
-    d: [u8; 2],
-    qh: [u8; 4],
-    qs: [u8; QK / 2],
+    pub(super) d: [u8; 2],
+    pub(super) qh: [u8; 4],
+    pub(super) qs: [u8; QK / 2],
 }
 
 /// Q5_1: `y = q * d + m`, q in 0..32.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ5_1 {
-    d: [u8; 2],
-    m: [u8; 2],
-    qh: [u8; 4],
-    qs: [u8; QK / 2],
+    pub(super) d: [u8; 2],
+    pub(super) m: [u8; 2],
+    pub(super) qh: [u8; 4],
+    pub(super) qs: [u8; QK / 2],
 }
 
 /// Q8_0: `y = q * d`, q an i8.
 #[derive(Clone, Copy, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct BlockQ8_0 {
-    d: [u8; 2],
-    qs: [i8; QK],
+    pub(super) d: [u8; 2],
+    pub(super) qs: [i8; QK],
 }
 
 // Sizes match ggml's `sizeof(block_q*)`; alignment 1 allows in-place views.
@@ -129,6 +130,92 @@ impl Block<QK> for BlockQ8_0 {
             *y = f32::from(q) * d;
         }
     }
+}
+
+/// The codes of a 4-bit block (`nibble - offset`), in value order.
+#[inline(always)]
+fn q4_codes(qs: &[u8; QK / 2], offset: i8) -> [i8; QK] {
+    let mut q = [0i8; QK];
+    let (lo, hi) = q.split_at_mut(QK / 2);
+    for ((&b, lo), hi) in qs.iter().zip(lo).zip(hi) {
+        // Nibbles are below 16, so the casts are exact.
+        *lo = (b & 0x0F) as i8 - offset;
+        *hi = (b >> 4) as i8 - offset;
+    }
+    q
+}
+
+/// The codes of a 5-bit block minus `offset`, in value order.
+#[inline(always)]
+fn q5_signed(qh: [u8; 4], qs: &[u8; QK / 2], offset: i8) -> [i8; QK] {
+    // Codes are below 32, so the casts are exact.
+    q5_codes(qh, qs).map(|q| q as i8 - offset)
+}
+
+// Dot products with quantised activations, computed exactly as the AVX2
+// `ggml_vec_dot_*` of an x86 (AVX2/AVX-512, FMA) build of ggml: per block,
+// eight exact integer lane sums (values 4l..4l+4 in lane l, as `maddubs` +
+// `madd` or VNNI's `dpbusd` leave them) are converted to f32 and
+// fused-multiply-added into eight f32 accumulators with `d_x * d_y`, which
+// are summed as `hsum_float_8` does at the end; the `_1` kinds also
+// accumulate `m_x * s_y` in a scalar fused multiply-add. With `FUSED` false
+// the multiply-adds are rounded twice (for targets without FMA).
+
+/// ggml's `ggml_vec_dot_q4_0_q8_0`.
+#[inline(always)]
+pub(crate) fn vec_dot_q4_0_q8_0<const FUSED: bool>(x: &[BlockQ4_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes8(&q4_codes(&x.qs, 8), &y.qs));
+    }
+    acc.hsum()
+}
+
+/// ggml's `ggml_vec_dot_q4_1_q8_1`.
+#[inline(always)]
+pub(crate) fn vec_dot_q4_1_q8_1<const FUSED: bool>(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
+    let mut acc = Acc8::new();
+    let mut summs = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        summs = fma::<FUSED>(f16_le(x.m), y.s, summs);
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes8(&q4_codes(&x.qs, 0), &y.qs));
+    }
+    acc.hsum() + summs
+}
+
+/// ggml's `ggml_vec_dot_q5_0_q8_0`.
+#[inline(always)]
+pub(crate) fn vec_dot_q5_0_q8_0<const FUSED: bool>(x: &[BlockQ5_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma::<FUSED>(
+            f16_le(x.d) * y.d,
+            lanes8(&q5_signed(x.qh, &x.qs, 16), &y.qs),
+        );
+    }
+    acc.hsum()
+}
+
+/// ggml's `ggml_vec_dot_q5_1_q8_1`.
+#[inline(always)]
+pub(crate) fn vec_dot_q5_1_q8_1<const FUSED: bool>(x: &[BlockQ5_1], y: &[ActQ8_1]) -> f32 {
+    let mut acc = Acc8::new();
+    let mut summs = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        summs = fma::<FUSED>(f16_le(x.m), y.s, summs);
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes8(&q5_signed(x.qh, &x.qs, 0), &y.qs));
+    }
+    acc.hsum() + summs
+}
+
+/// ggml's `ggml_vec_dot_q8_0_q8_0`.
+#[inline(always)]
+pub(crate) fn vec_dot_q8_0_q8_0<const FUSED: bool>(x: &[BlockQ8_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes8(&x.qs, &y.qs));
+    }
+    acc.hsum()
 }
 
 #[cfg(test)]

@@ -5,30 +5,46 @@
 //! supported format dequantises exactly as ggml's `dequantize_row_*` does:
 //! same bit layout, same f32 operations in the same order.
 //!
-//! [`dot`] is the CPU inference hot path. Unlike llama.cpp's CPU backend, it
-//! does **not** quantise the activations to Q8 first: the activations stay
-//! f32, each block's values are dequantised into a reused stack buffer, and
-//! the products are accumulated in f32 (like ggml, never f64), spread over
-//! 32 interleaved partial sums so the loop vectorises. The result is within
-//! f32 rounding of `sum(dequantize(w) * x)`, with none of the activation
-//! quantisation error llama.cpp's CPU path adds, so expect small differences
-//! from llama.cpp's logits rather than bit equality.
+//! Two dot products are offered:
+//!
+//! - [`dot`] keeps the activations in f32: each block's values are
+//!   dequantised into a reused stack buffer and the products accumulated in
+//!   f32 (like ggml, never f64), spread over 32 interleaved partial sums so
+//!   the loop vectorises. The result is within f32 rounding of
+//!   `sum(dequantize(w) * x)`.
+//! - [`dot_quantized`] / [`dot_quantized_rows`] are what llama.cpp's CPU
+//!   backend computes, and what the CPU decoder uses: the activations are
+//!   first converted once per row to the weight type's `vec_dot_type`
+//!   ([`QuantizedRow`]: Q8_0, Q8_1 or Q8_K blocks, or f16/bf16-rounded
+//!   values), then each weight block is dotted with integer arithmetic and
+//!   scaled, as `ggml_vec_dot_*` does, with the same float operations in the
+//!   same order, so the results are llama.cpp's bit for bit. The activation
+//!   rounding is part of llama.cpp's logits; it also makes them sensitive to
+//!   the last bit of every activation (a value on the edge of a rounding step
+//!   moves a whole step), which is why the float order matters here.
 //!
 //! Files: `block.rs` (block trait and row drivers), `float.rs` (F32, F16,
 //! BF16), `legacy.rs` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), `k_quants.rs` (Q4_K,
-//! Q5_K, Q6_K).
+//! Q5_K, Q6_K), `activations.rs` (Q8_0/Q8_1/Q8_K activation quantisers and
+//! the quantised dot product's dispatch), `x86.rs` (the same dot products
+//! with AVX2/FMA/F16C intrinsics, chosen at run time).
 
+mod activations;
 mod block;
 mod float;
 mod k_quants;
 mod legacy;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use std::fmt;
 
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
+
+pub use activations::{QuantizedRow, dot_quantized, dot_quantized_rows, vec_dot_type};
 
 /// Every tensor type in ggml's `enum ggml_type`, with ggml's ids. Ids 4, 5,
 /// 31..=33 and 36..=38 were removed from ggml and are unknown here too.
@@ -210,6 +226,12 @@ pub enum QuantError {
     LengthMismatch { expected: usize, actual: usize },
     #[error("tensor size overflows the address space")]
     Overflow,
+    #[error("{weights} weights need activations converted to {expected}, got {actual}")]
+    ActivationFormat {
+        weights: GgmlType,
+        expected: GgmlType,
+        actual: GgmlType,
+    },
 }
 
 /// Checks that `ty` is supported and `bytes` holds exactly `n` values of it.

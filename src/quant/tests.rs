@@ -274,3 +274,208 @@ fn empty_rows() {
         assert_eq!(dot(ty, &[], &[]), Ok(0.0));
     }
 }
+
+/// The f16 at `at` in `block`.
+fn f16_at(block: &[u8], at: usize) -> f64 {
+    f64::from(half::f16::from_le_bytes([block[at], block[at + 1]]).to_f32())
+}
+
+#[test]
+fn quantized_dot_is_the_integer_formula() {
+    // dot_quantized(w, q8(x)) against Σ dequantize(w) · dequantize(q8(x)) in
+    // f64: equal up to f32 rounding of the scales and the accumulation. The
+    // `_1` formats add m · s per block, where ggml's s is f16(d · Σq) rather
+    // than the f16 d times Σq, so the reference uses s there too.
+    let mut rng = SmallRng::seed_from_u64(0x0A8);
+    for ty in SUPPORTED {
+        let blocks = match ty.block_size() {
+            1 => 203,
+            32 => 7,
+            _ => 3,
+        };
+        for trial in 0..6 {
+            let (bytes, n) = random_row(ty, blocks, &mut rng);
+            // Activations of a few magnitudes, some blocks all zero.
+            let scale = [1.0, 0.01, 30.0][trial % 3];
+            let mut x: Vec<f32> = (0..n)
+                .map(|_| scale * rng.random_range(-2.0..2.0))
+                .collect();
+            if trial == 5 && n >= 256 {
+                x[..256].fill(0.0);
+            }
+            let act = QuantizedRow::quantize(ty, &x).unwrap();
+            assert_eq!(act.format(), vec_dot_type(ty).unwrap());
+            let a = act.dequantize();
+            let mut w = vec![0.0; n];
+            dequantize(ty, &bytes, &mut w).unwrap();
+            let mut exact = 0.0f64;
+            let mut magnitude = 0.0f64;
+            if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+                let size = ty.type_size();
+                for (b, y) in act.q8_1_blocks().iter().enumerate() {
+                    let block = &bytes[b * size..(b + 1) * size];
+                    let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+                    // w = d·q + m: the d·q part against the codes, m against s.
+                    for i in 32 * b..32 * (b + 1) {
+                        let q = (f64::from(w[i]) - m) / d;
+                        let term = d * q.round() * f64::from(a[i]);
+                        exact += term;
+                        magnitude += term.abs();
+                    }
+                    exact += m * f64::from(y.s);
+                    magnitude += (m * f64::from(y.s)).abs();
+                }
+            } else {
+                for (&wi, &ai) in w.iter().zip(&a) {
+                    let term = f64::from(wi) * f64::from(ai);
+                    exact += term;
+                    magnitude += term.abs();
+                }
+            }
+            let got = f64::from(dot_quantized(ty, &bytes, &act).unwrap());
+            let err = (got - exact).abs() / magnitude.max(1e-30);
+            assert!(
+                err < 2e-6,
+                "{ty} trial {trial}: {got} vs {exact} (rel {err:e})"
+            );
+            // And it approximates the f32 dot to within the activation rounding.
+            let f = f64::from(dot(ty, &bytes, &x).unwrap());
+            assert!(
+                (got - f).abs() <= 0.02 * magnitude.max(1e-30),
+                "{ty} trial {trial}: {got} vs f32 {f}"
+            );
+        }
+    }
+}
+
+#[test]
+fn quantized_dot_checks_its_inputs() {
+    use GgmlType::*;
+    let x = vec![0.25f32; 256];
+    let act = QuantizedRow::quantize(Q4_0, &x).unwrap();
+    // A Q8_0 row cannot feed Q4_1 or Q4_K weights.
+    assert_eq!(
+        dot_quantized(Q4_1, &[0; 8 * 20], &act),
+        Err(QuantError::ActivationFormat {
+            weights: Q4_1,
+            expected: Q8_1,
+            actual: Q8_0
+        })
+    );
+    assert_eq!(
+        dot_quantized(Q4_K, &[0; 144], &act)
+            .unwrap_err()
+            .to_string(),
+        "q4_K weights need activations converted to q8_K, got q8_0"
+    );
+    // But it can feed every Q8_0 kind.
+    for ty in [Q4_0, Q5_0, Q8_0] {
+        assert_eq!(
+            dot_quantized(ty, &vec![0; ty.row_bytes(256).unwrap()], &act),
+            Ok(0.0)
+        );
+    }
+    // Lengths and types are checked as for `dot`.
+    assert_eq!(
+        dot_quantized(Q4_0, &[0; 17], &act),
+        Err(QuantError::LengthMismatch {
+            expected: 144,
+            actual: 17
+        })
+    );
+    assert_eq!(
+        dot_quantized(Q2_K, &[0; 84], &act),
+        Err(QuantError::Unsupported(Q2_K))
+    );
+    assert_eq!(
+        QuantizedRow::quantize(Q2_K, &x),
+        Err(QuantError::Unsupported(Q2_K))
+    );
+    let empty = QuantizedRow::quantize(Q6_K, &[]).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(dot_quantized(Q6_K, &[], &empty), Ok(0.0));
+}
+
+#[test]
+fn quantized_dot_handles_unaligned_rows() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    for ty in SUPPORTED {
+        let (bytes, n) = random_row(ty, 256 / ty.block_size(), &mut rng);
+        let mut shifted = vec![0u8; bytes.len() + 1];
+        shifted[1..].copy_from_slice(&bytes);
+        let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).cos()).collect();
+        let act = QuantizedRow::quantize(ty, &x).unwrap();
+        assert_eq!(
+            dot_quantized(ty, &bytes, &act),
+            dot_quantized(ty, &shifted[1..], &act),
+            "{ty}"
+        );
+    }
+}
+
+#[test]
+fn x86_kernels_match_the_portable_ones_bit_for_bit() {
+    // Both compute ggml's AVX2 arithmetic; on a machine without AVX2/FMA/F16C
+    // this compares the portable kernels with themselves.
+    let mut rng = SmallRng::seed_from_u64(0x86);
+    for ty in SUPPORTED {
+        let blocks = match ty.block_size() {
+            1 => 203,
+            32 => 9,
+            _ => 3,
+        };
+        for trial in 0..8 {
+            let rows = 5;
+            let mut bytes = Vec::new();
+            let mut n = 0;
+            for _ in 0..rows {
+                let (row, len) = random_row(ty, blocks, &mut rng);
+                bytes.extend(row);
+                n = len;
+            }
+            let scale = [1.0, 1e-3, 40.0, 0.2][trial % 4];
+            let x: Vec<f32> = (0..n)
+                .map(|_| scale * rng.random_range(-2.0..2.0))
+                .collect();
+            let act = QuantizedRow::quantize(ty, &x).unwrap();
+            let mut fast = vec![0.0; rows];
+            let mut portable = vec![0.0; rows];
+            dot_quantized_rows(ty, &bytes, &act, &mut fast).unwrap();
+            activations::dot_portable_fused(ty, &bytes, &act, &mut portable).unwrap();
+            if !matches!(
+                ty,
+                GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q5_K
+            ) {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&portable), "{ty} trial {trial}");
+            }
+            // Each row's result is the single-row result.
+            let row_bytes = ty.row_bytes(n).unwrap();
+            for (r, &v) in fast.iter().enumerate() {
+                let one =
+                    dot_quantized(ty, &bytes[r * row_bytes..(r + 1) * row_bytes], &act).unwrap();
+                assert_eq!(one.to_bits(), v.to_bits(), "{ty} row {r}");
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_rows_check_lengths() {
+    use GgmlType::*;
+    let act = QuantizedRow::quantize(Q8_0, &[0.5; 64]).unwrap();
+    let mut out = [f32::NAN; 3];
+    assert_eq!(
+        dot_quantized_rows(Q8_0, &[0; 68 * 2], &act, &mut out),
+        Err(QuantError::LengthMismatch {
+            expected: 204,
+            actual: 136
+        })
+    );
+    dot_quantized_rows(Q8_0, &[0; 68 * 3], &act, &mut out).unwrap();
+    assert_eq!(out, [0.0; 3]);
+    let empty = QuantizedRow::quantize(Q8_0, &[]).unwrap();
+    let mut out = [f32::NAN; 2];
+    dot_quantized_rows(Q8_0, &[], &empty, &mut out).unwrap();
+    assert_eq!(out, [0.0; 2]);
+}

@@ -1,0 +1,820 @@
+//! Activations quantised the way llama.cpp's CPU backend quantises them
+//! before every mat-vec with quantised weights.
+//!
+//! ggml's `type_traits_cpu[w].vec_dot_type` names the format the f32
+//! activations are converted to before they are dotted with weights of type
+//! `w` (see [`vec_dot_type`]): Q8_0 for Q4_0, Q5_0 and Q8_0; Q8_1 for Q4_1
+//! and Q5_1; Q8_K for the K-quants; f16 for f16 and bf16 for bf16; f32 stays
+//! f32. The dot product is then an integer sum per block, scaled by the two
+//! blocks' scales. The rounding of the activations is what makes llama.cpp's
+//! CPU logits differ from an f32 reference, so to match llama.cpp we do the
+//! same.
+//!
+//! The quantisers follow the code an x86 AVX2/AVX-512 build of ggml runs
+//! (ggml-cpu/arch/x86/quants.c), which differs from the scalar reference:
+//!
+//! - Q8_0: `amax = max|x|`, `d = amax / 127` stored as f16, and the values
+//!   are `x * (127 / amax)` rounded half to even (`_mm256_round_ps`), where
+//!   the scalar reference multiplies by `1 / d` and rounds half away from 0.
+//! - Q8_1: as Q8_0, plus `s = f16(d * Σq)` with the f32 `d` and the integer
+//!   sum of the quantised values.
+//! - Q8_K: x86 uses the scalar reference `quantize_row_q8_K_ref`: the value
+//!   of largest magnitude `max` (first one on ties, sign kept), `iscale =
+//!   -127 / max`, `q = min(127, nearest_int(iscale * x))` (half to even),
+//!   `d = 1 / iscale` in f32, and `bsums` the sums of each 16 values.
+//!
+//! (For batches, llama.cpp's repacked Q4_K path quantises groups of four
+//! rows with `ggml_quantize_mat_q8_K_4x8`, which only differs when two
+//! values of opposite sign share the largest magnitude.)
+//!
+//! Quantised blocks are kept decoded (scales as f32 holding the f16 value)
+//! rather than in ggml's byte layout, which no one else reads.
+//!
+//! [`dot_quantized_rows`] then dots weight rows with a converted row. Its
+//! float arithmetic is ggml's, operation for operation (see `legacy.rs`,
+//! `k_quants.rs` and `x86.rs`), and was checked against llama.cpp 0.3.36's
+//! CPU backend on the three test models: given llama.cpp's own input rows,
+//! every Q4_1, Q5_0, Q8_0, Q4_K and Q6_K mat-vec of a single-token decode
+//! gives bit-identical outputs (so do the Q4_1/Q5_0/Q8_0 ones of a batch;
+//! llama.cpp's batched K-quant kernels accumulate in another order).
+
+use half::{bf16, f16};
+
+use super::k_quants::{self, QK_K};
+use super::legacy::{self, QK};
+use super::{GgmlType, QuantError, block, float};
+
+/// A Q8_0 activation block: `x ≈ d * q`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ActQ8_0 {
+    /// The f16 scale, widened to f32.
+    pub(crate) d: f32,
+    pub(crate) qs: [i8; QK],
+}
+
+/// A Q8_1 activation block: Q8_0 plus `s = f16(d * Σq)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ActQ8_1 {
+    pub(crate) d: f32,
+    /// The f16 `d * Σq`, widened to f32.
+    pub(crate) s: f32,
+    pub(crate) qs: [i8; QK],
+}
+
+/// A Q8_K activation block: `x ≈ d * q` over 256 values, with the sums of
+/// each 16 quantised values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ActQ8K {
+    /// An f32 scale (not rounded to f16).
+    pub(crate) d: f32,
+    pub(crate) qs: [i8; QK_K],
+    pub(crate) bsums: [i16; QK_K / 16],
+}
+
+/// ggml's `nearest_int`: round half to even through the f32 adder, exact for
+/// `|v| <= 2^22` (activations times their inverse scale are at most ~127).
+/// Also what `_mm256_round_ps(_MM_ROUND_NEAREST)` computes in that range.
+#[inline(always)]
+fn nearest_int(v: f32) -> i32 {
+    let bits = (v + 12_582_912.0f32).to_bits();
+    (bits & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// `max|x|`, as the AVX code's `_mm256_max_ps` over absolute values.
+#[inline(always)]
+fn abs_max(x: &[f32]) -> f32 {
+    x.iter().fold(0.0f32, |m, v| {
+        let a = v.abs();
+        if a > m { a } else { m }
+    })
+}
+
+/// Rounds `v` to f16 and back.
+#[inline(always)]
+fn round_f16(v: f32) -> f32 {
+    f16::from_f32(v).to_f32()
+}
+
+/// The integer codes `x * id` of one 32-value block, rounded half to even
+/// and saturated to i8 (the AVX code's `packs`; the codes are within ±127
+/// anyway).
+#[inline(always)]
+fn q8_codes(x: &[f32; QK], id: f32) -> [i8; QK] {
+    let mut qs = [0i8; QK];
+    for (q, &v) in qs.iter_mut().zip(x) {
+        *q = nearest_int(v * id).clamp(-128, 127) as i8;
+    }
+    qs
+}
+
+/// `d` and `id` of a Q8_0/Q8_1 block as ggml's AVX quantiser forms them.
+#[inline(always)]
+fn q8_scales(x: &[f32; QK]) -> (f32, f32) {
+    let amax = abs_max(x);
+    let d = amax / 127.0;
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    (d, id)
+}
+
+/// ggml's `quantize_row_q8_0` (x86 AVX path) for one block.
+pub(crate) fn quantize_q8_0(x: &[f32; QK]) -> ActQ8_0 {
+    let (d, id) = q8_scales(x);
+    ActQ8_0 {
+        d: round_f16(d),
+        qs: q8_codes(x, id),
+    }
+}
+
+/// ggml's `quantize_row_q8_1` (x86 AVX path) for one block.
+pub(crate) fn quantize_q8_1(x: &[f32; QK]) -> ActQ8_1 {
+    let (d, id) = q8_scales(x);
+    let qs = q8_codes(x, id);
+    let sum: i32 = qs.iter().map(|&q| i32::from(q)).sum();
+    ActQ8_1 {
+        d: round_f16(d),
+        s: round_f16(d * sum as f32),
+        qs,
+    }
+}
+
+/// ggml's `quantize_row_q8_K_ref` (what x86 runs) for one block.
+pub(crate) fn quantize_q8_k(x: &[f32; QK_K]) -> ActQ8K {
+    let mut amax = 0.0f32;
+    let mut max = 0.0f32;
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let mut block = ActQ8K {
+        d: 0.0,
+        qs: [0; QK_K],
+        bsums: [0; QK_K / 16],
+    };
+    if amax == 0.0 {
+        return block;
+    }
+    let iscale = -127.0 / max;
+    for (q, &v) in block.qs.iter_mut().zip(x) {
+        *q = nearest_int(iscale * v).min(127) as i8;
+    }
+    for (sum, qs) in block.bsums.iter_mut().zip(block.qs.chunks_exact(16)) {
+        // 16 values of at most 128 in magnitude: fits i16.
+        *sum = qs.iter().map(|&q| i16::from(q)).sum();
+    }
+    block.d = 1.0 / iscale;
+    block
+}
+
+/// ggml's `vec_dot_type` on the CPU: the format activations are converted
+/// to before their dot product with weights of type `weights`. Errors for
+/// types Locus cannot dot.
+pub fn vec_dot_type(weights: GgmlType) -> Result<GgmlType, QuantError> {
+    use GgmlType::*;
+    match weights {
+        F32 => Ok(F32),
+        F16 => Ok(F16),
+        BF16 => Ok(BF16),
+        Q4_0 | Q5_0 | Q8_0 => Ok(Q8_0),
+        Q4_1 | Q5_1 => Ok(Q8_1),
+        Q4_K | Q5_K | Q6_K => Ok(Q8_K),
+        _ => Err(QuantError::Unsupported(weights)),
+    }
+}
+
+/// The converted values, by format.
+#[derive(Clone, Debug, PartialEq)]
+enum Data {
+    /// f32, f16-rounded or bf16-rounded values, widened to f32.
+    Float(Vec<f32>),
+    Q8_0(Vec<ActQ8_0>),
+    Q8_1(Vec<ActQ8_1>),
+    Q8K(Vec<ActQ8K>),
+}
+
+/// One row of activations converted for dot products with weights of one
+/// type, exactly as llama.cpp's CPU backend converts `src1` of a `mul_mat`
+/// (its `vec_dot_type`). Convert once per row, then [`dot_quantized`] it
+/// with every weight row. The buffers are reused by later conversions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantizedRow {
+    /// The `vec_dot_type` the data is in.
+    format: GgmlType,
+    len: usize,
+    data: Data,
+}
+
+impl Default for QuantizedRow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QuantizedRow {
+    /// An empty f32 row.
+    pub fn new() -> QuantizedRow {
+        QuantizedRow {
+            format: GgmlType::F32,
+            len: 0,
+            data: Data::Float(Vec::new()),
+        }
+    }
+
+    /// `x` converted for dot products with `weights`-typed rows.
+    pub fn quantize(weights: GgmlType, x: &[f32]) -> Result<QuantizedRow, QuantError> {
+        let mut row = QuantizedRow::new();
+        row.set(weights, x)?;
+        Ok(row)
+    }
+
+    /// Replaces the contents with `x` converted for dot products with
+    /// `weights`-typed rows. `x.len()` must be a whole number of that
+    /// format's blocks.
+    pub fn set(&mut self, weights: GgmlType, x: &[f32]) -> Result<(), QuantError> {
+        let format = vec_dot_type(weights)?;
+        let block = format.block_size();
+        if !x.len().is_multiple_of(block) {
+            return Err(QuantError::NotBlockMultiple {
+                ty: format,
+                n: x.len(),
+            });
+        }
+        self.format = format;
+        self.len = x.len();
+        let old = std::mem::replace(&mut self.data, Data::Float(Vec::new()));
+        self.data = match format {
+            GgmlType::Q8_0 => Data::Q8_0(refill(old, x, quantize_q8_0, |d| match d {
+                Data::Q8_0(v) => v,
+                _ => Vec::new(),
+            })),
+            GgmlType::Q8_1 => Data::Q8_1(refill(old, x, quantize_q8_1, |d| match d {
+                Data::Q8_1(v) => v,
+                _ => Vec::new(),
+            })),
+            GgmlType::Q8_K => Data::Q8K(refill(old, x, quantize_q8_k, |d| match d {
+                Data::Q8K(v) => v,
+                _ => Vec::new(),
+            })),
+            _ => {
+                let mut v = match old {
+                    Data::Float(v) => v,
+                    _ => Vec::new(),
+                };
+                v.clear();
+                match format {
+                    GgmlType::F16 => v.extend(x.iter().map(|&a| round_f16(a))),
+                    GgmlType::BF16 => v.extend(x.iter().map(|&a| bf16::from_f32(a).to_f32())),
+                    _ => v.extend_from_slice(x),
+                }
+                Data::Float(v)
+            }
+        };
+        Ok(())
+    }
+
+    /// The format the values are in (ggml's `vec_dot_type`).
+    pub fn format(&self) -> GgmlType {
+        self.format
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The values the row stands for (`d * q` per value), for checks.
+    pub fn dequantize(&self) -> Vec<f32> {
+        match &self.data {
+            Data::Float(v) => v.clone(),
+            Data::Q8_0(b) => b
+                .iter()
+                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
+                .collect(),
+            Data::Q8_1(b) => b
+                .iter()
+                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
+                .collect(),
+            Data::Q8K(b) => b
+                .iter()
+                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
+                .collect(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn q8_1_blocks(&self) -> &[ActQ8_1] {
+        match &self.data {
+            Data::Q8_1(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+/// Quantises `x` block by block into the buffer `take` finds in `old` (or
+/// a new one).
+fn refill<A, const N: usize>(
+    old: Data,
+    x: &[f32],
+    quantize: fn(&[f32; N]) -> A,
+    take: fn(Data) -> Vec<A>,
+) -> Vec<A> {
+    let mut v = take(old);
+    v.clear();
+    v.extend(
+        x.chunks_exact(N)
+            .filter_map(|c| <&[f32; N]>::try_from(c).ok())
+            .map(quantize),
+    );
+    v
+}
+
+/// Dot product of one weight row (`ty.row_bytes(x.len())` bytes) with
+/// activations converted by [`QuantizedRow`] for `ty`, computed as llama.cpp's
+/// CPU backend computes it (see [`dot_quantized_rows`]).
+pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32, QuantError> {
+    let mut out = [0.0];
+    dot_quantized_rows(ty, bytes, x, &mut out)?;
+    Ok(out[0])
+}
+
+/// Dot products of `out.len()` consecutive weight rows (`rows` holds
+/// exactly that many rows of `ty.row_bytes(x.len())` bytes, any alignment)
+/// with activations converted by [`QuantizedRow`] for `ty`.
+///
+/// Each is computed as ggml's `ggml_vec_dot_<ty>_<vec_dot_type>` in an
+/// x86 AVX2/FMA build computes it (for Q4_K: the repacked
+/// `ggml_gemv_q4_K_8x8_q8_K`): exact integer sums per block, scaled by the
+/// product of the blocks' f16/f32 scales and accumulated in f32 with fused
+/// multiply-adds in the same lanes and order, so the results are bit for bit
+/// llama.cpp's (checked against its CPU backend for Q4_1, Q5_0, Q8_0, Q4_K
+/// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
+/// `x86.rs` kernels; elsewhere portable code with the same arithmetic
+/// (multiply-adds rounded twice on targets without FMA, such as wasm32).
+/// Q5_K and the float types are not bit-exact: no test model has them.
+pub fn dot_quantized_rows(
+    ty: GgmlType,
+    rows: &[u8],
+    x: &QuantizedRow,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    if !ty.is_supported() {
+        return Err(QuantError::Unsupported(ty));
+    }
+    let row_bytes = ty.row_bytes(x.len)?;
+    let expected = row_bytes
+        .checked_mul(out.len())
+        .ok_or(QuantError::Overflow)?;
+    if rows.len() != expected {
+        return Err(QuantError::LengthMismatch {
+            expected,
+            actual: rows.len(),
+        });
+    }
+    let format = vec_dot_type(ty)?;
+    if format != x.format {
+        return Err(QuantError::ActivationFormat {
+            weights: ty,
+            expected: format,
+            actual: x.format,
+        });
+    }
+    if row_bytes == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma_f16c() {
+        // SAFETY: `kernels_x86` needs AVX2, FMA and F16C, which this CPU has.
+        return unsafe { kernels_x86(ty, rows, row_bytes, &x.data, out) };
+    }
+    kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, out)
+}
+
+/// [`dot_quantized_rows`] through the portable kernels with fused
+/// multiply-adds, for checking the x86 ones against.
+#[cfg(test)]
+pub(crate) fn dot_portable_fused(
+    ty: GgmlType,
+    rows: &[u8],
+    x: &QuantizedRow,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let row_bytes = ty.row_bytes(x.len)?;
+    kernels::<true>(ty, rows, row_bytes, &x.data, out)
+}
+
+/// Whether the `x86.rs` kernels can run here.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx2_fma_f16c() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+}
+
+/// Whether `f32::mul_add` is a single instruction on this target without
+/// run-time detection (aarch64 always has FMA; wasm32 has none).
+const NATIVE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+
+/// `out[i] = $kernel(row i's blocks, $y)` for the rows in `$rows`.
+macro_rules! each_row {
+    ($rows:expr, $row_bytes:expr, $out:expr, $kernel:expr, $y:expr) => {{
+        let blocks = block::blocks($rows)?;
+        let per_row = blocks.len() / $out.len().max(1);
+        if per_row > 0 {
+            for (o, row) in $out.iter_mut().zip(blocks.chunks_exact(per_row)) {
+                *o = $kernel(row, $y);
+            }
+        }
+        let _ = $row_bytes;
+    }};
+}
+
+/// The x86 kernels, for every type that has one; the rest run [`kernels`]
+/// with AVX2 and FMA code generation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn kernels_x86(
+    ty: GgmlType,
+    rows: &[u8],
+    row_bytes: usize,
+    data: &Data,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    use super::x86;
+    use GgmlType as T;
+    match (ty, data) {
+        (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q4_0_q8_0, y),
+        (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q5_0_q8_0, y),
+        (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q8_0_q8_0, y),
+        (T::Q4_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, x86::q4_1_q8_1, y),
+        (T::Q5_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, x86::q5_1_q8_1, y),
+        (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q4_k_q8_k, y),
+        (T::Q6_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q6_k_q8_k, y),
+        _ => return kernels::<true>(ty, rows, row_bytes, data, out),
+    }
+    Ok(())
+}
+
+/// The portable kernels; `FUSED` says whether their multiply-adds are fused.
+#[inline(always)]
+fn kernels<const FUSED: bool>(
+    ty: GgmlType,
+    rows: &[u8],
+    row_bytes: usize,
+    data: &Data,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    use GgmlType as T;
+    match (ty, data) {
+        (T::F32 | T::F16 | T::BF16, Data::Float(v)) => {
+            for (o, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
+                *o = match ty {
+                    T::F16 => float::dot::<float::F16>(row, v),
+                    T::BF16 => float::dot::<float::Bf16>(row, v),
+                    _ => float::dot::<float::F32>(row, v),
+                };
+            }
+        }
+        (T::Q4_0, Data::Q8_0(y)) => {
+            each_row!(rows, row_bytes, out, legacy::vec_dot_q4_0_q8_0::<FUSED>, y)
+        }
+        (T::Q5_0, Data::Q8_0(y)) => {
+            each_row!(rows, row_bytes, out, legacy::vec_dot_q5_0_q8_0::<FUSED>, y)
+        }
+        (T::Q8_0, Data::Q8_0(y)) => {
+            each_row!(rows, row_bytes, out, legacy::vec_dot_q8_0_q8_0::<FUSED>, y)
+        }
+        (T::Q4_1, Data::Q8_1(y)) => {
+            each_row!(rows, row_bytes, out, legacy::vec_dot_q4_1_q8_1::<FUSED>, y)
+        }
+        (T::Q5_1, Data::Q8_1(y)) => {
+            each_row!(rows, row_bytes, out, legacy::vec_dot_q5_1_q8_1::<FUSED>, y)
+        }
+        (T::Q4_K, Data::Q8K(y)) => each_row!(
+            rows,
+            row_bytes,
+            out,
+            k_quants::vec_dot_q4_k_q8_k::<FUSED>,
+            y
+        ),
+        (T::Q5_K, Data::Q8K(y)) => each_row!(
+            rows,
+            row_bytes,
+            out,
+            k_quants::vec_dot_q5_k_q8_k::<FUSED>,
+            y
+        ),
+        (T::Q6_K, Data::Q8K(y)) => each_row!(
+            rows,
+            row_bytes,
+            out,
+            k_quants::vec_dot_q6_k_q8_k::<FUSED>,
+            y
+        ),
+        _ => return Err(QuantError::Unsupported(ty)),
+    }
+    Ok(())
+}
+
+/// Σ a·b over the `N` values of `a` and the first `N` of `b`, exact in i32
+/// (as ggml's `maddubs`/`madd` or VNNI sums are: no partial sum saturates
+/// for codes of at most 8 bits against Q8 activations within ±127).
+#[inline(always)]
+pub(crate) fn idot<const N: usize>(a: &[i8; N], b: &[i8]) -> i32 {
+    let b = &b[..N];
+    let mut sum = 0i32;
+    for (&x, &y) in a.iter().zip(b) {
+        sum += i32::from(i16::from(x) * i16::from(y));
+    }
+    sum
+}
+
+/// `a * b + c`, rounded once when `FUSED` (as x86 FMA and ggml's
+/// `_mm256_fmadd_ps` do), else twice.
+#[inline(always)]
+pub(crate) fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Lane `l` of ggml's AVX2 integer dot: Σ a[i]·b[i] over i in 4l..4l+4
+/// (what `maddubs` + `madd`, or VNNI's `dpbusd`, leave in 32-bit lane l).
+#[inline(always)]
+pub(crate) fn lanes8(a: &[i8; 32], b: &[i8]) -> [i32; 8] {
+    let b = &b[..32];
+    let mut p = [0i32; 32];
+    for ((p, &x), &y) in p.iter_mut().zip(a).zip(b) {
+        *p = i32::from(i16::from(x) * i16::from(y));
+    }
+    std::array::from_fn(|l| p[4 * l] + p[4 * l + 1] + p[4 * l + 2] + p[4 * l + 3])
+}
+
+/// An AVX2 `__m256` accumulator: 8 f32 lanes, fused multiply-adds, and
+/// ggml's `hsum_float_8` at the end.
+#[derive(Clone, Copy)]
+pub(crate) struct Acc8(pub(crate) [f32; 8]);
+
+impl Acc8 {
+    pub(crate) fn new() -> Self {
+        Acc8([0.0; 8])
+    }
+
+    /// `acc = fma(d, lanes, acc)`, lane by lane.
+    #[inline(always)]
+    pub(crate) fn fma<const FUSED: bool>(&mut self, d: f32, lanes: [i32; 8]) {
+        for (a, &v) in self.0.iter_mut().zip(&lanes) {
+            *a = fma::<FUSED>(d, v as f32, *a);
+        }
+    }
+
+    /// ggml's `hsum_float_8`: ((x0+x4) + (x2+x6)) + ((x1+x5) + (x3+x7)).
+    #[inline(always)]
+    pub(crate) fn hsum(&self) -> f32 {
+        let x = self.0;
+        let r: [f32; 4] = std::array::from_fn(|i| x[i + 4] + x[i]);
+        (r[0] + r[2]) + (r[1] + r[3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block32(f: impl Fn(usize) -> f32) -> [f32; QK] {
+        std::array::from_fn(f)
+    }
+
+    #[test]
+    fn nearest_int_rounds_half_to_even() {
+        let cases = [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-2.5, -2),
+            (126.5, 126),
+            (0.49999997, 0),
+            (3.7, 4),
+            (-3.7, -4),
+            (127.0, 127),
+            (-127.0, -127),
+        ];
+        for (v, expected) in cases {
+            assert_eq!(nearest_int(v), expected, "{v}");
+            assert_eq!(v.round_ties_even() as i32, expected, "{v}");
+        }
+    }
+
+    #[test]
+    fn q8_0_known_values() {
+        // amax 127: d = 1, id = 1, so the codes are the values rounded half
+        // to even (the scalar reference's roundf would give 1, 3, -3).
+        let x = block32(|i| match i {
+            0 => 127.0,
+            1 => 0.5,
+            2 => 2.5,
+            3 => -2.5,
+            4 => -127.0,
+            5 => 1.5,
+            _ => i as f32 - 16.0,
+        });
+        let b = quantize_q8_0(&x);
+        assert_eq!(b.d, 1.0);
+        assert_eq!(&b.qs[..6], &[127, 0, 2, -2, -127, 2]);
+        for i in 6..QK {
+            assert_eq!(i32::from(b.qs[i]), i as i32 - 16);
+        }
+        // Scaled: amax 2 → d = 2/127 (stored as f16), id = 63.5.
+        let x = block32(|i| if i == 7 { -2.0 } else { 0.01 * i as f32 });
+        let b = quantize_q8_0(&x);
+        assert_eq!(b.d, f16::from_f32(2.0 / 127.0).to_f32());
+        assert_eq!(b.qs[7], -127);
+        assert_eq!(b.qs[1], 1); // 0.635 → 1
+        assert_eq!(b.qs[31], 20); // 19.685 → 20
+        for (i, &q) in b.qs.iter().enumerate() {
+            assert_eq!(i32::from(q), (x[i] * 63.5).round_ties_even() as i32);
+        }
+    }
+
+    #[test]
+    fn q8_0_uses_127_over_amax_not_one_over_d() {
+        // 127 / amax and 1 / (amax / 127) differ in the last bit for some
+        // amax; search for one where that flips a code, and check that we
+        // take ggml's AVX choice.
+        let mut found = false;
+        for k in 1..20000 {
+            let amax = 0.3 + k as f32 * 1.37e-4;
+            let id_avx = 127.0 / amax;
+            let id_ref = 1.0 / (amax / 127.0);
+            if id_avx == id_ref {
+                continue;
+            }
+            for j in 1..127 {
+                // A value whose code lands right at a half under one id.
+                let v = (j as f32 + 0.5) / id_avx;
+                let (a, r) = (nearest_int(v * id_avx), nearest_int(v * id_ref));
+                if a != r {
+                    let x = block32(|i| match i {
+                        0 => amax,
+                        1 => v,
+                        _ => 0.0,
+                    });
+                    assert_eq!(i32::from(quantize_q8_0(&x).qs[1]), a);
+                    found = true;
+                    break;
+                }
+            }
+            if found {
+                break;
+            }
+        }
+        assert!(found, "no distinguishing case found");
+    }
+
+    #[test]
+    fn zero_blocks_quantise_to_zero() {
+        let b = quantize_q8_0(&[0.0; QK]);
+        assert_eq!((b.d, b.qs), (0.0, [0; QK]));
+        let b = quantize_q8_1(&[0.0; QK]);
+        assert_eq!((b.d, b.s, b.qs), (0.0, 0.0, [0; QK]));
+        let b = quantize_q8_k(&[0.0; QK_K]);
+        assert_eq!((b.d, b.qs, b.bsums), (0.0, [0; QK_K], [0; 16]));
+        let b = quantize_q8_0(&[-0.0; QK]);
+        assert_eq!(b.qs, [0; QK]);
+    }
+
+    #[test]
+    fn q8_1_sum_uses_f32_d() {
+        let x = block32(|i| (i as f32 - 10.0) * 0.013);
+        let b = quantize_q8_1(&x);
+        let amax = 21.0 * 0.013f32;
+        let d = amax / 127.0;
+        assert_eq!(b.d, f16::from_f32(d).to_f32());
+        assert_eq!(b.qs, quantize_q8_0(&x).qs);
+        let sum: i32 = b.qs.iter().map(|&q| i32::from(q)).sum();
+        assert_eq!(b.s, f16::from_f32(d * sum as f32).to_f32());
+        assert!(sum != 0);
+    }
+
+    #[test]
+    fn q8_k_known_values() {
+        // Largest magnitude negative: iscale = -127 / -3.96875 = 32 exactly.
+        let mut x = [0.0f32; QK_K];
+        x[3] = -3.968_75;
+        x[4] = 3.968_75; // same magnitude, later: the first one wins
+        x[10] = 1.0;
+        x[17] = -0.5 / 32.0; // -0.5 → half to even → 0
+        x[18] = 1.5 / 32.0; // 1.5 → 2
+        x[19] = 2.5 / 32.0; // 2.5 → 2
+        x[255] = 2.0;
+        let b = quantize_q8_k(&x);
+        assert_eq!(b.d, 1.0 / 32.0);
+        assert_eq!((b.qs[3], b.qs[4], b.qs[10]), (-127, 127, 32));
+        assert_eq!((b.qs[17], b.qs[18], b.qs[19], b.qs[255]), (0, 2, 2, 64));
+        assert_eq!((b.bsums[0], b.bsums[1], b.bsums[15]), (32, 4, 64));
+        // Largest magnitude positive: the codes are negated.
+        let x: [f32; QK_K] = std::array::from_fn(|i| if i == 100 { 8.0 } else { i as f32 / 64.0 });
+        let b = quantize_q8_k(&x);
+        assert_eq!(b.d, 1.0 / (-127.0 / 8.0));
+        assert_eq!(b.qs[100], -127);
+        assert_eq!(b.qs[64], nearest_int(-127.0 / 8.0 * 1.0) as i8);
+        for g in 0..16 {
+            let s: i16 = b.qs[16 * g..16 * (g + 1)]
+                .iter()
+                .map(|&q| i16::from(q))
+                .sum();
+            assert_eq!(b.bsums[g], s);
+        }
+    }
+
+    #[test]
+    fn acc8_sums_lanes_as_hsum_float_8() {
+        // ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)): with these
+        // values any other order rounds differently.
+        let acc = Acc8([1e8, 1.0, -1e8, 1.0, 3.0, 1e-8, 5.0, 7.0]);
+        let expected = ((1e8f32 + 3.0) + (-1e8f32 + 5.0)) + ((1.0f32 + 1e-8) + (1.0f32 + 7.0));
+        assert_eq!(acc.hsum(), expected);
+        assert_ne!(acc.0.iter().sum::<f32>(), expected);
+        // Lanes hold the sums of values 4l..4l+4.
+        let a: [i8; 32] = std::array::from_fn(|i| i as i8 - 16);
+        let b: [i8; 32] = std::array::from_fn(|i| if i % 3 == 0 { -127 } else { 127 });
+        let lanes = lanes8(&a, &b);
+        for (l, &lane) in lanes.iter().enumerate() {
+            let want: i32 = (4 * l..4 * l + 4)
+                .map(|i| i32::from(a[i]) * i32::from(b[i]))
+                .sum();
+            assert_eq!(lane, want);
+        }
+        // Fused and unfused multiply-adds differ where the product is inexact.
+        let (x, y) = (1.0 + f32::EPSILON, 1.0 - f32::EPSILON);
+        assert_eq!(fma::<true>(x, y, -1.0), -f32::EPSILON * f32::EPSILON);
+        assert_eq!(fma::<false>(x, y, -1.0), 0.0);
+    }
+
+    #[test]
+    fn vec_dot_types_match_ggml() {
+        use GgmlType::*;
+        for (w, a) in [
+            (F32, F32),
+            (F16, F16),
+            (BF16, BF16),
+            (Q4_0, Q8_0),
+            (Q4_1, Q8_1),
+            (Q5_0, Q8_0),
+            (Q5_1, Q8_1),
+            (Q8_0, Q8_0),
+            (Q4_K, Q8_K),
+            (Q5_K, Q8_K),
+            (Q6_K, Q8_K),
+        ] {
+            assert_eq!(vec_dot_type(w), Ok(a));
+        }
+        assert_eq!(vec_dot_type(Q2_K), Err(QuantError::Unsupported(Q2_K)));
+    }
+
+    #[test]
+    fn rows_convert_and_reuse_buffers() {
+        let x: Vec<f32> = (0..512).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut row = QuantizedRow::new();
+        for ty in [
+            GgmlType::Q4_1,
+            GgmlType::Q6_K,
+            GgmlType::Q8_0,
+            GgmlType::F16,
+            GgmlType::F32,
+        ] {
+            row.set(ty, &x).unwrap();
+            assert_eq!(row, QuantizedRow::quantize(ty, &x).unwrap());
+            assert_eq!(row.len(), 512);
+            assert_eq!(row.format(), vec_dot_type(ty).unwrap());
+            let back = row.dequantize();
+            let tolerance = match row.format() {
+                GgmlType::F32 => 0.0,
+                GgmlType::F16 => 1e-3,
+                // Half a step (amax / 254) plus the f16 rounding of d.
+                _ => 0.006,
+            };
+            for (a, b) in back.iter().zip(&x) {
+                assert!((a - b).abs() <= tolerance, "{ty}: {a} vs {b}");
+            }
+        }
+        assert_eq!(
+            row.set(GgmlType::Q4_K, &x[..100]),
+            Err(QuantError::NotBlockMultiple {
+                ty: GgmlType::Q8_K,
+                n: 100
+            })
+        );
+        assert_eq!(
+            QuantizedRow::quantize(GgmlType::F16, &[1.0 / 3.0])
+                .unwrap()
+                .dequantize(),
+            [0.333_251_95]
+        );
+    }
+}
