@@ -19,19 +19,26 @@ fn load(file_name: &str) -> LoadedModel {
     LoadedModel::load(&mut file).unwrap_or_else(|e| panic!("{file_name}: {e}"))
 }
 
-/// Our logits at every generated position, teacher-forced along llama.cpp's tokens.
+/// Our logits at every generated position, teacher-forced along llama.cpp's
+/// tokens the way the fixture was made: the prompt as one batch, then one
+/// token at a time.
 fn forced_logits(model: &LoadedModel, g: &GenerationFixture) -> Vec<Vec<f32>> {
-    let mut ids = g.prompt_ids.clone();
-    ids.extend(&g.tokens[..g.tokens.len() - 1]);
-    let mut cache = model.new_cache(ids.len());
-    let all = model
-        .decoder
-        .forward(&ids, &mut cache, Logits::All)
-        .unwrap();
-    let vocab = model.decoder.vocab_size();
-    (g.prompt_ids.len() - 1..ids.len())
-        .map(|pos| all[pos * vocab..(pos + 1) * vocab].to_vec())
-        .collect()
+    let mut cache = model.new_cache(g.prompt_ids.len() + g.tokens.len());
+    let mut logits = vec![
+        model
+            .decoder
+            .forward(&g.prompt_ids, &mut cache, Logits::Last)
+            .unwrap(),
+    ];
+    for &token in &g.tokens[..g.tokens.len() - 1] {
+        logits.push(
+            model
+                .decoder
+                .forward(&[token], &mut cache, Logits::Last)
+                .unwrap(),
+        );
+    }
+    logits
 }
 
 fn check_model(name: &str, file_name: &str, greedy_tokens: usize) {
