@@ -76,21 +76,19 @@ impl CpuDecoder {
                 c.rope_base
             };
             let scale = if sliding { 1.0 } else { c.rope_scale };
-            let rotate = |heads: &mut [f32], pos| {
-                rope::apply(
-                    heads,
-                    c.head_dim,
-                    c.rope_dims,
-                    pos,
-                    base,
-                    scale,
-                    c.rope_style,
-                )
-            };
             for t in 0..n {
                 let pos = start + t;
-                rotate(&mut q[t * c.q_width()..(t + 1) * c.q_width()], pos);
-                rotate(&mut k[t * c.kv_width()..(t + 1) * c.kv_width()], pos);
+                let rotation = rope::Rotation::new(c.rope_dims, pos, base, scale);
+                rotation.rotate(
+                    &mut q[t * c.q_width()..(t + 1) * c.q_width()],
+                    c.head_dim,
+                    c.rope_style,
+                );
+                rotation.rotate(
+                    &mut k[t * c.kv_width()..(t + 1) * c.kv_width()],
+                    c.head_dim,
+                    c.rope_style,
+                );
                 cache.store(
                     layer,
                     pos,

@@ -3,6 +3,46 @@
 
 use crate::model::RopeStyle;
 
+/// The cos/sin table of one position: built once, applied to q and k.
+pub struct Rotation {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl Rotation {
+    /// Theta for pair i is `scale · pos · base^(-2i/dims)`, as ggml builds it.
+    pub fn new(dims: usize, pos: usize, base: f32, scale: f32) -> Rotation {
+        let theta_scale = base.powf(-2.0 / dims as f32);
+        let mut theta = pos as f32;
+        let mut cos = Vec::with_capacity(dims / 2);
+        let mut sin = Vec::with_capacity(dims / 2);
+        for _ in 0..dims / 2 {
+            let angle = scale * theta;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+            theta *= theta_scale;
+        }
+        Rotation { cos, sin }
+    }
+
+    /// Rotates the first `2 · pairs` values of every `head_dim`-wide head.
+    pub fn rotate(&self, heads: &mut [f32], head_dim: usize, style: RopeStyle) {
+        let dims = 2 * self.cos.len();
+        for head in heads.chunks_exact_mut(head_dim) {
+            for (i, (&cos, &sin)) in self.cos.iter().zip(&self.sin).enumerate() {
+                let (a, b) = match style {
+                    RopeStyle::Normal => (2 * i, 2 * i + 1),
+                    RopeStyle::Neox => (i, i + dims / 2),
+                };
+                let (x0, x1) = (head[a], head[b]);
+                // ggml's x86 build fuses these: one rounding after x0·cos (x0·sin).
+                head[a] = x0.mul_add(cos, -(x1 * sin));
+                head[b] = x0.mul_add(sin, x1 * cos);
+            }
+        }
+    }
+}
+
 /// Rotates the first `dims` values of every `head_dim`-wide head in `heads`.
 pub fn apply(
     heads: &mut [f32],
@@ -13,33 +53,7 @@ pub fn apply(
     scale: f32,
     style: RopeStyle,
 ) {
-    let (cos, sin) = table(dims, pos, base, scale);
-    for head in heads.chunks_exact_mut(head_dim) {
-        for i in 0..dims / 2 {
-            let (a, b) = match style {
-                RopeStyle::Normal => (2 * i, 2 * i + 1),
-                RopeStyle::Neox => (i, i + dims / 2),
-            };
-            let (x0, x1) = (head[a], head[b]);
-            // ggml's x86 build fuses these: one rounding after x0·cos (x0·sin).
-            head[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
-            head[b] = x0.mul_add(sin[i], x1 * cos[i]);
-        }
-    }
-}
-
-fn table(dims: usize, pos: usize, base: f32, scale: f32) -> (Vec<f32>, Vec<f32>) {
-    let theta_scale = base.powf(-2.0 / dims as f32);
-    let mut theta = pos as f32;
-    let mut cos = Vec::with_capacity(dims / 2);
-    let mut sin = Vec::with_capacity(dims / 2);
-    for _ in 0..dims / 2 {
-        let angle = scale * theta;
-        cos.push(angle.cos());
-        sin.push(angle.sin());
-        theta *= theta_scale;
-    }
-    (cos, sin)
+    Rotation::new(dims, pos, base, scale).rotate(heads, head_dim, style);
 }
 
 #[cfg(test)]

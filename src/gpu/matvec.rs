@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use wgpu::util::DeviceExt;
 
-use crate::gpu::rmsnorm::grid_for;
+use crate::gpu::workgroup_grid;
 use crate::gpu::{GpuContext, GpuError, Kernel};
 use crate::quant::GgmlType;
 
@@ -79,7 +79,7 @@ pub fn matvec_flags(ctx: &GpuContext, ty: GgmlType) -> Result<Vec<&'static str>,
 /// The workgroup grid for `rows` rows: x up to 65535, the rest spills into y.
 pub fn dispatch_grid(rows: usize) -> (u32, u32) {
     let groups = rows.div_ceil(ROWS_PER_WORKGROUP);
-    grid_for(u32::try_from(groups).unwrap_or(u32::MAX))
+    workgroup_grid(u32::try_from(groups).unwrap_or(u32::MAX))
 }
 
 /// Splits `rows` rows of `row_bytes` bytes into runs of whole rows that each

@@ -10,3 +10,28 @@ pub mod rmsnorm;
 
 pub use context::{GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};
+
+/// The dispatch grid for `groups` workgroups: x up to 65535 (WebGPU's limit
+/// per dimension), the rest spills into y. Kernels rebuild the flat index as
+/// `id.x + id.y * num_workgroups.x` and skip indices past their count.
+pub(crate) fn workgroup_grid(groups: u32) -> (u32, u32) {
+    const MAX: u32 = 65_535;
+    if groups <= MAX {
+        (groups.max(1), 1)
+    } else {
+        (MAX, groups.div_ceil(MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workgroup_grid;
+
+    #[test]
+    fn grid_covers_every_group() {
+        for groups in [1u32, 7, 65_535, 65_536, 200_001] {
+            let (x, y) = workgroup_grid(groups);
+            assert!(x <= 65_535 && u64::from(x) * u64::from(y) >= u64::from(groups));
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::gpu::{GpuContext, GpuError, Kernel};
+use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
 #[repr(C)]
@@ -20,16 +20,6 @@ pub fn preferred_flags(ctx: &GpuContext) -> Vec<&'static str> {
         vec!["SUBGROUPS"]
     } else {
         vec![]
-    }
-}
-
-/// Workgroup grid for `rows` workgroups: x up to 65535, the rest spills into y.
-pub(crate) fn grid_for(rows: u32) -> (u32, u32) {
-    const MAX: u32 = 65_535;
-    if rows <= MAX {
-        (rows.max(1), 1)
-    } else {
-        (MAX, rows.div_ceil(MAX))
     }
 }
 
@@ -107,23 +97,10 @@ pub async fn rms_norm(
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
-        let (gx, gy) = grid_for(rows as u32);
+        let (gx, gy) = workgroup_grid(rows as u32);
         pass.dispatch_workgroups(gx, gy, 1);
     }
     ctx.queue.submit([encoder.finish()]);
     let raw = ctx.read_buffer(&y, bytes).await?;
     Ok(bytemuck::cast_slice(&raw).to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::grid_for;
-
-    #[test]
-    fn grid_covers_every_row() {
-        for rows in [1u32, 7, 65_535, 65_536, 200_001] {
-            let (x, y) = grid_for(rows);
-            assert!(x <= 65_535 && u64::from(x) * u64::from(y) >= u64::from(rows));
-        }
-    }
 }
