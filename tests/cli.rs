@@ -78,3 +78,46 @@ fn bad_input_is_one_line_and_a_failure() {
     let usage = locus(&["frobnicate"]);
     assert!(!usage.status.success());
 }
+
+/// `bench --header-only` runs from the header alone (cut where `info` says
+/// the tensor data starts) and reports the same weight bytes as the file.
+#[test]
+fn bench_runs_from_the_header_alone() {
+    let path = model_path(MODELS[0].1);
+    let info = locus(&["info", path.to_str().unwrap()]);
+    let info = String::from_utf8_lossy(&info.stdout);
+    let header_len: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("header:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("info prints the header size");
+    let bytes = std::fs::read(&path).unwrap();
+    let header = std::env::temp_dir().join(format!("locus-header-{}.gguf", std::process::id()));
+    std::fs::write(&header, &bytes[..header_len]).unwrap();
+
+    let bench = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["bench", file.to_str().unwrap(), "--json"];
+        args.extend_from_slice(&["--prompt-tokens", "9", "--gen-tokens", "3"]);
+        args.extend_from_slice(extra);
+        let output = locus(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("one JSON object")
+    };
+    let synthetic = bench(&header, &["--header-only"]);
+    let real = bench(&path, &[]);
+    assert_eq!(synthetic["weight_bytes"], real["weight_bytes"]);
+    assert_eq!(synthetic["synthetic_weights"], true);
+    for report in [&synthetic, &real] {
+        assert!(report["gen_tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert!(report["effective_gb_per_second"].as_f64().unwrap() > 0.0);
+    }
+    // Without --header-only a header alone is a truncated file.
+    let line = stderr_line(&locus(&["bench", header.to_str().unwrap()]));
+    std::fs::remove_file(&header).ok();
+    assert!(line.contains("truncated") || line.contains("past the end"), "{line}");
+}

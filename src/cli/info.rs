@@ -15,6 +15,8 @@ pub fn run(path: &Path) -> Result<(), String> {
         file.file_len as f64 / 1e6,
         file.version
     );
+    // `head -c N MODEL` keeps just the header, enough for `bench --header-only`.
+    println!("header:        {} bytes", file.data_offset);
     println!(
         "architecture:  {}",
         meta.str("general.architecture").unwrap_or("(none)")

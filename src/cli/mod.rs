@@ -1,5 +1,6 @@
 //! Commands of the `locus` binary. Each returns a one-line error message.
 
+mod bench;
 mod generate;
 mod info;
 mod tokenize;
@@ -38,6 +39,8 @@ enum Command {
     },
     /// Generate text; only the generated text goes to stdout, statistics to stderr.
     Generate(generate::GenerateArgs),
+    /// Benchmark: prompt processing and generation tokens/s, memory, bandwidth.
+    Bench(bench::BenchArgs),
     /// The backend this machine's GPU (or CPU) gives the runtime.
     Report {
         #[arg(long)]
@@ -50,6 +53,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Info { model } => info::run(&model),
         Command::Tokenize { model, text, json } => tokenize::run(&model, &text, json),
         Command::Generate(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Report { json } => report(json),
     }
 }

@@ -4,8 +4,9 @@ use std::ops::ControlFlow;
 
 use web_time::Instant;
 
+use super::decode::{CpuSession, Decode, run_ready};
 use super::{EngineError, Sampler, SamplingParams, StopCheck, StopMatcher};
-use crate::cpu::{CpuDecoder, Logits};
+use crate::cpu::CpuDecoder;
 use crate::model::{KvCache, ModelError};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -55,9 +56,8 @@ impl Generation {
     }
 }
 
-/// Generates after `prompt` (token ids, already templated and with BOS as
-/// wanted). `on_text` receives text as it completes; returning
-/// `ControlFlow::Break` cancels between tokens.
+/// Generates on the CPU after `prompt` (token ids, already templated and
+/// with BOS as wanted); see [`generate_on`].
 pub fn generate(
     decoder: &CpuDecoder,
     tokenizer: &Tokenizer,
@@ -66,16 +66,36 @@ pub fn generate(
     options: &GenerateOptions,
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
+    let mut session = CpuSession { decoder, cache };
+    run_ready(generate_on(
+        &mut session,
+        tokenizer,
+        prompt,
+        options,
+        on_text,
+    ))
+}
+
+/// Generates on any backend after `prompt`, continuing from what `decoder`
+/// already holds. `on_text` receives text as it completes; returning
+/// `ControlFlow::Break` cancels between tokens.
+pub async fn generate_on<D: Decode>(
+    decoder: &mut D,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+) -> Result<Generation, EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::EmptyPrompt);
     }
+    let mut sampler = Sampler::new(options.sampling.clone());
+    let mut history = prompt.to_vec();
     let started = Instant::now();
-    let mut logits = decoder.forward(prompt, cache, Logits::Last)?;
+    let mut token = decoder.decode(prompt, &mut sampler, &history).await?;
     let prompt_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let mut sampler = Sampler::new(options.sampling.clone());
-    let mut history = prompt.to_vec();
     let mut tokens = Vec::new();
     let mut stream = StreamDecoder::new(tokenizer);
     let mut stops = StopMatcher::new(&options.stop_strings);
@@ -92,7 +112,6 @@ pub fn generate(
         if tokens.len() >= options.max_tokens {
             break StopReason::MaxTokens;
         }
-        let token = sampler.sample(&logits, &history);
         if tokenizer.is_end_of_generation(token) {
             break StopReason::EndOfGeneration;
         }
@@ -112,10 +131,12 @@ pub fn generate(
         if tokens.len() >= options.max_tokens {
             break StopReason::MaxTokens;
         }
-        match decoder.forward(&[token], cache, Logits::Last) {
-            Ok(next) => logits = next,
-            Err(ModelError::ContextFull { .. }) => break StopReason::ContextFull,
-            Err(error) => return Err(error.into()),
+        match decoder.decode(&[token], &mut sampler, &history).await {
+            Ok(next) => token = next,
+            Err(EngineError::Model(ModelError::ContextFull { .. })) => {
+                break StopReason::ContextFull;
+            }
+            Err(error) => return Err(error),
         }
     };
     if stop != StopReason::StopString {

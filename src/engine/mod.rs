@@ -1,11 +1,13 @@
 //! Running a model: loading it, the decode loop, sampling and stopping.
 
+mod decode;
 mod generate;
 mod loaded;
 mod sampler;
 mod stop;
 
-pub use generate::{GenerateOptions, Generation, StopReason, generate};
+pub use decode::{CpuSession, Decode};
+pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
 pub use loaded::LoadedModel;
 pub use sampler::{Sampler, SamplingParams, argmax};
 pub use stop::{StopCheck, StopMatcher};

@@ -56,6 +56,20 @@ pub struct GgufFile {
 impl GgufFile {
     /// Reads the header. Tensor data is checked to lie inside the file but not read.
     pub fn read<S: ByteSource>(source: &mut S) -> Result<GgufFile, GgufError> {
+        Self::read_checked(source, true)
+    }
+
+    /// Reads a header that may be cut off after its tensor table (see
+    /// `SyntheticSource`): tensor data is not required to be present, and
+    /// `file_len` becomes the end of the last tensor.
+    pub fn read_header_only<S: ByteSource>(source: &mut S) -> Result<GgufFile, GgufError> {
+        Self::read_checked(source, false)
+    }
+
+    fn read_checked<S: ByteSource>(
+        source: &mut S,
+        data_present: bool,
+    ) -> Result<GgufFile, GgufError> {
         let mut cursor = Cursor::new(source);
         let magic: [u8; 4] = cursor.array("the magic bytes")?;
         if magic != MAGIC {
@@ -113,14 +127,24 @@ impl GgufFile {
             raw.push((name, dims, ty, relative));
         }
 
-        let file_len = cursor.file_len;
         let data_offset = cursor.pos.next_multiple_of(alignment);
+        let limit = if data_present {
+            cursor.file_len
+        } else {
+            u64::MAX
+        };
         let tensors = raw
             .into_iter()
             .map(|(name, dims, ty, relative)| {
-                tensor_info(name, dims, ty, relative, data_offset, alignment, file_len)
+                tensor_info(name, dims, ty, relative, data_offset, alignment, limit)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let file_len = if data_present {
+            cursor.file_len
+        } else {
+            let data_end = tensors.iter().map(|t| t.offset + t.bytes).max();
+            data_end.unwrap_or(data_offset).max(cursor.file_len)
+        };
         Ok(GgufFile {
             version,
             metadata,

@@ -10,11 +10,13 @@ mod error;
 mod header;
 mod metadata;
 mod source;
+mod synthetic;
 
 pub use error::GgufError;
 pub use header::{GgufFile, TensorInfo};
 pub use metadata::{Metadata, Value};
 pub use source::ByteSource;
+pub use synthetic::SyntheticSource;
 
 /// "GGUF" read as a little-endian u32.
 pub const MAGIC: [u8; 4] = *b"GGUF";

@@ -1,0 +1,75 @@
+//! What the decode loop needs from a backend: run tokens, pick the next one.
+//! The CPU reference and the GPU backend both implement it; the GPU one keeps
+//! the logits on the device and hands back only the chosen token.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use super::{EngineError, Sampler};
+use crate::cpu::{CpuDecoder, Logits};
+use crate::model::KvCache;
+
+pub trait Decode {
+    /// Positions already in the KV cache.
+    fn position(&self) -> usize;
+
+    /// Positions the KV cache can hold.
+    fn capacity(&self) -> usize;
+
+    /// Runs `tokens` at the next positions and returns the token `sampler`
+    /// picks after the last one; `history` is every token so far (for the
+    /// repetition penalty).
+    fn decode(
+        &mut self,
+        tokens: &[u32],
+        sampler: &mut Sampler,
+        history: &[u32],
+    ) -> impl Future<Output = Result<u32, EngineError>>;
+
+    /// Forgets every position from `len` on (a chat turn that shares a prefix
+    /// with the previous one keeps it).
+    fn truncate(&mut self, len: usize);
+}
+
+/// The CPU reference decoder with a KV cache.
+pub struct CpuSession<'a> {
+    pub decoder: &'a CpuDecoder,
+    pub cache: &'a mut KvCache,
+}
+
+impl Decode for CpuSession<'_> {
+    fn position(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    async fn decode(
+        &mut self,
+        tokens: &[u32],
+        sampler: &mut Sampler,
+        history: &[u32],
+    ) -> Result<u32, EngineError> {
+        let logits = self.decoder.forward(tokens, self.cache, Logits::Last)?;
+        Ok(sampler.sample(&logits, history))
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.cache.truncate(len);
+    }
+}
+
+/// Runs a future that never waits (the CPU backend's) to completion.
+pub(crate) fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        // The CPU path has no await points that pend; loop only for safety.
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
