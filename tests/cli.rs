@@ -119,5 +119,8 @@ fn bench_runs_from_the_header_alone() {
     // Without --header-only a header alone is a truncated file.
     let line = stderr_line(&locus(&["bench", header.to_str().unwrap()]));
     std::fs::remove_file(&header).ok();
-    assert!(line.contains("truncated") || line.contains("past the end"), "{line}");
+    assert!(
+        line.contains("truncated") || line.contains("past the end"),
+        "{line}"
+    );
 }

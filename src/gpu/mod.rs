@@ -2,6 +2,7 @@
 //! The same code runs natively on Vulkan and in the browser on WebGPU.
 
 mod context;
+pub mod decoder;
 pub mod kernels;
 pub mod matvec;
 pub mod preprocess;

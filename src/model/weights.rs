@@ -30,13 +30,15 @@ impl QTensor {
     }
 }
 
+/// One block's tensors. Matrices are `M`: raw blocks in memory
+/// ([`QTensor`]) for the CPU, or GPU buffers when loading for the GPU.
 #[derive(Debug, Clone)]
-pub struct LayerWeights {
+pub struct LayerWeights<M = QTensor> {
     pub attn_norm: Vec<f32>,
-    pub wq: QTensor,
-    pub wk: QTensor,
-    pub wv: QTensor,
-    pub wo: QTensor,
+    pub wq: M,
+    pub wk: M,
+    pub wv: M,
+    pub wo: M,
     /// Qwen2's QKV biases.
     pub bq: Option<Vec<f32>>,
     pub bk: Option<Vec<f32>>,
@@ -46,19 +48,19 @@ pub struct LayerWeights {
     pub k_norm: Option<Vec<f32>>,
     pub post_attn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
-    pub gate: QTensor,
-    pub up: QTensor,
-    pub down: QTensor,
+    pub gate: M,
+    pub up: M,
+    pub down: M,
     pub post_ffn_norm: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Weights {
-    pub token_embd: QTensor,
+pub struct Weights<M = QTensor> {
+    pub token_embd: M,
     pub output_norm: Vec<f32>,
     /// `None` when the output projection is tied to the embedding.
-    pub output: Option<QTensor>,
-    pub layers: Vec<LayerWeights>,
+    pub output: Option<M>,
+    pub layers: Vec<LayerWeights<M>>,
 }
 
 impl Weights {
@@ -68,10 +70,37 @@ impl Weights {
         source: &mut S,
         config: &ModelConfig,
     ) -> Result<Weights, ModelError> {
-        let mut loader = Loader { file, source };
+        Weights::load_with(file, source, config, &mut Ok::<QTensor, ModelError>)
+    }
+
+    /// The matrix that maps hidden states to logits.
+    pub fn output(&self) -> &QTensor {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.output().rows
+    }
+}
+
+impl<M> Weights<M> {
+    /// Reads and checks every tensor, handing each matrix to `place` as soon
+    /// as it is read (the GPU uploads it and drops the bytes), so at most one
+    /// matrix sits in memory at a time.
+    pub fn load_with<S: ByteSource, E: From<ModelError>>(
+        file: &GgufFile,
+        source: &mut S,
+        config: &ModelConfig,
+        place: &mut dyn FnMut(QTensor) -> Result<M, E>,
+    ) -> Result<Weights<M>, E> {
+        let mut loader = Loader {
+            file,
+            source,
+            place,
+        };
         let n_embd = config.embedding_length;
+        let vocab = loader.info("token_embd.weight")?.rows() as usize;
         let token_embd = loader.matrix("token_embd.weight", n_embd, None)?;
-        let vocab = token_embd.rows;
         let output = match file.tensor("output.weight") {
             Some(_) => Some(loader.matrix("output.weight", n_embd, Some(vocab))?),
             None => None,
@@ -82,7 +111,7 @@ impl Weights {
         for i in 0..config.block_count {
             let name = |part: &str| format!("blk.{i}.{part}");
             let ff = config.feed_forward_length;
-            let bias = |loader: &mut Loader<S>,
+            let bias = |loader: &mut Loader<S, M, E>,
                         part: &str,
                         len: usize|
              -> Result<Option<Vec<f32>>, ModelError> {
@@ -92,7 +121,7 @@ impl Weights {
                     Ok(None)
                 }
             };
-            let post = |loader: &mut Loader<S>,
+            let post = |loader: &mut Loader<S, M, E>,
                         part: &str,
                         len: usize|
              -> Result<Option<Vec<f32>>, ModelError> {
@@ -134,29 +163,32 @@ impl Weights {
     }
 
     /// The matrix that maps hidden states to logits.
-    pub fn output(&self) -> &QTensor {
+    pub fn output_matrix(&self) -> &M {
         self.output.as_ref().unwrap_or(&self.token_embd)
     }
-
-    pub fn vocab_size(&self) -> usize {
-        self.output().rows
-    }
 }
 
-struct Loader<'a, S: ByteSource> {
+struct Loader<'a, S: ByteSource, M, E> {
     file: &'a GgufFile,
     source: &'a mut S,
+    place: &'a mut dyn FnMut(QTensor) -> Result<M, E>,
 }
 
-impl<S: ByteSource> Loader<'_, S> {
+impl<S: ByteSource, M, E: From<ModelError>> Loader<'_, S, M, E> {
     fn info(&self, name: &str) -> Result<&TensorInfo, ModelError> {
         self.file
             .tensor(name)
             .ok_or_else(|| ModelError::MissingTensor(name.into()))
     }
 
-    /// A 2-D tensor with `cols` values per row and, if given, `rows` rows.
-    fn matrix(
+    /// A 2-D tensor with `cols` values per row and, if given, `rows` rows,
+    /// handed to `place`.
+    fn matrix(&mut self, name: &str, cols: usize, rows: Option<usize>) -> Result<M, E> {
+        let tensor = self.read_matrix(name, cols, rows)?;
+        (self.place)(tensor)
+    }
+
+    fn read_matrix(
         &mut self,
         name: &str,
         cols: usize,
