@@ -10,9 +10,15 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** @typedef {'report'|'summarize'|'translate'|'detect'|'chat'} RequestKind */
+/** Kinds the Rust runtime answers (mirrored in `src/protocol.rs`). */
+export const RUNTIME_KINDS = Object.freeze(['report', 'summarize', 'translate', 'detect', 'chat']);
+
+/** Kinds the runtime worker's model store answers (`extension/runtime/store.js`). */
+export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete']);
+
+/** @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'} RequestKind */
 /** @type {readonly RequestKind[]} */
-export const REQUEST_KINDS = Object.freeze(['report', 'summarize', 'translate', 'detect', 'chat']);
+export const REQUEST_KINDS = Object.freeze([.../** @type {RequestKind[]} */ (RUNTIME_KINDS), .../** @type {RequestKind[]} */ (STORE_KINDS)]);
 
 /** Kinds a content script (running inside a web page) may ask for. */
 export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect']));
@@ -29,6 +35,10 @@ export const ERROR_CODES = Object.freeze({
   RUNTIME_LOST: 'runtime_lost',
   GPU_UNAVAILABLE: 'gpu_unavailable',
   SELF_TEST_FAILED: 'self_test_failed',
+  BAD_MODEL: 'bad_model',
+  TOO_LONG: 'too_long',
+  DOWNLOAD_FAILED: 'download_failed',
+  QUOTA: 'quota',
   INTERNAL: 'internal',
 });
 

@@ -26,12 +26,20 @@ pub enum ErrorCode {
     GpuUnavailable,
     /// A GPU kernel disagreed with the CPU reference.
     SelfTestFailed,
+    /// A model file is corrupt, truncated or of an unsupported kind.
+    BadModel,
+    /// The input does not fit the model's context window.
+    TooLong,
+    /// A model download failed or was cut off (it can be resumed).
+    DownloadFailed,
+    /// The browser's storage quota cannot hold the model.
+    Quota,
     /// An invariant broke inside the runtime: a bug, reported instead of a panic.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadMessage,
         ErrorCode::UnknownKind,
         ErrorCode::ForeignSender,
@@ -41,6 +49,10 @@ impl ErrorCode {
         ErrorCode::RuntimeLost,
         ErrorCode::GpuUnavailable,
         ErrorCode::SelfTestFailed,
+        ErrorCode::BadModel,
+        ErrorCode::TooLong,
+        ErrorCode::DownloadFailed,
+        ErrorCode::Quota,
         ErrorCode::Internal,
     ];
 
@@ -56,6 +68,10 @@ impl ErrorCode {
             ErrorCode::RuntimeLost => "runtime_lost",
             ErrorCode::GpuUnavailable => "gpu_unavailable",
             ErrorCode::SelfTestFailed => "self_test_failed",
+            ErrorCode::BadModel => "bad_model",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::DownloadFailed => "download_failed",
+            ErrorCode::Quota => "quota",
             ErrorCode::Internal => "internal",
         }
     }
@@ -75,6 +91,10 @@ pub enum LocusError {
     Gpu(#[from] crate::gpu::GpuError),
     #[error("kernel self-test failed: {0}")]
     SelfTest(String),
+    #[error("the model cannot be used: {0}")]
+    BadModel(String),
+    #[error("the input is {tokens} tokens, more than the model's context of {context}")]
+    TooLong { tokens: usize, context: usize },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -88,6 +108,8 @@ impl LocusError {
             LocusError::NoModel { .. } => ErrorCode::NoModel,
             LocusError::Gpu(_) => ErrorCode::GpuUnavailable,
             LocusError::SelfTest(_) => ErrorCode::SelfTestFailed,
+            LocusError::BadModel(_) => ErrorCode::BadModel,
+            LocusError::TooLong { .. } => ErrorCode::TooLong,
             LocusError::Internal(_) => ErrorCode::Internal,
         }
     }

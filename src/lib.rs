@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod quant;
 pub mod report;
 pub mod runtime;
+pub mod tasks;
 pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]

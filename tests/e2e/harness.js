@@ -240,16 +240,17 @@ export async function openExtensionPage(browser, pagePath) {
  * collects its events until the final one.
  * @param {import('playwright-core').Page} extensionPage
  * @param {any} message sent as is, so tests can send malformed ones
+ * @param {number} [timeoutMs] after which a `{event:'timeout'}` ends the list
  * @returns {Promise<any[]>}
  */
-export function sendRaw(extensionPage, message) {
+export function sendRaw(extensionPage, message, timeoutMs = 30_000) {
   return extensionPage.evaluate(
-    (msg) =>
+    ({ msg, timeoutMs }) =>
       new Promise((resolve) => {
         const port = chrome.runtime.connect({ name: 'locus.client' });
         /** @type {any[]} */
         const events = [];
-        const timer = setTimeout(() => resolve([...events, { event: 'timeout' }]), 30_000);
+        const timer = setTimeout(() => resolve([...events, { event: 'timeout' }]), timeoutMs);
         port.onMessage.addListener((event) => {
           events.push(event);
           if (event.event === 'done' || event.event === 'error') {
@@ -260,6 +261,6 @@ export function sendRaw(extensionPage, message) {
         });
         port.postMessage(msg);
       }),
-    message,
+    { msg: message, timeoutMs },
   );
 }

@@ -17,7 +17,7 @@ before(async () => {
 test('both sides list the same kinds, events and error codes', () => {
   const rust = protocolDescription();
   assert.equal(rust.version, protocol.PROTOCOL_VERSION);
-  assert.deepEqual(rust.kinds, [...protocol.REQUEST_KINDS]);
+  assert.deepEqual(rust.kinds, [...protocol.RUNTIME_KINDS]);
   assert.deepEqual(rust.events, [...protocol.EVENT_TYPES]);
   assert.deepEqual([...rust.error_codes].sort(), Object.values(protocol.ERROR_CODES).sort());
 });

@@ -6,6 +6,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+mod hasher;
+mod sync_file;
+
 use crate::gpu::GpuContext;
 use crate::protocol::{self, Event};
 use crate::report::AdapterReport;
@@ -55,6 +58,30 @@ impl WebRuntime {
         self.inner.report().summary()
     }
 
+    /// Loads a GGUF model from an OPFS file's synchronous access handle
+    /// (the caller closes the handle afterwards); returns the model's
+    /// description, or throws an error whose `code` says why it was refused.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(
+        &self,
+        name: &str,
+        handle: web_sys::FileSystemSyncAccessHandle,
+    ) -> Result<JsValue, JsValue> {
+        let loaded = sync_file::SyncFileSource::new(handle)
+            .map_err(|e| crate::LocusError::BadModel(e.to_string()))
+            .and_then(|mut source| self.inner.load_model(name, &mut source));
+        match loaded {
+            Ok(info) => to_js(&info).map_err(JsValue::from),
+            Err(error) => Err(coded_error(&error)),
+        }
+    }
+
+    /// The name of the loaded model, or undefined.
+    #[wasm_bindgen(js_name = modelName)]
+    pub fn model_name(&self) -> Option<String> {
+        self.inner.model_name()
+    }
+
     /// Handles one protocol message; `on_event` receives each event object.
     pub async fn handle(&self, message: JsValue, on_event: Function) {
         let mut emit = |event: Event| {
@@ -71,6 +98,26 @@ impl WebRuntime {
             }
         }
     }
+}
+
+/// Checks a GGUF file (header, architecture, tensor types) without loading
+/// it; throws an error with `code` `bad_model` when it cannot be used.
+#[wasm_bindgen(js_name = inspectModel)]
+pub fn inspect_model(handle: web_sys::FileSystemSyncAccessHandle) -> Result<JsValue, JsValue> {
+    let checked = sync_file::SyncFileSource::new(handle)
+        .map_err(|e| crate::LocusError::BadModel(e.to_string()))
+        .and_then(|mut source| crate::runtime::inspect_model(&mut source));
+    match checked {
+        Ok(info) => to_js(&info).map_err(JsValue::from),
+        Err(error) => Err(coded_error(&error)),
+    }
+}
+
+/// A JS `Error` with the protocol's error `code` attached.
+fn coded_error(error: &crate::LocusError) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    let _ = Reflect::set(&js, &"code".into(), &error.code().as_str().into());
+    js.into()
 }
 
 /// Kinds, events and error codes this runtime speaks (for the protocol test).

@@ -1,0 +1,189 @@
+//! The runtime behind the extension and the CLI: owns the backend (GPU or
+//! CPU), answers protocol requests and streams events back.
+
+mod generation;
+mod self_test;
+mod yielding;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::engine::LoadedModel;
+use crate::error::LocusError;
+use crate::gguf::ByteSource;
+use crate::gpu::GpuContext;
+use crate::protocol::{self, ClientMessage, Event, EventBody, Task};
+use crate::report::{AdapterReport, BackendReport};
+
+pub use self_test::{SELF_TEST_TOLERANCE, self_test};
+
+pub struct Runtime {
+    gpu: Option<GpuContext>,
+    report: BackendReport,
+    /// The loaded language model, shared with a running generation.
+    model: RefCell<Option<Rc<ModelSlot>>>,
+    /// Requests the client aborted; generation stops at the next token.
+    aborted: RefCell<HashSet<String>>,
+}
+
+/// A loaded model and the name the client knows it by.
+pub struct ModelSlot {
+    pub name: String,
+    pub model: LoadedModel,
+}
+
+impl Runtime {
+    /// Starts on the best GPU wgpu finds, or on the CPU with the reason.
+    pub async fn start() -> Runtime {
+        match GpuContext::create().await {
+            Ok(ctx) => {
+                let adapter = AdapterReport::from_wgpu(&ctx.info);
+                Runtime::on_gpu(ctx, adapter).await
+            }
+            Err(error) => Runtime::on_cpu(error.to_string()),
+        }
+    }
+
+    /// Runs the kernel self-test on `ctx` and keeps the GPU if it passes.
+    pub async fn on_gpu(ctx: GpuContext, adapter: AdapterReport) -> Runtime {
+        match self_test(&ctx).await {
+            Ok(test) if test.passed => {
+                let report = BackendReport::gpu(&ctx, adapter, test);
+                Runtime::new(Some(ctx), report)
+            }
+            Ok(test) => Runtime::on_cpu(format!(
+                "the GPU self-test failed ({} max error {:.2e} > {SELF_TEST_TOLERANCE:.0e})",
+                test.kernel, test.max_abs_error
+            )),
+            Err(error) => Runtime::on_cpu(format!("the GPU self-test could not run: {error}")),
+        }
+    }
+
+    pub fn on_cpu(reason: impl Into<String>) -> Runtime {
+        Runtime::new(None, BackendReport::cpu(reason))
+    }
+
+    fn new(gpu: Option<GpuContext>, report: BackendReport) -> Runtime {
+        Runtime {
+            gpu,
+            report,
+            model: RefCell::new(None),
+            aborted: RefCell::new(HashSet::new()),
+        }
+    }
+
+    /// Loads a GGUF model from `source`, replacing the current one. A bad
+    /// file leaves the current model in place.
+    pub fn load_model<S: ByteSource>(
+        &self,
+        name: &str,
+        source: &mut S,
+    ) -> Result<serde_json::Value, LocusError> {
+        let model = LoadedModel::load(source).map_err(|e| LocusError::BadModel(e.to_string()))?;
+        let config = model.config();
+        let info = serde_json::json!({
+            "name": name,
+            "architecture": config.architecture.name(),
+            "layers": config.block_count,
+            "contextLength": config.context_length,
+            "backend": "cpu",
+            "chatTemplate": model.chat.is_some(),
+        });
+        *self.model.borrow_mut() = Some(Rc::new(ModelSlot {
+            name: name.to_string(),
+            model,
+        }));
+        Ok(info)
+    }
+
+    /// The loaded model's name, if any.
+    pub fn model_name(&self) -> Option<String> {
+        self.model.borrow().as_ref().map(|slot| slot.name.clone())
+    }
+
+    pub fn report(&self) -> &BackendReport {
+        &self.report
+    }
+
+    pub fn gpu(&self) -> Option<&GpuContext> {
+        self.gpu.as_ref()
+    }
+
+    /// Answers one client message, emitting its events in order. Never panics
+    /// on bad input: every failure becomes an `error` event with a code.
+    pub async fn handle(&self, message: Value, emit: &mut dyn FnMut(Event)) {
+        match protocol::parse_client_message(message) {
+            Ok(ClientMessage::Request { id, task }) => {
+                if let Err(error) = self.run(&id, task, emit).await {
+                    emit(Event::error(id.clone(), &error));
+                }
+                self.aborted.borrow_mut().remove(&id);
+            }
+            // The generation sees the mark at its next token.
+            Ok(ClientMessage::Abort { id }) => {
+                self.aborted.borrow_mut().insert(id);
+            }
+            Err(rejected) => emit(Event::error(
+                rejected.id.unwrap_or_default(),
+                &rejected.error,
+            )),
+        }
+    }
+
+    async fn run(
+        &self,
+        id: &str,
+        task: Task,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), LocusError> {
+        let event = |body| Event::new(id, body);
+        match task {
+            Task::Report => {
+                emit(event(EventBody::progress("backend", self.report.summary())));
+                for line in self.report.lines() {
+                    emit(event(EventBody::Token { text: line + "\n" }));
+                }
+                let result = serde_json::to_value(&self.report)
+                    .map_err(|e| LocusError::Internal(e.to_string()))?;
+                emit(event(EventBody::Done { result }));
+                Ok(())
+            }
+            Task::Detect(_) => Err(LocusError::NoModel { task: task.kind() }),
+            Task::Summarize(_) | Task::Translate(_) | Task::Chat(_) => {
+                emit(event(EventBody::progress(
+                    "runtime",
+                    format!("Runtime ready on {}", self.report.summary()),
+                )));
+                let slot = self.model.borrow().clone();
+                let slot = slot.ok_or(LocusError::NoModel { task: task.kind() })?;
+                let aborted = || self.aborted.borrow().contains(id);
+                generation::run(&slot, id, &task, &aborted, emit).await
+            }
+        }
+    }
+}
+
+/// Checks a GGUF file without loading its weights: a readable header, a
+/// supported architecture and only tensor types the runtime decodes. What a
+/// download must pass before it is marked ready.
+pub fn inspect_model<S: ByteSource>(source: &mut S) -> Result<Value, LocusError> {
+    let bad = |e: &dyn std::fmt::Display| LocusError::BadModel(e.to_string());
+    let file = crate::gguf::GgufFile::read(source).map_err(|e| bad(&e))?;
+    let config = crate::model::ModelConfig::from_gguf(&file).map_err(|e| bad(&e))?;
+    if let Some(tensor) = file.tensors.iter().find(|t| !t.ty.is_supported()) {
+        return Err(LocusError::BadModel(format!(
+            "tensor `{}` has type {}, which the runtime does not support",
+            tensor.name, tensor.ty
+        )));
+    }
+    Ok(serde_json::json!({
+        "architecture": config.architecture.name(),
+        "name": config.name,
+        "layers": config.block_count,
+        "contextLength": config.context_length,
+        "bytes": file.file_len,
+    }))
+}
