@@ -1,5 +1,6 @@
 //! Commands of the `locus` binary. Each returns a one-line error message.
 
+mod detect;
 mod generate;
 mod info;
 mod tokenize;
@@ -17,7 +18,7 @@ use locus::runtime::Runtime;
 #[command(
     name = "locus",
     version,
-    about = "On-device language models: inspect, tokenize, generate, benchmark."
+    about = "On-device language models: inspect, tokenize, generate, detect languages, benchmark."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -38,6 +39,9 @@ enum Command {
     },
     /// Generate text; only the generated text goes to stdout, statistics to stderr.
     Generate(generate::GenerateArgs),
+    /// Language of each line of stdin: `code<TAB>confidence` per line (top-1;
+    /// `und` when there is nothing to tell). MODEL is a fastText `.ftz`/`.bin`.
+    Detect { model: PathBuf },
     /// The backend this machine's GPU (or CPU) gives the runtime.
     Report {
         #[arg(long)]
@@ -50,6 +54,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Info { model } => info::run(&model),
         Command::Tokenize { model, text, json } => tokenize::run(&model, &text, json),
         Command::Generate(args) => generate::run(args),
+        Command::Detect { model } => detect::run(&model),
         Command::Report { json } => report(json),
     }
 }
