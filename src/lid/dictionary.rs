@@ -105,6 +105,10 @@ impl Dictionary {
         })
     }
 
+    pub fn is_pruned(&self) -> bool {
+        self.pruned.is_some()
+    }
+
     pub fn labels(&self) -> &[String] {
         &self.labels
     }

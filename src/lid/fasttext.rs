@@ -42,6 +42,11 @@ impl FastText {
         let quant_input = cursor.bool("quantised-input flag")?;
         let input = if quant_input {
             Matrix::Quant(QuantMatrix::read(&mut cursor)?)
+        } else if dict.is_pruned() {
+            // As fastText: only quantisation prunes buckets.
+            return Err(LidError::Inconsistent(
+                "pruned dictionary with a dense input matrix".into(),
+            ));
         } else {
             Matrix::Dense(DenseMatrix::read(&mut cursor)?)
         };
