@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod gguf;
 pub mod gpu;
+pub mod lid;
 pub mod model;
 pub mod protocol;
 pub mod quant;

