@@ -13,6 +13,8 @@
 // 64 × 32 slice of X beside it; then each thread accumulates a 4 × 4 block of
 // outputs (4 rows × 4 tokens) in f32 registers, reading both slices as vec4.
 // The two slices are 8 KiB each: exactly WebGPU's guaranteed 16 KiB.
+// Loops over local arrays have constant trip counts (bounds checks inside),
+// so drivers can unroll them and keep the arrays in registers.
 //
 // The token count is read from the shared Step uniform, so one bind (sized
 // for `max_tokens`) serves every prompt length; token tiles past it return.
@@ -115,8 +117,10 @@ fn eight(a: vec4<f32>, b: vec4<f32>) -> array<f32, 8> {
 fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let first = u * TILE_K + 8u * p;
     var v = array<f32, 8>();
-    for (var i = 0u; i < min(8u, max(params.cols, first) - first); i++) {
-        v[i] = bitcast<f32>(load_u32(row + 4u * (first + i)));
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u32(row + 4u * (first + i)));
+        }
     }
     return v;
 }
@@ -126,8 +130,10 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
 fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let first = u * TILE_K + 8u * p;
     var v = array<f32, 8>();
-    for (var i = 0u; i < min(8u, max(params.cols, first) - first); i++) {
-        v[i] = load_f16(row + 2u * (first + i));
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = load_f16(row + 2u * (first + i));
+        }
     }
     return v;
 }
@@ -137,8 +143,10 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
 fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let first = u * TILE_K + 8u * p;
     var v = array<f32, 8>();
-    for (var i = 0u; i < min(8u, max(params.cols, first) - first); i++) {
-        v[i] = bitcast<f32>(load_u16(row + 2u * (first + i)) << 16u);
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u16(row + 2u * (first + i)) << 16u);
+        }
     }
     return v;
 }
@@ -331,8 +339,10 @@ fn main(
         var xs = array<f32, 8>();
         let first = u * TILE_K + 8u * p;
         if (x_tok < n) {
-            for (var i = 0u; i < min(8u, max(params.cols, first) - first); i++) {
-                xs[i] = x[x_start + first + i];
+            for (var i = 0u; i < 8u; i++) {
+                if (first + i < params.cols) {
+                    xs[i] = x[x_start + first + i];
+                }
             }
         }
         for (var i = 0u; i < 8u; i++) {
