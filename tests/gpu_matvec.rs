@@ -12,11 +12,14 @@
 //! the sum, i.e. errors of order 1e-2 to 1 on this scale (see
 //! `the_tolerance_catches_wrong_kernels`, which proves it).
 
+mod gpu_weights;
+
+use gpu_weights::{col_cases, random_matrix, random_x};
 use locus::gpu::matvec::{self, GpuMatrix, MatVecIo};
 use locus::gpu::{GpuContext, GpuError};
 use locus::quant::{self, GgmlType};
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 const TOLERANCE: f64 = 1e-5;
@@ -26,77 +29,12 @@ fn context() -> GpuContext {
         .expect("a GPU adapter (CI uses Mesa's lavapipe); none found")
 }
 
-/// A sane f16 scale: ±10^[-3, -1). Never subnormal, so a GPU that flushes
-/// f16 subnormals cannot differ from the CPU on it.
-fn scale(rng: &mut SmallRng) -> half::f16 {
-    let magnitude = 10f32.powf(rng.random_range(-3.0..-1.0));
-    half::f16::from_f32(if rng.random() { magnitude } else { -magnitude })
-}
-
-/// Byte offsets of the f16 fields (scales, mins) within one block of `ty`.
-fn f16_fields(ty: GgmlType) -> &'static [usize] {
-    use GgmlType::*;
-    match ty {
-        Q4_0 | Q5_0 | Q8_0 => &[0],
-        Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
-        Q6_K => &[208],
-        _ => &[],
-    }
-}
-
-/// `rows` × `cols` random weights of type `ty`, as GGUF bytes.
-fn random_matrix(rng: &mut SmallRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
-    let n = rows * cols;
-    let values = |rng: &mut SmallRng| -> Vec<f32> {
-        // Away from zero, so f16 values are never subnormal either.
-        (0..n)
-            .map(|_| {
-                let v: f32 = rng.random_range(1e-3..1.0);
-                if rng.random() { v } else { -v }
-            })
-            .collect()
-    };
-    match ty {
-        GgmlType::F32 => values(rng).iter().flat_map(|v| v.to_le_bytes()).collect(),
-        GgmlType::F16 => values(rng)
-            .iter()
-            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-            .collect(),
-        GgmlType::BF16 => values(rng)
-            .iter()
-            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
-            .collect(),
-        _ => {
-            let mut bytes = vec![0u8; rows * ty.row_bytes(cols).unwrap()];
-            rng.fill(&mut bytes[..]);
-            for block in bytes.chunks_exact_mut(ty.type_size()) {
-                for &field in f16_fields(ty) {
-                    block[field..field + 2].copy_from_slice(&scale(rng).to_le_bytes());
-                }
-            }
-            bytes
-        }
-    }
-}
-
-fn random_x(rng: &mut SmallRng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
-}
-
 /// Per row: the exact dot (f64 over the dequantised f32 weights) and the
 /// row's scale Σ|w·x|.
 fn reference(ty: GgmlType, bytes: &[u8], cols: usize, x: &[f32]) -> Vec<(f64, f64)> {
-    let row_bytes = ty.row_bytes(cols).unwrap();
-    let mut w = vec![0.0f32; cols];
-    bytes
-        .chunks_exact(row_bytes)
-        .map(|row| {
-            quant::dequantize(ty, row, &mut w).unwrap();
-            w.iter().zip(x).fold((0.0, 0.0), |(dot, size), (&w, &x)| {
-                let p = f64::from(w) * f64::from(x);
-                (dot + p, size + p.abs())
-            })
-        })
+    let w = gpu_weights::dequantize(ty, bytes, cols);
+    w.chunks_exact(cols)
+        .map(|row| gpu_weights::dot(row, x))
         .collect()
 }
 
@@ -107,16 +45,6 @@ fn max_row_error(got: &[f32], want: &[(f64, f64)]) -> f64 {
         .zip(want)
         .map(|(&got, &(dot, size))| (f64::from(got) - dot).abs() / size.max(1e-30))
         .fold(0.0, f64::max)
-}
-
-/// Column counts: several blocks, not powers of two; odd for float types.
-fn col_cases(ty: GgmlType) -> &'static [usize] {
-    match ty.block_size() {
-        1 => &[1, 13, 96, 608],
-        32 => &[32, 96, 608],
-        256 => &[256, 768],
-        other => panic!("no shapes for blocks of {other}"),
-    }
 }
 
 /// Row counts: one row, fewer than a workgroup's rows, and counts that are

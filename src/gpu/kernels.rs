@@ -8,15 +8,19 @@ pub enum Kernel {
     /// `y = W·x` for a weight matrix stored as raw GGUF blocks; one variant
     /// per tensor type (see `gpu::matvec`).
     MatVec,
+    /// `Y = X·Wᵀ` for several tokens (prefill), same weights as `MatVec`
+    /// (see `gpu::matmul`).
+    MatMul,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 2] = [Kernel::RmsNorm, Kernel::MatVec];
+    pub const ALL: [Kernel; 3] = [Kernel::RmsNorm, Kernel::MatVec, Kernel::MatMul];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::RmsNorm => "rmsnorm",
             Kernel::MatVec => "matvec",
+            Kernel::MatMul => "matmul",
         }
     }
 
@@ -24,6 +28,7 @@ impl Kernel {
         match self {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
+            Kernel::MatMul => include_str!("../../kernels/matmul.wgsl"),
         }
     }
 

@@ -4,13 +4,16 @@
 mod context;
 pub mod decoder;
 pub mod kernels;
+pub mod matmul;
 pub mod matvec;
 pub mod preprocess;
 mod readback;
 pub mod rmsnorm;
+mod step;
 
 pub use context::{GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};
+pub use step::Step;
 
 /// The dispatch grid for `groups` workgroups: x up to 65535 (WebGPU's limit
 /// per dimension), the rest spills into y. Kernels rebuild the flat index as

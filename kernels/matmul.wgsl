@@ -1,0 +1,377 @@
+//! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+// Mat-mul for prefill: Y[t, r] = sum_c W[r, c] * X[t, c], i.e. Y = X·Wᵀ for
+// n tokens at once (X is n × cols, Y is n × rows, both token-major).
+//
+// W is stored exactly as for the mat-vec (kernels/matvec.wgsl): raw GGUF
+// blocks read from an array<u32> with the same loaders (kept identical by a
+// test in src/gpu/matmul.rs), f16 read with unpack2x16float.
+//
+// Tiling: a workgroup computes a TILE_ROWS × TILE_TOKENS tile of Y. It walks
+// K in steps of TILE_K = 32 values (a legacy block, one sub-block of a
+// K-quant super-block, 32 floats). Each step, the 256 threads dequantise the
+// 64 × 32 slice of W once into workgroup memory (8 values each) and copy the
+// 64 × 32 slice of X beside it; then each thread accumulates a 4 × 4 block of
+// outputs (4 rows × 4 tokens) in f32 registers, reading both slices as vec4.
+// The two slices are 8 KiB each: exactly WebGPU's guaranteed 16 KiB.
+// Loops over local arrays have constant trip counts (bounds checks inside),
+// so drivers can unroll them and keep the arrays in registers.
+//
+// The token count is read from the shared Step uniform, so one bind (sized
+// for `max_tokens`) serves every prompt length; token tiles past it return.
+// No subgroup variant: nothing here is reduced across threads.
+
+struct Params {
+    rows: u32,       // rows in this dispatch (one chunk of the matrix)
+    cols: u32,       // values per row (a whole number of blocks)
+    row_bytes: u32,  // bytes per row
+    w_offset: u32,   // byte offset of row 0 in `weights` (even)
+    x_offset: u32,   // index of X[0, 0] in `x`
+    y_offset: u32,   // index of Y[0, 0] (this dispatch's row 0) in `y`
+    y_stride: u32,   // elements between tokens in `y` (the matrix's rows)
+    max_tokens: u32, // tokens the buffers were bound for
+}
+
+// Shared by the per-step kernels; only n_tokens is used here.
+struct Step {
+    pos0: u32,
+    n_tokens: u32,
+    kv_len: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> weights: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<uniform> step: Step;
+
+const TILE_ROWS: u32 = 64u;
+const TILE_TOKENS: u32 = 64u;
+const TILE_K: u32 = 32u;
+
+// K-major slices: w_tile[k * 16 + i] holds rows 4i..4i+4 at column k of the
+// step, x_tile[k * 16 + i] tokens 4i..4i+4; a thread reads one vec4 of each.
+var<workgroup> w_tile: array<vec4<f32>, 512>; // TILE_K * TILE_ROWS / 4
+var<workgroup> x_tile: array<vec4<f32>, 512>; // TILE_K * TILE_TOKENS / 4
+
+// ---- Loaders: little-endian values at a byte offset into `weights`.
+
+fn load_u8(byte: u32) -> u32 {
+    return (weights[byte >> 2u] >> (8u * (byte & 3u))) & 0xffu;
+}
+
+// A signed byte, as f32.
+fn load_i8(byte: u32) -> f32 {
+    return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
+}
+
+// `byte` must be even.
+fn load_u16(byte: u32) -> u32 {
+    return (weights[byte >> 2u] >> (8u * (byte & 2u))) & 0xffffu;
+}
+
+// `byte` must be even; a word at 2 mod 4 straddles two array elements.
+fn load_u32(byte: u32) -> u32 {
+    let i = byte >> 2u;
+    if ((byte & 2u) == 0u) {
+        return weights[i];
+    }
+    return (weights[i] >> 16u) | (weights[i + 1u] << 16u);
+}
+
+fn load_f16(byte: u32) -> f32 {
+    return unpack2x16float(load_u16(byte)).x;
+}
+
+// The four bytes of a word, lowest first.
+fn bytes4(word: u32) -> vec4<u32> {
+    return (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+}
+
+// The four bytes of a word as signed values (i8), lowest first.
+fn sbytes4(word: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<i32>(bitcast<i32>(word)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
+// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
+fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
+    }
+    let packed = load_u8(s + j + 4u);
+    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
+    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
+    return vec2<f32>(f32(scale), f32(m));
+}
+
+// ---- Dequantisation: `dequant8(row, u, p)` is values 8p..8p+8 (p in 0..4)
+// of unit u (32 values) of the row starting at byte `row`, exactly as ggml's
+// dequantize_row_* computes them. Float units are cut at `cols` (zeros past).
+
+fn eight(a: vec4<f32>, b: vec4<f32>) -> array<f32, 8> {
+    return array<f32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+}
+
+#if F32
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u32(row + 4u * (first + i)));
+        }
+    }
+    return v;
+}
+#endif
+
+#if F16
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = load_f16(row + 2u * (first + i));
+        }
+    }
+    return v;
+}
+#endif
+
+#if BF16
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u16(row + 2u * (first + i)) << 16u);
+        }
+    }
+    return v;
+}
+#endif
+
+// Legacy blocks of 32: value j (< 16) is the low nibble of qs[j], value
+// j + 16 its high nibble, so part p reads qs[8(p % 2)..][..8], nibble p / 2.
+// 5-bit kinds take bit j of qh as value j's fifth bit.
+
+// The 8 nibbles of part p from the 16 quant bytes at `qs`.
+fn nibbles8(qs: u32, p: u32) -> array<vec4<u32>, 2> {
+    let at = qs + 8u * (p % 2u);
+    let shift = vec4<u32>(4u * (p / 2u));
+    return array<vec4<u32>, 2>(
+        (bytes4(load_u32(at)) >> shift) & vec4<u32>(15u),
+        (bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u),
+    );
+}
+
+// Bits 8p..8p+8 of `qh`, as fifth bits (0 or 16).
+fn fifth_bits8(qh: u32, p: u32) -> array<vec4<u32>, 2> {
+    let j = 8u * p + vec4<u32>(0u, 1u, 2u, 3u);
+    return array<vec4<u32>, 2>(
+        ((vec4<u32>(qh) >> j) & vec4<u32>(1u)) << vec4<u32>(4u),
+        ((vec4<u32>(qh) >> (j + 4u)) & vec4<u32>(1u)) << vec4<u32>(4u),
+    );
+}
+
+#if Q4_0
+// 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 18u;
+    let q = nibbles8(b + 2u, p);
+    let d = load_f16(b);
+    return eight((vec4<f32>(q[0]) - 8.0) * d, (vec4<f32>(q[1]) - 8.0) * d);
+}
+#endif
+
+#if Q4_1
+// 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 20u;
+    let q = nibbles8(b + 4u, p);
+    let d = load_f16(b);
+    let m = load_f16(b + 2u);
+    return eight(vec4<f32>(q[0]) * d + m, vec4<f32>(q[1]) * d + m);
+}
+#endif
+
+#if Q5_0
+// 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 22u;
+    let h = fifth_bits8(load_u32(b + 2u), p);
+    let q = nibbles8(b + 6u, p);
+    let d = load_f16(b);
+    return eight((vec4<f32>(q[0] | h[0]) - 16.0) * d, (vec4<f32>(q[1] | h[1]) - 16.0) * d);
+}
+#endif
+
+#if Q5_1
+// 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 24u;
+    let h = fifth_bits8(load_u32(b + 4u), p);
+    let q = nibbles8(b + 8u, p);
+    let d = load_f16(b);
+    let m = load_f16(b + 2u);
+    return eight(vec4<f32>(q[0] | h[0]) * d + m, vec4<f32>(q[1] | h[1]) * d + m);
+}
+#endif
+
+#if Q8_0
+// 34 bytes: d: f16, qs: [i8; 32]. w = q * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 34u;
+    let at = b + 2u + 8u * p;
+    let d = load_f16(b);
+    return eight(sbytes4(load_u32(at)) * d, sbytes4(load_u32(at + 4u)) * d);
+}
+#endif
+
+// K-quants: 256-value super-blocks; unit u is sub-block j = u % 8 of
+// super-block u / 8. Q4_K/Q5_K nibbles come in chunks of 64 values: byte
+// qs[32c + l] holds value 64c + l (low nibble) and 64c + 32 + l (high
+// nibble), so sub-block j reads the 32 bytes of chunk j / 2, nibble j % 2.
+
+#if Q4_K
+// 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
+// w = (d * scale) * q - (dmin * min).
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 144u;
+    let j = u % 8u;
+    let sm = scale_min_k4(b + 4u, j);
+    let at = b + 16u + 32u * (j / 2u) + 8u * p;
+    let shift = vec4<u32>(4u * (j % 2u));
+    let lo = (bytes4(load_u32(at)) >> shift) & vec4<u32>(15u);
+    let hi = (bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u);
+    let d = load_f16(b) * sm.x;
+    let m = load_f16(b + 2u) * sm.y;
+    return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
+}
+#endif
+
+#if Q5_K
+// 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
+// qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 176u;
+    let j = u % 8u;
+    let sm = scale_min_k4(b + 4u, j);
+    let at = b + 48u + 32u * (j / 2u) + 8u * p;
+    let shift = vec4<u32>(4u * (j % 2u));
+    let qh = b + 16u + 8u * p;
+    let five = vec4<u32>(j);
+    let lo = ((bytes4(load_u32(at)) >> shift) & vec4<u32>(15u))
+        | (((bytes4(load_u32(qh)) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let hi = ((bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u))
+        | (((bytes4(load_u32(qh + 4u)) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let d = load_f16(b) * sm.x;
+    let m = load_f16(b + 2u) * sm.y;
+    return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
+}
+#endif
+
+#if Q6_K
+// 210 bytes: ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16.
+// Two halves of 128 values; in half h, value 32k + l (k in 0..4) has low
+// bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
+// 2k..2k+2 of qh[32h + l], scale scales[8h + 2k + l / 16].
+// w = (d * scale) * (q - 32).
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 210u;
+    let h = (u % 8u) / 4u;
+    let k = u % 4u;
+    let ql = b + 64u * h + 32u * (k % 2u) + 8u * p;
+    let qh = b + 128u + 32u * h + 8u * p;
+    let lo_shift = vec4<u32>(4u * (k / 2u));
+    let hi_shift = vec4<u32>(2u * k);
+    let q0 = ((bytes4(load_u32(ql)) >> lo_shift) & vec4<u32>(15u))
+        | (((bytes4(load_u32(qh)) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let q1 = ((bytes4(load_u32(ql + 4u)) >> lo_shift) & vec4<u32>(15u))
+        | (((bytes4(load_u32(qh + 4u)) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    // Values 8p..8p+8 lie in one half of the unit: scale l / 16 = p / 2.
+    let d = load_f16(b + 208u) * load_i8(b + 192u + 8u * h + 2u * k + p / 2u);
+    return eight(d * (vec4<f32>(q0) - 32.0), d * (vec4<f32>(q1) - 32.0));
+}
+#endif
+
+// ---- The kernel.
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let n = min(step.n_tokens, params.max_tokens);
+    // Row tiles beyond 65535 spill into z (see gpu::workgroup_grid).
+    let row0 = (wid.x + wid.z * groups.x) * TILE_ROWS;
+    let tok0 = wid.y * TILE_TOKENS;
+    // Uniform across the workgroup, so returning keeps barriers uniform.
+    if (row0 >= params.rows || tok0 >= n) {
+        return;
+    }
+
+    // Loading: thread lid fills row (and token) lid / 4 of the tiles, values
+    // 8p..8p+8 of the step's 32 with p = lid % 4.
+    let lane = lid / 4u;
+    let p = lid % 4u;
+    let w_row = row0 + lane;
+    let row_start = params.w_offset + w_row * params.row_bytes;
+    let x_tok = tok0 + lane;
+    let x_start = params.x_offset + x_tok * params.cols;
+    let store = lane / 4u;
+    let comp = lane % 4u;
+
+    // Computing: thread lid owns rows 4(lid % 16).. and tokens 4(lid / 16)..;
+    // acc[j] holds the 4 rows of token j.
+    let tr = lid % 16u;
+    let tt = lid / 16u;
+    var acc = array<vec4<f32>, 4>();
+
+    let units = (params.cols + TILE_K - 1u) / TILE_K;
+    for (var u = 0u; u < units; u++) {
+        var w = array<f32, 8>();
+        if (w_row < params.rows) {
+            w = dequant8(row_start, u, p);
+        }
+        var xs = array<f32, 8>();
+        let first = u * TILE_K + 8u * p;
+        if (x_tok < n) {
+            for (var i = 0u; i < 8u; i++) {
+                if (first + i < params.cols) {
+                    xs[i] = x[x_start + first + i];
+                }
+            }
+        }
+        for (var i = 0u; i < 8u; i++) {
+            let at = (8u * p + i) * 16u + store;
+            w_tile[at][comp] = w[i];
+            x_tile[at][comp] = xs[i];
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TILE_K; k++) {
+            let a = w_tile[k * 16u + tr];
+            let t = x_tile[k * 16u + tt];
+            acc[0] += a * t.x;
+            acc[1] += a * t.y;
+            acc[2] += a * t.z;
+            acc[3] += a * t.w;
+        }
+        workgroupBarrier();
+    }
+
+    let r = row0 + 4u * tr;
+    for (var j = 0u; j < 4u; j++) {
+        let t = tok0 + 4u * tt + j;
+        if (t < n) {
+            let out = params.y_offset + t * params.y_stride + r;
+            for (var i = 0u; i < 4u; i++) {
+                if (r + i < params.rows) {
+                    y[out + i] = acc[j][i];
+                }
+            }
+        }
+    }
+}
