@@ -121,6 +121,10 @@ fn bench_runs_from_the_header_alone() {
     std::fs::remove_file(&header).ok();
     assert!(
         line.contains("truncated") || line.contains("past the end"),
+        "{line}"
+    );
+}
+
 #[test]
 fn detect_prints_one_language_per_line() {
     use std::io::Write;
