@@ -8,15 +8,26 @@ pub enum Kernel {
     /// `y = W·x` for a weight matrix stored as raw GGUF blocks; one variant
     /// per tensor type (see `gpu::matvec`).
     MatVec,
+    /// Writes a step's keys and values into the f16 KV cache.
+    KvStore,
+    /// Causal grouped-query attention over the f16 KV cache.
+    Attention,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 2] = [Kernel::RmsNorm, Kernel::MatVec];
+    pub const ALL: [Kernel; 4] = [
+        Kernel::RmsNorm,
+        Kernel::MatVec,
+        Kernel::KvStore,
+        Kernel::Attention,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::RmsNorm => "rmsnorm",
             Kernel::MatVec => "matvec",
+            Kernel::KvStore => "kv_store",
+            Kernel::Attention => "attention",
         }
     }
 
@@ -24,6 +35,8 @@ impl Kernel {
         match self {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
+            Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
+            Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
         }
     }
 
