@@ -271,3 +271,123 @@ fn an_off_by_one_would_fail() {
         }
     }
 }
+
+/// The decoder's way: passes bound once (one buffer holding the cache of two
+/// layers, keys and values interleaved per token in one input buffer, q and
+/// out at offsets with padded strides), then a prefill step and two decode
+/// steps that only rewrite the step uniform and the inputs.
+#[test]
+fn prepared_passes_follow_the_step_uniform() {
+    use locus::gpu::attention::{KvCacheView, Rows, bind_attention, bind_kv_store, kv_words};
+    use locus::gpu::step::{StepUniform, step_buffer, write_step};
+    use wgpu::util::DeviceExt;
+
+    let ctx = context();
+    let s = shape(9, 3, 64, Some(6));
+    let (kw, vw) = (kv_words(&s).0 as u32, kv_words(&s).1 as u32);
+    let (capacity, max_tokens, layer) = (16u32, 7u32, 1u32);
+    let q_width = (s.heads * s.head_dim) as u32;
+    let (q_off, q_stride, kv_stride) = (5u32, q_width + 3, 2 * (kw + vw) + 1);
+    let layer_words = capacity * (kw + vw);
+    let storage = |label, bytes: u64| {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    };
+    let cache = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("cache"),
+            contents: &vec![0xabu8; (2 * layer_words * 4) as usize],
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+    let q = storage("q", u64::from(q_off + max_tokens * q_stride) * 4);
+    let kv = storage("kv", u64::from(max_tokens * kv_stride) * 4);
+    let out = storage("out", u64::from(2 + max_tokens * q_width) * 4);
+    let step = step_buffer(&ctx);
+    let view = KvCacheView {
+        keys: &cache,
+        k_offset: layer * layer_words,
+        values: &cache,
+        v_offset: layer * layer_words + capacity * kw,
+        capacity,
+    };
+    let rows = |buffer, offset, stride| Rows {
+        buffer,
+        offset,
+        stride,
+    };
+    let store = bind_kv_store(
+        &ctx,
+        &s,
+        &view,
+        rows(&kv, 0, kv_stride),
+        rows(&kv, 2 * kw, kv_stride),
+        &step,
+        max_tokens,
+    )
+    .unwrap();
+    let attend = bind_attention(
+        &ctx,
+        &s,
+        &view,
+        rows(&q, q_off, q_stride),
+        rows(&out, 2, q_width),
+        &step,
+        max_tokens,
+    )
+    .unwrap();
+
+    let mut rng = SmallRng::seed_from_u64(3);
+    let mut keys = vec![f16::ZERO; (capacity * 2 * kw) as usize];
+    let mut values = vec![f16::ZERO; (capacity * 2 * vw) as usize];
+    let mut pos0 = 0u32;
+    for n in [7u32, 1, 1] {
+        let c = Case {
+            q: random(&mut rng, (n * q_width) as usize, 2.0),
+            k: random(&mut rng, (n * 2 * kw) as usize, 2.0),
+            v: random(&mut rng, (n * 2 * vw) as usize, 1.0),
+            keys: keys.clone(),
+            values: values.clone(),
+            shape: shape(9, 3, 64, Some(6)),
+            capacity: capacity as usize,
+            pos0: pos0 as usize,
+        };
+        let (want, new_keys, new_values) = reference(&c, &c.shape);
+        (keys, values) = (new_keys, new_values);
+        // Lay the inputs out with the strides bound above.
+        let mut q_data = vec![f32::NAN; (q_off + n * q_stride) as usize];
+        let mut kv_data = vec![f32::NAN; (n * kv_stride) as usize];
+        for t in 0..n as usize {
+            let qs = q_off as usize + t * q_stride as usize;
+            q_data[qs..][..q_width as usize]
+                .copy_from_slice(&c.q[t * q_width as usize..][..q_width as usize]);
+            let ks = t * kv_stride as usize;
+            let (k2, v2) = (2 * kw as usize, 2 * vw as usize);
+            kv_data[ks..][..k2].copy_from_slice(&c.k[t * k2..][..k2]);
+            kv_data[ks + k2..][..v2].copy_from_slice(&c.v[t * v2..][..v2]);
+        }
+        ctx.queue.write_buffer(&q, 0, bytemuck::cast_slice(&q_data));
+        ctx.queue
+            .write_buffer(&kv, 0, bytemuck::cast_slice(&kv_data));
+        write_step(&ctx, &step, StepUniform::new(pos0, n));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            store.encode(&mut pass);
+            attend.encode(&mut pass);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        let raw =
+            pollster::block_on(ctx.read_buffer(&out, u64::from(2 + n * q_width) * 4)).unwrap();
+        let got: Vec<f32> = bytemuck::cast_slice(&raw)[2..].to_vec();
+        let error = max_relative_error(&got, &want);
+        assert!(error <= TOLERANCE, "step at {pos0} of {n}: {error:e}");
+        pos0 += n;
+    }
+}
