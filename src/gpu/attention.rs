@@ -12,6 +12,7 @@
 use half::f16;
 
 use crate::cpu::attention::AttentionShape;
+pub use crate::gpu::pass::Rows;
 use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
 use crate::gpu::{GpuContext, GpuError, Kernel};
@@ -30,23 +31,6 @@ pub struct KvCacheView<'a> {
     pub values: &'a wgpu::Buffer,
     pub v_offset: u32,
     pub capacity: u32,
-}
-
-/// Per-token rows of f32 activations: token t starts at `offset + t · stride`.
-#[derive(Debug, Clone, Copy)]
-pub struct Rows<'a> {
-    pub buffer: &'a wgpu::Buffer,
-    pub offset: u32,
-    pub stride: u32,
-}
-
-impl Rows<'_> {
-    /// Elements needed for `tokens` rows of `width`.
-    fn end(&self, tokens: u32, width: u32) -> u64 {
-        u64::from(self.offset)
-            + u64::from(tokens.max(1) - 1) * u64::from(self.stride)
-            + u64::from(width)
-    }
 }
 
 /// u32 words per cached position: `(keys, values)`.

@@ -12,14 +12,17 @@ pub enum Kernel {
     KvStore,
     /// Causal grouped-query attention over the f16 KV cache.
     Attention,
+    /// Rotary position embeddings from a cos/sin table.
+    Rope,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 4] = [
+    pub const ALL: [Kernel; 5] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::KvStore,
         Kernel::Attention,
+        Kernel::Rope,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +31,7 @@ impl Kernel {
             Kernel::MatVec => "matvec",
             Kernel::KvStore => "kv_store",
             Kernel::Attention => "attention",
+            Kernel::Rope => "rope",
         }
     }
 
@@ -37,6 +41,7 @@ impl Kernel {
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
             Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
+            Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
         }
     }
 

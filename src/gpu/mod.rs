@@ -9,6 +9,7 @@ pub mod pass;
 pub mod preprocess;
 mod readback;
 pub mod rmsnorm;
+pub mod rope;
 pub mod step;
 
 pub use context::{GpuContext, GpuError};

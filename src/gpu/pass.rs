@@ -61,6 +61,23 @@ impl KernelPass {
     }
 }
 
+/// Per-token rows of f32 activations: token t starts at `offset + t · stride`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u32,
+    pub stride: u32,
+}
+
+impl Rows<'_> {
+    /// Elements needed for `tokens` rows of `width`.
+    pub(crate) fn end(&self, tokens: u32, width: u32) -> u64 {
+        u64::from(self.offset)
+            + u64::from(tokens.max(1) - 1) * u64::from(self.stride)
+            + u64::from(width)
+    }
+}
+
 /// A uniform buffer holding `value`.
 pub(crate) fn uniform<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
     ctx.device
