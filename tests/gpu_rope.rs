@@ -6,9 +6,10 @@
 //! output scale). The angles' cos/sin come from a table the host builds with
 //! the CPU code, so both sides rotate by the same bits and do the same two
 //! roundings (an fma over a product); the only latitude left is a driver that
-//! does not fuse `fma`. Measured on lavapipe: ≤ 1.0e-7 (about one ulp; its
-//! `fma` is evaluated as a product and a sum). A wrong position, pair
-//! or style rotates by another angle: errors of order 1.
+//! does not fuse `fma` (Vulkan only requires the precision of a product and
+//! a sum). Measured on lavapipe: ≤ 1.0e-7, about one ulp, so not fused
+//! everywhere there. A wrong position, pair or style rotates by another
+//! angle: errors of order 1.
 
 use locus::cpu;
 use locus::gpu::{self, GpuContext};
