@@ -14,15 +14,18 @@ pub enum Kernel {
     Attention,
     /// Rotary position embeddings from a cos/sin table.
     Rope,
+    /// Activations, residual and bias adds, scaling, logit soft-capping.
+    Elementwise,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 6] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::KvStore,
         Kernel::Attention,
         Kernel::Rope,
+        Kernel::Elementwise,
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Kernel {
             Kernel::KvStore => "kv_store",
             Kernel::Attention => "attention",
             Kernel::Rope => "rope",
+            Kernel::Elementwise => "elementwise",
         }
     }
 
@@ -42,6 +46,7 @@ impl Kernel {
             Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
+            Kernel::Elementwise => include_str!("../../kernels/elementwise.wgsl"),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod attention;
 mod context;
+pub mod elementwise;
 pub mod kernels;
 pub mod matvec;
 pub mod pass;
