@@ -16,16 +16,19 @@ pub enum Kernel {
     Rope,
     /// Activations, residual and bias adds, scaling, logit soft-capping.
     Elementwise,
+    /// Token rows of a raw GGUF tensor, one variant per tensor type.
+    Embedding,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::KvStore,
         Kernel::Attention,
         Kernel::Rope,
         Kernel::Elementwise,
+        Kernel::Embedding,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Kernel {
             Kernel::Attention => "attention",
             Kernel::Rope => "rope",
             Kernel::Elementwise => "elementwise",
+            Kernel::Embedding => "embedding",
         }
     }
 
@@ -47,6 +51,7 @@ impl Kernel {
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
             Kernel::Elementwise => include_str!("../../kernels/elementwise.wgsl"),
+            Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod attention;
 mod context;
 pub mod elementwise;
+pub mod embedding;
 pub mod kernels;
 pub mod matvec;
 pub mod pass;
