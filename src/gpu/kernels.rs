@@ -18,10 +18,12 @@ pub enum Kernel {
     Elementwise,
     /// Token rows of a raw GGUF tensor, one variant per tensor type.
     Embedding,
+    /// Greedy sampling: the index of the largest logit, in two stages.
+    Argmax,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::KvStore,
@@ -29,6 +31,7 @@ impl Kernel {
         Kernel::Rope,
         Kernel::Elementwise,
         Kernel::Embedding,
+        Kernel::Argmax,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Kernel {
             Kernel::Rope => "rope",
             Kernel::Elementwise => "elementwise",
             Kernel::Embedding => "embedding",
+            Kernel::Argmax => "argmax",
         }
     }
 
@@ -52,6 +56,7 @@ impl Kernel {
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
             Kernel::Elementwise => include_str!("../../kernels/elementwise.wgsl"),
             Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
+            Kernel::Argmax => include_str!("../../kernels/argmax.wgsl"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The wgpu backend: device creation, kernels and the ops built on them.
 //! The same code runs natively on Vulkan and in the browser on WebGPU.
 
+pub mod argmax;
 pub mod attention;
 mod context;
 pub mod elementwise;
