@@ -13,6 +13,7 @@
 //!   (allowed 8 ulps of 1 here) into 0.5 |g| times that on gelu (on
 //!   lavapipe the values that differ all have g in -5..-3.5, i.e. there);
 //! - soft-cap: ≤ 4e-7 · cap (a few f32 ulps of the output range: GPU `tanh`).
+//!
 //! A wrong index, row or formula is off by far more than any of these.
 
 use locus::cpu::ops;

@@ -69,15 +69,13 @@ fn random_table(rng: &mut SmallRng, ty: GgmlType, rows: usize, cols: usize) -> V
 /// in f32 ulps of the row scale.
 fn check(
     ctx: &GpuContext,
-    ty: GgmlType,
-    rows: usize,
-    cols: usize,
     table: &GpuMatrix,
     bytes: &[u8],
     tokens: &[u32],
     emb_scale: Option<f32>,
 ) -> f32 {
     let got = pollster::block_on(gpu::embedding::embed(ctx, table, tokens, emb_scale)).unwrap();
+    let (ty, rows, cols) = (table.ty, table.rows, table.cols);
     let row_bytes = ty.row_bytes(cols).unwrap();
     let mut worst = 0.0f32;
     for (t, &token) in tokens.iter().enumerate() {
@@ -130,17 +128,8 @@ fn every_type_matches_cpu() {
         let table = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
         // First and last rows, a repeat, and one past the vocabulary.
         let tokens = [7, 0, 512, 300, 7, 513, 42];
-        let mut worst = check(&ctx, ty, rows, cols, &table, &bytes, &tokens, None);
-        worst = worst.max(check(
-            &ctx,
-            ty,
-            rows,
-            cols,
-            &table,
-            &bytes,
-            &[12],
-            Some(1152f32.sqrt()),
-        ));
+        let mut worst = check(&ctx, &table, &bytes, &tokens, None);
+        worst = worst.max(check(&ctx, &table, &bytes, &[12], Some(1152f32.sqrt())));
         eprintln!("embedding {ty}: largest error {worst:.2} ulps of the row scale");
     }
 }
@@ -163,6 +152,6 @@ fn tables_larger_than_a_binding_are_split() {
             table.chunks.len()
         );
         let tokens = [100, 0, 55, 101];
-        check(&ctx, ty, rows, cols, &table, &bytes, &tokens, Some(0.5));
+        check(&ctx, &table, &bytes, &tokens, Some(0.5));
     }
 }

@@ -43,19 +43,19 @@ pub fn kv_words(shape: &AttentionShape) -> (usize, usize) {
 
 fn check_shape(shape: &AttentionShape) -> Result<(), GpuError> {
     let bad = |why: String| Err(GpuError::Shape(format!("attention: {why}")));
-    if shape.heads == 0 || shape.kv_heads == 0 || shape.heads % shape.kv_heads != 0 {
+    if shape.heads == 0 || shape.kv_heads == 0 || !shape.heads.is_multiple_of(shape.kv_heads) {
         return bad(format!(
             "{} heads over {} KV heads",
             shape.heads, shape.kv_heads
         ));
     }
-    if shape.head_dim == 0 || shape.head_dim % 2 != 0 || shape.head_dim > MAX_HEAD_DIM {
+    if shape.head_dim == 0 || !shape.head_dim.is_multiple_of(2) || shape.head_dim > MAX_HEAD_DIM {
         return bad(format!(
             "head_dim {} (even, ≤ {MAX_HEAD_DIM})",
             shape.head_dim
         ));
     }
-    if shape.value_dim == 0 || shape.value_dim % 2 != 0 || shape.value_dim > 2 * WG {
+    if shape.value_dim == 0 || !shape.value_dim.is_multiple_of(2) || shape.value_dim > 2 * WG {
         return bad(format!(
             "value_dim {} (even, ≤ {})",
             shape.value_dim,

@@ -143,7 +143,7 @@ pub async fn elementwise(
             b.map(<[f32]>::len)
         ))
     };
-    if width == 0 || a.is_empty() || a.len() % width != 0 {
+    if width == 0 || a.is_empty() || !a.len().is_multiple_of(width) {
         return Err(shape_error());
     }
     let rows = to_u32("rows", a.len() / width)?;

@@ -33,7 +33,7 @@ impl RopeTable {
         base: f32,
         scale: f32,
     ) -> Result<RopeTable, GpuError> {
-        if dims == 0 || dims % 2 != 0 || positions == 0 {
+        if dims == 0 || !dims.is_multiple_of(2) || positions == 0 {
             return Err(GpuError::Shape(format!(
                 "rope table: {dims} dims (even, > 0) × {positions} positions"
             )));
@@ -150,7 +150,7 @@ pub async fn rope(
     style: RopeStyle,
 ) -> Result<Vec<f32>, GpuError> {
     let width = heads * head_dim;
-    if width == 0 || x.is_empty() || x.len() % width != 0 {
+    if width == 0 || x.is_empty() || !x.len().is_multiple_of(width) {
         return Err(GpuError::Shape(format!(
             "rope: {} values are not rows of {width}",
             x.len()
