@@ -98,3 +98,36 @@ fn shared_memory_variant_matches_cpu() {
 fn subgroup_variant_matches_cpu() {
     check_all(true);
 }
+
+/// The CPU sampler's candidate order: a stable sort by descending logit
+/// (ties keep the lower index first), NaN and -inf dropped, first k.
+fn want_top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut candidates: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l > f32::NEG_INFINITY)
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    candidates.truncate(k);
+    candidates
+}
+
+#[test]
+fn top_k_matches_the_cpu_order() {
+    let ctx = context();
+    let mut rng = SmallRng::seed_from_u64(12);
+    for n in SIZES {
+        for k in [1, 5, 40, 64] {
+            // Coarse values: many ties, inside and across chunks.
+            let mut logits: Vec<f32> = (0..n)
+                .map(|_| f32::from(rng.random_range(-400i16..400)) / 8.0)
+                .collect();
+            logits[0] = f32::NAN;
+            logits[n - 1] = f32::NEG_INFINITY;
+            let got = pollster::block_on(locus::gpu::argmax::top_k(&ctx, &logits, k)).unwrap();
+            let want = want_top_k(&logits, k);
+            assert_eq!(got, want, "top-{k} of {n}");
+        }
+    }
+}

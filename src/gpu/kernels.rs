@@ -20,10 +20,12 @@ pub enum Kernel {
     Embedding,
     /// Greedy sampling: the index of the largest logit, in two stages.
     Argmax,
+    /// The k largest logits with their indices, in two stages.
+    TopK,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::KvStore,
@@ -32,6 +34,7 @@ impl Kernel {
         Kernel::Elementwise,
         Kernel::Embedding,
         Kernel::Argmax,
+        Kernel::TopK,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Kernel {
             Kernel::Elementwise => "elementwise",
             Kernel::Embedding => "embedding",
             Kernel::Argmax => "argmax",
+            Kernel::TopK => "topk",
         }
     }
 
@@ -57,6 +61,7 @@ impl Kernel {
             Kernel::Elementwise => include_str!("../../kernels/elementwise.wgsl"),
             Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
             Kernel::Argmax => include_str!("../../kernels/argmax.wgsl"),
+            Kernel::TopK => include_str!("../../kernels/topk.wgsl"),
         }
     }
 
