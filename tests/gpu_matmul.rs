@@ -20,7 +20,8 @@ mod gpu_weights;
 use gpu_weights::{col_cases, random_matrix, random_x};
 use locus::gpu::matmul::{self, MatMulIo};
 use locus::gpu::matvec::GpuMatrix;
-use locus::gpu::{GpuContext, GpuError, Step};
+use locus::gpu::step::{StepUniform, write_step};
+use locus::gpu::{GpuContext, GpuError};
 use locus::quant::GgmlType;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -243,7 +244,7 @@ fn offsets_and_the_step_token_count() {
             bytemuck::cast_slice(&vec![SENTINEL; y_len]),
             wgpu::BufferUsages::COPY_SRC,
         );
-        let step = Step::new(0, 7, 7).to_buffer(&ctx);
+        let step = StepUniform::new(0, 7).to_buffer(&ctx);
 
         let matrix = GpuMatrix::in_buffer(&ctx, ty, rows, cols, &w_buffer, w_offset).unwrap();
         let io = MatMulIo {
@@ -258,7 +259,7 @@ fn offsets_and_the_step_token_count() {
             .bind_matmul(&ctx, &matmul::matmul_flags(ty).unwrap(), io)
             .unwrap();
         for n in [7, max_tokens] {
-            Step::new(0, n as u32, n as u32).write(&ctx, &step);
+            write_step(&ctx, &step, StepUniform::new(0, n as u32));
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             pass.encode(&mut encoder.begin_compute_pass(&Default::default()));
             ctx.queue.submit([encoder.finish()]);

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use gpu_weights::{random_matrix, random_x};
 use locus::gpu::matmul::{self, MatMulIo};
 use locus::gpu::matvec::{self, GpuMatrix, MatVecIo};
-use locus::gpu::{GpuContext, Step};
+use locus::gpu::GpuContext;
+use locus::gpu::step::StepUniform;
 use locus::quant::GgmlType;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -62,7 +63,7 @@ fn matmul_against_matvecs() {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let step = Step::new(0, TOKENS as u32, TOKENS as u32).to_buffer(&ctx);
+        let step = StepUniform::new(0, TOKENS as u32).to_buffer(&ctx);
         let io = MatMulIo {
             x: &x,
             x_offset: 0,

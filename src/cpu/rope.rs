@@ -25,6 +25,12 @@ impl Rotation {
         Rotation { cos, sin }
     }
 
+    /// `(cos, sin)` of each pair's angle, as `rotate` uses them (the GPU's
+    /// RoPE table is built from these, so both paths share every bit).
+    pub fn cos_sin(&self) -> impl Iterator<Item = (f32, f32)> + '_ {
+        self.cos.iter().copied().zip(self.sin.iter().copied())
+    }
+
     /// Rotates the first `2 · pairs` values of every `head_dim`-wide head.
     pub fn rotate(&self, heads: &mut [f32], head_dim: usize, style: RopeStyle) {
         let dims = 2 * self.cos.len();

@@ -11,16 +11,48 @@ pub enum Kernel {
     /// `Y = X·Wᵀ` for several tokens (prefill), same weights as `MatVec`
     /// (see `gpu::matmul`).
     MatMul,
+    /// Writes a step's keys and values into the f16 KV cache.
+    KvStore,
+    /// Causal grouped-query attention over the f16 KV cache.
+    Attention,
+    /// Rotary position embeddings from a cos/sin table.
+    Rope,
+    /// Activations, residual and bias adds, scaling, logit soft-capping.
+    Elementwise,
+    /// Token rows of a raw GGUF tensor, one variant per tensor type.
+    Embedding,
+    /// Greedy sampling: the index of the largest logit, in two stages.
+    Argmax,
+    /// The k largest logits with their indices, in two stages.
+    TopK,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 3] = [Kernel::RmsNorm, Kernel::MatVec, Kernel::MatMul];
+    pub const ALL: [Kernel; 10] = [
+        Kernel::RmsNorm,
+        Kernel::MatVec,
+        Kernel::MatMul,
+        Kernel::KvStore,
+        Kernel::Attention,
+        Kernel::Rope,
+        Kernel::Elementwise,
+        Kernel::Embedding,
+        Kernel::Argmax,
+        Kernel::TopK,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::RmsNorm => "rmsnorm",
             Kernel::MatVec => "matvec",
             Kernel::MatMul => "matmul",
+            Kernel::KvStore => "kv_store",
+            Kernel::Attention => "attention",
+            Kernel::Rope => "rope",
+            Kernel::Elementwise => "elementwise",
+            Kernel::Embedding => "embedding",
+            Kernel::Argmax => "argmax",
+            Kernel::TopK => "topk",
         }
     }
 
@@ -29,6 +61,13 @@ impl Kernel {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
             Kernel::MatMul => include_str!("../../kernels/matmul.wgsl"),
+            Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
+            Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
+            Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
+            Kernel::Elementwise => include_str!("../../kernels/elementwise.wgsl"),
+            Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
+            Kernel::Argmax => include_str!("../../kernels/argmax.wgsl"),
+            Kernel::TopK => include_str!("../../kernels/topk.wgsl"),
         }
     }
 

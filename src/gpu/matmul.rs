@@ -27,7 +27,8 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use crate::gpu::matvec::{self, GpuMatrix};
-use crate::gpu::{GpuContext, GpuError, Kernel, Step, workgroup_grid};
+use crate::gpu::step::StepUniform;
+use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
 use crate::quant::GgmlType;
 
 /// Rows of `W` (columns of `Y`) per workgroup tile (`TILE_ROWS` in the WGSL).
@@ -117,7 +118,7 @@ impl GpuMatrix {
         words("Y", io.y, io.y_offset, self.rows)?;
         ctx.check_binding("mat-mul X", io.x.size())?;
         ctx.check_binding("mat-mul Y", io.y.size())?;
-        if io.step.size() < size_of::<Step>() as u64 {
+        if io.step.size() < size_of::<StepUniform>() as u64 {
             return Err(GpuError::Shape("mat-mul: the step buffer is short".into()));
         }
         let too_big = |_| GpuError::Shape("mat-mul: sizes overflow u32".into());
@@ -239,7 +240,7 @@ pub async fn matmul(ctx: &GpuContext, matrix: &GpuMatrix, x: &[f32]) -> Result<V
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    let step = Step::new(0, n, n).to_buffer(ctx);
+    let step = StepUniform::new(0, n).to_buffer(ctx);
     let prepared = matrix.bind_matmul(
         ctx,
         &matmul_flags(matrix.ty)?,

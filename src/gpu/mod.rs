@@ -1,19 +1,26 @@
 //! The wgpu backend: device creation, kernels and the ops built on them.
 //! The same code runs natively on Vulkan and in the browser on WebGPU.
 
+pub mod argmax;
+pub mod attention;
 mod context;
 pub mod decoder;
+pub mod elementwise;
+pub mod embedding;
 pub mod kernels;
 pub mod matmul;
 pub mod matvec;
+pub mod pass;
 pub mod preprocess;
 mod readback;
 pub mod rmsnorm;
-mod step;
+pub mod rope;
+pub mod step;
 
 pub use context::{GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};
-pub use step::Step;
+pub use pass::KernelPass;
+pub use step::StepUniform;
 
 /// The dispatch grid for `groups` workgroups: x up to 65535 (WebGPU's limit
 /// per dimension), the rest spills into y. Kernels rebuild the flat index as

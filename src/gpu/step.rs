@@ -1,48 +1,53 @@
-//! The per-step uniform shared by the kernels of one forward pass: written
-//! once per step with `queue.write_buffer`, so bind groups built at load time
-//! serve every step (and, for the prefill mat-mul, every prompt length).
-
-use wgpu::util::DeviceExt;
+//! The per-step uniform every decoder kernel reads: where this step's tokens
+//! sit in the sequence. The decoder writes it once per step with
+//! `queue.write_buffer` ([`write_step`]); passes bind it once ([`step_buffer`]).
 
 use crate::gpu::GpuContext;
 
-/// Layout matches `struct Step` in the WGSL kernels (16 bytes).
+/// This step's tokens: `n_tokens` tokens at positions `pos0..pos0 + n_tokens`,
+/// attending `kv_len = pos0 + n_tokens` cached positions. Layout matches
+/// `Step` in the WGSL kernels.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Step {
-    /// Position of the step's first token in the sequence.
+pub struct StepUniform {
     pub pos0: u32,
-    /// Tokens processed in this step (the prompt's length in prefill, 1 in
-    /// decode).
     pub n_tokens: u32,
-    /// Keys and values in the cache after this step.
     pub kv_len: u32,
-    _pad: u32,
+    pub _pad: u32,
 }
 
-impl Step {
-    pub fn new(pos0: u32, n_tokens: u32, kv_len: u32) -> Self {
-        Step {
+impl StepUniform {
+    /// `n_tokens` tokens starting at position `pos0`.
+    pub fn new(pos0: u32, n_tokens: u32) -> StepUniform {
+        StepUniform {
             pos0,
             n_tokens,
-            kv_len,
+            kv_len: pos0 + n_tokens,
             _pad: 0,
         }
     }
+}
 
-    /// A uniform buffer holding `self`, writable with [`Step::write`].
-    pub fn to_buffer(&self, ctx: &GpuContext) -> wgpu::Buffer {
-        ctx.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("step"),
-                contents: bytemuck::bytes_of(self),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
+impl StepUniform {
+    /// A uniform buffer holding `self`, rewritable with [`write_step`].
+    pub fn to_buffer(self, ctx: &GpuContext) -> wgpu::Buffer {
+        let buffer = step_buffer(ctx);
+        write_step(ctx, &buffer, self);
+        buffer
     }
+}
 
-    /// Queues `self` into `buffer` (one from [`Step::to_buffer`]); takes effect
-    /// for work submitted after it.
-    pub fn write(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) {
-        ctx.queue.write_buffer(buffer, 0, bytemuck::bytes_of(self));
-    }
+/// A uniform buffer for [`StepUniform`], written with [`write_step`].
+pub fn step_buffer(ctx: &GpuContext) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("step"),
+        size: std::mem::size_of::<StepUniform>() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Queues the write of `step` into `buffer` (takes effect at the next submit).
+pub fn write_step(ctx: &GpuContext, buffer: &wgpu::Buffer, step: StepUniform) {
+    ctx.queue.write_buffer(buffer, 0, bytemuck::bytes_of(&step));
 }

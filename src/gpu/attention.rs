@@ -1,0 +1,346 @@
+//! Attention on the GPU: storing a step's keys and values into the f16 KV
+//! cache (`kernels/kv_store.wgsl`) and causal grouped-query attention over it
+//! (`kernels/attention.wgsl`), rounding as `cpu::attention` does.
+//!
+//! The cache of one layer is position-major like `model::KvCache`:
+//! `capacity × kv_heads × head_dim` f16 keys and `capacity × kv_heads ×
+//! value_dim` f16 values, packed two per u32 (low half first), anywhere in
+//! one or two buffers ([`KvCacheView`]). Both passes read `pos0` and
+//! `n_tokens` from the shared step uniform and are dispatched for
+//! `max_tokens` tokens, given at bind time: work past `n_tokens` is skipped.
+
+use half::f16;
+
+use crate::cpu::attention::AttentionShape;
+pub use crate::gpu::pass::Rows;
+use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
+use crate::gpu::step::{StepUniform, step_buffer, write_step};
+use crate::gpu::{GpuContext, GpuError, Kernel};
+
+/// Largest head width the attention kernel holds (`MAX_HEAD_DIM`).
+pub const MAX_HEAD_DIM: usize = 256;
+/// Threads per attention workgroup; value heads up to twice this.
+const WG: usize = 128;
+
+/// Where one layer's KV cache lives: word offsets of position 0 of its keys
+/// and values (the buffers may be the same), and its capacity in positions.
+#[derive(Debug, Clone, Copy)]
+pub struct KvCacheView<'a> {
+    pub keys: &'a wgpu::Buffer,
+    pub k_offset: u32,
+    pub values: &'a wgpu::Buffer,
+    pub v_offset: u32,
+    pub capacity: u32,
+}
+
+/// u32 words per cached position: `(keys, values)`.
+pub fn kv_words(shape: &AttentionShape) -> (usize, usize) {
+    (
+        shape.kv_heads * shape.head_dim / 2,
+        shape.kv_heads * shape.value_dim / 2,
+    )
+}
+
+fn check_shape(shape: &AttentionShape) -> Result<(), GpuError> {
+    let bad = |why: String| Err(GpuError::Shape(format!("attention: {why}")));
+    if shape.heads == 0 || shape.kv_heads == 0 || !shape.heads.is_multiple_of(shape.kv_heads) {
+        return bad(format!(
+            "{} heads over {} KV heads",
+            shape.heads, shape.kv_heads
+        ));
+    }
+    if shape.head_dim == 0 || !shape.head_dim.is_multiple_of(2) || shape.head_dim > MAX_HEAD_DIM {
+        return bad(format!(
+            "head_dim {} (even, ≤ {MAX_HEAD_DIM})",
+            shape.head_dim
+        ));
+    }
+    if shape.value_dim == 0 || !shape.value_dim.is_multiple_of(2) || shape.value_dim > 2 * WG {
+        return bad(format!(
+            "value_dim {} (even, ≤ {})",
+            shape.value_dim,
+            2 * WG
+        ));
+    }
+    Ok(())
+}
+
+fn check_cache(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: &KvCacheView<'_>,
+) -> Result<(), GpuError> {
+    let (kw, vw) = kv_words(shape);
+    let capacity = u64::from(cache.capacity);
+    check_words(
+        ctx,
+        "KV cache keys",
+        cache.keys,
+        u64::from(cache.k_offset) + capacity * kw as u64,
+    )?;
+    check_words(
+        ctx,
+        "KV cache values",
+        cache.values,
+        u64::from(cache.v_offset) + capacity * vw as u64,
+    )
+}
+
+/// The kernel's uniform block; layout matches `Params` in kv_store.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StoreParams {
+    k_words: u32,
+    v_words: u32,
+    k_src: u32,
+    k_stride: u32,
+    v_src: u32,
+    v_stride: u32,
+    k_dst: u32,
+    v_dst: u32,
+    capacity: u32,
+    _pad: [u32; 3],
+}
+
+/// Prepares the store of `max_tokens` tokens' keys `k` (`kv_heads ×
+/// head_dim` per token) and values `v` into `cache` at positions `pos0..`
+/// (from `step`). Positions at or past the capacity are dropped.
+pub fn bind_kv_store(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: &KvCacheView<'_>,
+    k: Rows<'_>,
+    v: Rows<'_>,
+    step: &wgpu::Buffer,
+    max_tokens: u32,
+) -> Result<KernelPass, GpuError> {
+    check_shape(shape)?;
+    check_cache(ctx, shape, cache)?;
+    let (kw, vw) = kv_words(shape);
+    check_words(
+        ctx,
+        "attention keys in",
+        k.buffer,
+        k.end(max_tokens, 2 * kw as u32),
+    )?;
+    check_words(
+        ctx,
+        "attention values in",
+        v.buffer,
+        v.end(max_tokens, 2 * vw as u32),
+    )?;
+    let params = StoreParams {
+        k_words: to_u32("key words", kw)?,
+        v_words: to_u32("value words", vw)?,
+        k_src: k.offset,
+        k_stride: k.stride,
+        v_src: v.offset,
+        v_stride: v.stride,
+        k_dst: cache.k_offset,
+        v_dst: cache.v_offset,
+        capacity: cache.capacity,
+        _pad: [0; 3],
+    };
+    let uniform = pass::uniform(ctx, "kv store params", &params);
+    let pipeline = ctx.pipeline(Kernel::KvStore, &[])?;
+    let bind_group = pass::bind_group(
+        ctx,
+        &pipeline,
+        "kv store",
+        &[
+            (0, k.buffer),
+            (1, v.buffer),
+            (2, cache.keys),
+            (3, cache.values),
+            (4, step),
+            (5, &uniform),
+        ],
+    );
+    let threads = u64::from(max_tokens) * kw.max(vw) as u64;
+    let mut prepared = KernelPass::default();
+    prepared.push(
+        pipeline,
+        bind_group,
+        to_u32("kv store workgroups", threads.div_ceil(64) as usize)?,
+    );
+    Ok(prepared)
+}
+
+/// The kernel's uniform block; layout matches `Params` in attention.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AttentionParams {
+    heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    value_dim: u32,
+    q_offset: u32,
+    q_stride: u32,
+    out_offset: u32,
+    out_stride: u32,
+    k_offset: u32,
+    v_offset: u32,
+    window: u32,
+    scale: f32,
+}
+
+/// Prepares attention of `max_tokens` queries `q` (`heads × head_dim` per
+/// token) over `cache` (their own keys and values already stored), writing
+/// `heads × value_dim` values per token to `out`. `out` must not share a
+/// buffer with `q` or the cache (a binding cannot be both read and written).
+pub fn bind_attention(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: &KvCacheView<'_>,
+    q: Rows<'_>,
+    out: Rows<'_>,
+    step: &wgpu::Buffer,
+    max_tokens: u32,
+) -> Result<KernelPass, GpuError> {
+    check_shape(shape)?;
+    check_cache(ctx, shape, cache)?;
+    let q_width = to_u32("q width", shape.heads * shape.head_dim)?;
+    let out_width = to_u32("attention out width", shape.heads * shape.value_dim)?;
+    check_words(ctx, "attention q", q.buffer, q.end(max_tokens, q_width))?;
+    check_words(
+        ctx,
+        "attention out",
+        out.buffer,
+        out.end(max_tokens, out_width),
+    )?;
+    let params = AttentionParams {
+        heads: to_u32("heads", shape.heads)?,
+        kv_heads: to_u32("kv heads", shape.kv_heads)?,
+        head_dim: to_u32("head dim", shape.head_dim)?,
+        value_dim: to_u32("value dim", shape.value_dim)?,
+        q_offset: q.offset,
+        q_stride: q.stride,
+        out_offset: out.offset,
+        out_stride: out.stride,
+        k_offset: cache.k_offset,
+        v_offset: cache.v_offset,
+        window: to_u32("window", shape.window.unwrap_or(0))?,
+        scale: shape.scale,
+    };
+    let uniform = pass::uniform(ctx, "attention params", &params);
+    let pipeline = ctx.pipeline(Kernel::Attention, &[])?;
+    let bind_group = pass::bind_group(
+        ctx,
+        &pipeline,
+        "attention",
+        &[
+            (0, q.buffer),
+            (1, cache.keys),
+            (2, cache.values),
+            (3, out.buffer),
+            (4, step),
+            (5, &uniform),
+        ],
+    );
+    let groups = u64::from(max_tokens) * u64::from(params.heads);
+    let mut prepared = KernelPass::default();
+    prepared.push(
+        pipeline,
+        bind_group,
+        to_u32("attention workgroups", groups as usize)?,
+    );
+    Ok(prepared)
+}
+
+/// f16 values packed two per u32, low half first (`len` even).
+fn pack(values: &[f16]) -> Vec<u32> {
+    values
+        .chunks_exact(2)
+        .map(|p| u32::from(p[0].to_bits()) | (u32::from(p[1].to_bits()) << 16))
+        .collect()
+}
+
+fn unpack(words: &[u32]) -> Vec<f16> {
+    words
+        .iter()
+        .flat_map(|&w| [f16::from_bits(w as u16), f16::from_bits((w >> 16) as u16)])
+        .collect()
+}
+
+/// One step, one shot: stores `k` and `v` (`n` tokens) into a copy of the
+/// cache `(keys, values)` (`capacity` positions each) at `pos0..pos0 + n`,
+/// then attends the queries `q` (`n × heads × head_dim`). Returns the
+/// attention output and the cache after the store. For tests.
+pub async fn attention_step(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: (&[f16], &[f16]),
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    pos0: usize,
+) -> Result<(Vec<f32>, Vec<f16>, Vec<f16>), GpuError> {
+    check_shape(shape)?;
+    let q_width = shape.heads * shape.head_dim;
+    let (kw, vw) = kv_words(shape);
+    let n = q.len() / q_width;
+    let capacity = cache.0.len() / (2 * kw);
+    if n == 0
+        || q.len() != n * q_width
+        || k.len() != n * 2 * kw
+        || v.len() != n * 2 * vw
+        || cache.0.len() != capacity * 2 * kw
+        || cache.1.len() != capacity * 2 * vw
+        || pos0 + n > capacity
+    {
+        return Err(GpuError::Shape(format!(
+            "attention step: q {}, k {}, v {}, cache {}/{} at pos {pos0}",
+            q.len(),
+            k.len(),
+            v.len(),
+            cache.0.len(),
+            cache.1.len()
+        )));
+    }
+    let n32 = to_u32("tokens", n)?;
+    let bytes = |words: &[u32]| bytemuck::cast_slice::<u32, u8>(words).to_vec();
+    let keys = pass::storage_init(ctx, "kv keys", &bytes(&pack(cache.0)));
+    let values = pass::storage_init(ctx, "kv values", &bytes(&pack(cache.1)));
+    let f32s = |label, data: &[f32]| pass::storage_init(ctx, label, bytemuck::cast_slice(data));
+    let (q_buf, k_buf, v_buf) = (f32s("q", q), f32s("k", k), f32s("v", v));
+    let out_len = n * shape.heads * shape.value_dim;
+    let out = pass::storage_zeroed(ctx, "attention out", (out_len * 4) as u64);
+    let step = step_buffer(ctx);
+    write_step(ctx, &step, StepUniform::new(to_u32("pos0", pos0)?, n32));
+    let view = KvCacheView {
+        keys: &keys,
+        k_offset: 0,
+        values: &values,
+        v_offset: 0,
+        capacity: to_u32("capacity", capacity)?,
+    };
+    let rows = |buffer, width: usize| Rows {
+        buffer,
+        offset: 0,
+        stride: width as u32,
+    };
+    let store = bind_kv_store(
+        ctx,
+        shape,
+        &view,
+        rows(&k_buf, 2 * kw),
+        rows(&v_buf, 2 * vw),
+        &step,
+        n32,
+    )?;
+    let attend = bind_attention(
+        ctx,
+        shape,
+        &view,
+        rows(&q_buf, q_width),
+        rows(&out, shape.heads * shape.value_dim),
+        &step,
+        n32,
+    )?;
+    let raw = pass::run_and_read(ctx, &[&store, &attend], &out, (out_len * 4) as u64).await?;
+    let out: Vec<f32> = bytemuck::cast_slice(&raw).to_vec();
+    let read = |buffer| ctx.read_buffer(buffer, buffer.size());
+    let keys = unpack(bytemuck::cast_slice(&read(&keys).await?));
+    let values = unpack(bytemuck::cast_slice(&read(&values).await?));
+    Ok((out, keys, values))
+}
