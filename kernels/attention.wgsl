@@ -10,14 +10,16 @@
 // rounded to f16, score_j = (sum_i q16_i * k_ji) * scale, softmax weights are
 // rounded to f16, out = sum_j p16_j * v_j, accumulated in position order.
 //
-// Three sweeps over the keys, so no array is sized by the context:
-// 1. each thread scores its keys (thread-per-key: a sequential dot, the CPU's
-//    order) keeping a running max and sum of exp, merged across the workgroup;
-// 2. (merged into 3) the weights p_j = exp(score_j - max) / sum, recomputed
-//    for a tile of WG keys at a time into shared memory;
-// 3. thread i accumulates value pair i over the tile, in position order.
-// Recomputing the scores costs a second read of K but keeps the exact
-// normalised weights the CPU rounds to f16.
+// Two sweeps over the keys, so no array is sized by the context:
+// 1. each thread scores its keys (thread-per-key: a sequential dot, the
+//    CPU's order), keeping a running max and sum of exp, merged across the
+//    workgroup into the softmax max and 1 / sum;
+// 2. a tile of WG keys at a time, each thread recomputes one score into its
+//    f16-rounded weight p_j = exp(score_j - max) / sum in shared memory, then
+//    thread i accumulates value pair i over the tile in position order.
+// Recomputing the scores costs a second read of K but yields the exact
+// normalised weights the CPU rounds to f16. Reductions happen once per
+// workgroup, so there is no subgroup variant.
 
 struct Step {
     pos0: u32,
@@ -128,7 +130,7 @@ fn main(
     }
     let inv = 1.0 / red_sum[0];
 
-    // Sweeps 2 and 3, a tile of WG positions at a time.
+    // Sweep 2, a tile of WG positions at a time.
     let pairs = params.value_dim / 2u;
     let v_row = params.kv_heads * pairs;
     let v_base = params.v_offset + kv * pairs + lid;
