@@ -1,8 +1,9 @@
-//! RMSNorm on the GPU (`kernels/rmsnorm.wgsl`).
+//! RMSNorm on the GPU (`kernels/rmsnorm.wgsl`): hidden states (one row per
+//! token) and Gemma 3's per-head q/k norms (one row per head).
 
-use wgpu::util::DeviceExt;
-
-use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
+use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
+use crate::gpu::step::StepUniform;
+use crate::gpu::{GpuContext, GpuError, Kernel};
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
 #[repr(C)]
@@ -11,7 +12,11 @@ struct Params {
     rows: u32,
     dim: u32,
     eps: f32,
-    _pad: u32,
+    per_token: u32,
+    x_offset: u32,
+    x_stride: u32,
+    y_offset: u32,
+    y_stride: u32,
 }
 
 /// The variant flags this device should use.
@@ -23,8 +28,67 @@ pub fn preferred_flags(ctx: &GpuContext) -> Vec<&'static str> {
     }
 }
 
-/// Normalises each row of `input` (rows × `weight.len()`) and scales by `weight`.
-/// A one-shot helper: uploads, dispatches once and reads the result back.
+/// What one RMSNorm pass normalises: `per_token` rows of `dim` values per
+/// token, from `x` into `y` (different buffers), scaled by `weight` (`dim`
+/// f32 values).
+pub struct NormRows<'a> {
+    pub x: Rows<'a>,
+    pub y: Rows<'a>,
+    pub weight: &'a wgpu::Buffer,
+    pub dim: usize,
+    pub per_token: usize,
+    pub eps: f32,
+}
+
+/// Prepares RMSNorm of this step's tokens (`n_tokens` from `step`, at most
+/// `max_tokens`), or of exactly `fixed_tokens` tokens when given, with the
+/// kernel variant `flags` (see [`preferred_flags`]).
+pub fn bind_rms_norm(
+    ctx: &GpuContext,
+    norm: &NormRows<'_>,
+    step: &wgpu::Buffer,
+    max_tokens: u32,
+    fixed_tokens: Option<u32>,
+    flags: &[&'static str],
+) -> Result<KernelPass, GpuError> {
+    let dim = to_u32("rmsnorm width", norm.dim)?;
+    let per_token = to_u32("rmsnorm rows per token", norm.per_token.max(1))?;
+    let tokens = fixed_tokens.unwrap_or(max_tokens).max(1);
+    let width = dim * per_token;
+    check_words(ctx, "rmsnorm x", norm.x.buffer, norm.x.end(tokens, width))?;
+    check_words(ctx, "rmsnorm y", norm.y.buffer, norm.y.end(tokens, width))?;
+    check_words(ctx, "rmsnorm weight", norm.weight, u64::from(dim))?;
+    let params = Params {
+        rows: fixed_tokens.map_or(0, |t| t * per_token),
+        dim,
+        eps: norm.eps,
+        per_token,
+        x_offset: norm.x.offset,
+        x_stride: norm.x.stride,
+        y_offset: norm.y.offset,
+        y_stride: norm.y.stride,
+    };
+    let uniform = pass::uniform(ctx, "rmsnorm params", &params);
+    let pipeline = ctx.pipeline(Kernel::RmsNorm, flags)?;
+    let bind_group = pass::bind_group(
+        ctx,
+        &pipeline,
+        "rmsnorm",
+        &[
+            (0, norm.x.buffer),
+            (1, norm.weight),
+            (2, norm.y.buffer),
+            (3, &uniform),
+            (4, step),
+        ],
+    );
+    let mut prepared = KernelPass::default();
+    prepared.push(pipeline, bind_group, tokens * per_token);
+    Ok(prepared)
+}
+
+/// Normalises each row of `input` (rows × `weight.len()`) and scales by
+/// `weight`. A one-shot helper: uploads, dispatches once and reads back.
 pub async fn rms_norm(
     ctx: &GpuContext,
     input: &[f32],
@@ -39,66 +103,27 @@ pub async fn rms_norm(
             input.len()
         )));
     }
-    let rows = input.len() / dim;
+    let rows = to_u32("rmsnorm rows", input.len() / dim)?;
     let bytes = std::mem::size_of_val(input) as u64;
     ctx.check_binding("rmsnorm input", bytes)?;
-    let pipeline = ctx.pipeline(Kernel::RmsNorm, flags)?;
-    let device = &ctx.device;
-    let storage = |label, data: &[f32]| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE,
-        })
-    };
-    let x = storage("rmsnorm x", input);
-    let w = storage("rmsnorm w", weight);
-    let y = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("rmsnorm y"),
-        size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let params = Params {
-        rows: rows as u32,
-        dim: dim as u32,
+    let x = pass::storage_init(ctx, "rmsnorm x", bytemuck::cast_slice(input));
+    let w = pass::storage_init(ctx, "rmsnorm w", bytemuck::cast_slice(weight));
+    let y = pass::storage_zeroed(ctx, "rmsnorm y", bytes);
+    let step = StepUniform::new(0, rows).to_buffer(ctx);
+    let stride = to_u32("rmsnorm width", dim)?;
+    let norm = NormRows {
+        x: Rows { buffer: &x, offset: 0, stride },
+        y: Rows { buffer: &y, offset: 0, stride },
+        weight: &w,
+        dim,
+        per_token: 1,
         eps,
-        _pad: 0,
     };
-    let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("rmsnorm params"),
-        contents: bytemuck::bytes_of(&params),
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("rmsnorm"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: x.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: w.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: y.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: uniform.as_entire_binding(),
-            },
-        ],
-    });
-    let mut encoder = device.create_command_encoder(&Default::default());
+    let prepared = bind_rms_norm(ctx, &norm, &step, rows, Some(rows), flags)?;
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        let (gx, gy) = workgroup_grid(rows as u32);
-        pass.dispatch_workgroups(gx, gy, 1);
+        let mut compute = encoder.begin_compute_pass(&Default::default());
+        prepared.encode(&mut compute);
     }
     ctx.queue.submit([encoder.finish()]);
     let raw = ctx.read_buffer(&y, bytes).await?;
