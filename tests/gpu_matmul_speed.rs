@@ -10,9 +10,9 @@ mod gpu_weights;
 use std::time::{Duration, Instant};
 
 use gpu_weights::{random_matrix, random_x};
+use locus::gpu::GpuContext;
 use locus::gpu::matmul::{self, MatMulIo};
 use locus::gpu::matvec::{self, GpuMatrix, MatVecIo};
-use locus::gpu::GpuContext;
 use locus::gpu::step::StepUniform;
 use locus::quant::GgmlType;
 use rand::SeedableRng;

@@ -6,8 +6,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use locus::engine::{GenerateOptions, SamplingParams, generate};
+use locus::chat::ChatTemplate;
+use locus::engine::{CpuSession, GenerateOptions, Generation, SamplingParams, generate_on};
 use locus::protocol::{ChatMessage, Role};
+use locus::tokenizer::Tokenizer;
+
+use super::backend::{Backend, Loaded};
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -35,30 +39,16 @@ pub struct GenerateArgs {
     /// KV cache size in tokens.
     #[arg(long, default_value_t = 2048)]
     context: usize,
+    /// Where the model runs: the GPU (wgpu on Vulkan), the CPU, or the GPU
+    /// when there is one.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
-    let model = super::load_model(&args.model)?;
-    let prompt = if args.chat {
-        let template = model
-            .chat
-            .as_ref()
-            .ok_or("this model has no chat template")?;
-        let messages = [ChatMessage {
-            role: Role::User,
-            content: args.prompt.clone(),
-        }];
-        template
-            .render(&messages, true)
-            .map_err(|e| e.to_string())?
-    } else {
-        args.prompt.clone()
-    };
-    // BOS is added when the model's metadata asks for it, as llama.cpp does.
-    let ids = model
-        .tokenizer
-        .encode(&prompt, true, true)
-        .map_err(|e| e.to_string())?;
+    let mut loaded = super::backend::load(&args.model, args.backend, args.context)?;
+    let (tokenizer, chat) = loaded.text();
+    let ids = prompt_ids(tokenizer, chat, &args.prompt, args.chat)?;
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
         sampling: SamplingParams {
@@ -72,24 +62,40 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         },
         stop_strings: Vec::new(),
     };
-    let mut cache = model.new_cache(args.context);
     let mut stdout = std::io::stdout();
-    let generation = generate(
-        &model.decoder,
-        &model.tokenizer,
-        &mut cache,
-        &ids,
-        &options,
-        &mut |text| {
-            let _ = stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush());
-            ControlFlow::Continue(())
-        },
-    )
+    let mut print = |text: &str| {
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+        ControlFlow::Continue(())
+    };
+    let generation: Generation = match &mut loaded {
+        Loaded::Cpu(model) => {
+            let mut cache = model.new_cache(args.context);
+            let mut session = CpuSession {
+                decoder: &model.decoder,
+                cache: &mut cache,
+            };
+            pollster::block_on(generate_on(
+                &mut session,
+                &model.tokenizer,
+                &ids,
+                &options,
+                &mut print,
+            ))
+        }
+        Loaded::Gpu(model, _) => pollster::block_on(generate_on(
+            &mut model.decoder,
+            &model.tokenizer,
+            &ids,
+            &options,
+            &mut print,
+        )),
+    }
     .map_err(|e| e.to_string())?;
     eprintln!(
-        "\nprompt: {} tokens, {:.1} tokens/s; generation: {} tokens, {:.1} tokens/s; stopped: {:?}",
+        "\nbackend: {}; prompt: {} tokens, {:.1} tokens/s; generation: {} tokens, {:.1} tokens/s; stopped: {:?}",
+        loaded.describe(),
         generation.prompt_tokens,
         generation.prompt_tokens_per_second(),
         generation.tokens.len(),
@@ -97,4 +103,29 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         generation.stop
     );
     Ok(())
+}
+
+/// The prompt's token ids, wrapped as a user turn when `chat` is set. BOS
+/// is added when the model's metadata asks for it, as llama.cpp does.
+fn prompt_ids(
+    tokenizer: &Tokenizer,
+    template: Option<&ChatTemplate>,
+    prompt: &str,
+    chat: bool,
+) -> Result<Vec<u32>, String> {
+    let text = if chat {
+        let template = template.ok_or("this model has no chat template")?;
+        let messages = [ChatMessage {
+            role: Role::User,
+            content: prompt.to_string(),
+        }];
+        template
+            .render(&messages, true)
+            .map_err(|e| e.to_string())?
+    } else {
+        prompt.to_string()
+    };
+    tokenizer
+        .encode(&text, true, true)
+        .map_err(|e| e.to_string())
 }

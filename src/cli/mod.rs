@@ -1,5 +1,6 @@
 //! Commands of the `locus` binary. Each returns a one-line error message.
 
+mod backend;
 mod bench;
 mod detect;
 mod generate;
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use locus::engine::LoadedModel;
 use locus::gguf::GgufFile;
 use locus::runtime::Runtime;
 
@@ -71,10 +71,6 @@ fn read_header(path: &Path) -> Result<(File, GgufFile), String> {
     let mut file = open(path)?;
     let header = GgufFile::read(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((file, header))
-}
-
-fn load_model(path: &Path) -> Result<LoadedModel, String> {
-    LoadedModel::load(&mut open(path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn report(json: bool) -> Result<(), String> {

@@ -73,3 +73,28 @@ pub(crate) fn run_ready<F: Future>(future: F) -> F::Output {
         }
     }
 }
+
+/// A decoder borrowed for one generation (the runtime keeps the GPU decoder,
+/// and its KV cache, between requests).
+impl<D: Decode> Decode for &mut D {
+    fn position(&self) -> usize {
+        (**self).position()
+    }
+
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+
+    fn decode(
+        &mut self,
+        tokens: &[u32],
+        sampler: &mut Sampler,
+        history: &[u32],
+    ) -> impl Future<Output = Result<u32, EngineError>> {
+        (**self).decode(tokens, sampler, history)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        (**self).truncate(len);
+    }
+}

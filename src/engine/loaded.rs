@@ -40,3 +40,40 @@ impl LoadedModel {
         KvCache::new(&self.decoder.config, capacity)
     }
 }
+
+/// A model ready to run on the GPU: the same tokenizer and template, the
+/// weights on the device (never all in host memory at once).
+pub struct GpuModel {
+    pub file: GgufFile,
+    pub decoder: crate::gpu::decoder::GpuDecoder,
+    pub tokenizer: Tokenizer,
+    pub chat: Option<ChatTemplate>,
+}
+
+impl GpuModel {
+    /// Reads the header and streams the tensors to the GPU: a KV cache of
+    /// `capacity` positions, prompts processed in batches of `prefill_tokens`.
+    pub fn load<S: ByteSource>(
+        ctx: std::rc::Rc<crate::gpu::GpuContext>,
+        source: &mut S,
+        capacity: usize,
+        prefill_tokens: usize,
+        on_tensor: &mut dyn FnMut(&str),
+    ) -> Result<GpuModel, EngineError> {
+        use crate::gpu::decoder::{GpuDecoder, GpuLoadError};
+        let file = GgufFile::read(source)?;
+        let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
+        let chat = ChatTemplate::from_gguf(&file.metadata).ok();
+        let decoder = GpuDecoder::load(ctx, &file, source, capacity, prefill_tokens, on_tensor)
+            .map_err(|error| match error {
+                GpuLoadError::Model(error) => EngineError::Model(error),
+                GpuLoadError::Gpu(error) => EngineError::Gpu(error),
+            })?;
+        Ok(GpuModel {
+            file,
+            decoder,
+            tokenizer,
+            chat,
+        })
+    }
+}

@@ -8,7 +8,7 @@ mod stop;
 
 pub use decode::{CpuSession, Decode};
 pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
-pub use loaded::LoadedModel;
+pub use loaded::{GpuModel, LoadedModel};
 pub use sampler::{Sampler, SamplingParams, argmax};
 pub use stop::{StopCheck, StopMatcher};
 
@@ -25,4 +25,6 @@ pub enum EngineError {
     Chat(#[from] crate::chat::ChatError),
     #[error("the prompt is empty")]
     EmptyPrompt,
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
 }

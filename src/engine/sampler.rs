@@ -51,14 +51,28 @@ impl Sampler {
         Sampler { params, rng }
     }
 
+    /// Whether this sampler only ever takes the largest logit (no penalty,
+    /// no temperature): then the GPU can pick the token by itself.
+    pub fn is_greedy(&self) -> bool {
+        self.params.temperature <= 0.0 && self.params.repeat_penalty == 1.0
+    }
+
     /// Picks a token; `history` is every token so far (for the penalty).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
-        let p = &self.params;
-        let mut candidates: Vec<(u32, f32)> = logits
+        let candidates: Vec<(u32, f32)> = logits
             .iter()
             .enumerate()
             .map(|(i, &l)| (i as u32, l))
             .collect();
+        self.sample_candidates(candidates, history)
+    }
+
+    /// Picks among `candidates` (token, logit): every token, or the best few
+    /// the GPU found. With only the best few, a penalised token can fall
+    /// below tokens outside the list that would have overtaken it: the
+    /// list is long (64) next to top-k (40), so this rarely matters.
+    pub fn sample_candidates(&mut self, mut candidates: Vec<(u32, f32)>, history: &[u32]) -> u32 {
+        let p = &self.params;
         if p.repeat_penalty != 1.0 {
             // Each distinct recent token is penalised once, as in llama.cpp.
             let recent: std::collections::HashSet<u32> = history
@@ -67,14 +81,12 @@ impl Sampler {
                 .take(p.repeat_last_n)
                 .copied()
                 .collect();
-            for token in recent {
-                if let Some((_, logit)) = candidates.get_mut(token as usize) {
-                    *logit = if *logit > 0.0 {
-                        *logit / p.repeat_penalty
-                    } else {
-                        *logit * p.repeat_penalty
-                    };
-                }
+            for (_, logit) in candidates.iter_mut().filter(|c| recent.contains(&c.0)) {
+                *logit = if *logit > 0.0 {
+                    *logit / p.repeat_penalty
+                } else {
+                    *logit * p.repeat_penalty
+                };
             }
         }
         if p.temperature <= 0.0 {

@@ -112,8 +112,16 @@ pub async fn rms_norm(
     let step = StepUniform::new(0, rows).to_buffer(ctx);
     let stride = to_u32("rmsnorm width", dim)?;
     let norm = NormRows {
-        x: Rows { buffer: &x, offset: 0, stride },
-        y: Rows { buffer: &y, offset: 0, stride },
+        x: Rows {
+            buffer: &x,
+            offset: 0,
+            stride,
+        },
+        y: Rows {
+            buffer: &y,
+            offset: 0,
+            stride,
+        },
         weight: &w,
         dim,
         per_token: 1,

@@ -6,18 +6,21 @@ use std::ops::ControlFlow;
 
 use serde_json::json;
 
-use super::ModelSlot;
-use super::yielding::Yielding;
-use crate::engine::{
-    CpuSession, EngineError, GenerateOptions, LoadedModel, StopReason, generate_on,
-};
+use super::yielding::{Yielding, yield_now};
+use super::{Engine, ModelSlot};
+use crate::chat::ChatTemplate;
+use crate::engine::{CpuSession, Decode, EngineError, GenerateOptions, StopReason, generate_on};
 use crate::error::LocusError;
 use crate::protocol::{ChatMessage, Event, EventBody, Task};
 use crate::tasks;
+use crate::tokenizer::Tokenizer;
 
 /// Room for the reply when a chat turn gives no budget of its own.
 const CHAT_REPLY_TOKENS: usize = 512;
 
+// The engine's borrow is held across awaits on purpose: it is the lock that
+// keeps a second request off the decoder (the loop below waits for it).
+#[allow(clippy::await_holding_refcell_ref)]
 pub async fn run(
     slot: &ModelSlot,
     id: &str,
@@ -42,15 +45,18 @@ pub async fn run(
             )));
         }
     };
-    let model = &slot.model;
-    let prompt = prompt_ids(model, &messages)?;
-    let capacity = (prompt.len() + max_tokens).min(model.config().context_length);
-    if prompt.len() >= capacity {
-        return Err(LocusError::TooLong {
-            tokens: prompt.len(),
-            context: model.config().context_length,
-        });
-    }
+    // One generation at a time per model: the GPU decoder owns one KV cache.
+    let mut engine = loop {
+        match slot.engine.try_borrow_mut() {
+            Ok(engine) => break engine,
+            Err(_) => yield_now().await,
+        }
+    };
+    let (tokenizer, chat) = match &*engine {
+        Engine::Cpu(m) => (&m.tokenizer, m.chat.as_ref()),
+        Engine::Gpu(m) => (&m.tokenizer, m.chat.as_ref()),
+    };
+    let prompt = prompt_ids(tokenizer, chat, &messages)?;
     emit(Event::new(
         id,
         EventBody::Progress {
@@ -60,42 +66,62 @@ pub async fn run(
             total: Some(prompt.len() as u64),
         },
     ));
-    let mut cache = model.new_cache(capacity);
-    let mut session = Yielding(CpuSession {
-        decoder: &model.decoder,
-        cache: &mut cache,
-    });
     let options = GenerateOptions {
         max_tokens,
         ..GenerateOptions::default()
     };
-    let generation = generate_on(
-        &mut session,
-        &model.tokenizer,
-        &prompt,
-        &options,
-        &mut |text| {
-            if aborted() {
-                return ControlFlow::Break(());
-            }
-            emit(Event::new(
-                id,
-                EventBody::Token {
-                    text: text.to_string(),
-                },
-            ));
-            ControlFlow::Continue(())
-        },
-    )
-    .await
-    .map_err(|e| LocusError::Internal(e.to_string()))?;
+    let mut on_text = |text: &str| {
+        if aborted() {
+            return ControlFlow::Break(());
+        }
+        let text = text.to_string();
+        emit(Event::new(id, EventBody::Token { text }));
+        ControlFlow::Continue(())
+    };
+    let backend = engine.name();
+    let generation = match &mut *engine {
+        Engine::Cpu(model) => {
+            let context = model.config().context_length;
+            check_fits(prompt.len(), context)?;
+            let mut cache = model.new_cache((prompt.len() + max_tokens).min(context));
+            let mut session = Yielding(CpuSession {
+                decoder: &model.decoder,
+                cache: &mut cache,
+            });
+            generate_on(
+                &mut session,
+                &model.tokenizer,
+                &prompt,
+                &options,
+                &mut on_text,
+            )
+            .await
+        }
+        Engine::Gpu(model) => {
+            check_fits(prompt.len(), model.decoder.capacity())?;
+            model.decoder.truncate(0);
+            let mut session = Yielding(&mut model.decoder);
+            generate_on(
+                &mut session,
+                &model.tokenizer,
+                &prompt,
+                &options,
+                &mut on_text,
+            )
+            .await
+        }
+    }
+    .map_err(|e| match e {
+        EngineError::Gpu(error) => LocusError::Gpu(error),
+        other => LocusError::Internal(other.to_string()),
+    })?;
     if generation.stop == StopReason::Cancelled {
         return Err(LocusError::Aborted);
     }
     let result = json!({
         "text": generation.text,
         "model": slot.name,
-        "backend": "cpu",
+        "backend": backend,
         "promptTokens": generation.prompt_tokens,
         "tokens": generation.tokens.len(),
         "promptTokensPerSecond": generation.prompt_tokens_per_second(),
@@ -106,16 +132,27 @@ pub async fn run(
     Ok(())
 }
 
+/// A prompt must leave room for at least one generated token.
+fn check_fits(tokens: usize, context: usize) -> Result<(), LocusError> {
+    if tokens >= context {
+        return Err(LocusError::TooLong { tokens, context });
+    }
+    Ok(())
+}
+
 /// The token ids of `messages` in the model's chat format (BOS as it asks).
-fn prompt_ids(model: &LoadedModel, messages: &[ChatMessage]) -> Result<Vec<u32>, LocusError> {
-    let template = model.chat.as_ref().ok_or_else(|| {
+fn prompt_ids(
+    tokenizer: &Tokenizer,
+    template: Option<&ChatTemplate>,
+    messages: &[ChatMessage],
+) -> Result<Vec<u32>, LocusError> {
+    let template = template.ok_or_else(|| {
         LocusError::BadModel("the model has no chat template and no known chat format".into())
     })?;
     let text = template
         .render(messages, true)
         .map_err(|e| LocusError::BadModel(e.to_string()))?;
-    model
-        .tokenizer
+    tokenizer
         .encode(&text, true, true)
         .map_err(|e| LocusError::Internal(EngineError::from(e).to_string()))
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::engine::LoadedModel;
+use crate::engine::{GpuModel, LoadedModel};
 use crate::error::LocusError;
 use crate::gguf::ByteSource;
 use crate::gpu::GpuContext;
@@ -21,7 +21,7 @@ use crate::report::{AdapterReport, BackendReport};
 pub use self_test::{SELF_TEST_TOLERANCE, self_test};
 
 pub struct Runtime {
-    gpu: Option<GpuContext>,
+    gpu: Option<Rc<GpuContext>>,
     report: BackendReport,
     /// The loaded language model, shared with a running generation.
     model: RefCell<Option<Rc<ModelSlot>>>,
@@ -29,11 +29,34 @@ pub struct Runtime {
     aborted: RefCell<HashSet<String>>,
 }
 
-/// A loaded model and the name the client knows it by.
+/// A loaded model and the name the client knows it by. The engine is
+/// borrowed mutably by one generation at a time (the GPU decoder owns its KV
+/// cache).
 pub struct ModelSlot {
     pub name: String,
-    pub model: LoadedModel,
+    pub engine: RefCell<Engine>,
 }
+
+/// Where a model runs.
+pub enum Engine {
+    Cpu(Box<LoadedModel>),
+    Gpu(Box<GpuModel>),
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Cpu(_) => "cpu",
+            Engine::Gpu(_) => "webgpu",
+        }
+    }
+}
+
+/// KV cache positions a model gets on the GPU (its context window, capped:
+/// long inputs are split to fit).
+const GPU_CONTEXT: usize = 4096;
+/// Prompt tokens per GPU prefill batch.
+const GPU_PREFILL: usize = 256;
 
 impl Runtime {
     /// Starts on the best GPU wgpu finds, or on the CPU with the reason.
@@ -68,7 +91,7 @@ impl Runtime {
 
     fn new(gpu: Option<GpuContext>, report: BackendReport) -> Runtime {
         Runtime {
-            gpu,
+            gpu: gpu.map(Rc::new),
             report,
             model: RefCell::new(None),
             aborted: RefCell::new(HashSet::new()),
@@ -82,19 +105,40 @@ impl Runtime {
         name: &str,
         source: &mut S,
     ) -> Result<serde_json::Value, LocusError> {
-        let model = LoadedModel::load(source).map_err(|e| LocusError::BadModel(e.to_string()))?;
-        let config = model.config();
+        // Drop the old model first: its GPU memory is needed for the new one.
+        *self.model.borrow_mut() = None;
+        let bad = |e: crate::engine::EngineError| LocusError::BadModel(e.to_string());
+        let mut fallback = None;
+        let engine = match &self.gpu {
+            Some(ctx) => {
+                match GpuModel::load(ctx.clone(), source, GPU_CONTEXT, GPU_PREFILL, &mut |_| {}) {
+                    Ok(model) => Engine::Gpu(Box::new(model)),
+                    Err(crate::engine::EngineError::Gpu(error)) => {
+                        // Too large for this GPU, say: the CPU can still run it.
+                        fallback = Some(error.to_string());
+                        Engine::Cpu(Box::new(LoadedModel::load(source).map_err(bad)?))
+                    }
+                    Err(error) => return Err(bad(error)),
+                }
+            }
+            None => Engine::Cpu(Box::new(LoadedModel::load(source).map_err(bad)?)),
+        };
+        let (config, chat) = match &engine {
+            Engine::Cpu(m) => (m.config().clone(), m.chat.is_some()),
+            Engine::Gpu(m) => (m.decoder.config().clone(), m.chat.is_some()),
+        };
         let info = serde_json::json!({
             "name": name,
             "architecture": config.architecture.name(),
             "layers": config.block_count,
             "contextLength": config.context_length,
-            "backend": "cpu",
-            "chatTemplate": model.chat.is_some(),
+            "backend": engine.name(),
+            "gpuFallbackReason": fallback,
+            "chatTemplate": chat,
         });
         *self.model.borrow_mut() = Some(Rc::new(ModelSlot {
             name: name.to_string(),
-            model,
+            engine: RefCell::new(engine),
         }));
         Ok(info)
     }
@@ -109,7 +153,7 @@ impl Runtime {
     }
 
     pub fn gpu(&self) -> Option<&GpuContext> {
-        self.gpu.as_ref()
+        self.gpu.as_deref()
     }
 
     /// Answers one client message, emitting its events in order. Never panics

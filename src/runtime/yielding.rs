@@ -32,7 +32,7 @@ impl<D: Decode> Decode for Yielding<D> {
 
 /// Lets the browser's event loop run once (a zero-delay timer).
 #[cfg(target_arch = "wasm32")]
-async fn yield_now() {
+pub async fn yield_now() {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::{JsCast, JsValue};
     let promise = Promise::new(&mut |resolve, _reject| {
@@ -54,4 +54,4 @@ async fn yield_now() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-async fn yield_now() {}
+pub async fn yield_now() {}

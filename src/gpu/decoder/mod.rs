@@ -1,6 +1,10 @@
 //! The decoder on the GPU: weights, persistent activation and KV buffers,
 //! and the per-step plan of kernel dispatches.
 
+mod buffers;
+mod plan;
+mod session;
 mod weights;
 
+pub use session::GpuDecoder;
 pub use weights::{GpuLoadError, GpuWeights, LayerVectors};

@@ -1,0 +1,78 @@
+//! `--backend cpu|gpu|auto`: loading a model where it will run.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use locus::chat::ChatTemplate;
+use locus::engine::{GpuModel, LoadedModel};
+use locus::gguf::ByteSource;
+use locus::gpu::GpuContext;
+use locus::tokenizer::Tokenizer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+/// Prompt tokens processed per GPU batch.
+pub const PREFILL_TOKENS: usize = 512;
+
+pub enum Loaded {
+    Cpu(LoadedModel),
+    Gpu(Box<GpuModel>, String),
+}
+
+impl Loaded {
+    pub fn text(&self) -> (&Tokenizer, Option<&ChatTemplate>) {
+        match self {
+            Loaded::Cpu(m) => (&m.tokenizer, m.chat.as_ref()),
+            Loaded::Gpu(m, _) => (&m.tokenizer, m.chat.as_ref()),
+        }
+    }
+
+    /// "cpu" or "gpu (adapter name)".
+    pub fn describe(&self) -> String {
+        match self {
+            Loaded::Cpu(_) => "cpu".into(),
+            Loaded::Gpu(_, adapter) => format!("gpu ({adapter})"),
+        }
+    }
+}
+
+/// Loads the model at `path` on `backend`; `auto` falls back to the CPU
+/// (saying why on stderr) when no GPU adapter can be had.
+pub fn load(path: &Path, backend: Backend, capacity: usize) -> Result<Loaded, String> {
+    let mut file = super::open(path)?;
+    load_from(&mut file, &path.display().to_string(), backend, capacity)
+}
+
+pub fn load_from<S: ByteSource>(
+    source: &mut S,
+    name: &str,
+    backend: Backend,
+    capacity: usize,
+) -> Result<Loaded, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+    if backend == Backend::Cpu {
+        return LoadedModel::load(source)
+            .map(Loaded::Cpu)
+            .map_err(|e| fail(&e));
+    }
+    match pollster::block_on(GpuContext::create()) {
+        Ok(ctx) => {
+            let adapter = ctx.info.name.clone();
+            let model = GpuModel::load(Rc::new(ctx), source, capacity, PREFILL_TOKENS, &mut |_| {})
+                .map_err(|e| fail(&e))?;
+            Ok(Loaded::Gpu(Box::new(model), adapter))
+        }
+        Err(error) if backend == Backend::Auto => {
+            eprintln!("locus: no GPU ({error}); running on the CPU");
+            LoadedModel::load(source)
+                .map(Loaded::Cpu)
+                .map_err(|e| fail(&e))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}

@@ -1,0 +1,386 @@
+//! The dispatches of one forward pass, bound once: the blocks for a batch
+//! of up to `max_tokens` tokens (1 for decode, more for prefill), and the
+//! head that turns the last token's hidden state into a sampled token.
+
+use super::buffers::{Activations, LayerCache};
+use super::weights::GpuWeights;
+use crate::cpu::attention::AttentionShape;
+use crate::gpu::argmax::{bind_argmax, bind_top_k};
+use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
+use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
+use crate::gpu::embedding::bind_embedding;
+use crate::gpu::matmul::{MatMulIo, matmul_flags};
+use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
+use crate::gpu::pass::{KernelPass, Rows};
+use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
+use crate::gpu::rope::{RopeTable, bind_rope};
+use crate::gpu::{GpuContext, GpuError};
+use crate::model::{Activation, ModelConfig};
+
+/// Anything that records prepared dispatches into a compute pass.
+pub trait Encode {
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>);
+}
+
+impl Encode for KernelPass {
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        KernelPass::encode(self, pass);
+    }
+}
+
+impl Encode for crate::gpu::matvec::MatVecPass {
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        crate::gpu::matvec::MatVecPass::encode(self, pass);
+    }
+}
+
+impl Encode for crate::gpu::matmul::MatMulPass {
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        crate::gpu::matmul::MatMulPass::encode(self, pass);
+    }
+}
+
+pub type Passes = Vec<Box<dyn Encode>>;
+
+/// What every pass of one model binds.
+pub struct Bindings<'a> {
+    pub ctx: &'a GpuContext,
+    pub config: &'a ModelConfig,
+    pub weights: &'a GpuWeights,
+    pub acts: &'a Activations,
+    pub cache: &'a [LayerCache],
+    pub capacity: usize,
+    pub step: &'a wgpu::Buffer,
+    /// RoPE tables: global layers, and Gemma 3's sliding layers.
+    pub rope_global: &'a RopeTable,
+    pub rope_local: Option<&'a RopeTable>,
+}
+
+fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
+    Rows {
+        buffer,
+        offset: 0,
+        stride: width as u32,
+    }
+}
+
+impl Bindings<'_> {
+    /// y = W·x for `max_tokens` rows: a mat-vec for one token, the tiled
+    /// mat-mul for a batch.
+    fn linear(
+        &self,
+        matrix: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        max_tokens: u32,
+    ) -> Result<Box<dyn Encode>, GpuError> {
+        if max_tokens == 1 {
+            let flags = matvec_flags(self.ctx, matrix.ty)?;
+            let io = MatVecIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+            };
+            Ok(Box::new(matrix.bind(self.ctx, &flags, io)?))
+        } else {
+            let flags = matmul_flags(matrix.ty)?;
+            let io = MatMulIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+                max_tokens,
+                step: self.step,
+            };
+            Ok(Box::new(matrix.bind_matmul(self.ctx, &flags, io)?))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn norm(
+        &self,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        dim: usize,
+        per_token: usize,
+        max_tokens: u32,
+        fixed: Option<u32>,
+    ) -> Result<Box<dyn Encode>, GpuError> {
+        let width = dim * per_token;
+        let norm = NormRows {
+            x: rows(x, width),
+            y: rows(y, width),
+            weight,
+            dim,
+            per_token,
+            eps: self.config.rms_eps,
+        };
+        let flags = preferred_flags(self.ctx);
+        Ok(Box::new(bind_rms_norm(
+            self.ctx, &norm, self.step, max_tokens, fixed, &flags,
+        )?))
+    }
+
+    fn elementwise(
+        &self,
+        op: Op,
+        a: Rows<'_>,
+        b: Option<Rows<'_>>,
+        width: usize,
+        max_tokens: u32,
+    ) -> Result<Box<dyn Encode>, GpuError> {
+        let count = RowCount::Step { max: max_tokens };
+        Ok(Box::new(bind_elementwise(
+            self.ctx,
+            op,
+            a,
+            b,
+            width as u32,
+            count,
+            self.step,
+        )?))
+    }
+
+    /// Embedding and every block for batches of up to `max_tokens` tokens;
+    /// the hidden states are left in `acts.hidden`.
+    pub fn blocks(&self, max_tokens: u32) -> Result<Passes, GpuError> {
+        let c = self.config;
+        let a = self.acts;
+        let w = &self.weights.matrices;
+        let d = c.embedding_length;
+        let mut passes: Passes = Vec::new();
+        passes.push(Box::new(bind_embedding(
+            self.ctx,
+            &w.token_embd,
+            &a.ids,
+            0,
+            rows(&a.hidden, d),
+            c.embedding_scale,
+            self.step,
+            max_tokens,
+        )?));
+        for (layer, (lw, lv)) in w.layers.iter().zip(&self.weights.layers).enumerate() {
+            passes.push(self.norm(&a.hidden, &a.normed, &lv.attn_norm, d, 1, max_tokens, None)?);
+            passes.push(self.linear(&lw.wq, &a.normed, &a.q, max_tokens)?);
+            passes.push(self.linear(&lw.wk, &a.normed, &a.k, max_tokens)?);
+            passes.push(self.linear(&lw.wv, &a.normed, &a.v, max_tokens)?);
+            for (bias, out, width) in [
+                (&lv.bq, &a.q, c.q_width()),
+                (&lv.bk, &a.k, c.kv_width()),
+                (&lv.bv, &a.v, c.v_width()),
+            ] {
+                if let Some(bias) = bias {
+                    let b = Rows {
+                        buffer: bias,
+                        offset: 0,
+                        stride: 0,
+                    };
+                    passes.push(self.elementwise(
+                        Op::Add,
+                        rows(out, width),
+                        Some(b),
+                        width,
+                        max_tokens,
+                    )?);
+                }
+            }
+            // Gemma 3 normalises each head of q and k (into other buffers:
+            // the kernel cannot work in place).
+            let (q, k) = match (&lv.q_norm, &lv.k_norm) {
+                (Some(qn), Some(kn)) => {
+                    passes.push(self.norm(
+                        &a.q,
+                        &a.q_normed,
+                        qn,
+                        c.head_dim,
+                        c.head_count,
+                        max_tokens,
+                        None,
+                    )?);
+                    passes.push(self.norm(
+                        &a.k,
+                        &a.k_normed,
+                        kn,
+                        c.head_dim,
+                        c.head_count_kv,
+                        max_tokens,
+                        None,
+                    )?);
+                    (&a.q_normed, &a.k_normed)
+                }
+                _ => (&a.q, &a.k),
+            };
+            let sliding = c.is_sliding(layer);
+            let table = match (sliding, self.rope_local) {
+                (true, Some(local)) => local,
+                _ => self.rope_global,
+            };
+            for (x, heads) in [(q, c.head_count), (k, c.head_count_kv)] {
+                passes.push(Box::new(bind_rope(
+                    self.ctx,
+                    table,
+                    c.rope_style,
+                    rows(x, heads * c.head_dim),
+                    heads,
+                    c.head_dim,
+                    self.step,
+                    max_tokens,
+                )?));
+            }
+            // Gemma scales the query before attention; the others scale q·k.
+            let scale = if c.qk_norm {
+                let op = Op::Scale(c.attention_scale);
+                passes.push(self.elementwise(
+                    op,
+                    rows(q, c.q_width()),
+                    None,
+                    c.q_width(),
+                    max_tokens,
+                )?);
+                1.0
+            } else {
+                c.attention_scale
+            };
+            let shape = AttentionShape {
+                heads: c.head_count,
+                kv_heads: c.head_count_kv,
+                head_dim: c.head_dim,
+                value_dim: c.value_dim,
+                scale,
+                window: if sliding { c.sliding_window } else { None },
+            };
+            let cache = KvCacheView {
+                keys: &self.cache[layer].keys,
+                k_offset: 0,
+                values: &self.cache[layer].values,
+                v_offset: 0,
+                capacity: self.capacity as u32,
+            };
+            let (k_rows, v_rows) = (rows(k, c.kv_width()), rows(&a.v, c.v_width()));
+            passes.push(Box::new(bind_kv_store(
+                self.ctx, &shape, &cache, k_rows, v_rows, self.step, max_tokens,
+            )?));
+            let out = &a.attn;
+            let attn_width = c.head_count * c.value_dim;
+            passes.push(Box::new(bind_attention(
+                self.ctx,
+                &shape,
+                &cache,
+                rows(q, c.q_width()),
+                rows(out, attn_width),
+                self.step,
+                max_tokens,
+            )?));
+            passes.push(self.linear(&lw.wo, out, &a.proj, max_tokens)?);
+            self.residual(&mut passes, lv.post_attn_norm.as_ref(), max_tokens)?;
+
+            passes.push(self.norm(&a.hidden, &a.normed, &lv.ffn_norm, d, 1, max_tokens, None)?);
+            passes.push(self.linear(&lw.gate, &a.normed, &a.gate, max_tokens)?);
+            passes.push(self.linear(&lw.up, &a.normed, &a.up, max_tokens)?);
+            let ff = c.feed_forward_length;
+            let op = match c.activation {
+                Activation::Silu => Op::SiluMul,
+                Activation::GeluTanh => Op::GeluMul,
+            };
+            passes.push(self.elementwise(
+                op,
+                rows(&a.gate, ff),
+                Some(rows(&a.up, ff)),
+                ff,
+                max_tokens,
+            )?);
+            passes.push(self.linear(&lw.down, &a.gate, &a.proj, max_tokens)?);
+            self.residual(&mut passes, lv.post_ffn_norm.as_ref(), max_tokens)?;
+        }
+        Ok(passes)
+    }
+
+    /// hidden += proj, through Gemma's post-norm when the layer has one.
+    fn residual(
+        &self,
+        passes: &mut Passes,
+        post_norm: Option<&wgpu::Buffer>,
+        max_tokens: u32,
+    ) -> Result<(), GpuError> {
+        let a = self.acts;
+        let d = self.config.embedding_length;
+        let addend = match post_norm {
+            Some(norm) => {
+                passes.push(self.norm(&a.proj, &a.proj_normed, norm, d, 1, max_tokens, None)?);
+                &a.proj_normed
+            }
+            None => &a.proj,
+        };
+        passes.push(self.elementwise(
+            Op::Add,
+            rows(&a.hidden, d),
+            Some(rows(addend, d)),
+            d,
+            max_tokens,
+        )?);
+        Ok(())
+    }
+
+    /// From `acts.last` (the last token's hidden state) to the logits.
+    pub fn logits(&self) -> Result<Passes, GpuError> {
+        let a = self.acts;
+        let c = self.config;
+        let d = c.embedding_length;
+        let mut passes: Passes = Vec::new();
+        passes.push(self.norm(
+            &a.last,
+            &a.last_normed,
+            &self.weights.output_norm,
+            d,
+            1,
+            1,
+            Some(1),
+        )?);
+        let output = self.weights.matrices.output_matrix();
+        passes.push(self.linear(output, &a.last_normed, &a.logits, 1)?);
+        if let Some(cap) = c.final_logit_softcap {
+            let logits = rows(&a.logits, output.rows);
+            passes.push(Box::new(bind_elementwise(
+                self.ctx,
+                Op::SoftCap(cap),
+                logits,
+                None,
+                output.rows as u32,
+                RowCount::Fixed(1),
+                self.step,
+            )?));
+        }
+        Ok(passes)
+    }
+
+    /// The greedy pick: the argmax of the logits into `acts.picked[0]`.
+    pub fn argmax(&self) -> Result<KernelPass, GpuError> {
+        let vocab = self.weights.matrices.output_matrix().rows;
+        let subgroups = self.ctx.capabilities.subgroups;
+        bind_argmax(
+            self.ctx,
+            &self.acts.logits,
+            0,
+            vocab,
+            &self.acts.picked,
+            0,
+            subgroups,
+        )
+    }
+
+    /// The `k` best (index, logit) pairs into `acts.picked`, for sampling.
+    pub fn top_k(&self, k: usize) -> Result<KernelPass, GpuError> {
+        let vocab = self.weights.matrices.output_matrix().rows;
+        bind_top_k(
+            self.ctx,
+            &self.acts.logits,
+            0,
+            vocab,
+            k,
+            &self.acts.picked,
+            0,
+        )
+    }
+}

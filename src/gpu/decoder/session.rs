@@ -1,0 +1,242 @@
+//! The GPU decoder: a model's weights, activations and KV cache on the
+//! device, with the per-step plans bound once. One decode step is one
+//! command buffer; only the sampled token (or the top candidates) comes back.
+
+use std::rc::Rc;
+
+use super::buffers::{Activations, LayerCache, PICKED_BYTES, kv_cache};
+use super::plan::{Bindings, Passes};
+use super::weights::{GpuLoadError, GpuWeights};
+use crate::engine::{Decode, EngineError, Sampler};
+use crate::gguf::{ByteSource, GgufFile};
+use crate::gpu::pass::KernelPass;
+use crate::gpu::rope::RopeTable;
+use crate::gpu::step::{StepUniform, step_buffer, write_step};
+use crate::gpu::{GpuContext, GpuError};
+use crate::model::{ModelConfig, ModelError};
+
+/// Candidates the GPU hands to a non-greedy sampler.
+const TOP_K: usize = 64;
+
+pub struct GpuDecoder {
+    ctx: Rc<GpuContext>,
+    config: ModelConfig,
+    acts: Activations,
+    position: usize,
+    capacity: usize,
+    prefill_tokens: usize,
+    step: wgpu::Buffer,
+    decode: Passes,
+    prefill: Passes,
+    logits: Passes,
+    argmax: KernelPass,
+    top_k: KernelPass,
+    /// Kept for their buffers' lifetime and the memory report.
+    weights: GpuWeights,
+    _cache: Vec<LayerCache>,
+    _rope: (RopeTable, Option<RopeTable>),
+    cache_bytes: u64,
+}
+
+impl GpuDecoder {
+    /// Streams the weights from `source` to the GPU and binds every pass:
+    /// a KV cache of `capacity` positions, prefill in batches of up to
+    /// `prefill_tokens`.
+    pub fn load<S: ByteSource>(
+        ctx: Rc<GpuContext>,
+        file: &GgufFile,
+        source: &mut S,
+        capacity: usize,
+        prefill_tokens: usize,
+        on_tensor: &mut dyn FnMut(&str),
+    ) -> Result<GpuDecoder, GpuLoadError> {
+        let config = ModelConfig::from_gguf(file)?;
+        let capacity = capacity.min(config.context_length).max(1);
+        let prefill_tokens = prefill_tokens.clamp(2, capacity.max(2));
+        let weights = GpuWeights::upload(&ctx, file, source, &config, on_tensor)?;
+        let vocab = weights.matrices.output_matrix().rows;
+        let acts = Activations::new(&ctx, &config, vocab, prefill_tokens);
+        let (cache, cache_bytes) = kv_cache(&ctx, &config, capacity);
+        let step = step_buffer(&ctx);
+        let rope = |base, scale| RopeTable::new(&ctx, config.rope_dims, capacity, base, scale);
+        let global = rope(config.rope_base, config.rope_scale)?;
+        let local = match config.sliding_window {
+            Some(_) => Some(rope(config.rope_base_local, 1.0)?),
+            None => None,
+        };
+        let bindings = Bindings {
+            ctx: &ctx,
+            config: &config,
+            weights: &weights,
+            acts: &acts,
+            cache: &cache,
+            capacity,
+            step: &step,
+            rope_global: &global,
+            rope_local: local.as_ref(),
+        };
+        let decode = bindings.blocks(1)?;
+        let prefill = bindings.blocks(prefill_tokens as u32)?;
+        let logits = bindings.logits()?;
+        let argmax = bindings.argmax()?;
+        let top_k = bindings.top_k(TOP_K.min(vocab))?;
+        Ok(GpuDecoder {
+            ctx: ctx.clone(),
+            config,
+            acts,
+            position: 0,
+            capacity,
+            prefill_tokens,
+            step,
+            decode,
+            prefill,
+            logits,
+            argmax,
+            top_k,
+            weights,
+            _cache: cache,
+            _rope: (global, local),
+            cache_bytes,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Bytes of GPU memory this decoder holds: weights, KV cache, activations.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.weights.bytes + self.cache_bytes + self.acts.bytes
+    }
+
+    /// Runs one batch (at most `prefill_tokens`) and, when `pick` is given,
+    /// the head and that pick (argmax or top-k) into `acts.readback`.
+    fn submit(&mut self, tokens: &[u32], pick: Option<bool>) {
+        let n = tokens.len();
+        let ctx = &self.ctx;
+        write_step(
+            ctx,
+            &self.step,
+            StepUniform::new(self.position as u32, n as u32),
+        );
+        ctx.queue
+            .write_buffer(&self.acts.ids, 0, bytemuck::cast_slice(tokens));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            let blocks = if n == 1 { &self.decode } else { &self.prefill };
+            blocks.iter().for_each(|p| p.encode(&mut pass));
+        }
+        if let Some(greedy) = pick {
+            let row_bytes = (self.config.embedding_length * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                &self.acts.hidden,
+                (n as u64 - 1) * row_bytes,
+                &self.acts.last,
+                0,
+                row_bytes,
+            );
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                self.logits.iter().for_each(|p| p.encode(&mut pass));
+                if greedy { &self.argmax } else { &self.top_k }.encode(&mut pass);
+            }
+            encoder.copy_buffer_to_buffer(
+                &self.acts.picked,
+                0,
+                &self.acts.readback,
+                0,
+                PICKED_BYTES,
+            );
+        }
+        ctx.queue.submit([encoder.finish()]);
+        self.position += n;
+    }
+
+    /// The whole logits vector of the last step, copied back. For tests and
+    /// diagnostics only: decoding never reads the logits back.
+    pub async fn read_logits(&self) -> Result<Vec<f32>, GpuError> {
+        let bytes = self.acts.logits.size();
+        let raw = self.ctx.read_buffer(&self.acts.logits, bytes).await?;
+        Ok(bytemuck::cast_slice(&raw).to_vec())
+    }
+
+    /// Maps `acts.readback` and returns its words.
+    async fn read_picked(&self) -> Result<Vec<u32>, GpuError> {
+        let slice = self.acts.readback.slice(..);
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        receiver
+            .await
+            .map_err(|_| GpuError::Readback("the device dropped the map request".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words = {
+            let mapped = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u32>(&mapped).to_vec()
+        };
+        self.acts.readback.unmap();
+        Ok(words)
+    }
+}
+
+impl Decode for GpuDecoder {
+    fn position(&self) -> usize {
+        self.position
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    async fn decode(
+        &mut self,
+        tokens: &[u32],
+        sampler: &mut Sampler,
+        history: &[u32],
+    ) -> Result<u32, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if self.position + tokens.len() > self.capacity {
+            return Err(ModelError::ContextFull {
+                capacity: self.capacity,
+            }
+            .into());
+        }
+        let vocab = self.weights.matrices.output_matrix().rows;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(ModelError::BadToken { id: bad, vocab }.into());
+        }
+        let greedy = sampler.is_greedy();
+        let batches: Vec<&[u32]> = tokens.chunks(self.prefill_tokens).collect();
+        for (i, batch) in batches.iter().enumerate() {
+            let last = i + 1 == batches.len();
+            self.submit(batch, last.then_some(greedy));
+        }
+        let words = self.read_picked().await.map_err(EngineError::Gpu)?;
+        if greedy {
+            return Ok(words[0]);
+        }
+        let candidates = words
+            .chunks_exact(2)
+            .take(TOP_K)
+            .filter(|pair| pair[0] != u32::MAX)
+            .map(|pair| (pair[0], f32::from_bits(pair[1])))
+            .collect();
+        Ok(sampler.sample_candidates(candidates, history))
+    }
+
+    fn truncate(&mut self, len: usize) {
+        // Positions past `len` are overwritten by the next tokens.
+        self.position = self.position.min(len);
+    }
+}
