@@ -102,19 +102,41 @@ fn gpu_logits_track_the_cpu() {
     for (name, file_name) in MODELS {
         let path = model_path(file_name);
         let cpu = LoadedModel::load(&mut std::fs::File::open(&path).unwrap()).unwrap();
-        let mut gpu = GpuModel::load(ctx.clone(), &mut std::fs::File::open(&path).unwrap(), 64, 512, &mut |_| {}).unwrap();
-        let prompt = cpu.tokenizer.encode("The night train left the station at", true, true).unwrap();
+        let mut gpu = GpuModel::load(
+            ctx.clone(),
+            &mut std::fs::File::open(&path).unwrap(),
+            64,
+            512,
+            &mut |_| {},
+        )
+        .unwrap();
+        let prompt = cpu
+            .tokenizer
+            .encode("The night train left the station at", true, true)
+            .unwrap();
         let mut cache = cpu.new_cache(64);
         let mut sampler = Sampler::new(SamplingParams::greedy());
         let mut input = prompt.clone();
         for step in 0..4 {
-            let want = cpu.decoder.forward(&input, &mut cache, Logits::Last).unwrap();
+            let want = cpu
+                .decoder
+                .forward(&input, &mut cache, Logits::Last)
+                .unwrap();
             let picked = pollster::block_on(gpu.decoder.decode(&input, &mut sampler, &[])).unwrap();
             let got = pollster::block_on(gpu.decoder.read_logits()).unwrap();
-            let max_diff = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let max_diff = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            eprintln!("{name} step {step}: max |gpu - cpu| {max_diff:.4} (logits up to {scale:.2}); picked {picked}");
-            assert!(max_diff < 0.05 * scale, "{name} step {step}: logits differ by {max_diff}");
+            eprintln!(
+                "{name} step {step}: max |gpu - cpu| {max_diff:.4} (logits up to {scale:.2}); picked {picked}"
+            );
+            assert!(
+                max_diff < 0.05 * scale,
+                "{name} step {step}: logits differ by {max_diff}"
+            );
             input = vec![picked];
         }
     }

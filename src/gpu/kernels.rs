@@ -11,6 +11,8 @@ pub enum Kernel {
     /// `Y = X·Wᵀ` for several tokens (prefill), same weights as `MatVec`
     /// (see `gpu::matmul`).
     MatMul,
+    /// Activations rounded as llama.cpp rounds them for quantised dots.
+    Quantize,
     /// Writes a step's keys and values into the f16 KV cache.
     KvStore,
     /// Causal grouped-query attention over the f16 KV cache.
@@ -28,10 +30,11 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
+        Kernel::Quantize,
         Kernel::KvStore,
         Kernel::Attention,
         Kernel::Rope,
@@ -46,6 +49,7 @@ impl Kernel {
             Kernel::RmsNorm => "rmsnorm",
             Kernel::MatVec => "matvec",
             Kernel::MatMul => "matmul",
+            Kernel::Quantize => "quantize",
             Kernel::KvStore => "kv_store",
             Kernel::Attention => "attention",
             Kernel::Rope => "rope",
@@ -61,6 +65,7 @@ impl Kernel {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
             Kernel::MatMul => include_str!("../../kernels/matmul.wgsl"),
+            Kernel::Quantize => include_str!("../../kernels/quantize.wgsl"),
             Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),

@@ -21,6 +21,8 @@ pub struct Activations {
     pub proj_normed: wgpu::Buffer,
     pub gate: wgpu::Buffer,
     pub up: wgpu::Buffer,
+    /// A linear layer's input rounded as llama.cpp rounds it (`gpu::quantize`).
+    pub rounded: wgpu::Buffer,
     /// The last token's hidden state, and after the output norm.
     pub last: wgpu::Buffer,
     pub last_normed: wgpu::Buffer,
@@ -69,6 +71,7 @@ impl Activations {
             proj_normed: storage("proj_normed", n * d),
             gate: storage("gate", n * ff),
             up: storage("up", n * ff),
+            rounded: storage("rounded", n * d.max(ff).max(attn_width)),
             last: storage("last", d),
             last_normed: storage("last_normed", d),
             logits: storage("logits", vocab),

@@ -12,6 +12,7 @@ use crate::gpu::embedding::bind_embedding;
 use crate::gpu::matmul::{MatMulIo, matmul_flags};
 use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
 use crate::gpu::pass::{KernelPass, Rows};
+use crate::gpu::quantize::{bind_round_activations, rounding_flag};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
 use crate::gpu::{GpuContext, GpuError};
@@ -65,6 +66,46 @@ fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
 }
 
 impl Bindings<'_> {
+    /// `y = W·x` for each (W, y) of `outputs`, all reading `x` (`cols`
+    /// values per token). The input is first rounded as llama.cpp rounds
+    /// activations for W's type, once per distinct rounding.
+    fn linears(
+        &self,
+        passes: &mut Passes,
+        x: &wgpu::Buffer,
+        cols: usize,
+        outputs: &[(&GpuMatrix, &wgpu::Buffer)],
+        max_tokens: u32,
+    ) -> Result<(), GpuError> {
+        let mut pending: Vec<(Option<&'static str>, &GpuMatrix, &wgpu::Buffer)> = outputs
+            .iter()
+            .map(|&(m, y)| Ok((rounding_flag(m.ty)?, m, y)))
+            .collect::<Result<_, GpuError>>()?;
+        while let Some(&(flag, ..)) = pending.first() {
+            let input = match flag {
+                Some(flag) => {
+                    let rounded = &self.acts.rounded;
+                    passes.push(Box::new(bind_round_activations(
+                        self.ctx,
+                        flag,
+                        rows(x, cols),
+                        rows(rounded, cols),
+                        cols,
+                        self.step,
+                        max_tokens,
+                    )?));
+                    rounded
+                }
+                None => x,
+            };
+            for &(_, matrix, y) in pending.iter().filter(|p| p.0 == flag) {
+                passes.push(self.linear(matrix, input, y, max_tokens)?);
+            }
+            pending.retain(|p| p.0 != flag);
+        }
+        Ok(())
+    }
+
     /// y = W·x for `max_tokens` rows: a mat-vec for one token, the tiled
     /// mat-mul for a batch.
     fn linear(
@@ -163,9 +204,8 @@ impl Bindings<'_> {
         )?));
         for (layer, (lw, lv)) in w.layers.iter().zip(&self.weights.layers).enumerate() {
             passes.push(self.norm(&a.hidden, &a.normed, &lv.attn_norm, d, 1, max_tokens, None)?);
-            passes.push(self.linear(&lw.wq, &a.normed, &a.q, max_tokens)?);
-            passes.push(self.linear(&lw.wk, &a.normed, &a.k, max_tokens)?);
-            passes.push(self.linear(&lw.wv, &a.normed, &a.v, max_tokens)?);
+            let qkv = [(&lw.wq, &a.q), (&lw.wk, &a.k), (&lw.wv, &a.v)];
+            self.linears(&mut passes, &a.normed, d, &qkv, max_tokens)?;
             for (bias, out, width) in [
                 (&lv.bq, &a.q, c.q_width()),
                 (&lv.bk, &a.k, c.kv_width()),
@@ -273,12 +313,18 @@ impl Bindings<'_> {
                 self.step,
                 max_tokens,
             )?));
-            passes.push(self.linear(&lw.wo, out, &a.proj, max_tokens)?);
+            self.linears(
+                &mut passes,
+                out,
+                attn_width,
+                &[(&lw.wo, &a.proj)],
+                max_tokens,
+            )?;
             self.residual(&mut passes, lv.post_attn_norm.as_ref(), max_tokens)?;
 
             passes.push(self.norm(&a.hidden, &a.normed, &lv.ffn_norm, d, 1, max_tokens, None)?);
-            passes.push(self.linear(&lw.gate, &a.normed, &a.gate, max_tokens)?);
-            passes.push(self.linear(&lw.up, &a.normed, &a.up, max_tokens)?);
+            let gate_up = [(&lw.gate, &a.gate), (&lw.up, &a.up)];
+            self.linears(&mut passes, &a.normed, d, &gate_up, max_tokens)?;
             let ff = c.feed_forward_length;
             let op = match c.activation {
                 Activation::Silu => Op::SiluMul,
@@ -291,7 +337,7 @@ impl Bindings<'_> {
                 ff,
                 max_tokens,
             )?);
-            passes.push(self.linear(&lw.down, &a.gate, &a.proj, max_tokens)?);
+            self.linears(&mut passes, &a.gate, ff, &[(&lw.down, &a.proj)], max_tokens)?;
             self.residual(&mut passes, lv.post_ffn_norm.as_ref(), max_tokens)?;
         }
         Ok(passes)
@@ -339,7 +385,7 @@ impl Bindings<'_> {
             Some(1),
         )?);
         let output = self.weights.matrices.output_matrix();
-        passes.push(self.linear(output, &a.last_normed, &a.logits, 1)?);
+        self.linears(&mut passes, &a.last_normed, d, &[(output, &a.logits)], 1)?;
         if let Some(cap) = c.final_logit_softcap {
             let logits = rows(&a.logits, output.rows);
             passes.push(Box::new(bind_elementwise(
