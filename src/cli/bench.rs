@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use clap::Args;
 use web_time::Instant;
 
-use locus::engine::{CpuSession, Decode, LoadedModel, Sampler, SamplingParams};
-use locus::gguf::{ByteSource, SyntheticSource};
+use locus::engine::{CpuSession, Decode, Sampler, SamplingParams};
+use locus::gguf::SyntheticSource;
+
+use super::backend::{Backend, Loaded, load_from};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -26,6 +28,8 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
 }
 
 #[derive(serde::Serialize)]
@@ -44,43 +48,62 @@ struct BenchReport {
     /// once per token).
     effective_gb_per_second: f64,
     peak_host_mib: Option<f64>,
+    /// Weights, KV cache and activations on the GPU.
+    gpu_mib: Option<f64>,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
     let path = args.model.display().to_string();
+    let capacity = args.prompt_tokens + args.gen_tokens + 1;
     let started = Instant::now();
-    let model = if args.header_only {
+    let mut loaded = if args.header_only {
         let bytes = std::fs::read(&args.model).map_err(|e| format!("{path}: {e}"))?;
         let (_, mut source) = SyntheticSource::new(bytes).map_err(|e| format!("{path}: {e}"))?;
-        load(&mut source, &path)?
+        load_from(&mut source, &path, args.backend, capacity)?
     } else {
-        load(&mut super::open(&args.model)?, &path)?
+        load_from(
+            &mut super::open(&args.model)?,
+            &path,
+            args.backend,
+            capacity,
+        )?
     };
     let load_seconds = started.elapsed().as_secs_f64();
-    let weight_bytes: u64 = model.file.tensors.iter().map(|t| t.bytes).sum();
-
-    let vocab = model.decoder.vocab_size() as u32;
+    let (weight_bytes, vocab, gpu_mib) = match &loaded {
+        Loaded::Cpu(m) => (tensor_bytes(&m.file), m.decoder.vocab_size(), None),
+        Loaded::Gpu(m, _) => {
+            let mib = m.decoder.gpu_bytes() as f64 / f64::from(1 << 20);
+            (tensor_bytes(&m.file), m.decoder.vocab_size(), Some(mib))
+        }
+    };
     // Arbitrary but fixed token ids: speed does not depend on them.
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % vocab)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % vocab as u32)
         .collect();
-    let mut cache = model.new_cache(args.prompt_tokens + args.gen_tokens + 1);
-    let mut session = CpuSession {
-        decoder: &model.decoder,
-        cache: &mut cache,
-    };
-    let mut sampler = Sampler::new(SamplingParams::greedy());
-    let (first, ttft) = timed(|| decode(&mut session, &prompt, &mut sampler))?;
-    let mut token = first;
-    let (_, gen_seconds) = timed(|| {
-        for _ in 0..args.gen_tokens {
-            token = decode(&mut session, &[token], &mut sampler)?;
+    let backend = loaded.describe();
+    let ((ttft, gen_seconds), _) = match &mut loaded {
+        Loaded::Cpu(model) => {
+            let mut cache = model.new_cache(capacity);
+            let mut session = CpuSession {
+                decoder: &model.decoder,
+                cache: &mut cache,
+            };
+            (measure(&mut session, &prompt, args.gen_tokens)?, ())
         }
-        Ok(())
-    })?;
+        Loaded::Gpu(model, _) => {
+            // One untimed step first: pipelines are compiled on first use.
+            decode(
+                &mut model.decoder,
+                &prompt[..1],
+                &mut Sampler::new(SamplingParams::greedy()),
+            )?;
+            model.decoder.truncate(0);
+            (measure(&mut model.decoder, &prompt, args.gen_tokens)?, ())
+        }
+    };
     let report = BenchReport {
         model: path,
-        backend: "cpu".into(),
+        backend,
         synthetic_weights: args.header_only,
         weight_bytes,
         load_seconds,
@@ -91,12 +114,31 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         gen_tokens_per_second: args.gen_tokens as f64 / gen_seconds,
         effective_gb_per_second: weight_bytes as f64 * args.gen_tokens as f64 / gen_seconds / 1e9,
         peak_host_mib: peak_host_mib(),
+        gpu_mib,
     };
     print_report(&report, args.json)
 }
 
-fn load<S: ByteSource>(source: &mut S, path: &str) -> Result<LoadedModel, String> {
-    LoadedModel::load(source).map_err(|e| format!("{path}: {e}"))
+fn tensor_bytes(file: &locus::gguf::GgufFile) -> u64 {
+    file.tensors.iter().map(|t| t.bytes).sum()
+}
+
+/// Seconds for the prompt (to the first token) and for `gen_tokens` more.
+fn measure<D: Decode>(
+    session: &mut D,
+    prompt: &[u32],
+    gen_tokens: usize,
+) -> Result<(f64, f64), String> {
+    let mut sampler = Sampler::new(SamplingParams::greedy());
+    let (first, ttft) = timed(|| decode(session, prompt, &mut sampler))?;
+    let mut token = first;
+    let (_, gen_seconds) = timed(|| {
+        for _ in 0..gen_tokens {
+            token = decode(session, &[token], &mut sampler)?;
+        }
+        Ok(())
+    })?;
+    Ok((ttft, gen_seconds))
 }
 
 fn decode<D: Decode>(
@@ -151,6 +193,9 @@ fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
     );
     if let Some(mib) = r.peak_host_mib {
         println!("peak host:  {mib:.0} MiB");
+    }
+    if let Some(mib) = r.gpu_mib {
+        println!("gpu memory: {mib:.0} MiB (weights, KV cache, activations)");
     }
     Ok(())
 }

@@ -104,6 +104,11 @@ impl GpuDecoder {
         &self.config
     }
 
+    /// Rows of the output matrix: the token ids the decoder accepts.
+    pub fn vocab_size(&self) -> usize {
+        self.weights.matrices.output_matrix().rows
+    }
+
     /// Bytes of GPU memory this decoder holds: weights, KV cache, activations.
     pub fn gpu_bytes(&self) -> u64 {
         self.weights.bytes + self.cache_bytes + self.acts.bytes
