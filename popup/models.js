@@ -204,9 +204,13 @@ export class ModelsTab {
         el('p', 'muted', [size, entry.quantization, entry.architecture, entry.license].join(' · ')),
         el('p', 'muted', t('modelsGoodFor', tasks, entry.languages.join(', '))),
       );
-      const action = button(installed.has(entry.id) ? t('modelsInstalledShort') : t('modelsDownload'), () =>
-        this.download({ id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind }),
-      );
+      const action = button(installed.has(entry.id) ? t('modelsInstalledShort') : t('modelsDownload'), async () => {
+        // Say so before starting when it cannot fit (the worker checks again with the real size).
+        const { usage = 0, quota = Infinity } = await navigator.storage.estimate();
+        const needed = entry.bytes ?? entry.approxBytes ?? 0;
+        if (needed > quota - usage) return this.say(t('modelsNoSpace', bytes(needed), bytes(Math.max(0, quota - usage))), true);
+        this.download({ id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind });
+      });
       action.disabled = installed.has(entry.id);
       action.setAttribute('aria-label', t('modelsDownloadNamed', entry.name));
       item.append(action);

@@ -6,8 +6,8 @@ mod loaded;
 mod sampler;
 mod stop;
 
-pub use decode::{CpuSession, Decode};
 pub(crate) use decode::run_ready;
+pub use decode::{CpuSession, Decode};
 pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
 pub use loaded::LoadedModel;
 pub use sampler::{Sampler, SamplingParams, argmax};

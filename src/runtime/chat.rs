@@ -218,18 +218,12 @@ mod tests {
             max_tokens: Some(24),
         };
         let mut done = None;
-        let (result, session) = crate::engine::run_ready(run(
-            slot,
-            "t",
-            &request,
-            kept,
-            &|| false,
-            &mut |event| {
+        let (result, session) =
+            crate::engine::run_ready(run(slot, "t", &request, kept, &|| false, &mut |event| {
                 if let EventBody::Done { result } = event.body {
                     done = Some(result);
                 }
-            },
-        ));
+            }));
         result.unwrap();
         (done.unwrap(), session)
     }

@@ -107,7 +107,10 @@ pub async fn run(
 }
 
 /// The token ids of `messages` in the model's chat format (BOS as it asks).
-pub(super) fn prompt_ids(model: &LoadedModel, messages: &[ChatMessage]) -> Result<Vec<u32>, LocusError> {
+pub(super) fn prompt_ids(
+    model: &LoadedModel,
+    messages: &[ChatMessage],
+) -> Result<Vec<u32>, LocusError> {
     let template = model.chat.as_ref().ok_or_else(|| {
         LocusError::BadModel("the model has no chat template and no known chat format".into())
     })?;

@@ -9,7 +9,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openExtensionPage, sendRaw } from './harness.js';
+import { launch, openExtensionPage, openPage, sendRaw } from './harness.js';
 import { serveModels } from './model_server.js';
 
 const MODEL = 'SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -149,4 +149,24 @@ test('the conversation survives closing the popup, and the reply goes on without
   await reopened.waitForSelector('#messages li', { state: 'detached' });
   assert.equal((/** @type {any} */ (await conversation(reopened))).turns.length, 0);
   popup = reopened;
+});
+
+test('"use this page": the page script returns the main text, and the chat keeps it as context', async () => {
+  const { page, tabId } = await openPage(browser, 'article.html');
+  const answer = await popup.evaluate((id) => chrome.tabs.sendMessage(id, { type: 'locus.pageText' }), tabId);
+  assert.equal(answer.ok, true);
+  const expected = await page.evaluate(() => (document.querySelector('article') ?? document.body).innerText.trim().slice(0, 40));
+  assert.ok(answer.text.startsWith(expected), answer.text.slice(0, 80));
+  // What the Chat tab sends after reading it: trimmed to fit, with the size noted.
+  const context = { title: answer.title, text: answer.text.slice(0, 500), trimmed: answer.text.length > 500, total: answer.text.length };
+  const sent = (await sendRaw(popup, { type: 'request', id: 'ctx', kind: 'chat.send', payload: { text: 'In three words, what is this page about?', context } })).at(-1);
+  assert.equal(sent.event, 'done', JSON.stringify(sent));
+  await popup.waitForSelector('#chat-note:not([hidden])');
+  assert.match((await popup.textContent('#chat-note')) ?? '', /as context/);
+  await replyDone(popup);
+  const state = /** @type {any} */ (await conversation(popup));
+  assert.equal(state.context.chars, 500);
+  assert.equal(state.context.trimmed, answer.text.length > 500);
+  assert.ok(state.turns.at(-1).stats.contextTokens > 100, 'the page text is in the prompt');
+  await page.close();
 });
