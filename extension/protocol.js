@@ -14,11 +14,24 @@ export const PROTOCOL_VERSION = 1;
 export const RUNTIME_KINDS = Object.freeze(['report', 'summarize', 'translate', 'detect', 'chat']);
 
 /** Kinds the runtime worker's model store answers (`extension/runtime/store.js`). */
-export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete']);
+export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete', 'models.cancel', 'models.import']);
 
-/** @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'} RequestKind */
+/**
+ * Kinds the runtime worker's conversation answers (`extension/runtime/conversation.js`):
+ * the popup's chat lives in the worker, so it outlives the popup. `chat.watch`
+ * streams `progress` events with `stage:'chat'` and a `state` snapshot, and
+ * `token` events while a reply is written; it never ends by itself.
+ */
+export const CONVERSATION_KINDS = Object.freeze(['chat.send', 'chat.watch', 'chat.stop', 'chat.clear']);
+
+/**
+ * @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'
+ *   |'models.cancel'|'models.import'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'} RequestKind
+ */
 /** @type {readonly RequestKind[]} */
-export const REQUEST_KINDS = Object.freeze([.../** @type {RequestKind[]} */ (RUNTIME_KINDS), .../** @type {RequestKind[]} */ (STORE_KINDS)]);
+export const REQUEST_KINDS = Object.freeze(
+  /** @type {RequestKind[]} */ ([...RUNTIME_KINDS, ...STORE_KINDS, ...CONVERSATION_KINDS]),
+);
 
 /** Kinds a content script (running inside a web page) may ask for. */
 export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect']));

@@ -29,10 +29,17 @@ export class Router {
   /** @type {Map<string, chrome.runtime.Port>} */
   #inflight = new Map();
   #extensionId;
+  /** Fills in what a request leaves to the settings (e.g. the default model). */
+  /** @type {(request: import('./protocol.js').Request) => Promise<import('./protocol.js').Request>} */
+  #prepare;
 
-  /** @param {string} extensionId */
-  constructor(extensionId) {
+  /**
+   * @param {string} extensionId
+   * @param {{prepare?: (request: import('./protocol.js').Request) => Promise<import('./protocol.js').Request>}} [options]
+   */
+  constructor(extensionId, { prepare = async (request) => request } = {}) {
     this.#extensionId = extensionId;
+    this.#prepare = prepare;
   }
 
   /** Entry point for every `chrome.runtime.onConnect`. @param {chrome.runtime.Port} port */
@@ -97,7 +104,7 @@ export class Router {
     }
     this.#inflight.set(msg.id, port);
     try {
-      await this.#sendToRuntime(msg);
+      await this.#sendToRuntime(await this.#prepare(msg));
     } catch (error) {
       this.#inflight.delete(msg.id);
       safePost(port, errorEvent(msg.id, ERROR_CODES.RUNTIME_LOST, `the runtime could not be started: ${error}`));

@@ -7,9 +7,9 @@
 import { INVOKE } from './protocol.js';
 import { actionForMenuItem, installMenus } from './menus.js';
 import { Router } from './router.js';
-import { loadSettings } from './settings.js';
+import { loadSettings, withDefaultModel } from './settings.js';
 
-const router = new Router(chrome.runtime.id);
+const router = new Router(chrome.runtime.id, { prepare: withDefaultModel });
 chrome.runtime.onConnect.addListener((port) => router.accept(port));
 
 async function rebuildMenus() {

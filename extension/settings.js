@@ -7,8 +7,13 @@
  *   summaryLength: 'short'|'medium'|'long',
  *   summaryFormat: 'markdown'|'plain-text',
  *   targetLanguages: string[],
+ *   defaultModels: {summarize?: string, translate?: string, chat?: string},
+ *   systemPrompt: string,
  * }} Settings
  */
+
+/** Tasks that can each have their own default model (model ids in the store). */
+export const MODEL_TASKS = Object.freeze(['summarize', 'translate', 'chat']);
 
 export const SUMMARY_TYPES = Object.freeze(['key-points', 'tldr', 'teaser', 'headline']);
 export const SUMMARY_LENGTHS = Object.freeze(['short', 'medium', 'long']);
@@ -28,6 +33,8 @@ export function defaultSettings() {
     summaryLength: 'medium',
     summaryFormat: 'markdown',
     targetLanguages: [first, ...others].slice(0, 6),
+    defaultModels: {},
+    systemPrompt: '',
   };
 }
 
@@ -54,4 +61,18 @@ export function languageName(code) {
   } catch {
     return code;
   }
+}
+
+/**
+ * A request with the user's default model for its task filled in, when the
+ * request names none (the runtime worker cannot read chrome.storage).
+ * @template {{kind: string, payload: any}} R
+ * @param {R} request
+ * @returns {Promise<R>}
+ */
+export async function withDefaultModel(request) {
+  const task = request.kind === 'chat.send' ? 'chat' : request.kind;
+  if (!MODEL_TASKS.includes(task) || request.payload?.model) return request;
+  const model = (await loadSettings()).defaultModels?.[/** @type {'chat'} */ (task)];
+  return model ? { ...request, payload: { ...request.payload, model } } : request;
 }

@@ -1,22 +1,28 @@
 // @ts-check
-/** The toolbar popup: backend indicator, chat, models and settings tabs. */
+/** The toolbar popup (and side panel): backend indicator, chat, models and settings tabs. */
 
 import { LocusClient } from '../extension/client.js';
 import { localize } from '../extension/i18n.js';
 import { loadSettings, saveSettings } from '../extension/settings.js';
+import { ChatTab } from './chat.js';
+import { t } from './format.js';
+import { ModelsTab } from './models.js';
 
 const client = new LocusClient();
-const t = (/** @type {string} */ key, /** @type {string[]} */ ...subs) => chrome.i18n.getMessage(key, subs) || key;
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
+if (new URLSearchParams(location.search).get('view') === 'side') document.body.classList.add('side');
 localize(document);
 setUpTabs();
 showBackend();
-setUpChat();
+new ChatTab(client).start();
+const models = new ModelsTab(client);
+void models.start();
 void setUpSettings();
-void showStorage();
+// For tests and the curious: the tabs' objects.
+Object.assign(globalThis, { locusPopup: { client, models } });
 
-/** Tabs with the ARIA tab pattern: click, or arrow keys to move. */
+/** Tabs with the ARIA tab pattern: click, or arrow keys / Home / End to move. */
 function setUpTabs() {
   const tabs = [...document.querySelectorAll('[role="tab"]')].map((tab) => /** @type {HTMLElement} */ (tab));
   const select = (/** @type {HTMLElement} */ chosen) => {
@@ -27,12 +33,15 @@ function setUpTabs() {
       $(tab.getAttribute('aria-controls') ?? '').hidden = !selected;
     }
     chosen.focus();
+    if (chosen.id === 'tab-models') void models.refresh();
   };
   for (const [index, tab] of tabs.entries()) {
     tab.addEventListener('click', () => select(tab));
     tab.addEventListener('keydown', (e) => {
-      const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
-      if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
+      const to = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      select(tabs[(to + tabs.length) % tabs.length]);
     });
   }
 }
@@ -54,65 +63,11 @@ function showBackend() {
   });
 }
 
-function setUpChat() {
-  const form = /** @type {HTMLFormElement} */ ($('chat-form'));
-  const input = /** @type {HTMLTextAreaElement} */ ($('chat-input'));
-  const stop = $('chat-stop');
-  const send = $('chat-send');
-  const list = $('messages');
-  /** @type {{role: 'user'|'assistant', content: string}[]} */
-  const history = [];
-  /** @type {{abort: () => void}|null} */
-  let job = null;
-
-  const bubble = (/** @type {string} */ kind, /** @type {string} */ text) => {
-    const item = document.createElement('li');
-    item.className = kind;
-    item.textContent = text;
-    list.append(item);
-    list.scrollTop = list.scrollHeight;
-    return item;
-  };
-  const busy = (/** @type {boolean} */ on) => {
-    send.hidden = on;
-    stop.hidden = !on;
-  };
-
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = input.value.trim();
-    if (!text || job) return;
-    input.value = '';
-    history.push({ role: 'user', content: text });
-    bubble('user', text);
-    const reply = bubble('assistant', '');
-    busy(true);
-    job = client.request('chat', { messages: history }, (event) => {
-      if (event.event === 'token') reply.textContent += event.text;
-      if (event.event !== 'done' && event.event !== 'error') return;
-      if (event.event === 'done') history.push({ role: 'assistant', content: reply.textContent ?? '' });
-      if (event.event === 'error') {
-        reply.className = 'error';
-        reply.textContent = event.code === 'aborted' ? t('panelStopped') : event.message;
-      }
-      job = null;
-      busy(false);
-    });
-  });
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey) {
-      e.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  stop.addEventListener('click', () => job?.abort());
-}
-
 async function setUpSettings() {
   const form = /** @type {HTMLFormElement} */ ($('settings-form'));
   const settings = await loadSettings();
-  for (const name of ['summaryType', 'summaryLength', 'summaryFormat']) {
-    /** @type {HTMLSelectElement} */ (form.elements.namedItem(name)).value = settings[name];
+  for (const name of ['summaryType', 'summaryLength', 'summaryFormat', 'systemPrompt']) {
+    /** @type {HTMLSelectElement} */ (form.elements.namedItem(name)).value = /** @type {any} */ (settings)[name] ?? '';
   }
   const languages = /** @type {HTMLInputElement} */ (form.elements.namedItem('targetLanguages'));
   languages.value = settings.targetLanguages.join(', ');
@@ -126,14 +81,9 @@ async function setUpSettings() {
       summaryType: /** @type {any} */ (data.get('summaryType')),
       summaryLength: /** @type {any} */ (data.get('summaryLength')),
       summaryFormat: /** @type {any} */ (data.get('summaryFormat')),
+      systemPrompt: String(data.get('systemPrompt') ?? '').slice(0, 4000),
       ...(codes.length ? { targetLanguages: codes } : {}),
     });
     $('settings-saved').textContent = t('settingsSaved');
   });
-}
-
-async function showStorage() {
-  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
-  const mb = (/** @type {number} */ bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-  $('storage').textContent = t('storageOf', [mb(usage), mb(quota)]);
 }

@@ -115,9 +115,15 @@ pub struct ChatMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
+    /// Start from an empty KV cache instead of the last turn's (to measure).
+    #[serde(default)]
+    pub fresh: bool,
+    /// Most tokens in the reply.
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
 }
 
 /// A parsed client message.

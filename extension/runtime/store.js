@@ -2,25 +2,28 @@
 /**
  * The model store in OPFS, used from the runtime worker (synchronous access
  * handles exist only in dedicated workers). One folder per model:
- *   models/<id>/model.gguf      the file, written in place as it downloads
- *   models/<id>/manifest.json   {id, name, url, size, sha256, status, error}
- * A download resumes from the bytes already on disk with an HTTP Range
- * request; the SHA-256 is computed as the bytes arrive (in the runtime), and
- * the GGUF header is checked before the model is marked ready.
+ *   models/<id>/model.gguf | model.ftz   the file, written in place
+ *   models/<id>/manifest.json            {id, name, kind, url, size, sha256, status, error}
+ * Downloads live in `download.js`; this module knows the layout, lists,
+ * deletes, validates a finished file and hands a ready file to the runtime.
  */
 
 import { Sha256, inspectModel } from '../../pkg/locus.js';
+import { idFrom, kindOf } from '../model_names.js';
 
-const MODEL_FILE = 'model.gguf';
+export { idFrom, kindOf };
+
 const MANIFEST = 'manifest.json';
-/** Progress events at most this often while downloading. */
-const PROGRESS_EVERY_MS = 200;
-/** Bytes read back per step when re-hashing the part of a resumed download already on disk. */
+/** Bytes read back per step when hashing a file already on disk. */
 const REHASH_CHUNK = 8 << 20;
+/** fastText's file magic and the version lid.176 uses (`FastText::checkModel`). */
+const FASTTEXT_MAGIC = 793712314;
 
 /**
- * @typedef {{id:string, name:string, url?:string, size?:number, sha256?:string,
- *   status:'downloading'|'paused'|'ready'|'failed', error?:string, bytes?:number}} Manifest
+ * @typedef {'gguf'|'fasttext'} ModelKind
+ * @typedef {{id:string, name:string, kind:ModelKind, url?:string, size?:number, sha256?:string,
+ *   status:'downloading'|'paused'|'ready'|'failed'|'importing', error?:string, bytes?:number,
+ *   architecture?:string, validator?:string, source?:'url'|'file'}} Manifest
  */
 
 /** A store error with a protocol code. */
@@ -29,24 +32,31 @@ export class StoreError extends Error {
   constructor(code, message) {
     super(message);
     this.code = code;
+    /** A cut download: what is on disk can resume. */
+    this.resumable = false;
   }
 }
 
-async function modelsDir() {
+/** The file name of a model of `kind` inside its folder. @param {ModelKind|undefined} kind */
+export function fileName(kind) {
+  return kind === 'fasttext' ? 'model.ftz' : 'model.gguf';
+}
+
+export async function modelsDir() {
   const root = await navigator.storage.getDirectory();
   return root.getDirectoryHandle('models', { create: true });
 }
 
-/** @param {string} id */
-function checkId(id) {
-  if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(id)) {
+/** @param {unknown} id */
+export function checkId(id) {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(id) || /^\.+$/.test(id)) {
     throw new StoreError('bad_message', 'a model id is 1..100 letters, digits, dots, dashes or underscores');
   }
   return id;
 }
 
 /** @param {FileSystemDirectoryHandle} dir @returns {Promise<Manifest|null>} */
-async function readManifest(dir) {
+export async function readManifest(dir) {
   try {
     const file = await (await dir.getFileHandle(MANIFEST)).getFile();
     return JSON.parse(await file.text());
@@ -56,7 +66,7 @@ async function readManifest(dir) {
 }
 
 /** @param {FileSystemDirectoryHandle} dir @param {Manifest} manifest */
-async function writeManifest(dir, manifest) {
+export async function writeManifest(dir, manifest) {
   const handle = await dir.getFileHandle(MANIFEST, { create: true });
   const access = await handle.createSyncAccessHandle();
   try {
@@ -76,94 +86,56 @@ export async function list() {
   // @ts-ignore: async iteration of directory handles is in every Chromium we support.
   for await (const [id, handle] of dir.entries()) {
     if (handle.kind !== 'directory') continue;
-    const manifest = (await readManifest(handle)) ?? { id, name: id, status: 'failed', error: 'no manifest' };
+    const manifest = (await readManifest(handle)) ?? { id, name: id, kind: 'gguf', status: 'failed', error: 'no manifest' };
     let bytes = 0;
     try {
-      bytes = (await (await handle.getFileHandle(MODEL_FILE)).getFile()).size;
+      bytes = (await (await handle.getFileHandle(fileName(manifest.kind))).getFile()).size;
     } catch {
-      /* nothing downloaded yet */
+      /* nothing on disk yet, or the file is open for writing */
     }
-    models.push({ ...manifest, bytes });
+    models.push({ ...manifest, kind: manifest.kind ?? 'gguf', bytes });
   }
   return models;
 }
 
-/** @param {string} id */
+/** Deletes a model's folder, file and manifest. @param {string} id */
 export async function remove(id) {
   const dir = await modelsDir();
-  await dir.removeEntry(checkId(id), { recursive: true });
+  try {
+    await dir.removeEntry(checkId(id), { recursive: true });
+  } catch (error) {
+    if (/** @type {any} */ (error)?.name !== 'NotFoundError') throw error;
+  }
 }
 
 /**
- * Downloads (or resumes) a model into the store.
- * @param {{id:string, name?:string, url:string, sha256?:string}} request
- * @param {(progress:{done:number,total:number|null}) => void} onProgress
- * @param {AbortSignal} signal
- * @returns {Promise<Manifest>}
+ * Checks a complete file: SHA-256 when one is expected, then the format (a
+ * GGUF header the runtime can run, or fastText's magic). Throws `bad_model`.
+ * @param {FileSystemSyncAccessHandle} access
+ * @param {ModelKind} kind
+ * @param {string} digest the file's SHA-256
+ * @param {string|undefined} expected
+ * @returns {{architecture:string}}
  */
-export async function download(request, onProgress, signal) {
-  const id = checkId(request.id);
-  const url = new URL(request.url); // throws on a malformed URL
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new StoreError('bad_message', 'models download over http(s) only');
+export function validate(access, kind, digest, expected) {
+  if (expected && digest !== expected) {
+    throw new StoreError('bad_model', `the file is corrupt: its SHA-256 is ${digest}, expected ${expected}`);
   }
-  const expected = request.sha256?.toLowerCase();
-  const dir = await (await modelsDir()).getDirectoryHandle(id, { create: true });
-  /** @type {Manifest} */
-  const manifest = { id, name: request.name ?? id, url: url.href, sha256: expected, status: 'downloading' };
-  await writeManifest(dir, manifest);
-  const access = await (await dir.getFileHandle(MODEL_FILE, { create: true })).createSyncAccessHandle();
+  if (kind === 'fasttext') {
+    const head = new DataView(new ArrayBuffer(8));
+    access.read(new Uint8Array(head.buffer), { at: 0 });
+    if (head.getInt32(0, true) !== FASTTEXT_MAGIC) throw new StoreError('bad_model', 'this is not a fastText model');
+    return { architecture: 'fasttext' };
+  }
   try {
-    const hasher = new Sha256();
-    let have = access.getSize();
-    const headers = have > 0 ? { Range: `bytes=${have}-` } : undefined;
-    const response = await fetch(url, { headers, signal, cache: 'no-store' });
-    if (!response.ok || !response.body) throw new StoreError('download_failed', `the server answered ${response.status}`);
-    if (have > 0 && response.status !== 206) {
-      have = 0; // the server ignored Range: start over
-      access.truncate(0);
-    }
-    rehash(access, have, hasher);
-    const length = Number(response.headers.get('content-length'));
-    const total = Number.isFinite(length) && length > 0 ? have + length : null;
-    await checkQuota(total === null ? 0 : total - have);
-    let done = have;
-    let lastReport = 0;
-    const reader = response.body.getReader();
-    for (;;) {
-      const { value, done: finished } = await reader.read();
-      if (finished) break;
-      access.write(value, { at: done });
-      hasher.update(value);
-      done += value.byteLength;
-      if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
-        lastReport = Date.now();
-        onProgress({ done, total });
-      }
-    }
-    access.flush();
-    onProgress({ done, total: total ?? done });
-    if (total !== null && done !== total) throw new StoreError('download_failed', `the download stopped at ${done} of ${total} bytes`);
-    const digest = hasher.hexDigest();
-    if (expected && digest !== expected) {
-      access.truncate(0);
-      throw new StoreError('bad_model', `the file's SHA-256 is ${digest}, the catalog says ${expected}`);
-    }
-    const info = inspectModel(access); // throws a coded error for a file we cannot run
-    Object.assign(manifest, { status: 'ready', size: done, sha256: digest, architecture: info.architecture });
-    return manifest;
+    return { architecture: inspectModel(access).architecture };
   } catch (error) {
-    const aborted = signal.aborted;
-    Object.assign(manifest, { status: aborted ? 'paused' : 'failed', error: aborted ? undefined : String(error?.message ?? error) });
-    throw error;
-  } finally {
-    access.close();
-    await writeManifest(dir, manifest);
+    throw new StoreError('bad_model', `this is not a model Locus can run: ${/** @type {any} */ (error)?.message ?? error}`);
   }
 }
 
-/** Feeds the first `length` bytes already on disk to `hasher`. */
-function rehash(/** @type {FileSystemSyncAccessHandle} */ access, /** @type {number} */ length, /** @type {Sha256} */ hasher) {
+/** The SHA-256 of the first `length` bytes on disk, fed to `hasher`. */
+export function rehash(/** @type {FileSystemSyncAccessHandle} */ access, /** @type {number} */ length, /** @type {Sha256} */ hasher) {
   const buffer = new Uint8Array(Math.min(REHASH_CHUNK, Math.max(length, 1)));
   for (let at = 0; at < length; at += buffer.length) {
     const view = buffer.subarray(0, Math.min(buffer.length, length - at));
@@ -172,11 +144,64 @@ function rehash(/** @type {FileSystemSyncAccessHandle} */ access, /** @type {num
   }
 }
 
-/** Refuses a download that would not fit the origin's quota. @param {number} bytes */
-async function checkQuota(bytes) {
+/**
+ * Starts an import of a local file: makes the model's folder with an
+ * `importing` manifest, after checking the file fits. The popup then streams
+ * the file into `models/<id>/<fileName(kind)>` and calls `finishImport`.
+ * @param {{id?:string, name:string, size:number}} request
+ * @returns {Promise<Manifest & {file:string}>}
+ */
+export async function beginImport(request) {
+  const name = String(request.name ?? '');
+  const id = checkId(request.id ?? idFrom(name));
+  const kind = kindOf(name);
+  await checkQuota(Number(request.size) || 0);
+  const dir = await (await modelsDir()).getDirectoryHandle(id, { create: true });
+  const existing = await readManifest(dir);
+  if (existing && existing.status !== 'failed') throw new StoreError('bad_message', `a model called ${id} is already installed`);
+  /** @type {Manifest} */
+  const manifest = { id, name: name.replace(/\.(gguf|ftz)$/i, ''), kind, status: 'importing', source: 'file' };
+  await writeManifest(dir, manifest);
+  return { ...manifest, file: fileName(kind) };
+}
+
+/** Refuses `bytes` more that would not fit the origin's quota. @param {number} bytes */
+export async function checkQuota(bytes) {
   const { usage = 0, quota = Infinity } = await navigator.storage.estimate();
   if (bytes > quota - usage) {
-    throw new StoreError('quota', `the model needs ${bytes} bytes, ${Math.max(0, quota - usage)} are free`);
+    const mb = (/** @type {number} */ n) => `${Math.ceil(n / 1e6)} MB`;
+    throw new StoreError('quota', `not enough space: the model needs ${mb(bytes)}, ${mb(Math.max(0, quota - usage))} are free`);
+  }
+}
+
+/**
+ * Finishes an import: the popup has streamed the user's file into
+ * `models/<id>/` (its manifest says `importing`); hash it, validate it and
+ * mark it ready, or delete it with the reason.
+ * @param {{id:string}} request
+ * @returns {Promise<Manifest>}
+ */
+export async function finishImport(request) {
+  const id = checkId(request.id);
+  const dir = await (await modelsDir()).getDirectoryHandle(id);
+  const manifest = await readManifest(dir);
+  if (manifest?.status !== 'importing') throw new StoreError('bad_message', `model ${id} is not being imported`);
+  const access = await (await dir.getFileHandle(fileName(manifest.kind))).createSyncAccessHandle();
+  try {
+    const size = access.getSize();
+    const hasher = new Sha256();
+    rehash(access, size, hasher);
+    const { architecture } = validate(access, manifest.kind, hasher.hexDigest(), undefined);
+    Object.assign(manifest, { status: 'ready', size, architecture, error: undefined });
+    return manifest;
+  } catch (error) {
+    access.truncate(0);
+    Object.assign(manifest, { status: 'failed', error: String(/** @type {any} */ (error)?.message ?? error) });
+    throw error;
+  } finally {
+    access.close();
+    await writeManifest(dir, manifest);
+    if (manifest.status === 'failed') await remove(id);
   }
 }
 
@@ -191,7 +216,7 @@ export async function withModelFile(id, use) {
   const dir = await (await modelsDir()).getDirectoryHandle(checkId(id));
   const manifest = await readManifest(dir);
   if (manifest?.status !== 'ready') throw new StoreError('no_model', `model ${id} is not ready (${manifest?.status ?? 'missing'})`);
-  const access = await (await dir.getFileHandle(MODEL_FILE)).createSyncAccessHandle();
+  const access = await (await dir.getFileHandle(fileName(manifest.kind))).createSyncAccessHandle();
   try {
     return use(access);
   } finally {

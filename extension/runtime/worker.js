@@ -1,20 +1,20 @@
 // @ts-check
 /**
  * The runtime worker: a dedicated worker of the offscreen document that owns
- * the Rust/WASM runtime and the OPFS model store. It receives client
- * messages (already checked by the service worker) from the offscreen
- * document and posts events back. Model-store kinds are answered here; the
- * tasks go to the runtime, after loading a model if none is loaded.
+ * the Rust/WASM runtime, the OPFS model store and the popup's conversation.
+ * It receives client messages (already checked by the service worker) from
+ * the offscreen document and posts events back. Model-store and conversation
+ * kinds are answered here; the tasks go to the runtime, after loading a
+ * model if the right one is not loaded.
  */
 
 import init, { Runtime } from '../../pkg/locus.js';
-import { ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
+import { CONVERSATION_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
+import * as conversation from './conversation.js';
+import * as downloads from './downloads.js';
 import * as store from './store.js';
 
 const runtime = init().then(() => Runtime.create());
-/** Running downloads by request id, so `abort` can stop them. */
-/** @type {Map<string, AbortController>} */
-const downloads = new Map();
 /** Kinds that need a language model loaded. */
 const MODEL_KINDS = new Set(['summarize', 'translate', 'chat']);
 
@@ -28,11 +28,20 @@ function post(event) {
 /** @param {any} message */
 async function handle(message) {
   const id = String(message?.id ?? '');
-  if (message?.type === 'abort') downloads.get(id)?.abort();
+  if (message?.type === 'abort' && (downloads.detach(id) || conversation.unwatch(id))) {
+    // The client left (e.g. the popup closed): the download or chat goes on
+    // without it. The final event lets the offscreen document forget the id.
+    post(errorEvent(id, ERROR_CODES.ABORTED, 'detached'));
+    return;
+  }
   try {
     const rt = await runtime;
     if (message?.type === 'request' && STORE_KINDS.includes(message.kind)) {
       await storeRequest(rt, message);
+      return;
+    }
+    if (message?.type === 'request' && CONVERSATION_KINDS.includes(message.kind)) {
+      await conversationRequest(rt, message);
       return;
     }
     if (message?.type === 'request' && MODEL_KINDS.has(message.kind)) {
@@ -47,19 +56,17 @@ async function handle(message) {
 }
 
 /**
- * Loads `wanted` (a model id), or keeps the loaded model, or loads the first
- * ready model in the store. No model at all is left to the runtime to report.
+ * Loads `wanted` (a model id) unless it is loaded; when it is not installed,
+ * keeps the loaded model or loads the first ready language model. No model
+ * at all is left to the runtime to report.
  * @param {any} rt @param {string} id @param {string|undefined} wanted
  */
 async function ensureModel(rt, id, wanted) {
   const loaded = rt.modelName();
-  if (wanted ? loaded === wanted : loaded) return;
-  const ready = (await store.list()).filter((m) => m.status === 'ready');
-  const choice = wanted ? ready.find((m) => m.id === wanted) : ready[0];
-  if (!choice) {
-    if (wanted) throw new store.StoreError(ERROR_CODES.NO_MODEL, `model ${wanted} is not installed`);
-    return;
-  }
+  if (wanted && loaded === wanted) return;
+  const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
+  const choice = ready.find((m) => m.id === wanted) ?? (loaded ? null : ready[0]);
+  if (!choice) return;
   post({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}` });
   await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access));
 }
@@ -69,27 +76,66 @@ async function storeRequest(rt, { id, kind, payload }) {
   const done = (/** @type {any} */ result) => post({ type: 'event', id, event: 'done', result });
   switch (kind) {
     case 'models.list':
-      return done({ models: await store.list(), loaded: rt.modelName() ?? null });
+      return done({ models: await listLive(), loaded: rt.modelName() ?? null, backend: rt.report().backend });
     case 'models.delete':
+      await downloads.cancel(payload?.id);
       await store.remove(payload?.id);
       return done({ deleted: payload?.id });
+    case 'models.cancel':
+      await downloads.cancel(store.checkId(payload?.id));
+      return done({ cancelled: payload?.id });
+    case 'models.import':
+      return done(payload?.finish ? await store.finishImport(payload) : await store.beginImport(payload ?? {}));
     case 'models.download': {
-      const controller = new AbortController();
-      downloads.set(id, controller);
-      try {
-        const manifest = await store.download(
-          payload ?? {},
-          ({ done: bytes, total }) =>
-            post({ type: 'event', id, event: 'progress', stage: 'download', message: 'Downloading', done: bytes, total: total ?? undefined }),
-          controller.signal,
-        );
-        return done(manifest);
-      } finally {
-        downloads.delete(id);
-      }
+      const manifest = await downloads.start(payload ?? {}, id, ({ done: bytes, total, restarted }) =>
+        post({ type: 'event', id, event: 'progress', stage: restarted ? 'restart' : 'download', message: 'Downloading', done: bytes, total: total ?? undefined }),
+      );
+      downloads.detach(id);
+      return done(manifest);
     }
     default:
       throw new store.StoreError(ERROR_CODES.UNKNOWN_KIND, `unknown store request ${kind}`);
+  }
+}
+
+/** The store's list with running downloads' live progress; a download that is not running is paused. */
+async function listLive() {
+  return (await store.list()).map((model) => {
+    const live = downloads.progressOf(model.id);
+    if (live) return { ...model, status: 'downloading', bytes: live.done, size: live.total ?? model.size };
+    // Left `downloading` by a browser restart or a closed offscreen document.
+    if (model.status === 'downloading') return { ...model, status: 'paused' };
+    return model;
+  });
+}
+
+/** @param {any} rt @param {{id:string, kind:string, payload:any}} message */
+async function conversationRequest(rt, { id, kind, payload }) {
+  const done = (/** @type {any} */ result) => post({ type: 'event', id, event: 'done', result });
+  switch (kind) {
+    case 'chat.watch':
+      return conversation.watch(id, post);
+    case 'chat.send': {
+      const { model, ...rest } = payload ?? {};
+      const runTurn = async (/** @type {any[]} */ messages, /** @type {string} */ turnId, /** @type {(e: any) => void} */ onEvent) => {
+        await ensureModel(rt, turnId, model);
+        await rt.handle({ type: 'request', id: turnId, kind: 'chat', payload: { messages } }, onEvent);
+      };
+      return done(await conversation.send(rest, runTurn));
+    }
+    case 'chat.stop': {
+      const turn = conversation.replyId();
+      if (turn) await rt.handle({ type: 'abort', id: turn }, post);
+      return done({ stopped: turn });
+    }
+    case 'chat.clear': {
+      const turn = conversation.replyId();
+      if (turn) await rt.handle({ type: 'abort', id: turn }, post);
+      await conversation.clear();
+      return done({ cleared: true });
+    }
+    default:
+      throw new store.StoreError(ERROR_CODES.UNKNOWN_KIND, `unknown chat request ${kind}`);
   }
 }
 

@@ -20,7 +20,7 @@ pub enum Backend {
 pub const PREFILL_TOKENS: usize = 512;
 
 pub enum Loaded {
-    Cpu(LoadedModel),
+    Cpu(Box<LoadedModel>),
     Gpu(Box<GpuModel>, String),
 }
 
@@ -57,7 +57,7 @@ pub fn load_from<S: ByteSource>(
     let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
     if backend == Backend::Cpu {
         return LoadedModel::load(source)
-            .map(Loaded::Cpu)
+            .map(|m| Loaded::Cpu(Box::new(m)))
             .map_err(|e| fail(&e));
     }
     match pollster::block_on(GpuContext::create()) {
@@ -70,7 +70,7 @@ pub fn load_from<S: ByteSource>(
         Err(error) if backend == Backend::Auto => {
             eprintln!("locus: no GPU ({error}); running on the CPU");
             LoadedModel::load(source)
-                .map(Loaded::Cpu)
+                .map(|m| Loaded::Cpu(Box::new(m)))
                 .map_err(|e| fail(&e))
         }
         Err(error) => Err(error.to_string()),

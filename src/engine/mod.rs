@@ -6,6 +6,8 @@ mod loaded;
 mod sampler;
 mod stop;
 
+#[cfg(test)]
+pub(crate) use decode::run_ready;
 pub use decode::{CpuSession, Decode};
 pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
 pub use loaded::{GpuModel, LoadedModel};

@@ -51,7 +51,7 @@ pub fn bind_round_activations(
         "Q8_K" => 256,
         _ => 1,
     };
-    if cols == 0 || cols % block != 0 {
+    if cols == 0 || !cols.is_multiple_of(block) {
         return Err(GpuError::Shape(format!(
             "activation rounding: {cols} values are not blocks of {block}"
         )));

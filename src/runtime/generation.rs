@@ -141,7 +141,7 @@ fn check_fits(tokens: usize, context: usize) -> Result<(), LocusError> {
 }
 
 /// The token ids of `messages` in the model's chat format (BOS as it asks).
-fn prompt_ids(
+pub(super) fn prompt_ids(
     tokenizer: &Tokenizer,
     template: Option<&ChatTemplate>,
     messages: &[ChatMessage],

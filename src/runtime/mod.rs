@@ -1,6 +1,7 @@
 //! The runtime behind the extension and the CLI: owns the backend (GPU or
 //! CPU), answers protocol requests and streams events back.
 
+mod chat;
 mod generation;
 mod self_test;
 mod yielding;
@@ -27,6 +28,8 @@ pub struct Runtime {
     model: RefCell<Option<Rc<ModelSlot>>>,
     /// Requests the client aborted; generation stops at the next token.
     aborted: RefCell<HashSet<String>>,
+    /// The chat's KV cache between turns (taken out while a turn runs).
+    chat: RefCell<Option<chat::ChatSession>>,
 }
 
 /// A loaded model and the name the client knows it by. The engine is
@@ -95,6 +98,7 @@ impl Runtime {
             report,
             model: RefCell::new(None),
             aborted: RefCell::new(HashSet::new()),
+            chat: RefCell::new(None),
         }
     }
 
@@ -136,6 +140,8 @@ impl Runtime {
             "gpuFallbackReason": fallback,
             "chatTemplate": chat,
         });
+        // The kept chat cache belongs to the old model.
+        self.chat.borrow_mut().take();
         *self.model.borrow_mut() = Some(Rc::new(ModelSlot {
             name: name.to_string(),
             engine: RefCell::new(engine),
@@ -204,6 +210,27 @@ impl Runtime {
                 let slot = self.model.borrow().clone();
                 let slot = slot.ok_or(LocusError::NoModel { task: task.kind() })?;
                 let aborted = || self.aborted.borrow().contains(id);
+                if let Task::Chat(request) = &task {
+                    let kept = self.chat.borrow_mut().take();
+                    let (result, session) =
+                        chat::run(&slot, id, request, kept, &aborted, emit).await;
+                    // Keep it only if the model did not change meanwhile.
+                    let current = self.model.borrow().clone();
+                    if current.is_some_and(|m| Rc::ptr_eq(&m, &slot)) {
+                        *self.chat.borrow_mut() = session;
+                    }
+                    return result;
+                }
+                // A task on the GPU reuses the decoder's KV cache: the chat's
+                // cached turn is gone then.
+                // (A busy engine is being used by someone else: drop it too.)
+                let on_gpu = slot
+                    .engine
+                    .try_borrow()
+                    .map_or(true, |engine| matches!(*engine, Engine::Gpu(_)));
+                if on_gpu {
+                    self.chat.borrow_mut().take();
+                }
                 generation::run(&slot, id, &task, &aborted, emit).await
             }
         }

@@ -27,10 +27,10 @@ const CHROMIUM = process.env.LOCUS_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
  * Starts Chromium with the unpacked extension and a local page server.
- * @param {{webgpu?: boolean, extraExtensions?: string[]}} [options]
+ * @param {{webgpu?: boolean, extraExtensions?: string[], args?: string[]}} [options] `args`: more Chromium flags
  * @returns {Promise<Browser>}
  */
-export async function launch({ webgpu = true, extraExtensions = [] } = {}) {
+export async function launch({ webgpu = true, extraExtensions = [], args: extraArgs = [] } = {}) {
   const profile = await mkdtemp(path.join(tmpdir(), 'locus-profile-'));
   const extensions = [REPO_ROOT, ...extraExtensions].join(',');
   const args = [
@@ -42,6 +42,7 @@ export async function launch({ webgpu = true, extraExtensions = [] } = {}) {
     '--disable-component-update',
     '--disable-sync',
     '--disable-default-apps',
+    ...extraArgs,
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   const context = await chromium.launchPersistentContext(profile, {

@@ -1,0 +1,66 @@
+// @ts-check
+/**
+ * The downloads running in this worker, by model id. A download belongs to
+ * the worker, not to the popup that asked for it: closing the popup only
+ * detaches its listener, `cancel` pauses it, and a second request for the
+ * same model joins the running one.
+ */
+
+import { download } from './download.js';
+
+/**
+ * @typedef {import('./download.js').Progress} Progress
+ * @typedef {{controller: AbortController, listeners: Map<string, (p: Progress) => void>,
+ *   last: Progress, promise: Promise<import('./store.js').Manifest>}} Running
+ */
+
+/** @type {Map<string, Running>} */
+const running = new Map();
+
+/**
+ * Starts (or joins) the download of `request.id`; `listener` hears its
+ * progress under `requestId` until it ends or is detached.
+ * @param {Parameters<typeof download>[0]} request
+ * @param {string} requestId
+ * @param {(p: Progress) => void} listener
+ */
+export function start(request, requestId, listener) {
+  let job = running.get(request.id);
+  if (!job) {
+    const controller = new AbortController();
+    /** @type {Running} */
+    const created = { controller, listeners: new Map(), last: { done: 0, total: null }, promise: Promise.resolve(/** @type {any} */ (null)) };
+    created.promise = download(
+      request,
+      (progress) => {
+        created.last = progress;
+        for (const hear of created.listeners.values()) hear(progress);
+      },
+      controller.signal,
+    ).finally(() => running.delete(request.id));
+    running.set(request.id, created);
+    job = created;
+  }
+  job.listeners.set(requestId, listener);
+  return job.promise;
+}
+
+/** Stops listening for `requestId`; the download goes on. @returns {boolean} whether it was listening */
+export function detach(/** @type {string} */ requestId) {
+  for (const job of running.values()) {
+    if (job.listeners.delete(requestId)) return true;
+  }
+  return false;
+}
+
+/** Pauses the download of a model (its bytes stay on disk). @param {string} modelId */
+export function cancel(modelId) {
+  const job = running.get(modelId);
+  job?.controller.abort();
+  return job?.promise.catch(() => {}) ?? Promise.resolve();
+}
+
+/** Progress of a running download, or undefined. @param {string} modelId */
+export function progressOf(modelId) {
+  return running.get(modelId)?.last;
+}

@@ -1,0 +1,285 @@
+// @ts-check
+/**
+ * The Models tab: installed models (status, size on disk, progress, pause /
+ * resume, delete, default per task, which one is loaded), the catalog, and
+ * adding a model by URL. Downloads run in the runtime worker; this tab only
+ * watches them, so closing the popup never stops one.
+ */
+
+import { idFrom, kindOf } from '../extension/model_names.js';
+import { MODEL_TASKS, loadSettings, saveSettings } from '../extension/settings.js';
+import { Rate, bytes, duration, el, percent, speed, t } from './format.js';
+import { setUpImport } from './importer.js';
+
+/** @typedef {import('../extension/client.js').LocusClient} LocusClient */
+/** @typedef {{id:string, name:string, kind:string, url:string, bytes?:number, approxBytes?:number, sha256?:string,
+ *   license:string, languages:string[], architecture:string, quantization:string, tasks:string[], default?:boolean}} CatalogEntry */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const TASK_LABELS = { summarize: 'taskSummarize', translate: 'taskTranslate', chat: 'taskChat' };
+
+export class ModelsTab {
+  /** @type {CatalogEntry[]} */
+  #catalog = [];
+  /** Downloads this popup is watching: model id → rate meter. */
+  /** @type {Map<string, Rate>} */
+  #watching = new Map();
+  /** @type {any[]} */
+  #models = [];
+  #client;
+
+  /** @param {LocusClient} client */
+  constructor(client) {
+    this.#client = client;
+    $('add-url').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const input = /** @type {HTMLInputElement} */ (/** @type {HTMLFormElement} */ ($('add-url')).elements.namedItem('url'));
+      const url = input.value.trim();
+      input.value = '';
+      const name = decodeURIComponent(url.split(/[?#]/)[0].split('/').pop() ?? url);
+      this.download({ id: idFrom(url), name, url, kind: kindOf(url) });
+    });
+    setUpImport(client, (message, isError) => this.say(message, isError), () => this.refresh());
+  }
+
+  async start() {
+    const response = await fetch(chrome.runtime.getURL('extension/catalog.json'));
+    this.#catalog = (await response.json()).models;
+    await this.refresh();
+  }
+
+  /** Shows a status line (errors in the error style). @param {string} message @param {boolean} [isError] */
+  say(message, isError = false) {
+    const status = $('models-status');
+    status.hidden = !message;
+    status.textContent = message;
+    status.classList.toggle('error', isError);
+  }
+
+  /** @type {Promise<void>|null} */
+  #refreshing = null;
+
+  /** Re-reads the store and redraws; calls while one runs share it. */
+  refresh() {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = null));
+    return this.#refreshing;
+  }
+
+  async #refresh() {
+    const result = await this.#call('models.list', {});
+    if (!result) return;
+    this.#models = result.models;
+    const settings = await loadSettings();
+    this.#renderInstalled(result, settings.defaultModels ?? {});
+    this.#renderCatalog();
+    await showStorage();
+    // A download running without us (the popup was closed): watch it again.
+    for (const model of this.#models) {
+      if (model.status === 'downloading' && !this.#watching.has(model.id)) this.download({ id: model.id });
+    }
+  }
+
+  /**
+   * Starts, resumes or re-attaches to a download and shows its progress.
+   * @param {{id:string, name?:string, url?:string, sha256?:string, size?:number, kind?:string}} request
+   */
+  download(request) {
+    if (this.#watching.has(request.id)) return;
+    const rate = new Rate();
+    this.#watching.set(request.id, rate);
+    this.say('');
+    this.#client.request('models.download', request, (event) => {
+      if (event.event === 'progress') {
+        this.#showProgress(request.id, event.done ?? 0, event.total ?? null, rate.push(event.done ?? 0));
+        return;
+      }
+      this.#watching.delete(request.id);
+      if (event.event === 'error' && event.code !== 'aborted') this.say(t('modelsDownloadFailed', event.message), true);
+      if (event.event === 'done') this.say(t('modelsDownloadDone', event.result.name));
+      void this.refresh();
+    });
+    void this.refresh();
+  }
+
+  /** @param {string} id @param {number} done @param {number|null} total @param {number} rate */
+  #showProgress(id, done, total, rate) {
+    const item = document.querySelector(`#installed li[data-id="${CSS.escape(id)}"]`);
+    if (!item) return void this.refresh();
+    item.dataset.status = 'downloading';
+    const bar = /** @type {HTMLProgressElement|null} */ (item.querySelector('progress'));
+    const line = item.querySelector('.progress-text');
+    if (!bar || !line) return;
+    const text = progressText(done, total, rate);
+    if (total) {
+      bar.max = total;
+      bar.value = done;
+      bar.setAttribute('aria-valuenow', String(Math.round((done / total) * 100)));
+    }
+    bar.setAttribute('aria-valuetext', text);
+    line.textContent = text;
+  }
+
+  /** @param {{models:any[], loaded:string|null, backend:string}} list @param {Record<string, string>} defaults */
+  #renderInstalled({ models, loaded, backend }, defaults) {
+    $('models-none').hidden = models.length > 0;
+    const items = models
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((model) => this.#installedItem(model, model.id === loaded ? backend : null, defaults));
+    $('installed').replaceChildren(...items);
+  }
+
+  /** @param {any} model @param {string|null} loadedOn @param {Record<string, string>} defaults */
+  #installedItem(model, loadedOn, defaults) {
+    const item = el('li', 'model');
+    item.dataset.id = model.id;
+    item.dataset.status = model.status;
+    const head = el('div', 'row');
+    head.append(el('strong', '', model.name), el('span', `badge ${model.status}`, t(`status_${model.status}`)));
+    if (loadedOn) head.append(el('span', 'badge loaded', t('modelsLoadedOn', loadedOn.toUpperCase())));
+    item.append(head);
+    const size = model.size ?? this.#catalogEntry(model.id)?.bytes;
+    const meta = [t('modelsOnDisk', bytes(model.bytes ?? 0)), model.architecture, model.source === 'file' ? t('modelsImportedTag') : ''];
+    item.append(el('p', 'muted', meta.filter(Boolean).join(' · ')));
+    if (model.status === 'downloading' || model.status === 'paused') {
+      const bar = /** @type {HTMLProgressElement} */ (el('progress'));
+      bar.setAttribute('aria-label', t('modelsProgressLabel', model.name));
+      if (size) {
+        bar.max = size;
+        bar.value = model.bytes ?? 0;
+        bar.setAttribute('aria-valuemin', '0');
+        bar.setAttribute('aria-valuemax', '100');
+        bar.setAttribute('aria-valuenow', String(Math.round(((model.bytes ?? 0) / size) * 100)));
+      }
+      const text = progressText(model.bytes ?? 0, size ?? null, 0);
+      bar.setAttribute('aria-valuetext', text);
+      item.append(bar, el('p', 'progress-text muted', text));
+    }
+    if (model.error && model.status !== 'ready') item.append(el('p', 'error-text', model.error));
+    const actions = el('div', 'actions');
+    if (model.status === 'downloading') {
+      actions.append(button(t('modelsPause'), () => void this.#call('models.cancel', { id: model.id }).then(() => this.refresh())));
+    } else if (model.status === 'paused' || (model.status === 'failed' && model.url)) {
+      actions.append(button(t('modelsResume'), () => this.download({ id: model.id })));
+    }
+    actions.append(confirmButton(t('modelsDelete'), t('modelsDeleteConfirm', model.name), () => this.#delete(model.id)));
+    item.append(actions);
+    if (model.status === 'ready' && model.kind !== 'fasttext') item.append(this.#defaultsFor(model, defaults));
+    return item;
+  }
+
+  /** Checkboxes "default for chat / summaries / translation"; one model per task. */
+  #defaultsFor(/** @type {any} */ model, /** @type {Record<string, string>} */ defaults) {
+    const group = el('fieldset', 'defaults');
+    group.append(el('legend', '', t('modelsDefaultFor')));
+    for (const task of MODEL_TASKS) {
+      const label = el('label');
+      const box = /** @type {HTMLInputElement} */ (el('input'));
+      box.type = 'checkbox';
+      box.checked = defaults[task] === model.id;
+      box.addEventListener('change', async () => {
+        const current = { ...((await loadSettings()).defaultModels ?? {}) };
+        if (box.checked) current[task] = model.id;
+        else if (current[task] === model.id) delete current[task];
+        await saveSettings({ defaultModels: current });
+        await this.refresh();
+      });
+      label.append(box, document.createTextNode(t(TASK_LABELS[/** @type {'chat'} */ (task)])));
+      group.append(label);
+    }
+    return group;
+  }
+
+  #renderCatalog() {
+    const installed = new Set(this.#models.map((m) => m.id));
+    const items = this.#catalog.map((entry) => {
+      const item = el('li', 'model');
+      item.dataset.id = entry.id;
+      const head = el('div', 'row');
+      head.append(el('strong', '', entry.name));
+      if (entry.default) head.append(el('span', 'badge', t('modelsRecommended')));
+      const size = entry.bytes ? bytes(entry.bytes) : t('modelsAbout', bytes(entry.approxBytes ?? 0));
+      const tasks = entry.tasks.map((task) => t(TASK_LABELS[/** @type {'chat'} */ (task)] ?? 'taskDetect')).join(', ');
+      item.append(
+        head,
+        el('p', 'muted', [size, entry.quantization, entry.architecture, entry.license].join(' · ')),
+        el('p', 'muted', t('modelsGoodFor', tasks, entry.languages.join(', '))),
+      );
+      const action = button(installed.has(entry.id) ? t('modelsInstalledShort') : t('modelsDownload'), async () => {
+        // Say so before starting when it cannot fit (the worker checks again with the real size).
+        const { usage = 0, quota = Infinity } = await navigator.storage.estimate();
+        const needed = entry.bytes ?? entry.approxBytes ?? 0;
+        if (needed > quota - usage) return this.say(t('modelsNoSpace', bytes(needed), bytes(Math.max(0, quota - usage))), true);
+        this.download({ id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind });
+      });
+      action.disabled = installed.has(entry.id);
+      action.setAttribute('aria-label', t('modelsDownloadNamed', entry.name));
+      item.append(action);
+      return item;
+    });
+    $('catalog').replaceChildren(...items);
+  }
+
+  /** @param {string} id */
+  #catalogEntry(id) {
+    return this.#catalog.find((entry) => entry.id === id);
+  }
+
+  /** @param {string} id */
+  async #delete(id) {
+    const before = (await navigator.storage.estimate()).usage ?? 0;
+    if (await this.#call('models.delete', { id })) {
+      const after = (await navigator.storage.estimate()).usage ?? 0;
+      this.say(t('modelsDeleted', bytes(Math.max(0, before - after))));
+    }
+    await this.refresh();
+  }
+
+  /** One request's result, or null after showing its error. @param {any} kind @param {object} payload */
+  #call(kind, payload) {
+    return new Promise((resolve) => {
+      this.#client.request(kind, payload, (event) => {
+        if (event.event === 'done') resolve(event.result);
+        if (event.event === 'error') {
+          this.say(event.message, true);
+          resolve(null);
+        }
+      });
+    });
+  }
+}
+
+/** `42% · 41 MB of 98 MB · 3.1 MB/s · 20 s left`. @param {number} done @param {number|null} total @param {number} rate */
+function progressText(done, total, rate) {
+  const parts = total ? [percent(done, total), t('modelsOf', bytes(done), bytes(total))] : [bytes(done)];
+  if (rate > 0) parts.push(speed(rate));
+  if (rate > 0 && total) parts.push(t('modelsTimeLeft', duration((total - done) / rate)));
+  return parts.join(' · ');
+}
+
+/** @param {string} label @param {() => void} onClick */
+function button(label, onClick) {
+  const node = /** @type {HTMLButtonElement} */ (el('button', 'quiet', label));
+  node.type = 'button';
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+/** A button that asks once more before it acts (no modal dialog: the popup would close). */
+function confirmButton(/** @type {string} */ label, /** @type {string} */ confirmLabel, /** @type {() => void} */ onConfirm) {
+  const node = button(label, () => {
+    if (node.dataset.armed) return onConfirm();
+    node.dataset.armed = '1';
+    node.textContent = confirmLabel;
+    setTimeout(() => {
+      delete node.dataset.armed;
+      node.textContent = label;
+    }, 4000);
+  });
+  node.classList.add('danger');
+  return node;
+}
+
+export async function showStorage() {
+  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+  $('storage').textContent = t('storageOf', bytes(usage), bytes(quota));
+}
