@@ -68,7 +68,8 @@ async function ensureModel(rt, id, wanted) {
   const choice = ready.find((m) => m.id === wanted) ?? (loaded ? null : ready[0]);
   if (!choice) return;
   post({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}` });
-  await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access));
+  const info = await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access));
+  post({ type: 'event', id, event: 'progress', stage: 'loaded', message: `${choice.name} on ${info.backend}`, model: info });
 }
 
 /** @param {any} rt @param {{id:string, kind:string, payload:any}} message */

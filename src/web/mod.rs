@@ -71,7 +71,12 @@ impl WebRuntime {
             .map_err(|e| crate::LocusError::BadModel(e.to_string()))
             .and_then(|mut source| self.inner.load_model(name, &mut source));
         match loaded {
-            Ok(info) => to_js(&info).map_err(JsValue::from),
+            Ok(mut info) => {
+                // WASM memory only grows, so its size now is the peak of
+                // the load: the weights must not all have passed through it.
+                info["wasmHeapBytes"] = wasm_heap_bytes().into();
+                to_js(&info).map_err(JsValue::from)
+            }
             Err(error) => Err(coded_error(&error)),
         }
     }
@@ -111,6 +116,13 @@ pub fn inspect_model(handle: web_sys::FileSystemSyncAccessHandle) -> Result<JsVa
         Ok(info) => to_js(&info).map_err(JsValue::from),
         Err(error) => Err(coded_error(&error)),
     }
+}
+
+/// Bytes of this module's linear memory (the WASM heap).
+fn wasm_heap_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
+    f64::from(buffer.byte_length())
 }
 
 /// A JS `Error` with the protocol's error `code` attached.

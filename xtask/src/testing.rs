@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::shell::{self, Cmd, Result};
-use crate::{build, models, setup};
+use crate::{build, models, paths, setup};
 
 #[derive(Default)]
 struct Tally {
@@ -83,8 +83,12 @@ pub fn run_all() -> Result {
         run.step(
             "Node and browser tests (headless Chromium, unpacked extension)",
             |tally| {
+                // The browser tests compare with the native binary that
+                // `cargo test` just built.
+                let locus = paths::cargo_target().join("debug").join("locus");
                 Cmd::new("node")
                     .args(["--test", "--test-concurrency=1", "tests/js/", "tests/e2e/"])
+                    .env("LOCUS_BIN", locus)
                     .run_watching(|line| tally.read(line))
             },
         );
