@@ -32,7 +32,7 @@ struct Params {
 
 const WG: u32 = 256u;
 const CHUNK: u32 = 4096u;
-const LOWEST: f32 = -3.4028235e38;
+const LOWEST: f32 = -3.40282346e38; // -f32::MAX (Tint refuses -3.4028235e38 as out of range)
 const NONE: u32 = 0xffffffffu;
 
 var<workgroup> best_value: array<f32, WG>;

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use crate::gpu::kernels::{Kernel, KernelKey};
 
@@ -24,6 +25,10 @@ pub enum GpuError {
     Shape(String),
     #[error("{0} exceeds the adapter's limit of {1} bytes per binding")]
     TooLarge(&'static str, u64),
+    #[error("the GPU reported an error: {0}")]
+    Device(String),
+    #[error("the GPU device was lost: {0}")]
+    Lost(String),
 }
 
 /// Optional features the kernels can use, as granted on the device.
@@ -40,6 +45,15 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub capabilities: Capabilities,
     pipelines: RefCell<HashMap<KernelKey, Rc<wgpu::ComputePipeline>>>,
+    /// Errors the device reported on its own (validation, out of memory) and
+    /// why it was lost, if it was: checked after each step, see [`Self::check`].
+    faults: Arc<Mutex<Faults>>,
+}
+
+#[derive(Default)]
+struct Faults {
+    errors: Vec<String>,
+    lost: Option<String>,
 }
 
 impl GpuContext {
@@ -82,10 +96,31 @@ impl GpuContext {
             },
             info: adapter.get_info(),
             limits: device.limits(),
+            faults: watch_faults(&device),
             device,
             queue,
             pipelines: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// The first error the device reported since the last check, or its
+    /// loss: a step that hit one must not be trusted.
+    pub fn check(&self) -> Result<(), GpuError> {
+        let Ok(mut faults) = self.faults.lock() else {
+            return Err(GpuError::Device("the error log was poisoned".into()));
+        };
+        if let Some(reason) = &faults.lost {
+            return Err(GpuError::Lost(reason.clone()));
+        }
+        match faults.errors.drain(..).next() {
+            Some(error) => Err(GpuError::Device(error)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the device is gone (a new context is needed).
+    pub fn is_lost(&self) -> bool {
+        self.faults.lock().map_or(true, |f| f.lost.is_some())
     }
 
     /// The compute pipeline for a kernel variant, compiled once and cached.
@@ -136,4 +171,26 @@ impl GpuContext {
             Ok(())
         }
     }
+}
+
+/// Records the device's uncaptured errors and its loss, instead of wgpu's
+/// default of panicking on them (a panic would take the runtime down).
+fn watch_faults(device: &wgpu::Device) -> Arc<Mutex<Faults>> {
+    let faults = Arc::new(Mutex::new(Faults::default()));
+    let log = faults.clone();
+    device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+        if let Ok(mut faults) = log.lock() {
+            // Keep the first few: one bad pipeline repeats its error per use.
+            if faults.errors.len() < 8 {
+                faults.errors.push(error.to_string());
+            }
+        }
+    }));
+    let log = faults.clone();
+    device.set_device_lost_callback(move |reason, message| {
+        if let Ok(mut faults) = log.lock() {
+            faults.lost = Some(format!("{reason:?}: {message}"));
+        }
+    });
+    faults
 }

@@ -107,6 +107,30 @@ pub fn row_chunks(
         .collect())
 }
 
+/// A storage buffer holding `bytes` (zero-padded to whole words). Written
+/// with `queue.write_buffer`, which in the browser copies straight from the
+/// WASM heap: `create_buffer_init` would mirror the whole tensor in the heap
+/// a second time while it is mapped.
+fn upload_bytes(ctx: &GpuContext, bytes: &[u8]) -> wgpu::Buffer {
+    let size = (bytes.len() as u64).next_multiple_of(4).max(4);
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("matvec weights"),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let whole = bytes.len() - bytes.len() % 4;
+    if whole > 0 {
+        ctx.queue.write_buffer(&buffer, 0, &bytes[..whole]);
+    }
+    if whole < bytes.len() {
+        let mut tail = [0u8; 4];
+        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+        ctx.queue.write_buffer(&buffer, whole as u64, &tail);
+    }
+    buffer
+}
+
 /// One run of rows of a [`GpuMatrix`], in one buffer.
 #[derive(Debug, Clone)]
 pub struct MatrixChunk {
@@ -173,14 +197,7 @@ impl GpuMatrix {
         let chunks = row_chunks(rows, row_bytes, limit)?
             .into_iter()
             .map(|rows| MatrixChunk {
-                // create_buffer_init zero-pads the size to whole words.
-                buffer: ctx
-                    .device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("matvec weights"),
-                        contents: &bytes[rows.start * row_bytes..rows.end * row_bytes],
-                        usage: wgpu::BufferUsages::STORAGE,
-                    }),
+                buffer: upload_bytes(ctx, &bytes[rows.start * row_bytes..rows.end * row_bytes]),
                 byte_offset: 0,
                 rows,
             })

@@ -22,7 +22,8 @@ use crate::report::{AdapterReport, BackendReport};
 pub use self_test::{SELF_TEST_TOLERANCE, self_test};
 
 pub struct Runtime {
-    gpu: Option<Rc<GpuContext>>,
+    /// The GPU, until it is lost: models load on the CPU after that.
+    gpu: RefCell<Option<Rc<GpuContext>>>,
     report: BackendReport,
     /// The loaded language model, shared with a running generation.
     model: RefCell<Option<Rc<ModelSlot>>>,
@@ -94,7 +95,7 @@ impl Runtime {
 
     fn new(gpu: Option<GpuContext>, report: BackendReport) -> Runtime {
         Runtime {
-            gpu: gpu.map(Rc::new),
+            gpu: RefCell::new(gpu.map(Rc::new)),
             report,
             model: RefCell::new(None),
             aborted: RefCell::new(HashSet::new()),
@@ -113,7 +114,8 @@ impl Runtime {
         *self.model.borrow_mut() = None;
         let bad = |e: crate::engine::EngineError| LocusError::BadModel(e.to_string());
         let mut fallback = None;
-        let engine = match &self.gpu {
+        let gpu = self.gpu.borrow().clone();
+        let engine = match &gpu {
             Some(ctx) => {
                 match GpuModel::load(ctx.clone(), source, GPU_CONTEXT, GPU_PREFILL, &mut |_| {}) {
                     Ok(model) => Engine::Gpu(Box::new(model)),
@@ -158,8 +160,8 @@ impl Runtime {
         &self.report
     }
 
-    pub fn gpu(&self) -> Option<&GpuContext> {
-        self.gpu.as_deref()
+    pub fn gpu(&self) -> Option<Rc<GpuContext>> {
+        self.gpu.borrow().clone()
     }
 
     /// Answers one client message, emitting its events in order. Never panics
@@ -168,6 +170,15 @@ impl Runtime {
         match protocol::parse_client_message(message) {
             Ok(ClientMessage::Request { id, task }) => {
                 if let Err(error) = self.run(&id, task, emit).await {
+                    if matches!(error, LocusError::Gpu(_))
+                        && self.gpu().is_some_and(|g| g.is_lost())
+                    {
+                        // The request ends with the error; the next one
+                        // loads the model again, on the CPU.
+                        self.gpu.borrow_mut().take();
+                        self.model.borrow_mut().take();
+                        self.chat.borrow_mut().take();
+                    }
                     emit(Event::error(id.clone(), &error));
                 }
                 self.aborted.borrow_mut().remove(&id);

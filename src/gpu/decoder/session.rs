@@ -228,6 +228,8 @@ impl Decode for GpuDecoder {
             self.submit(batch, last.then_some(greedy));
         }
         let words = self.read_picked().await.map_err(EngineError::Gpu)?;
+        // A kernel the device refused, or a lost device, leaves garbage.
+        self.ctx.check().map_err(EngineError::Gpu)?;
         if greedy {
             return Ok(words[0]);
         }
