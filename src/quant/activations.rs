@@ -42,7 +42,7 @@ use half::{bf16, f16};
 
 use super::k_quants::{self, QK_K};
 use super::legacy::{self, QK};
-use super::{GgmlType, QuantError, block, float};
+use super::{GgmlType, QuantError, batched, block, float};
 
 /// A Q8_0 activation block: `x ≈ d * q`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -362,6 +362,26 @@ pub fn dot_quantized_rows(
     x: &QuantizedRow,
     out: &mut [f32],
 ) -> Result<(), QuantError> {
+    dot_quantized_rows_ordered(ty, rows, x, DotOrder::VecDot, out)
+}
+
+/// Which of llama.cpp's kernels' float order a dot product follows: the
+/// single-token `vec_dot`/`gemv` one, or that of its batched kernels (see
+/// `batched.rs`; the same for types whose batched kernels do not differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DotOrder {
+    VecDot,
+    Gemm,
+}
+
+/// [`dot_quantized_rows`] in the float order `order`.
+pub fn dot_quantized_rows_ordered(
+    ty: GgmlType,
+    rows: &[u8],
+    x: &QuantizedRow,
+    order: DotOrder,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
     if !ty.is_supported() {
         return Err(QuantError::Unsupported(ty));
     }
@@ -390,9 +410,9 @@ pub fn dot_quantized_rows(
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma_f16c() {
         // SAFETY: `kernels_x86` needs AVX2, FMA and F16C, which this CPU has.
-        return unsafe { kernels_x86(ty, rows, row_bytes, &x.data, out) };
+        return unsafe { kernels_x86(ty, rows, row_bytes, &x.data, order, out) };
     }
-    kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, out)
+    kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, order, out)
 }
 
 /// [`dot_quantized_rows`] through the portable kernels with fused
@@ -405,7 +425,7 @@ pub(crate) fn dot_portable_fused(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let row_bytes = ty.row_bytes(x.len)?;
-    kernels::<true>(ty, rows, row_bytes, &x.data, out)
+    kernels::<true>(ty, rows, row_bytes, &x.data, DotOrder::VecDot, out)
 }
 
 /// Whether the `x86.rs` kernels can run here.
@@ -443,10 +463,14 @@ fn kernels_x86(
     rows: &[u8],
     row_bytes: usize,
     data: &Data,
+    order: DotOrder,
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     use super::x86;
     use GgmlType as T;
+    if order == DotOrder::Gemm && matches!(ty, T::Q4_K | T::Q6_K) {
+        return kernels::<true>(ty, rows, row_bytes, data, order, out);
+    }
     match (ty, data) {
         (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q4_0_q8_0, y),
         (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q5_0_q8_0, y),
@@ -455,7 +479,7 @@ fn kernels_x86(
         (T::Q5_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, x86::q5_1_q8_1, y),
         (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q4_k_q8_k, y),
         (T::Q6_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q6_k_q8_k, y),
-        _ => return kernels::<true>(ty, rows, row_bytes, data, out),
+        _ => return kernels::<true>(ty, rows, row_bytes, data, order, out),
     }
     Ok(())
 }
@@ -467,9 +491,11 @@ fn kernels<const FUSED: bool>(
     rows: &[u8],
     row_bytes: usize,
     data: &Data,
+    order: DotOrder,
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     use GgmlType as T;
+    let gemm = order == DotOrder::Gemm;
     match (ty, data) {
         (T::F32 | T::F16 | T::BF16, Data::Float(v)) => {
             for (o, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
@@ -494,6 +520,12 @@ fn kernels<const FUSED: bool>(
         }
         (T::Q5_1, Data::Q8_1(y)) => {
             each_row!(rows, row_bytes, out, legacy::vec_dot_q5_1_q8_1::<FUSED>, y)
+        }
+        (T::Q4_K, Data::Q8K(y)) if gemm => {
+            each_row!(rows, row_bytes, out, batched::gemm_q4_k_q8_k::<FUSED>, y)
+        }
+        (T::Q6_K, Data::Q8K(y)) if gemm => {
+            each_row!(rows, row_bytes, out, batched::tiled_q6_k_q8_k::<FUSED>, y)
         }
         (T::Q4_K, Data::Q8K(y)) => each_row!(
             rows,
