@@ -78,16 +78,32 @@ fn glu_impl<const FUSED: bool>(activation: Activation, gate: &mut [f32], up: &[f
 /// GELU, tanh approximation, through ggml's f16 lookup table: the input is
 /// rounded to f16 and so is the result.
 pub fn gelu_tanh(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     if x <= -10.0 {
         return 0.0;
     }
     if x >= 10.0 {
         return x;
     }
-    let x = f16::from_f32(x).to_f32();
-    let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh());
-    f16::from_f32(y).to_f32()
+    let h = f16::from_f32(x).to_bits();
+    f16::from_bits(gelu_table()[usize::from(h)]).to_f32()
+}
+
+/// ggml's `ggml_table_gelu_f16`: `f16(ggml_gelu_f32(x))` for every f16 `x`,
+/// as GCC compiles it, fusing `1 + (a·x)·x` into one multiply-add (which
+/// moves a few results across an f16 rounding boundary). Built on first use.
+fn gelu_table() -> &'static [u16] {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044_715;
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = f16::from_bits(bits).to_f32();
+                let inner = SQRT_2_OVER_PI * x * (GELU_COEF_A * x).mul_add(x, 1.0);
+                f16::from_f32(0.5 * x * (1.0 + inner.tanh())).to_bits()
+            })
+            .collect()
+    })
 }
 
 pub fn add_into(dst: &mut [f32], src: &[f32]) {
@@ -133,5 +149,7 @@ mod tests {
         assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-3);
         assert_eq!(gelu_tanh(-11.0), 0.0);
         assert_eq!(gelu_tanh(12.0), 12.0);
+        // An f16 rounding boundary that the fused multiply-add moves.
+        assert_eq!(gelu_tanh(-1.998_720_6), -0.045_501_71);
     }
 }
