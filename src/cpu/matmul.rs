@@ -95,7 +95,7 @@ pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Resu
 /// 8 tokens on. See `quant/batched.rs`.
 pub fn dot_order(ty: GgmlType, rows: usize, n_tokens: usize, t: usize) -> DotOrder {
     let gemm = match ty {
-        GgmlType::Q4_K => rows % 8 == 0 && t < n_tokens - n_tokens % 4,
+        GgmlType::Q4_K => rows.is_multiple_of(8) && t < n_tokens - n_tokens % 4,
         GgmlType::Q6_K => n_tokens >= 8,
         _ => false,
     };
@@ -145,4 +145,31 @@ fn thread_count(rows: usize, work: usize) -> usize {
         .map(|n| n.get())
         .unwrap_or(1);
     cores.min(rows.div_ceil(ROW_BLOCK)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_order_follows_llama_cpp_kernel_choice() {
+        use DotOrder::{Gemm, VecDot};
+        let order = |ty, rows, n| {
+            (0..n)
+                .map(|t| dot_order(ty, rows, n, t))
+                .collect::<Vec<_>>()
+        };
+        // Repacked Q4_K: gemm on whole groups of four tokens, gemv on the rest.
+        assert_eq!(
+            order(GgmlType::Q4_K, 896, 6),
+            [Gemm, Gemm, Gemm, Gemm, VecDot, VecDot]
+        );
+        assert_eq!(order(GgmlType::Q4_K, 896, 3), [VecDot; 3]);
+        assert_eq!(order(GgmlType::Q4_K, 900, 8), [VecDot; 8], "not repacked");
+        // Tiled Q6_K from 8 tokens on.
+        assert_eq!(order(GgmlType::Q6_K, 640, 7), [VecDot; 7]);
+        assert_eq!(order(GgmlType::Q6_K, 640, 8), [Gemm; 8]);
+        assert_eq!(order(GgmlType::Q5_0, 640, 8), [VecDot; 8]);
+        assert_eq!(order(GgmlType::Q6_K, 640, 1), [VecDot]);
+    }
 }

@@ -132,7 +132,7 @@ mod tests {
     fn glu_rows_use_the_polynomial_then_libm() {
         let x: Vec<f32> = (0..40).map(|i| i as f32 * 0.37 - 7.0).collect();
         let mut g = x.clone();
-        glu(Activation::Silu, &mut g, &vec![2.0; 40], 20);
+        glu(Activation::Silu, &mut g, &[2.0; 40], 20);
         for (i, (&g, &x)) in g.iter().zip(&x).enumerate() {
             let want = if i % 20 < 16 {
                 ggml_numerics::silu::<true>(x)

@@ -36,7 +36,8 @@
 //! CPU backend on the three test models: given llama.cpp's own input rows,
 //! every Q4_1, Q5_0, Q8_0, Q4_K and Q6_K mat-vec of a single-token decode
 //! gives bit-identical outputs (so do the Q4_1/Q5_0/Q8_0 ones of a batch;
-//! llama.cpp's batched K-quant kernels accumulate in another order).
+//! llama.cpp's batched K-quant kernels accumulate in another order, which
+//! [`DotOrder::Gemm`] follows: see `batched.rs`).
 
 use half::{bf16, f16};
 

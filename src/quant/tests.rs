@@ -338,6 +338,11 @@ fn quantized_dot_is_the_integer_formula() {
                 err < 2e-6,
                 "{ty} trial {trial}: {got} vs {exact} (rel {err:e})"
             );
+            // llama.cpp's batched kernels: the same sums in another float order.
+            let mut batched = [0.0];
+            dot_quantized_rows_ordered(ty, &bytes, &act, DotOrder::Gemm, &mut batched).unwrap();
+            let err = (f64::from(batched[0]) - exact).abs() / magnitude.max(1e-30);
+            assert!(err < 2e-6, "{ty} trial {trial}: batched (rel {err:e})");
             // And it approximates the f32 dot to within the activation rounding.
             let f = f64::from(dot(ty, &bytes, &x).unwrap());
             assert!(
