@@ -355,7 +355,8 @@ pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32
 /// llama.cpp's (checked against its CPU backend for Q4_1, Q5_0, Q8_0, Q4_K
 /// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
 /// `x86.rs` kernels; elsewhere portable code with the same arithmetic
-/// (multiply-adds rounded twice on targets without FMA, such as wasm32).
+/// (fused multiply-adds emulated through f64 where there is no FMA, as on
+/// wasm32: see [`fma`]).
 /// Q5_K and the float types are not bit-exact: no test model has them.
 pub fn dot_quantized_rows(
     ty: GgmlType,
@@ -567,11 +568,18 @@ pub(crate) fn idot<const N: usize>(a: &[i8; N], b: &[i8]) -> i32 {
     sum
 }
 
-/// `a * b + c`, rounded once when `FUSED` (as x86 FMA and ggml's
-/// `_mm256_fmadd_ps` do), else twice.
+/// `a * b + c` rounded once, as x86 FMA and ggml's `_mm256_fmadd_ps` do:
+/// by the FMA instruction when `FUSED`, else (targets without FMA, such as
+/// wasm32) through f64, where the product is exact, so that only the rare
+/// double rounding of the sum can differ. A plain `a * b + c` rounds twice,
+/// and those ulps, amplified over the layers, moved logits by up to 1.0.
 #[inline(always)]
 pub(crate) fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED { a.mul_add(b, c) } else { a * b + c }
+    if FUSED {
+        a.mul_add(b, c)
+    } else {
+        (f64::from(a) * f64::from(b) + f64::from(c)) as f32
+    }
 }
 
 /// Lane `l` of ggml's AVX2 integer dot: Σ a[i]·b[i] over i in 4l..4l+4
@@ -783,10 +791,11 @@ mod tests {
                 .sum();
             assert_eq!(lane, want);
         }
-        // Fused and unfused multiply-adds differ where the product is inexact.
+        // Rounded once, natively or through f64 (`x * y - 1` alone gives 0).
         let (x, y) = (1.0 + f32::EPSILON, 1.0 - f32::EPSILON);
         assert_eq!(fma::<true>(x, y, -1.0), -f32::EPSILON * f32::EPSILON);
-        assert_eq!(fma::<false>(x, y, -1.0), 0.0);
+        assert_eq!(fma::<false>(x, y, -1.0), -f32::EPSILON * f32::EPSILON);
+        assert_eq!(x * y - 1.0, 0.0);
     }
 
     #[test]

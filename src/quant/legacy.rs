@@ -159,7 +159,7 @@ fn q5_signed(qh: [u8; 4], qs: &[u8; QK / 2], offset: i8) -> [i8; QK] {
 // fused-multiply-added into eight f32 accumulators with `d_x * d_y`, which
 // are summed as `hsum_float_8` does at the end; the `_1` kinds also
 // accumulate `m_x * s_y` in a scalar fused multiply-add. With `FUSED` false
-// the multiply-adds are rounded twice (for targets without FMA).
+// (targets without FMA) the fused multiply-adds are emulated through f64.
 
 /// ggml's `ggml_vec_dot_q4_0_q8_0`.
 #[inline(always)]

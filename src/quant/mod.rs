@@ -45,6 +45,7 @@ use std::fmt;
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
+pub(crate) use activations::fma;
 pub use activations::{
     DotOrder, QuantizedRow, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered,
     vec_dot_type,
