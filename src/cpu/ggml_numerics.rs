@@ -17,7 +17,7 @@
 //! Every function takes `FUSED`: whether its fused multiply-adds are the FMA
 //! instruction (x86 with FMA, aarch64) or emulated through f64 (wasm32, the
 //! browser's CPU fallback, has no FMA; the f64 sum can round twice, rarely).
-//! Callers pick it once per call through [`fused_dispatch!`], so that on x86
+//! Callers pick it once per call through `fused_dispatch!`, so that on x86
 //! `mul_add` compiles to the FMA instruction, not a libm call.
 
 use half::f16;

@@ -19,8 +19,9 @@
 //! (Q5_K and non-repacked Q4_K also take the tiled path there; no test model
 //! has them, so they keep the `vec_dot` order, unverified.)
 
-use super::activations::{ActQ8K, fma, idot};
+use super::activations::ActQ8K;
 use super::block::f16_le;
+use super::dot::{fma, idot};
 use super::k_quants::{BlockQ4K, BlockQ6K, q4_k_codes, q6_k_lanes, scale_min_k4};
 
 /// `ggml_gemm_q4_K_8x8_q8_K`'s arithmetic for one weight row and one token.

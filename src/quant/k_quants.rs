@@ -12,8 +12,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::activations::{Acc8, ActQ8K, fma, idot, lanes8};
+use super::activations::ActQ8K;
 use super::block::{Block, f16_le};
+use super::dot::{Acc8, fma, idot, lanes8};
 
 /// Values per super-block (ggml's `QK_K`).
 pub(crate) const QK_K: usize = 256;

@@ -7,8 +7,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::activations::{Acc8, ActQ8_0, ActQ8_1, fma, lanes8};
+use super::activations::{ActQ8_0, ActQ8_1};
 use super::block::{Block, f16_le};
+use super::dot::{Acc8, fma, lanes8};
 
 /// Values per block of every format in this file (ggml's `QK4_0` etc.).
 pub(crate) const QK: usize = 32;

@@ -446,7 +446,7 @@ fn x86_kernels_match_the_portable_ones_bit_for_bit() {
             let mut fast = vec![0.0; rows];
             let mut portable = vec![0.0; rows];
             dot_quantized_rows(ty, &bytes, &act, &mut fast).unwrap();
-            activations::dot_portable_fused(ty, &bytes, &act, &mut portable).unwrap();
+            dot::dot_portable_fused(ty, &bytes, &act, &mut portable).unwrap();
             if !matches!(
                 ty,
                 GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q5_K
