@@ -7,6 +7,7 @@
 //! (the prompt) tinyBLAS's.
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use super::ggml_numerics::{DotF16, dot_f16, fma, fused_dispatch, round_f16, softmax};
 
@@ -54,6 +55,7 @@ fn attend_impl<const FUSED: bool>(
     let mut scores = vec![f32::NEG_INFINITY; pos + 1];
     let mut q16 = vec![0.0f32; hd];
     let mut k32 = vec![0.0f32; hd];
+    let mut v32 = vec![0.0f32; vd];
     // Value accumulators, slot-major: slot s holds positions j ≡ s.
     let mut acc = vec![0.0f32; slots * vd];
     for h in 0..shape.heads {
@@ -63,7 +65,7 @@ fn attend_impl<const FUSED: bool>(
         q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
         for (j, score) in scores.iter_mut().enumerate().skip(first) {
             let k = &keys[j * kv_width + kv * hd..][..hd];
-            k32.iter_mut().zip(k).for_each(|(d, s)| *d = s.to_f32());
+            k.convert_to_f32_slice(&mut k32);
             *score = dot_f16::<FUSED>(order, &k32, &q16) * shape.scale;
         }
         softmax::<FUSED>(&mut scores);
@@ -71,11 +73,11 @@ fn attend_impl<const FUSED: bool>(
         // Masked positions have weight 0 and would add nothing.
         for (j, &p) in scores.iter().enumerate().skip(first) {
             let p = round_f16(p);
-            let v = &values[j * v_width + kv * vd..][..vd];
+            values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
             let a = &mut acc[(j % slots) * vd..][..vd];
             a.iter_mut()
-                .zip(v)
-                .for_each(|(a, x)| *a = fma::<FUSED>(x.to_f32(), p, *a));
+                .zip(&v32)
+                .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
         }
         for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
             *o = order.reduce(|s| acc[s * vd + c]);

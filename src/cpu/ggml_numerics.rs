@@ -157,13 +157,34 @@ impl DotF16 {
 /// cache, whose extra entries add nothing.
 #[inline(always)]
 pub fn dot_f16<const FUSED: bool>(order: DotF16, x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 64];
-    let slots = order.slots();
-    for (i, (&a, &b)) in x.iter().zip(y).enumerate() {
-        let s = i % slots;
-        acc[s] = fma::<FUSED>(a, b, acc[s]);
+    match order {
+        DotF16::Single => {
+            let acc = slot_sums::<FUSED, 64>(x, y);
+            order.reduce(|s| acc[s])
+        }
+        DotF16::Batch => {
+            let acc = slot_sums::<FUSED, 16>(x, y);
+            order.reduce(|s| acc[s])
+        }
     }
-    order.reduce(|s| acc[s])
+}
+
+/// `acc[s] = Σ x[i]·y[i]` over `i ≡ s (mod N)`, fused-multiply-added in order.
+#[inline(always)]
+fn slot_sums<const FUSED: bool, const N: usize>(x: &[f32], y: &[f32]) -> [f32; N] {
+    let n = x.len().min(y.len());
+    let (xs, ys) = (x[..n].chunks_exact(N), y[..n].chunks_exact(N));
+    let (x_tail, y_tail) = (xs.remainder(), ys.remainder());
+    let mut acc = [0.0f32; N];
+    for (a, b) in xs.zip(ys) {
+        for i in 0..N {
+            acc[i] = fma::<FUSED>(a[i], b[i], acc[i]);
+        }
+    }
+    for (i, (&a, &b)) in x_tail.iter().zip(y_tail).enumerate() {
+        acc[i] = fma::<FUSED>(a, b, acc[i]);
+    }
+    acc
 }
 
 /// ggml's softmax of one row, in place: `e^(x - max)` by [`expf`] summed 16

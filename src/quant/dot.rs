@@ -97,10 +97,11 @@ pub(crate) fn dot_portable_fused(
     ty: GgmlType,
     rows: &[u8],
     x: &QuantizedRow,
+    order: DotOrder,
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let row_bytes = ty.row_bytes(x.len)?;
-    kernels::<true>(ty, rows, row_bytes, &x.data, DotOrder::VecDot, out)
+    kernels::<true>(ty, rows, row_bytes, &x.data, order, out)
 }
 
 /// Whether the `x86.rs` kernels can run here.
@@ -143,10 +144,10 @@ fn kernels_x86(
 ) -> Result<(), QuantError> {
     use super::x86;
     use GgmlType as T;
-    if order == DotOrder::Gemm && matches!(ty, T::Q4_K | T::Q6_K) {
-        return kernels::<true>(ty, rows, row_bytes, data, order, out);
-    }
+    let gemm = order == DotOrder::Gemm;
     match (ty, data) {
+        (T::Q4_K, Data::Q8K(y)) if gemm => each_row!(rows, row_bytes, out, x86::gemm_q4_k_q8_k, y),
+        (T::Q6_K, Data::Q8K(y)) if gemm => each_row!(rows, row_bytes, out, x86::tiled_q6_k_q8_k, y),
         (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q4_0_q8_0, y),
         (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q5_0_q8_0, y),
         (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q8_0_q8_0, y),
