@@ -1,10 +1,15 @@
 //! Causal, grouped-query attention over the f16 KV cache, optionally limited
-//! to a sliding window. Like llama.cpp's non-flash path, the query and the
-//! softmax weights are rounded to f16 before their dot products.
+//! to a sliding window, with the arithmetic of llama.cpp's non-flash CPU
+//! path (see [`ggml_numerics`](super::ggml_numerics)): the query rounded to
+//! f16, q·k as an f16 dot product times the scale, ggml's softmax, the
+//! weights rounded to f16, and their f16 dot product with each value channel
+//! over the positions. One token follows `ggml_vec_dot_f16`'s order, a batch
+//! (the prompt) tinyBLAS's.
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
-use super::ops::softmax;
+use super::ggml_numerics::{DotF16, dot_f16, fma, fused_dispatch, round_f16, softmax};
 
 pub struct AttentionShape {
     pub heads: usize,
@@ -17,41 +22,65 @@ pub struct AttentionShape {
     pub window: Option<usize>,
 }
 
+fused_dispatch!(
 /// Attention of one query token at position `pos` (its own key/value already
-/// stored) into `out` (`heads × value_dim`).
-pub fn attend(
+/// stored, cache index = position) into `out` (`heads × value_dim`), with
+/// `order` saying whether llama.cpp computes it as one token or in a batch.
+fn attend(
     shape: &AttentionShape,
     query: &[f32],
     keys: &[f16],
     values: &[f16],
     pos: usize,
+    order: DotF16,
+    out: &mut [f32]
+) => attend_impl);
+
+#[inline(always)]
+fn attend_impl<const FUSED: bool>(
+    shape: &AttentionShape,
+    query: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    pos: usize,
+    order: DotF16,
     out: &mut [f32],
 ) {
+    let (hd, vd) = (shape.head_dim, shape.value_dim);
     let group = shape.heads / shape.kv_heads;
     let first = shape.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-    let kv_width = shape.kv_heads * shape.head_dim;
-    let v_width = shape.kv_heads * shape.value_dim;
-    let mut scores = vec![0.0f32; pos + 1 - first];
-    let mut q16 = vec![0.0f32; shape.head_dim];
+    let (kv_width, v_width) = (shape.kv_heads * hd, shape.kv_heads * vd);
+    let slots = order.slots();
+    // Positions keep their cache index: it decides their accumulator lane.
+    let mut scores = vec![f32::NEG_INFINITY; pos + 1];
+    let mut q16 = vec![0.0f32; hd];
+    let mut k32 = vec![0.0f32; hd];
+    let mut v32 = vec![0.0f32; vd];
+    // Value accumulators, slot-major: slot s holds positions j ≡ s.
+    let mut acc = vec![0.0f32; slots * vd];
     for h in 0..shape.heads {
         let kv = h / group;
-        let q = &query[h * shape.head_dim..(h + 1) * shape.head_dim];
-        q16.iter_mut()
-            .zip(q)
-            .for_each(|(dst, &src)| *dst = f16::from_f32(src).to_f32());
-        for (j, score) in (first..=pos).zip(scores.iter_mut()) {
-            let k = &keys[j * kv_width + kv * shape.head_dim..][..shape.head_dim];
-            *score = q16.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum::<f32>() * shape.scale;
+        scores[..first].fill(f32::NEG_INFINITY);
+        let q = &query[h * hd..(h + 1) * hd];
+        q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
+        for (j, score) in scores.iter_mut().enumerate().skip(first) {
+            let k = &keys[j * kv_width + kv * hd..][..hd];
+            k.convert_to_f32_slice(&mut k32);
+            *score = dot_f16::<FUSED>(order, &k32, &q16) * shape.scale;
         }
-        softmax(&mut scores);
-        let o = &mut out[h * shape.value_dim..(h + 1) * shape.value_dim];
-        o.fill(0.0);
-        for (j, &p) in (first..=pos).zip(scores.iter()) {
-            let p = f16::from_f32(p).to_f32();
-            let v = &values[j * v_width + kv * shape.value_dim..][..shape.value_dim];
-            o.iter_mut()
-                .zip(v)
-                .for_each(|(acc, x)| *acc += p * x.to_f32());
+        softmax::<FUSED>(&mut scores);
+        acc.fill(0.0);
+        // Masked positions have weight 0 and would add nothing.
+        for (j, &p) in scores.iter().enumerate().skip(first) {
+            let p = round_f16(p);
+            values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
+            let a = &mut acc[(j % slots) * vd..][..vd];
+            a.iter_mut()
+                .zip(&v32)
+                .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+        }
+        for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
+            *o = order.reduce(|s| acc[s * vd + c]);
         }
     }
 }
@@ -74,16 +103,19 @@ mod tests {
             scale: 1.0,
             window: None,
         };
-        let mut out = [0.0; 4];
-        attend(
-            &shape,
-            &[1.0, 0.0, 0.0, 1.0],
-            &halves(&[0.5, 0.5]),
-            &halves(&[3.0, -2.0]),
-            0,
-            &mut out,
-        );
-        assert_eq!(out, [3.0, -2.0, 3.0, -2.0]);
+        for order in [DotF16::Single, DotF16::Batch] {
+            let mut out = [0.0; 4];
+            attend(
+                &shape,
+                &[1.0, 0.0, 0.0, 1.0],
+                &halves(&[0.5, 0.5]),
+                &halves(&[3.0, -2.0]),
+                0,
+                order,
+                &mut out,
+            );
+            assert_eq!(out, [3.0, -2.0, 3.0, -2.0]);
+        }
     }
 
     #[test]
@@ -99,7 +131,7 @@ mod tests {
         let keys = halves(&[0.0, 0.0, 0.0]);
         let values = halves(&[100.0, 1.0, 3.0]);
         let mut out = [0.0];
-        attend(&shape, &[1.0], &keys, &values, 2, &mut out);
+        attend(&shape, &[1.0], &keys, &values, 2, DotF16::Single, &mut out);
         assert_eq!(out, [2.0], "equal weights over positions 1 and 2 only");
     }
 }

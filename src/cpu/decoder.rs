@@ -2,9 +2,10 @@
 //! projection. One code path for Llama, Qwen2 and Gemma 3.
 
 use super::attention::{AttentionShape, attend};
+use super::ggml_numerics::DotF16;
 use super::matmul::matmul;
 use super::{ops, rope};
-use crate::model::{Activation, KvCache, ModelConfig, ModelError, Weights};
+use crate::model::{KvCache, ModelConfig, ModelError, Weights};
 
 pub struct CpuDecoder {
     pub config: ModelConfig,
@@ -112,6 +113,8 @@ impl CpuDecoder {
                 window: if sliding { c.sliding_window } else { None },
             };
             let width = c.head_count * c.value_dim;
+            // llama.cpp multiplies a batch's f16 matrices with tinyBLAS.
+            let order = if n > 1 { DotF16::Batch } else { DotF16::Single };
             for t in 0..n {
                 let query = &q[t * c.q_width()..(t + 1) * c.q_width()];
                 attend(
@@ -120,6 +123,7 @@ impl CpuDecoder {
                     cache.keys(layer),
                     cache.values(layer),
                     start + t,
+                    order,
                     &mut attn[t * width..(t + 1) * width],
                 );
             }
@@ -133,13 +137,7 @@ impl CpuDecoder {
             ops::rms_norm_rows(&mut xn, &w.ffn_norm, c.rms_eps);
             matmul(&w.gate, &xn, n, &mut gate)?;
             matmul(&w.up, &xn, n, &mut up)?;
-            let activation: fn(f32) -> f32 = match c.activation {
-                Activation::Silu => ops::silu,
-                Activation::GeluTanh => ops::gelu_tanh,
-            };
-            gate.iter_mut()
-                .zip(&up)
-                .for_each(|(g, u)| *g = activation(*g) * u);
+            ops::glu(c.activation, &mut gate, &up, c.feed_forward_length);
             matmul(&w.down, &gate, n, &mut proj)?;
             if let Some(norm) = &w.post_ffn_norm {
                 ops::rms_norm_rows(&mut proj, norm, c.rms_eps);

@@ -1,12 +1,13 @@
 //! Quantised matrix × activations, as llama.cpp's CPU backend computes it:
 //! each token's activation row is converted once per call to the weight
 //! type's `vec_dot_type` (Q8_0, Q8_1, Q8_K, f16, ...), then every weight row
-//! is dotted with it by [`quant::dot_quantized_rows`], whose results are bit
-//! for bit those of llama.cpp's x86 CPU kernels. Natively, large matrices
-//! have their rows split over the machine's cores.
+//! is dotted with it by [`quant::dot_quantized_rows_ordered`], whose results
+//! are bit for bit those of llama.cpp's x86 CPU kernels, in the float order
+//! of the kernel llama.cpp picks for that token ([`dot_order`]). Natively,
+//! large matrices have their rows split over the machine's cores.
 
 use crate::model::{ModelError, QTensor};
-use crate::quant::{self, QuantError, QuantizedRow};
+use crate::quant::{self, DotOrder, GgmlType, QuantError, QuantizedRow};
 
 /// Weight rows dotted with every token before moving on, so that a block of
 /// rows stays in cache across the tokens of a batch.
@@ -87,6 +88,24 @@ pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Resu
     Ok(())
 }
 
+/// The float order llama.cpp's CPU backend computes token `t` of an
+/// `n_tokens` batch in, for weights of type `ty` with `rows` rows: Q4_K
+/// weights are repacked (rows a multiple of 8) and run `gemm` on whole
+/// groups of four tokens, `gemv` on the rest; Q6_K runs the tiled path from
+/// 8 tokens on. See `quant/batched.rs`.
+pub fn dot_order(ty: GgmlType, rows: usize, n_tokens: usize, t: usize) -> DotOrder {
+    let gemm = match ty {
+        GgmlType::Q4_K => rows.is_multiple_of(8) && t < n_tokens - n_tokens % 4,
+        GgmlType::Q6_K => n_tokens >= 8,
+        _ => false,
+    };
+    if gemm {
+        DotOrder::Gemm
+    } else {
+        DotOrder::VecDot
+    }
+}
+
 /// Rows `first..first + count` of `w` dotted with every token of `acts`,
 /// token-major into `part` (`count × acts.len()` values).
 fn rows_into(
@@ -101,12 +120,13 @@ fn rows_into(
         let rows = &w.data[(first + block) * w.row_bytes..(first + block + n) * w.row_bytes];
         for (t, act) in acts.iter().enumerate() {
             let results = &mut part[t * count + block..][..n];
-            quant::dot_quantized_rows(w.ty, rows, act, results).map_err(|source| {
-                ModelError::Quant {
+            let order = dot_order(w.ty, w.rows, acts.len(), t);
+            quant::dot_quantized_rows_ordered(w.ty, rows, act, order, results).map_err(
+                |source| ModelError::Quant {
                     tensor: w.name.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
         }
     }
     Ok(())
@@ -125,4 +145,31 @@ fn thread_count(rows: usize, work: usize) -> usize {
         .map(|n| n.get())
         .unwrap_or(1);
     cores.min(rows.div_ceil(ROW_BLOCK)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_order_follows_llama_cpp_kernel_choice() {
+        use DotOrder::{Gemm, VecDot};
+        let order = |ty, rows, n| {
+            (0..n)
+                .map(|t| dot_order(ty, rows, n, t))
+                .collect::<Vec<_>>()
+        };
+        // Repacked Q4_K: gemm on whole groups of four tokens, gemv on the rest.
+        assert_eq!(
+            order(GgmlType::Q4_K, 896, 6),
+            [Gemm, Gemm, Gemm, Gemm, VecDot, VecDot]
+        );
+        assert_eq!(order(GgmlType::Q4_K, 896, 3), [VecDot; 3]);
+        assert_eq!(order(GgmlType::Q4_K, 900, 8), [VecDot; 8], "not repacked");
+        // Tiled Q6_K from 8 tokens on.
+        assert_eq!(order(GgmlType::Q6_K, 640, 7), [VecDot; 7]);
+        assert_eq!(order(GgmlType::Q6_K, 640, 8), [Gemm; 8]);
+        assert_eq!(order(GgmlType::Q5_0, 640, 8), [VecDot; 8]);
+        assert_eq!(order(GgmlType::Q6_K, 640, 1), [VecDot]);
+    }
 }

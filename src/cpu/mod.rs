@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod decoder;
+pub mod ggml_numerics;
 pub mod matmul;
 pub mod norm;
 pub mod ops;

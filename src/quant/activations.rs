@@ -30,19 +30,20 @@
 //! Quantised blocks are kept decoded (scales as f32 holding the f16 value)
 //! rather than in ggml's byte layout, which no one else reads.
 //!
-//! [`dot_quantized_rows`] then dots weight rows with a converted row. Its
+//! [`dot_quantized_rows`](super::dot_quantized_rows) then dots weight rows with a converted row. Its
 //! float arithmetic is ggml's, operation for operation (see `legacy.rs`,
 //! `k_quants.rs` and `x86.rs`), and was checked against llama.cpp 0.3.36's
 //! CPU backend on the three test models: given llama.cpp's own input rows,
 //! every Q4_1, Q5_0, Q8_0, Q4_K and Q6_K mat-vec of a single-token decode
 //! gives bit-identical outputs (so do the Q4_1/Q5_0/Q8_0 ones of a batch;
-//! llama.cpp's batched K-quant kernels accumulate in another order).
+//! llama.cpp's batched K-quant kernels accumulate in another order, which
+//! [`DotOrder::Gemm`](super::DotOrder::Gemm) follows: see `batched.rs`).
 
 use half::{bf16, f16};
 
-use super::k_quants::{self, QK_K};
-use super::legacy::{self, QK};
-use super::{GgmlType, QuantError, block, float};
+use super::k_quants::QK_K;
+use super::legacy::QK;
+use super::{GgmlType, QuantError};
 
 /// A Q8_0 activation block: `x ≈ d * q`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -185,7 +186,7 @@ pub fn vec_dot_type(weights: GgmlType) -> Result<GgmlType, QuantError> {
 
 /// The converted values, by format.
 #[derive(Clone, Debug, PartialEq)]
-enum Data {
+pub(super) enum Data {
     /// f32, f16-rounded or bf16-rounded values, widened to f32.
     Float(Vec<f32>),
     Q8_0(Vec<ActQ8_0>),
@@ -195,14 +196,14 @@ enum Data {
 
 /// One row of activations converted for dot products with weights of one
 /// type, exactly as llama.cpp's CPU backend converts `src1` of a `mul_mat`
-/// (its `vec_dot_type`). Convert once per row, then [`dot_quantized`] it
+/// (its `vec_dot_type`). Convert once per row, then [`dot_quantized`](super::dot_quantized) it
 /// with every weight row. The buffers are reused by later conversions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedRow {
     /// The `vec_dot_type` the data is in.
-    format: GgmlType,
-    len: usize,
-    data: Data,
+    pub(super) format: GgmlType,
+    pub(super) len: usize,
+    pub(super) data: Data,
 }
 
 impl Default for QuantizedRow {
@@ -331,253 +332,6 @@ fn refill<A, const N: usize>(
             .map(quantize),
     );
     v
-}
-
-/// Dot product of one weight row (`ty.row_bytes(x.len())` bytes) with
-/// activations converted by [`QuantizedRow`] for `ty`, computed as llama.cpp's
-/// CPU backend computes it (see [`dot_quantized_rows`]).
-pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32, QuantError> {
-    let mut out = [0.0];
-    dot_quantized_rows(ty, bytes, x, &mut out)?;
-    Ok(out[0])
-}
-
-/// Dot products of `out.len()` consecutive weight rows (`rows` holds
-/// exactly that many rows of `ty.row_bytes(x.len())` bytes, any alignment)
-/// with activations converted by [`QuantizedRow`] for `ty`.
-///
-/// Each is computed as ggml's `ggml_vec_dot_<ty>_<vec_dot_type>` in an
-/// x86 AVX2/FMA build computes it (for Q4_K: the repacked
-/// `ggml_gemv_q4_K_8x8_q8_K`): exact integer sums per block, scaled by the
-/// product of the blocks' f16/f32 scales and accumulated in f32 with fused
-/// multiply-adds in the same lanes and order, so the results are bit for bit
-/// llama.cpp's (checked against its CPU backend for Q4_1, Q5_0, Q8_0, Q4_K
-/// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
-/// `x86.rs` kernels; elsewhere portable code with the same arithmetic
-/// (multiply-adds rounded twice on targets without FMA, such as wasm32).
-/// Q5_K and the float types are not bit-exact: no test model has them.
-pub fn dot_quantized_rows(
-    ty: GgmlType,
-    rows: &[u8],
-    x: &QuantizedRow,
-    out: &mut [f32],
-) -> Result<(), QuantError> {
-    if !ty.is_supported() {
-        return Err(QuantError::Unsupported(ty));
-    }
-    let row_bytes = ty.row_bytes(x.len)?;
-    let expected = row_bytes
-        .checked_mul(out.len())
-        .ok_or(QuantError::Overflow)?;
-    if rows.len() != expected {
-        return Err(QuantError::LengthMismatch {
-            expected,
-            actual: rows.len(),
-        });
-    }
-    let format = vec_dot_type(ty)?;
-    if format != x.format {
-        return Err(QuantError::ActivationFormat {
-            weights: ty,
-            expected: format,
-            actual: x.format,
-        });
-    }
-    if row_bytes == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma_f16c() {
-        // SAFETY: `kernels_x86` needs AVX2, FMA and F16C, which this CPU has.
-        return unsafe { kernels_x86(ty, rows, row_bytes, &x.data, out) };
-    }
-    kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, out)
-}
-
-/// [`dot_quantized_rows`] through the portable kernels with fused
-/// multiply-adds, for checking the x86 ones against.
-#[cfg(test)]
-pub(crate) fn dot_portable_fused(
-    ty: GgmlType,
-    rows: &[u8],
-    x: &QuantizedRow,
-    out: &mut [f32],
-) -> Result<(), QuantError> {
-    let row_bytes = ty.row_bytes(x.len)?;
-    kernels::<true>(ty, rows, row_bytes, &x.data, out)
-}
-
-/// Whether the `x86.rs` kernels can run here.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2_fma_f16c() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("f16c")
-}
-
-/// Whether `f32::mul_add` is a single instruction on this target without
-/// run-time detection (aarch64 always has FMA; wasm32 has none).
-const NATIVE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
-
-/// `out[i] = $kernel(row i's blocks, $y)` for the rows in `$rows`.
-macro_rules! each_row {
-    ($rows:expr, $row_bytes:expr, $out:expr, $kernel:expr, $y:expr) => {{
-        let blocks = block::blocks($rows)?;
-        let per_row = blocks.len() / $out.len().max(1);
-        if per_row > 0 {
-            for (o, row) in $out.iter_mut().zip(blocks.chunks_exact(per_row)) {
-                *o = $kernel(row, $y);
-            }
-        }
-        let _ = $row_bytes;
-    }};
-}
-
-/// The x86 kernels, for every type that has one; the rest run [`kernels`]
-/// with AVX2 and FMA code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn kernels_x86(
-    ty: GgmlType,
-    rows: &[u8],
-    row_bytes: usize,
-    data: &Data,
-    out: &mut [f32],
-) -> Result<(), QuantError> {
-    use super::x86;
-    use GgmlType as T;
-    match (ty, data) {
-        (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q4_0_q8_0, y),
-        (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q5_0_q8_0, y),
-        (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, x86::q8_0_q8_0, y),
-        (T::Q4_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, x86::q4_1_q8_1, y),
-        (T::Q5_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, x86::q5_1_q8_1, y),
-        (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q4_k_q8_k, y),
-        (T::Q6_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q6_k_q8_k, y),
-        _ => return kernels::<true>(ty, rows, row_bytes, data, out),
-    }
-    Ok(())
-}
-
-/// The portable kernels; `FUSED` says whether their multiply-adds are fused.
-#[inline(always)]
-fn kernels<const FUSED: bool>(
-    ty: GgmlType,
-    rows: &[u8],
-    row_bytes: usize,
-    data: &Data,
-    out: &mut [f32],
-) -> Result<(), QuantError> {
-    use GgmlType as T;
-    match (ty, data) {
-        (T::F32 | T::F16 | T::BF16, Data::Float(v)) => {
-            for (o, row) in out.iter_mut().zip(rows.chunks_exact(row_bytes)) {
-                *o = match ty {
-                    T::F16 => float::dot::<float::F16>(row, v),
-                    T::BF16 => float::dot::<float::Bf16>(row, v),
-                    _ => float::dot::<float::F32>(row, v),
-                };
-            }
-        }
-        (T::Q4_0, Data::Q8_0(y)) => {
-            each_row!(rows, row_bytes, out, legacy::vec_dot_q4_0_q8_0::<FUSED>, y)
-        }
-        (T::Q5_0, Data::Q8_0(y)) => {
-            each_row!(rows, row_bytes, out, legacy::vec_dot_q5_0_q8_0::<FUSED>, y)
-        }
-        (T::Q8_0, Data::Q8_0(y)) => {
-            each_row!(rows, row_bytes, out, legacy::vec_dot_q8_0_q8_0::<FUSED>, y)
-        }
-        (T::Q4_1, Data::Q8_1(y)) => {
-            each_row!(rows, row_bytes, out, legacy::vec_dot_q4_1_q8_1::<FUSED>, y)
-        }
-        (T::Q5_1, Data::Q8_1(y)) => {
-            each_row!(rows, row_bytes, out, legacy::vec_dot_q5_1_q8_1::<FUSED>, y)
-        }
-        (T::Q4_K, Data::Q8K(y)) => each_row!(
-            rows,
-            row_bytes,
-            out,
-            k_quants::vec_dot_q4_k_q8_k::<FUSED>,
-            y
-        ),
-        (T::Q5_K, Data::Q8K(y)) => each_row!(
-            rows,
-            row_bytes,
-            out,
-            k_quants::vec_dot_q5_k_q8_k::<FUSED>,
-            y
-        ),
-        (T::Q6_K, Data::Q8K(y)) => each_row!(
-            rows,
-            row_bytes,
-            out,
-            k_quants::vec_dot_q6_k_q8_k::<FUSED>,
-            y
-        ),
-        _ => return Err(QuantError::Unsupported(ty)),
-    }
-    Ok(())
-}
-
-/// Σ a·b over the `N` values of `a` and the first `N` of `b`, exact in i32
-/// (as ggml's `maddubs`/`madd` or VNNI sums are: no partial sum saturates
-/// for codes of at most 8 bits against Q8 activations within ±127).
-#[inline(always)]
-pub(crate) fn idot<const N: usize>(a: &[i8; N], b: &[i8]) -> i32 {
-    let b = &b[..N];
-    let mut sum = 0i32;
-    for (&x, &y) in a.iter().zip(b) {
-        sum += i32::from(i16::from(x) * i16::from(y));
-    }
-    sum
-}
-
-/// `a * b + c`, rounded once when `FUSED` (as x86 FMA and ggml's
-/// `_mm256_fmadd_ps` do), else twice.
-#[inline(always)]
-pub(crate) fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED { a.mul_add(b, c) } else { a * b + c }
-}
-
-/// Lane `l` of ggml's AVX2 integer dot: Σ a[i]·b[i] over i in 4l..4l+4
-/// (what `maddubs` + `madd`, or VNNI's `dpbusd`, leave in 32-bit lane l).
-#[inline(always)]
-pub(crate) fn lanes8(a: &[i8; 32], b: &[i8]) -> [i32; 8] {
-    let b = &b[..32];
-    let mut p = [0i32; 32];
-    for ((p, &x), &y) in p.iter_mut().zip(a).zip(b) {
-        *p = i32::from(i16::from(x) * i16::from(y));
-    }
-    std::array::from_fn(|l| p[4 * l] + p[4 * l + 1] + p[4 * l + 2] + p[4 * l + 3])
-}
-
-/// An AVX2 `__m256` accumulator: 8 f32 lanes, fused multiply-adds, and
-/// ggml's `hsum_float_8` at the end.
-#[derive(Clone, Copy)]
-pub(crate) struct Acc8(pub(crate) [f32; 8]);
-
-impl Acc8 {
-    pub(crate) fn new() -> Self {
-        Acc8([0.0; 8])
-    }
-
-    /// `acc = fma(d, lanes, acc)`, lane by lane.
-    #[inline(always)]
-    pub(crate) fn fma<const FUSED: bool>(&mut self, d: f32, lanes: [i32; 8]) {
-        for (a, &v) in self.0.iter_mut().zip(&lanes) {
-            *a = fma::<FUSED>(d, v as f32, *a);
-        }
-    }
-
-    /// ggml's `hsum_float_8`: ((x0+x4) + (x2+x6)) + ((x1+x5) + (x3+x7)).
-    #[inline(always)]
-    pub(crate) fn hsum(&self) -> f32 {
-        let x = self.0;
-        let r: [f32; 4] = std::array::from_fn(|i| x[i + 4] + x[i]);
-        (r[0] + r[2]) + (r[1] + r[3])
-    }
 }
 
 #[cfg(test)]
@@ -730,30 +484,6 @@ mod tests {
                 .sum();
             assert_eq!(b.bsums[g], s);
         }
-    }
-
-    #[test]
-    fn acc8_sums_lanes_as_hsum_float_8() {
-        // ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)): with these
-        // values any other order rounds differently.
-        let acc = Acc8([1e8, 1.0, -1e8, 1.0, 3.0, 1e-8, 5.0, 7.0]);
-        let expected = ((1e8f32 + 3.0) + (-1e8f32 + 5.0)) + ((1.0f32 + 1e-8) + (1.0f32 + 7.0));
-        assert_eq!(acc.hsum(), expected);
-        assert_ne!(acc.0.iter().sum::<f32>(), expected);
-        // Lanes hold the sums of values 4l..4l+4.
-        let a: [i8; 32] = std::array::from_fn(|i| i as i8 - 16);
-        let b: [i8; 32] = std::array::from_fn(|i| if i % 3 == 0 { -127 } else { 127 });
-        let lanes = lanes8(&a, &b);
-        for (l, &lane) in lanes.iter().enumerate() {
-            let want: i32 = (4 * l..4 * l + 4)
-                .map(|i| i32::from(a[i]) * i32::from(b[i]))
-                .sum();
-            assert_eq!(lane, want);
-        }
-        // Fused and unfused multiply-adds differ where the product is inexact.
-        let (x, y) = (1.0 + f32::EPSILON, 1.0 - f32::EPSILON);
-        assert_eq!(fma::<true>(x, y, -1.0), -f32::EPSILON * f32::EPSILON);
-        assert_eq!(fma::<false>(x, y, -1.0), 0.0);
     }
 
     #[test]

@@ -12,8 +12,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::activations::{Acc8, ActQ8K, fma, idot, lanes8};
+use super::activations::ActQ8K;
 use super::block::{Block, f16_le};
+use super::dot::{Acc8, fma, idot, lanes8};
 
 /// Values per super-block (ggml's `QK_K`).
 pub(crate) const QK_K: usize = 256;
@@ -159,7 +160,7 @@ pub(super) fn mins_dot(sm: &[(u8, u8); 8], bsums: &[i16; QK_K / 16]) -> i32 {
 
 /// The 8 sub-blocks of 32 codes (0..16) of a Q4_K super-block, in value order.
 #[inline(always)]
-fn q4_k_codes(qs: &[u8; QK_K / 2]) -> [[i8; 32]; 8] {
+pub(super) fn q4_k_codes(qs: &[u8; QK_K / 2]) -> [[i8; 32]; 8] {
     let mut q = [[0i8; 32]; 8];
     for (c, qs) in qs.chunks_exact(32).enumerate() {
         for (l, &b) in qs.iter().enumerate() {
@@ -229,37 +230,44 @@ pub(crate) fn vec_dot_q5_k_q8_k<const FUSED: bool>(x: &[BlockQ5K], y: &[ActQ8K])
 pub(crate) fn vec_dot_q6_k_q8_k<const FUSED: bool>(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
     let mut acc = Acc8::new();
     for (x, y) in x.iter().zip(y) {
-        let mut lanes = [0i32; 8];
-        // Layout as in `dequantize`: half h, group k of 32 values.
-        let halves =
-            x.ql.chunks_exact(64)
-                .zip(x.qh.chunks_exact(32))
-                .zip(x.scales.chunks_exact(8));
-        for (h, ((ql, qh), sc)) in halves.enumerate() {
-            let mut q = [[0i8; 32]; 4];
-            for l in 0..32 {
-                let (a, b, hb) = (ql[l], ql[l + 32], qh[l]);
-                // Unsigned 6-bit codes: below 64, so the casts are exact.
-                q[0][l] = ((a & 0x0F) | ((hb & 3) << 4)) as i8;
-                q[1][l] = ((b & 0x0F) | (((hb >> 2) & 3) << 4)) as i8;
-                q[2][l] = ((a >> 4) | (((hb >> 4) & 3) << 4)) as i8;
-                q[3][l] = ((b >> 4) | ((hb >> 6) << 4)) as i8;
-            }
-            for (k, q) in q.iter().enumerate() {
-                let p = lanes8(q, &y.qs[128 * h + 32 * k..]);
-                let (lo, hi) = (i32::from(sc[2 * k]), i32::from(sc[2 * k + 1]));
-                for (l, (lane, &p)) in lanes.iter_mut().zip(&p).enumerate() {
-                    *lane += if l < 4 { lo } else { hi } * p;
-                }
-            }
-        }
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            let (s0, s1) = (i32::from(x.scales[2 * l]), i32::from(x.scales[2 * l + 1]));
-            *lane -= 32 * (s0 * i32::from(y.bsums[2 * l]) + s1 * i32::from(y.bsums[2 * l + 1]));
-        }
-        acc.fma::<FUSED>(f16_le(x.d) * y.d, lanes);
+        acc.fma::<FUSED>(f16_le(x.d) * y.d, q6_k_lanes(x, y));
     }
     acc.hsum()
+}
+
+/// The eight exact integer lanes of [`vec_dot_q6_k_q8_k`] for one super-block
+/// (their sum is the super-block's exact `Σ scale · (q - 32) · q8`).
+#[inline(always)]
+pub(crate) fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [i32; 8] {
+    let mut lanes = [0i32; 8];
+    // Layout as in `dequantize`: half h, group k of 32 values.
+    let halves =
+        x.ql.chunks_exact(64)
+            .zip(x.qh.chunks_exact(32))
+            .zip(x.scales.chunks_exact(8));
+    for (h, ((ql, qh), sc)) in halves.enumerate() {
+        let mut q = [[0i8; 32]; 4];
+        for l in 0..32 {
+            let (a, b, hb) = (ql[l], ql[l + 32], qh[l]);
+            // Unsigned 6-bit codes: below 64, so the casts are exact.
+            q[0][l] = ((a & 0x0F) | ((hb & 3) << 4)) as i8;
+            q[1][l] = ((b & 0x0F) | (((hb >> 2) & 3) << 4)) as i8;
+            q[2][l] = ((a >> 4) | (((hb >> 4) & 3) << 4)) as i8;
+            q[3][l] = ((b >> 4) | ((hb >> 6) << 4)) as i8;
+        }
+        for (k, q) in q.iter().enumerate() {
+            let p = lanes8(q, &y.qs[128 * h + 32 * k..]);
+            let (lo, hi) = (i32::from(sc[2 * k]), i32::from(sc[2 * k + 1]));
+            for (l, (lane, &p)) in lanes.iter_mut().zip(&p).enumerate() {
+                *lane += if l < 4 { lo } else { hi } * p;
+            }
+        }
+    }
+    for (l, lane) in lanes.iter_mut().enumerate() {
+        let (s0, s1) = (i32::from(x.scales[2 * l]), i32::from(x.scales[2 * l + 1]));
+        *lane -= 32 * (s0 * i32::from(y.bsums[2 * l]) + s1 * i32::from(y.bsums[2 * l + 1]));
+    }
+    lanes
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::activations::{Acc8, ActQ8_0, ActQ8_1, fma, lanes8};
+use super::activations::{ActQ8_0, ActQ8_1};
 use super::block::{Block, f16_le};
+use super::dot::{Acc8, fma, lanes8};
 
 /// Values per block of every format in this file (ggml's `QK4_0` etc.).
 pub(crate) const QK: usize = 32;
@@ -159,7 +160,7 @@ fn q5_signed(qh: [u8; 4], qs: &[u8; QK / 2], offset: i8) -> [i8; QK] {
 // fused-multiply-added into eight f32 accumulators with `d_x * d_y`, which
 // are summed as `hsum_float_8` does at the end; the `_1` kinds also
 // accumulate `m_x * s_y` in a scalar fused multiply-add. With `FUSED` false
-// the multiply-adds are rounded twice (for targets without FMA).
+// (targets without FMA) the fused multiply-adds are emulated through f64.
 
 /// ggml's `ggml_vec_dot_q4_0_q8_0`.
 #[inline(always)]

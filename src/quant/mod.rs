@@ -30,7 +30,9 @@
 //! with AVX2/FMA/F16C intrinsics, chosen at run time).
 
 mod activations;
+mod batched;
 mod block;
+mod dot;
 mod float;
 mod k_quants;
 mod legacy;
@@ -44,7 +46,9 @@ use std::fmt;
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
-pub use activations::{QuantizedRow, dot_quantized, dot_quantized_rows, vec_dot_type};
+pub use activations::{QuantizedRow, vec_dot_type};
+pub(crate) use dot::fma;
+pub use dot::{DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered};
 
 /// Every tensor type in ggml's `enum ggml_type`, with ggml's ids. Ids 4, 5,
 /// 31..=33 and 36..=38 were removed from ggml and are unknown here too.

@@ -338,6 +338,11 @@ fn quantized_dot_is_the_integer_formula() {
                 err < 2e-6,
                 "{ty} trial {trial}: {got} vs {exact} (rel {err:e})"
             );
+            // llama.cpp's batched kernels: the same sums in another float order.
+            let mut batched = [0.0];
+            dot_quantized_rows_ordered(ty, &bytes, &act, DotOrder::Gemm, &mut batched).unwrap();
+            let err = (f64::from(batched[0]) - exact).abs() / magnitude.max(1e-30);
+            assert!(err < 2e-6, "{ty} trial {trial}: batched (rel {err:e})");
             // And it approximates the f32 dot to within the activation rounding.
             let f = f64::from(dot(ty, &bytes, &x).unwrap());
             assert!(
@@ -440,14 +445,16 @@ fn x86_kernels_match_the_portable_ones_bit_for_bit() {
             let act = QuantizedRow::quantize(ty, &x).unwrap();
             let mut fast = vec![0.0; rows];
             let mut portable = vec![0.0; rows];
-            dot_quantized_rows(ty, &bytes, &act, &mut fast).unwrap();
-            activations::dot_portable_fused(ty, &bytes, &act, &mut portable).unwrap();
-            if !matches!(
-                ty,
-                GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q5_K
-            ) {
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&fast), bits(&portable), "{ty} trial {trial}");
+            for order in [DotOrder::Gemm, DotOrder::VecDot] {
+                dot_quantized_rows_ordered(ty, &bytes, &act, order, &mut fast).unwrap();
+                dot::dot_portable_fused(ty, &bytes, &act, order, &mut portable).unwrap();
+                if !matches!(
+                    ty,
+                    GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q5_K
+                ) {
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fast), bits(&portable), "{ty} {order:?} trial {trial}");
+                }
             }
             // Each row's result is the single-row result.
             let row_bytes = ty.row_bytes(n).unwrap();

@@ -166,29 +166,60 @@ pub(super) fn q8_0_q8_0(x: &[BlockQ8_0], y: &[ActQ8_0]) -> f32 {
 /// integer sums per super-block, two scalar fused multiply-adds.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0F);
     let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
     for (x, y) in x.iter().zip(y) {
         let sm = scale_min_k4(&x.scales);
-        let mut sumi = _mm256_setzero_si256();
-        for (c, qs) in x.qs.chunks_exact(32).enumerate() {
-            let mut bits = [0u8; 32];
-            bits.copy_from_slice(qs);
-            let bits: __m256i = cast(bits);
-            let lo = _mm256_and_si256(bits, m4);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
-            let q8 = &y.qs[64 * c..];
-            let p_lo = _mm256_maddubs_epi16(lo, load32(q8));
-            let p_hi = _mm256_maddubs_epi16(hi, load32(&q8[32..]));
-            let p_lo = _mm256_madd_epi16(p_lo, _mm256_set1_epi16(i16::from(sm[2 * c].0)));
-            let p_hi = _mm256_madd_epi16(p_hi, _mm256_set1_epi16(i16::from(sm[2 * c + 1].0)));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
-        }
-        let sumi = hsum_i32_8(sumi);
+        let sums = q4_k_pair_sums(x, y, &sm);
+        let sumi = hsum_i32_8(_mm256_add_epi32(
+            _mm256_add_epi32(sums[0], sums[1]),
+            _mm256_add_epi32(sums[2], sums[3]),
+        ));
         acc = (sumi as f32).mul_add(f16(x.d) * y.d, acc);
         acc_m = (mins_dot(&sm, &y.bsums) as f32).mul_add(f16(x.dmin) * y.d, acc_m);
     }
     acc - acc_m
+}
+
+/// `batched::gemm_q4_k_q8_k` (ggml's repacked Q4_K gemm): one fused
+/// multiply-add per pair of sub-blocks for the sums and one for the mins.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn gemm_q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let (d, dmin) = (f16(x.d) * y.d, f16(x.dmin) * y.d);
+        for (c, sum) in q4_k_pair_sums(x, y, &sm).into_iter().enumerate() {
+            let mins: i32 = (2 * c..2 * c + 2)
+                .map(|j| {
+                    let bsum = i32::from(y.bsums[2 * j]) + i32::from(y.bsums[2 * j + 1]);
+                    i32::from(sm[j].1) * bsum
+                })
+                .sum();
+            acc = (hsum_i32_8(sum) as f32).mul_add(d, acc);
+            acc_m = (mins as f32).mul_add(dmin, acc_m);
+        }
+    }
+    acc - acc_m
+}
+
+/// Per 64 values (a pair of sub-blocks), the scaled integer sums in 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_pair_sums(x: &BlockQ4K, y: &ActQ8K, sm: &[(u8, u8); 8]) -> [__m256i; 4] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    std::array::from_fn(|c| {
+        let mut bits = [0u8; 32];
+        bits.copy_from_slice(&x.qs[32 * c..32 * c + 32]);
+        let bits: __m256i = cast(bits);
+        let lo = _mm256_and_si256(bits, m4);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
+        let q8 = &y.qs[64 * c..];
+        let p_lo = _mm256_maddubs_epi16(lo, load32(q8));
+        let p_hi = _mm256_maddubs_epi16(hi, load32(&q8[32..]));
+        let p_lo = _mm256_madd_epi16(p_lo, _mm256_set1_epi16(i16::from(sm[2 * c].0)));
+        let p_hi = _mm256_madd_epi16(p_hi, _mm256_set1_epi16(i16::from(sm[2 * c + 1].0)));
+        _mm256_add_epi32(p_lo, p_hi)
+    })
 }
 
 /// `get_scale_shuffle(i)`: scale 2i for the first 8 i16 lanes, 2i + 1 for
@@ -203,50 +234,66 @@ fn scale_shuffle(i: usize) -> __m128i {
 /// ggml's AVX2 `ggml_vec_dot_q6_K_q8_K`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn q6_k_q8_k(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m2 = _mm256_set1_epi8(3);
     let mut acc = _mm256_setzero_ps();
     for (x, y) in x.iter().zip(y) {
         let d = f16(x.d) * y.d;
-        let scales: __m128i = cast(x.scales);
-        let mut sumi = _mm256_setzero_si256();
-        for j in 0..2 {
-            let ql = &x.ql[64 * j..];
-            let mut b1 = [0u8; 32];
-            let mut b2 = [0u8; 32];
-            let mut bh = [0u8; 32];
-            b1.copy_from_slice(&ql[..32]);
-            b2.copy_from_slice(&ql[32..64]);
-            bh.copy_from_slice(&x.qh[32 * j..32 * j + 32]);
-            let (q4bits1, q4bits2, q4bits_h): (__m256i, __m256i, __m256i) =
-                (cast(b1), cast(b2), cast(bh));
-            let q4h_0 = _mm256_slli_epi16::<4>(_mm256_and_si256(q4bits_h, m2));
-            let q4h_1 =
-                _mm256_slli_epi16::<2>(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(3 << 2)));
-            let q4h_2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(3 << 4));
-            let q4h_3 = _mm256_srli_epi16::<2>(_mm256_and_si256(
-                q4bits_h,
-                _mm256_set1_epi8((3u8 << 6) as i8),
-            ));
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(q4bits1, m4), q4h_0),
-                _mm256_or_si256(_mm256_and_si256(q4bits2, m4), q4h_1),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q4bits1), m4), q4h_2),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q4bits2), m4), q4h_3),
-            ];
-            for (k, q) in q.into_iter().enumerate() {
-                let q8 = load32(&y.qs[128 * j + 32 * k..]);
-                let scale =
-                    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle(4 * j + k)));
-                let p16 = _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, q8));
-                sumi = _mm256_add_epi32(sumi, p16);
-            }
-        }
-        let q8sums: __m256i = cast(y.bsums);
-        let q8sclsub =
-            _mm256_slli_epi32::<5>(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)));
-        let sumi = _mm256_sub_epi32(sumi, q8sclsub);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_k_sumi(x, y)), acc);
     }
     hsum_float_8(acc)
+}
+
+/// `batched::tiled_q6_k_q8_k` (ggml's tiled K-quant path): per super-block
+/// the exact integer total times `f16(d)`, fused-multiply-added with `y.d`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn tiled_q6_k_q8_k(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
+    let mut acc = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        let total = hsum_i32_8(q6_k_sumi(x, y));
+        acc = (total as f32 * f16(x.d)).mul_add(y.d, acc);
+    }
+    acc
+}
+
+/// One Q6_K super-block's exact integer lanes, as ggml's AVX2 kernel has
+/// them before scaling.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_sumi(x: &BlockQ6K, y: &ActQ8K) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m2 = _mm256_set1_epi8(3);
+    let scales: __m128i = cast(x.scales);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..2 {
+        let ql = &x.ql[64 * j..];
+        let mut b1 = [0u8; 32];
+        let mut b2 = [0u8; 32];
+        let mut bh = [0u8; 32];
+        b1.copy_from_slice(&ql[..32]);
+        b2.copy_from_slice(&ql[32..64]);
+        bh.copy_from_slice(&x.qh[32 * j..32 * j + 32]);
+        let (q4bits1, q4bits2, q4bits_h): (__m256i, __m256i, __m256i) =
+            (cast(b1), cast(b2), cast(bh));
+        let q4h_0 = _mm256_slli_epi16::<4>(_mm256_and_si256(q4bits_h, m2));
+        let q4h_1 = _mm256_slli_epi16::<2>(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(3 << 2)));
+        let q4h_2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(3 << 4));
+        let q4h_3 = _mm256_srli_epi16::<2>(_mm256_and_si256(
+            q4bits_h,
+            _mm256_set1_epi8((3u8 << 6) as i8),
+        ));
+        let q = [
+            _mm256_or_si256(_mm256_and_si256(q4bits1, m4), q4h_0),
+            _mm256_or_si256(_mm256_and_si256(q4bits2, m4), q4h_1),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q4bits1), m4), q4h_2),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q4bits2), m4), q4h_3),
+        ];
+        for (k, q) in q.into_iter().enumerate() {
+            let q8 = load32(&y.qs[128 * j + 32 * k..]);
+            let scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, scale_shuffle(4 * j + k)));
+            let p16 = _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, q8));
+            sumi = _mm256_add_epi32(sumi, p16);
+        }
+    }
+    let q8sums: __m256i = cast(y.bsums);
+    let q8sclsub = _mm256_slli_epi32::<5>(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)));
+    _mm256_sub_epi32(sumi, q8sclsub)
 }
