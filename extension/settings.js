@@ -7,7 +7,12 @@
  *   summaryLength: 'short'|'medium'|'long',
  *   summaryFormat: 'markdown'|'plain-text',
  *   targetLanguages: string[],
+ *   summaryModel: string,
+ *   translateModel: string,
  * }} Settings
+ * `targetLanguages[0]` is the default target (the translate shortcut's);
+ * `summaryModel` / `translateModel` are model ids in the store, '' for the
+ * first installed model.
  */
 
 export const SUMMARY_TYPES = Object.freeze(['key-points', 'tldr', 'teaser', 'headline']);
@@ -28,6 +33,8 @@ export function defaultSettings() {
     summaryLength: 'medium',
     summaryFormat: 'markdown',
     targetLanguages: [first, ...others].slice(0, 6),
+    summaryModel: '',
+    translateModel: '',
   };
 }
 

@@ -9,10 +9,17 @@
  * the GGUF header is checked before the model is marked ready.
  */
 
-import { Sha256, inspectModel } from '../../pkg/locus.js';
+import { Sha256, inspectLanguageModel, inspectModel } from '../../pkg/locus.js';
 
 const MODEL_FILE = 'model.gguf';
 const MANIFEST = 'manifest.json';
+/**
+ * The manifest `kind` of a language-identification model (fastText `.ftz`,
+ * asked for with `kind: 'langid'` in the download request): checked by its
+ * own reader instead of the GGUF one, and loaded into its own runtime slot.
+ * (Added by the on-page tools branch.)
+ */
+export const LANGID = 'langid';
 /** Progress events at most this often while downloading. */
 const PROGRESS_EVERY_MS = 200;
 /** Bytes read back per step when re-hashing the part of a resumed download already on disk. */
@@ -20,7 +27,7 @@ const REHASH_CHUNK = 8 << 20;
 
 /**
  * @typedef {{id:string, name:string, url?:string, size?:number, sha256?:string,
- *   status:'downloading'|'paused'|'ready'|'failed', error?:string, bytes?:number}} Manifest
+ *   status:'downloading'|'paused'|'ready'|'failed', error?:string, bytes?:number, kind?:string}} Manifest
  */
 
 /** A store error with a protocol code. */
@@ -96,7 +103,7 @@ export async function remove(id) {
 
 /**
  * Downloads (or resumes) a model into the store.
- * @param {{id:string, name?:string, url:string, sha256?:string}} request
+ * @param {{id:string, name?:string, url:string, sha256?:string, kind?:string}} request
  * @param {(progress:{done:number,total:number|null}) => void} onProgress
  * @param {AbortSignal} signal
  * @returns {Promise<Manifest>}
@@ -111,6 +118,7 @@ export async function download(request, onProgress, signal) {
   const dir = await (await modelsDir()).getDirectoryHandle(id, { create: true });
   /** @type {Manifest} */
   const manifest = { id, name: request.name ?? id, url: url.href, sha256: expected, status: 'downloading' };
+  if (request.kind === LANGID) manifest.kind = LANGID;
   await writeManifest(dir, manifest);
   const access = await (await dir.getFileHandle(MODEL_FILE, { create: true })).createSyncAccessHandle();
   try {
@@ -149,7 +157,8 @@ export async function download(request, onProgress, signal) {
       access.truncate(0);
       throw new StoreError('bad_model', `the file's SHA-256 is ${digest}, the catalog says ${expected}`);
     }
-    const info = inspectModel(access); // throws a coded error for a file we cannot run
+    // Throws a coded error for a file we cannot run.
+    const info = manifest.kind === LANGID ? inspectLanguageModel(access) : inspectModel(access);
     Object.assign(manifest, { status: 'ready', size: done, sha256: digest, architecture: info.architecture });
     return manifest;
   } catch (error) {

@@ -7,6 +7,41 @@ use crate::protocol::{
 
 /// The instruction for `request`, then the text as the user's turn.
 pub fn summary_messages(request: &SummarizeRequest) -> Vec<ChatMessage> {
+    summary_of(request, &request.text, "")
+}
+
+/// The final step of a long summary: the same options, over the notes taken
+/// from each part of the text (in order).
+pub fn combine_messages(request: &SummarizeRequest, notes: &str) -> Vec<ChatMessage> {
+    summary_of(
+        request,
+        notes,
+        " The text is a set of notes on the consecutive parts of one long document: \
+         summarise the whole document.",
+    )
+}
+
+/// The map step of a long summary: short notes on one part of the text.
+pub fn part_messages(part: &str) -> Vec<ChatMessage> {
+    vec![
+        ChatMessage {
+            role: Role::System,
+            content: "You take notes on one part of a longer text. Write its key facts in two \
+                      or three short sentences. Reply with the notes only, in the language of \
+                      the text."
+                .into(),
+        },
+        ChatMessage {
+            role: Role::User,
+            content: part.trim().to_string(),
+        },
+    ]
+}
+
+/// At most how many tokens the notes on one part may take.
+pub const PART_NOTES_TOKENS: usize = 64;
+
+fn summary_of(request: &SummarizeRequest, text: &str, context: &str) -> Vec<ChatMessage> {
     let shape = match (request.summary_type, request.length) {
         (SummaryType::KeyPoints, length) => {
             let count = pick(length, "3", "5", "7");
@@ -33,13 +68,13 @@ pub fn summary_messages(request: &SummarizeRequest) -> Vec<ChatMessage> {
         ChatMessage {
             role: Role::System,
             content: format!(
-                "You summarise text. Write {shape}. {format} Reply with the summary only, \
-                 in the language of the text."
+                "You summarise text.{context} Write {shape}. {format} Reply with the summary \
+                 only, in the language of the text."
             ),
         },
         ChatMessage {
             role: Role::User,
-            content: request.text.trim().to_string(),
+            content: text.trim().to_string(),
         },
     ]
 }
@@ -81,6 +116,7 @@ mod tests {
             summary_type,
             length,
             format: SummaryFormat::PlainText,
+            context_tokens: None,
         }
     }
 
