@@ -49,9 +49,14 @@ export async function invoke({ action, options }) {
 function start(panel, action, options, text, editable) {
   panel.reset({ markdown: action === 'summarize' && options.format !== 'plain-text' });
   const { kind, payload } = requestFor(action, options, text);
+  /** The detected source, shown for the rest of the translation. */
+  let source = '';
   const job = client.request(kind, payload, (event) => {
     panel.show(event);
-    if (event.event === 'progress') progress(panel, event);
+    if (event.event === 'progress') {
+      if (event.stage === 'source') source = event.message;
+      progress(panel, event, source);
+    }
     if (event.event === 'done') finished(panel, action, event.result ?? {}, editable);
     if (event.event === 'done' || event.event === 'error') {
       const fields = retryFields(action, options);
@@ -61,9 +66,13 @@ function start(panel, action, options, text, editable) {
   panel.onStop = () => job.abort();
 }
 
-/** Status lines in the UI language for the runtime's progress stages. @param {Panel} panel @param {any} event */
-function progress(panel, { stage, message, done, total }) {
-  if (stage === 'source') panel.setStatus(t('panelTranslatingFrom', languageName(message)));
+/**
+ * Status lines in the UI language for the runtime's progress stages.
+ * @param {Panel} panel @param {any} event @param {string} source the detected source language, if any
+ */
+function progress(panel, { stage, done, total }, source) {
+  if (stage === 'prompt') panel.setStatus(t('panelReadingTokens', total));
+  if (source && (stage === 'source' || stage === 'prompt')) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
   if (stage === 'part') panel.setStatus(t('panelPart', done + 1, total));
   if (stage === 'combine') panel.setStatus(t('panelCombining', total));
 }

@@ -42,7 +42,7 @@ button[hidden], .options[hidden] { display: none; }
 .output blockquote { border-left: 3px solid #cac4d0; padding-left: 8px; color: #49454f; }
 .output a { color: #0f766e; }
 .output table { border-collapse: collapse; } .output th, .output td { border: 1px solid #cac4d0; padding: 2px 6px; }
-.ranking { list-style: none; margin: 0; padding: 0; white-space: normal; }
+.output .ranking { list-style: none; margin: 0; padding: 0; white-space: normal; }
 .ranking li { display: grid; grid-template-columns: 1fr 90px 3.2em; gap: 8px; align-items: center; padding: 2px 0; }
 .ranking .meter { height: 6px; background: #e7e0ec; border-radius: 3px; overflow: hidden; }
 .ranking .meter > span { display: block; height: 100%; background: #0f766e; }

@@ -7,12 +7,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, selectText } from './harness.js';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { REPO_ROOT, openPage, selectText } from './harness.js';
 import { invokeWith, launchWithModels, waitForPanel } from './onpage_setup.js';
 
+const OUT = path.join(REPO_ROOT, 'out');
 /** @type {Awaited<ReturnType<typeof launchWithModels>>} */
 let env;
 before(async () => {
+  await mkdir(OUT, { recursive: true });
   env = await launchWithModels({ llm: false, langid: true });
 });
 after(async () => env?.close());
@@ -85,5 +89,6 @@ test('Detect language shows the ranked languages by name in the panel', async ()
   assert.equal(panel.result.languages[0].detectedLanguage, 'de');
   assert.match(panel.output, /^German\s*\d+%/, panel.output);
   assert.deepEqual(panel.tags.slice(0, 2), ['ol', 'li']);
+  await page.screenshot({ path: path.join(OUT, 'panel-detect.png') });
   await page.close();
 });

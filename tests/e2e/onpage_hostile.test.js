@@ -9,12 +9,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, readPanel, selectText } from './harness.js';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { REPO_ROOT, openPage, readPanel, selectText } from './harness.js';
 import { invokeWith, launchWithModels, waitForPanel } from './onpage_setup.js';
 
+const OUT = path.join(REPO_ROOT, 'out');
 /** @type {Awaited<ReturnType<typeof launchWithModels>>} */
 let env;
 before(async () => {
+  await mkdir(OUT, { recursive: true });
   env = await launchWithModels({ llm: true, langid: false });
 });
 after(async () => env?.close());
@@ -66,6 +70,7 @@ test('markdown with raw HTML and javascript: links from the model is rendered as
   assert.match(panel.output, /click me/);
   assert.ok(panel.tags.includes('h1') && panel.tags.includes('li') && panel.tags.includes('strong'), 'markdown still renders');
   await new Promise((r) => setTimeout(r, 300)); // time for any handler to have fired
+  await page.screenshot({ path: path.join(OUT, 'panel-hostile-markdown.png') });
   assert.deepEqual(await page.evaluate(() => window.pwned), []);
   await page.close();
 });
