@@ -83,30 +83,22 @@ fn min_margin(model: &LoadedModel, prompt: &str, steps: usize) -> f32 {
 }
 
 /// Paragraphs of about 80 words to pick the fixture from.
-const CANDIDATES: [&str; 4] = [
-    "Honeybees communicate the location of food through a behaviour called the waggle dance. \
-     A forager returning to the hive moves in a figure-of-eight pattern, and the angle of the \
-     straight run tells other bees the direction of the flowers relative to the sun. The \
-     length of the run tells them the distance. Scientists have decoded these dances for \
-     decades, and recent studies show that young bees must learn to dance well by watching \
-     experienced foragers.",
-    "The city council voted on Tuesday to turn the old harbour warehouses into a public \
-     library, a market hall and two hundred affordable flats. The buildings have stood empty \
-     for fifteen years. Work will start next spring and should take three years. The plan is \
-     paid for by the sale of a car park and a grant from the national government. Local \
-     shop owners welcomed the decision, while some residents worry about traffic and noise \
-     during construction.",
-    "Sourdough bread is made without commercial yeast. Instead, the baker keeps a starter, a \
-     mixture of flour and water in which wild yeasts and lactic acid bacteria live together. \
-     The bacteria give the bread its sour taste, and the yeasts make the dough rise. A \
-     starter has to be fed every day with fresh flour and water. Bakers say a healthy starter \
-     can live for many years, and some bakeries use starters that are more than a century old.",
-    "Volcanic eruptions can cool the whole planet for a year or two. When a large volcano \
-     erupts, it throws sulphur gases high into the stratosphere, where they form tiny droplets \
-     that reflect sunlight back into space. After the eruption of Mount Pinatubo in 1991, \
-     average temperatures around the world fell by about half a degree. The effect fades as \
-     the droplets fall out of the air, so volcanoes cannot offset the long-term warming \
-     caused by greenhouse gases.",
+const CANDIDATES: [&str; 3] = [
+    "The Great Wall of China is not a single wall but a series of walls built over nearly two \
+     thousand years. The best-known sections were built during the Ming dynasty, between the \
+     fourteenth and seventeenth centuries. Together the walls stretch for more than twenty \
+     thousand kilometres across mountains, deserts and grasslands. Contrary to a popular myth, \
+     the wall cannot be seen with the naked eye from the Moon.",
+    "Tomatoes were brought to Europe from South America in the sixteenth century. At first many \
+     people believed they were poisonous, because the plant belongs to the same family as deadly \
+     nightshade. For a long time tomatoes were grown only as decorative plants in gardens. It was \
+     not until the eighteenth century that cooks in Italy and Spain began to use them widely, and \
+     today they are one of the most popular vegetables in the world.",
+    "Octopuses are among the most intelligent animals in the sea. They can open jars, escape from \
+     tanks, and recognise individual people. Each of their eight arms contains a large number of \
+     nerve cells, so an arm can taste and touch things on its own. Octopuses also change the \
+     colour and texture of their skin in a fraction of a second, which helps them hide from \
+     predators and surprise their prey.",
 ];
 
 fn summary_payload(text: &str) -> Value {
@@ -179,7 +171,7 @@ fn long_text(words: usize) -> String {
 fn long_text_is_summarised_part_by_part_then_combined() {
     let runtime = runtime();
     // About 3x a 256-token context.
-    let payload = json!({"text": long_text(560), "type": "headline", "length": "short",
+    let payload = json!({"text": long_text(600), "type": "headline", "length": "short",
                          "format": "plain-text", "contextTokens": 256});
     let events = run(&runtime, "summarize", payload);
     let result = done(&events);
@@ -187,6 +179,15 @@ fn long_text_is_summarised_part_by_part_then_combined() {
     assert!(parts.len() >= 3, "{} parts", parts.len());
     assert_eq!(parts[1]["message"], format!("Part 2 of {}", parts.len()));
     assert_eq!(result["parts"], parts.len());
+    assert_eq!(result["rounds"], 1);
+    eprintln!(
+        "long summary: {} parts, {} prompt tokens at {:.0}/s, {} tokens at {:.1}/s",
+        parts.len(),
+        result["promptTokens"],
+        result["promptTokensPerSecond"].as_f64().unwrap(),
+        result["tokens"],
+        result["tokensPerSecond"].as_f64().unwrap()
+    );
     assert!(events.iter().any(|e| e["stage"] == "combine"));
     assert!(!result["text"].as_str().unwrap().trim().is_empty());
     assert_eq!(streamed(&events), result["text"].as_str().unwrap());

@@ -49,6 +49,8 @@ export class Panel {
   #footer;
   #stop;
   #retry;
+  /** Where the keyboard focus was before the panel took it; it goes back there on close. */
+  #returnFocus = document.activeElement;
   /** The raw text streamed so far (what Copy copies). */
   #text = '';
   #markdown = false;
@@ -301,5 +303,6 @@ export class Panel {
     if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
     this.onStop();
     this.#host.remove();
+    if (this.#returnFocus instanceof HTMLElement && this.#returnFocus.isConnected) this.#returnFocus.focus({ preventScroll: true });
   }
 }

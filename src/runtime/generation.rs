@@ -29,6 +29,8 @@ const MIN_CONTEXT: usize = 128;
 /// Rounds of note-taking before a long summary gives up (each shrinks the
 /// text several times over, so three cover any page we accept).
 const MAX_NOTE_ROUNDS: usize = 3;
+/// The shortest notes on one part of a long text, in tokens.
+const MIN_NOTES_TOKENS: usize = 16;
 /// Detected-language confidence from which "already in the target language"
 /// is said instead of translating.
 const SAME_LANGUAGE_CONFIDENCE: f32 = 0.5;
@@ -227,29 +229,44 @@ impl<'a> Job<'a> {
             self.done(text, json!({ "parts": 1 }));
             return Ok(());
         }
-        let part_room = self.room(&tasks::part_messages(""), tasks::PART_NOTES_TOKENS)?;
+        // Parts sized for the longest notes; then notes short enough that all
+        // of them fit the final prompt at once. With very many parts they
+        // cannot, and further rounds take notes on the notes.
         let combine_room = self.room(&tasks::combine_messages(request, ""), reply)?;
+        let longest_notes = tasks::PART_NOTES_TOKENS.min(self.context / 8);
+        let part_room = self.room(&tasks::part_messages(""), longest_notes)?;
         let model = self.model();
         let count = |text: &str| count_tokens(model, text);
         let mut notes = request.text.clone();
         let mut parts = 0;
-        for _round in 0..MAX_NOTE_ROUNDS {
+        for round in 0..MAX_NOTE_ROUNDS {
             let chunks = chunk::split(&notes, part_room, &count);
             let total = chunks.len();
-            parts = parts.max(total);
+            let notes_budget = (combine_room / total)
+                .saturating_sub(2)
+                .clamp(MIN_NOTES_TOKENS, longest_notes);
+            if round == 0 {
+                parts = total;
+            }
             let mut taken = Vec::with_capacity(total);
             for (at, chunk) in chunks.iter().enumerate() {
-                self.progress("part", format!("Part {} of {total}", at + 1), at, total);
+                // The first round reads the text; later ones shorten notes that
+                // are still too long to combine at once.
+                let (stage, message) = match round {
+                    0 => ("part", format!("Part {} of {total}", at + 1)),
+                    _ => ("shorten", format!("Shortening notes {} of {total}", at + 1)),
+                };
+                self.progress(stage, message, at, total);
                 let messages = tasks::part_messages(&chunk.text);
-                let note = self.generate(&messages, tasks::PART_NOTES_TOKENS, false).await?;
+                let note = self.generate(&messages, notes_budget, false).await?;
                 taken.push(note.trim().to_string());
             }
             notes = taken.join("\n\n");
             if self.count(&notes) <= combine_room {
-                self.progress("combine", format!("Combining {total} parts"), total, total);
+                self.progress("combine", format!("Combining {parts} parts"), parts, parts);
                 let messages = tasks::combine_messages(request, &notes);
                 let text = self.generate(&messages, reply, true).await?;
-                self.done(text, json!({ "parts": parts }));
+                self.done(text, json!({ "parts": parts, "rounds": round + 1 }));
                 return Ok(());
             }
         }
