@@ -60,7 +60,10 @@ fn streamed(events: &[Value]) -> String {
 fn min_margin(model: &LoadedModel, prompt: &str, steps: usize) -> f32 {
     let ids = model.tokenizer.encode(prompt, true, true).unwrap();
     let mut cache = model.new_cache(ids.len() + steps + 1);
-    let mut logits = model.decoder.forward(&ids, &mut cache, Logits::Last).unwrap();
+    let mut logits = model
+        .decoder
+        .forward(&ids, &mut cache, Logits::Last)
+        .unwrap();
     let mut smallest = f32::INFINITY;
     for _ in 0..=steps {
         let mut best = (0, f32::NEG_INFINITY);
@@ -77,7 +80,10 @@ fn min_margin(model: &LoadedModel, prompt: &str, steps: usize) -> f32 {
         if model.tokenizer.is_end_of_generation(best.0) {
             break;
         }
-        logits = model.decoder.forward(&[best.0], &mut cache, Logits::Last).unwrap();
+        logits = model
+            .decoder
+            .forward(&[best.0], &mut cache, Logits::Last)
+            .unwrap();
     }
     smallest
 }
@@ -127,8 +133,11 @@ fn summary_fixture_is_the_native_greedy_output_with_clear_margins() {
                     "minMargin": margin,
                 });
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap() + "\n")
-                    .unwrap();
+                std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&fixture).unwrap() + "\n",
+                )
+                .unwrap();
                 return;
             }
         }
@@ -198,15 +207,33 @@ fn german_is_detected_then_translated_and_english_is_left_alone() {
     let runtime = runtime();
     let german = "Der Zug nach Berlin hat heute zwanzig Minuten Verspätung, weil ein Baum auf \
                   den Gleisen liegt.";
-    let events = run(&runtime, "translate", json!({"text": german, "targetLanguage": "en"}));
+    let events = run(
+        &runtime,
+        "translate",
+        json!({"text": german, "targetLanguage": "en"}),
+    );
     let result = done(&events);
     assert_eq!(result["sourceLanguage"], "de");
-    assert!(events.iter().any(|e| e["stage"] == "source" && e["message"] == "de"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["stage"] == "source" && e["message"] == "de")
+    );
     assert!(streamed(&events).len() > 10);
-    assert!(result["prompt"].as_str().unwrap().contains("from German into English"));
+    assert!(
+        result["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("from German into English")
+    );
 
-    let english = "The train to Berlin is twenty minutes late today because a tree fell on the line.";
-    let events = run(&runtime, "translate", json!({"text": english, "targetLanguage": "en"}));
+    let english =
+        "The train to Berlin is twenty minutes late today because a tree fell on the line.";
+    let events = run(
+        &runtime,
+        "translate",
+        json!({"text": english, "targetLanguage": "en"}),
+    );
     let result = done(&events);
     assert_eq!(result["alreadyInTarget"], true);
     assert_eq!(result["tokens"], 0);
@@ -227,7 +254,11 @@ fn long_translation_streams_part_by_part_in_order() {
 #[test]
 fn detect_answers_like_chromes_language_detector() {
     let runtime = runtime();
-    let events = run(&runtime, "detect", json!({"text": "Ceci est une phrase écrite en français."}));
+    let events = run(
+        &runtime,
+        "detect",
+        json!({"text": "Ceci est une phrase écrite en français."}),
+    );
     let languages = done(&events)["languages"].as_array().unwrap().clone();
     assert_eq!(languages[0]["detectedLanguage"], "fr");
     assert!(languages[0]["confidence"].as_f64().unwrap() > 0.8);
@@ -236,4 +267,38 @@ fn detect_answers_like_chromes_language_detector() {
     let bare = Runtime::on_cpu("no language model");
     let events = run(&bare, "detect", json!({"text": "Hallo Welt"}));
     assert_eq!(events.last().unwrap()["code"], "no_model");
+}
+
+#[test]
+fn abort_stops_generation_within_one_token() {
+    let runtime = runtime();
+    let mut tokens = 0;
+    let mut after_abort = 0;
+    let mut last = Value::Null;
+    let message = json!({"type": "request", "id": "a", "kind": "summarize",
+                         "payload": summary_payload(CANDIDATES[0])});
+    pollster::block_on(runtime.handle(message, &mut |event| {
+        let event = serde_json::to_value(&event).unwrap();
+        if event["event"] == "token" {
+            if tokens >= 3 {
+                after_abort += 1;
+            }
+            tokens += 1;
+            if tokens == 3 {
+                // What the worker does with the client's abort while the reply streams.
+                let abort = json!({"type": "abort", "id": "a"});
+                pollster::block_on(runtime.handle(abort, &mut |_| {}));
+            }
+        }
+        last = event;
+    }));
+    assert_eq!(last["code"], "aborted", "{last}");
+    assert!(after_abort <= 1, "{after_abort} tokens after the abort");
+    // The next request runs normally.
+    let events = run(
+        &runtime,
+        "detect",
+        json!({"text": "Guten Tag, wie geht es Ihnen?"}),
+    );
+    assert_eq!(done(&events)["languages"][0]["detectedLanguage"], "de");
 }

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::ModelSlot;
 use super::yielding::Yielding;
-use crate::engine::{CpuSession, EngineError, GenerateOptions, LoadedModel, StopReason, generate_on};
+use crate::engine::{
+    CpuSession, EngineError, GenerateOptions, LoadedModel, StopReason, generate_on,
+};
 use crate::error::LocusError;
 use crate::lid::{Detection, LanguageDetector, UNDETERMINED};
 use crate::protocol::{ChatMessage, Event, EventBody, SummarizeRequest, TranslateRequest};
@@ -299,7 +301,10 @@ impl<'a> Job<'a> {
             "sourceConfidence": detected.as_ref().map(|d| d.confidence),
             "targetLanguage": request.target_language,
         });
-        let same = request.source_language.as_deref().map(tasks::primary_subtag)
+        let same = request
+            .source_language
+            .as_deref()
+            .map(tasks::primary_subtag)
             == Some(tasks::primary_subtag(&request.target_language));
         let sure = detected
             .as_ref()

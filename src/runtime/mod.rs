@@ -108,8 +108,8 @@ impl Runtime {
     /// Loads a fastText language-identification model (`lid.176.ftz`) from
     /// its bytes, replacing the current one; a bad file leaves it in place.
     pub fn load_language_model(&self, bytes: &[u8]) -> Result<Value, LocusError> {
-        let detector = LanguageDetector::from_bytes(bytes)
-            .map_err(|e| LocusError::BadModel(e.to_string()))?;
+        let detector =
+            LanguageDetector::from_bytes(bytes).map_err(|e| LocusError::BadModel(e.to_string()))?;
         let info = language_model_info(&detector, bytes.len());
         *self.language_model.borrow_mut() = Some(Rc::new(detector));
         Ok(info)

@@ -89,7 +89,11 @@ fn paragraphs(text: &str) -> Vec<String> {
 /// A paragraph as pieces of at most `max_tokens`: the whole paragraph when it
 /// fits, else its sentences (too-long sentences by words, too-long words by
 /// characters), each with its token count.
-fn pieces(paragraph: String, max_tokens: usize, count: &dyn Fn(&str) -> usize) -> Vec<(String, usize)> {
+fn pieces(
+    paragraph: String,
+    max_tokens: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Vec<(String, usize)> {
     let tokens = count(&paragraph);
     if tokens <= max_tokens {
         return vec![(paragraph, tokens)];
@@ -174,13 +178,20 @@ fn sentences(paragraph: &str) -> Vec<&str> {
 
 /// A word longer than a chunk (a URL, a run of CJK without punctuation), cut
 /// at character boundaries by halving until each part fits.
-fn split_word(word: &str, max_tokens: usize, count: &dyn Fn(&str) -> usize) -> Vec<(String, usize)> {
+fn split_word(
+    word: &str,
+    max_tokens: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Vec<(String, usize)> {
     let tokens = count(word);
     let chars = word.chars().count();
     if tokens <= max_tokens || chars <= 1 {
         return vec![(word.to_string(), tokens)];
     }
-    let (cut, _) = word.char_indices().nth(chars / 2).unwrap_or((word.len(), ' '));
+    let (cut, _) = word
+        .char_indices()
+        .nth(chars / 2)
+        .unwrap_or((word.len(), ' '));
     let mut out = split_word(&word[..cut], max_tokens, count);
     out.extend(split_word(&word[cut..], max_tokens, count));
     out
@@ -219,7 +230,10 @@ mod tests {
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["One two three. Four five six!", "Seven eight nine? Ten eleven twelve."]
+            [
+                "One two three. Four five six!",
+                "Seven eight nine? Ten eleven twelve."
+            ]
         );
         assert!(chunks[0].starts_paragraph);
         assert!(!chunks[1].starts_paragraph);
@@ -240,7 +254,13 @@ mod tests {
     fn sentences_keep_closing_quotes_and_cjk_stops() {
         assert_eq!(
             sentences("He said \"stop.\" Then left... And? 你好。再见。"),
-            ["He said \"stop.\"", "Then left...", "And?", "你好。", "再见。"]
+            [
+                "He said \"stop.\"",
+                "Then left...",
+                "And?",
+                "你好。",
+                "再见。"
+            ]
         );
         assert_eq!(sentences("Version 1.5 is out"), ["Version 1.5 is out"]);
     }

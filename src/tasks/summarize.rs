@@ -10,7 +10,6 @@ use crate::protocol::{
     ChatMessage, Role, SummarizeRequest, SummaryFormat, SummaryLength, SummaryType,
 };
 
-
 /// The summary of `request`'s text: a short role, then the text and the
 /// instruction as the user's turn.
 pub fn summary_messages(request: &SummarizeRequest) -> Vec<ChatMessage> {
@@ -52,7 +51,9 @@ fn summary_of(request: &SummarizeRequest, text: &str, subject: &str) -> Vec<Chat
         }
         (SummaryType::Teaser, length) => {
             let size = pick(length, "one sentence", "three sentences", "five sentences");
-            format!("Write an intriguing teaser of {size} that makes people want to read {subject}.")
+            format!(
+                "Write an intriguing teaser of {size} that makes people want to read {subject}."
+            )
         }
         (SummaryType::Headline, length) => {
             let words = pick(length, "12", "17", "22");
@@ -131,7 +132,11 @@ mod tests {
         assert!(short[1].content.contains("3 most important"));
         assert!(long[1].content.contains("7 most important"));
         assert!(short[0].content.contains("plain text"));
-        assert!(short[1].content.starts_with("Some text.\n\nSummarise the text above"));
+        assert!(
+            short[1]
+                .content
+                .starts_with("Some text.\n\nSummarise the text above")
+        );
         let headline = request(SummaryType::Headline, SummaryLength::Short);
         assert!(
             summary_budget(&headline)

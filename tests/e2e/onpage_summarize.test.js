@@ -98,11 +98,16 @@ test('Stop ends a summary mid-stream, and the next request starts at once', asyn
 
   const started = Date.now();
   await invokeWith(env.browser, tabId, 'summarize', { type: fixture.payload.type, length: 'short', format: 'plain-text' });
-  const panel = await waitForPanel(page, (p) => p.events.token >= 1 || ended(p));
+  // The runtime reads the new prompt as soon as the request arrives: the
+  // stopped generation is not in its way (tests/onpage.rs checks it stops
+  // within one token).
+  const reading = await waitForPanel(page, (p) => p.progress.some((e) => e.stage === 'prompt') || ended(p));
   const seconds = (Date.now() - started) / 1000;
-  assert.equal(panel.state, 'running', panel.status);
-  console.log(`first token of the next request after ${seconds.toFixed(1)} s`);
-  assert.ok(seconds < 20, `the next request waited ${seconds} s`);
-  await waitForPanel(page, ended);
+  assert.equal(reading.state, 'running', reading.status);
+  console.log(`the next request was reading its prompt after ${seconds.toFixed(1)} s`);
+  assert.ok(seconds < 5, `the next request waited ${seconds} s`);
+  const panel = await waitForPanel(page, ended);
+  assert.equal(panel.state, 'done', panel.status);
+  assert.equal(panel.output, fixture.text, 'the next request is not disturbed by the stopped one');
   await page.close();
 });

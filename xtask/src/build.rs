@@ -73,8 +73,12 @@ pub fn vendor() -> Result {
         );
         write(&out.join(lib.name), &module)?;
         let licence = root.join("node_modules").join(lib.licence);
-        let text = fs::read_to_string(&licence).map_err(|e| format!("{}: {e}", licence.display()))?;
-        write(&out.join(format!("LICENSE-{}", lib.name.trim_end_matches(".js"))), &text)?;
+        let text =
+            fs::read_to_string(&licence).map_err(|e| format!("{}: {e}", licence.display()))?;
+        write(
+            &out.join(format!("LICENSE-{}", lib.name.trim_end_matches(".js"))),
+            &text,
+        )?;
     }
     Ok(())
 }
