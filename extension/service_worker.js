@@ -40,6 +40,7 @@ export async function invokeInTab(tabId, action, frameId = 0) {
       length: settings.summaryLength,
       format: settings.summaryFormat,
       targetLanguage: action.targetLanguage ?? settings.targetLanguages[0],
+      targetLanguages: settings.targetLanguages,
     },
   };
   try {

@@ -10,6 +10,9 @@
  *   defaultModels: {summarize?: string, translate?: string, chat?: string},
  *   systemPrompt: string,
  * }} Settings
+ * `targetLanguages[0]` is the default target (the translate shortcut's);
+ * `defaultModels` names a model id in the store per task (none: the first
+ * installed model).
  */
 
 /** Tasks that can each have their own default model (model ids in the store). */

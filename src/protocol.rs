@@ -82,6 +82,10 @@ pub struct SummarizeRequest {
     pub length: SummaryLength,
     #[serde(default)]
     pub format: SummaryFormat,
+    /// A smaller context window than the model's, in tokens (tests use it to
+    /// make long-text handling quick; clamped to the model's own).
+    #[serde(default)]
+    pub context_tokens: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -91,6 +95,9 @@ pub struct TranslateRequest {
     pub target_language: String,
     #[serde(default)]
     pub source_language: Option<String>,
+    /// As for [`SummarizeRequest::context_tokens`].
+    #[serde(default)]
+    pub context_tokens: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

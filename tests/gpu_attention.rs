@@ -19,6 +19,7 @@
 
 use half::f16;
 use locus::cpu::attention::{AttentionShape, attend};
+use locus::cpu::ggml_numerics::DotF16;
 use locus::gpu::GpuContext;
 use locus::gpu::attention::attention_step;
 use rand::rngs::SmallRng;
@@ -113,6 +114,7 @@ fn reference(c: &Case, shape: &AttentionShape) -> (Vec<f32>, Vec<f16>, Vec<f16>)
             &keys,
             &values,
             c.pos0 + t,
+            if n > 1 { DotF16::Batch } else { DotF16::Single },
             &mut out[t * out_width..(t + 1) * out_width],
         );
     }

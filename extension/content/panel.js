@@ -1,51 +1,13 @@
 // @ts-check
 /**
- * The on-page panel: a closed shadow root anchored near the selection, which
- * shows a request's events as plain text. Nothing the page or the model
- * wrote ever becomes HTML here: text goes in through Text nodes only.
+ * The on-page panel: a closed shadow root anchored near the selection that
+ * shows a request's events. Nothing the page or the model wrote ever
+ * becomes HTML here: plain text goes in through Text nodes, markdown through
+ * `markdown.js`, which builds nodes itself.
  */
 
-const PANEL_CSS = `
-:host { all: initial; }
-.panel {
-  box-sizing: border-box; width: min(420px, calc(100vw - 16px)); max-height: min(60vh, 520px);
-  display: flex; flex-direction: column; overflow: hidden;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1c1b1f;
-  background: #fffbfe; border: 1px solid #cac4d0; border-radius: 12px;
-  box-shadow: 0 8px 28px rgba(0,0,0,.22); text-align: left; direction: ltr;
-}
-.panel:focus { outline: 2px solid #0f766e; outline-offset: 2px; }
-header { display: flex; align-items: center; gap: 6px; padding: 8px 8px 6px 12px; border-bottom: 1px solid #e7e0ec; }
-.title { font-weight: 600; flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-button {
-  all: unset; cursor: pointer; font: inherit; font-size: 13px; padding: 2px 8px; border-radius: 6px;
-  color: inherit; border: 1px solid transparent;
-}
-button:hover { background: rgba(15,118,110,.12); }
-button:focus-visible { outline: 2px solid #0f766e; }
-button[hidden] { display: none; }
-.status { padding: 4px 12px 0; font-size: 12px; color: #49454f; min-height: 1.5em; }
-.status.error { color: #b3261e; }
-.progress { height: 3px; margin: 4px 12px 0; background: #e7e0ec; border-radius: 2px; overflow: hidden; }
-.progress > div { height: 100%; width: 30%; background: #0f766e; border-radius: 2px; animation: slide 1.2s ease-in-out infinite; }
-.progress.determinate > div { animation: none; transition: width .2s; }
-.progress[hidden] { display: none; }
-@keyframes slide { from { margin-left: -30%; } to { margin-left: 100%; } }
-.output { padding: 8px 12px 10px; overflow-y: auto; white-space: pre-wrap; overflow-wrap: anywhere; flex: 1; }
-.output:empty { display: none; }
-footer { padding: 6px 12px; font-size: 11px; color: #49454f; border-top: 1px solid #e7e0ec; }
-footer:empty { display: none; }
-@media (prefers-color-scheme: dark) {
-  .panel { color: #e6e1e5; background: #1c1b1f; border-color: #49454f; box-shadow: 0 8px 28px rgba(0,0,0,.6); }
-  header, footer { border-color: #332f37; }
-  .status, footer { color: #cac4d0; }
-  .status.error { color: #f2b8b5; }
-  .progress { background: #332f37; }
-  .progress > div { background: #5eead4; }
-  button:hover { background: rgba(94,234,212,.16); }
-}
-@media (prefers-reduced-motion: reduce) { .progress > div { animation: none; width: 100%; opacity: .5; } }
-`;
+import { PANEL_CSS } from './panel_style.js';
+import { renderMarkdown } from './markdown.js';
 
 const HOST_TAG = 'locus-panel';
 /** Host styles set inline with !important: page CSS cannot hide or restyle the host. */
@@ -54,6 +16,8 @@ const HOST_STYLE = {
   margin: '0', padding: '0', border: '0', width: 'auto', height: 'auto', transform: 'none',
   visibility: 'visible', opacity: '1', 'pointer-events': 'auto',
 };
+/** Markdown is re-rendered at most this often while tokens stream in. */
+const RENDER_EVERY_MS = 60;
 
 const t = (/** @type {string} */ key, /** @type {string[]} */ ...subs) => chrome.i18n.getMessage(key, subs) || key;
 
@@ -65,20 +29,37 @@ function el(tag, attrs = {}, text = '') {
   return node;
 }
 
+/**
+ * A choice offered by "Retry": a select with its current value.
+ * @typedef {{name: string, label: string, value: string, options: {value: string, label: string}[]}} RetryField
+ */
+
 export class Panel {
-  /** Called when the user presses Stop. */
+  /** Called when the user presses Stop (and on close). */
   onStop = () => {};
   #host;
   #panel;
+  #title;
   #status;
   #progress;
   #bar;
   #output;
-  #text;
+  #options;
+  #actions;
   #footer;
   #stop;
+  #retry;
+  /** Where the keyboard focus was before the panel took it; it goes back there on close. */
+  #returnFocus = document.activeElement;
+  /** The raw text streamed so far (what Copy copies). */
+  #text = '';
+  #markdown = false;
+  /** @type {ReturnType<typeof setTimeout>|null} */
+  #renderTimer = null;
   /** Event counts by type, kept as a data attribute for tests and debugging. */
   #counts = { progress: 0, token: 0, done: 0, error: 0 };
+  /** @type {{stage: string, message: string, done?: number, total?: number}[]} */
+  #progressLog = [];
   #onKey = (/** @type {KeyboardEvent} */ e) => {
     if (e.key === 'Escape') this.close();
   };
@@ -96,25 +77,27 @@ export class Panel {
 
     this.#panel = el('div', { class: 'panel', role: 'dialog', 'aria-label': title, tabindex: '-1' });
     const header = el('header');
-    header.append(el('span', { class: 'title' }, title));
-    this.#stop = el('button', { type: 'button', 'aria-label': t('panelStop') }, t('panelStop'));
-    const copy = el('button', { type: 'button', 'aria-label': t('panelCopy') }, t('panelCopy'));
-    const close = el('button', { type: 'button', 'aria-label': t('panelClose'), title: 'Esc' }, '✕');
-    header.append(this.#stop, copy, close);
+    this.#title = el('span', { class: 'title' }, title);
+    this.#stop = el('button', { type: 'button', class: 'stop' }, t('panelStop'));
+    const copy = el('button', { type: 'button', class: 'copy' }, t('panelCopy'));
+    this.#retry = el('button', { type: 'button', class: 'retry', 'aria-expanded': 'false', hidden: '' }, t('panelRetry'));
+    const close = el('button', { type: 'button', class: 'close', 'aria-label': t('panelClose'), title: `${t('panelClose')} (Esc)` }, '✕');
+    header.append(this.#title, this.#stop, this.#retry, copy, close);
+    this.#options = el('form', { class: 'options', hidden: '' });
     this.#status = el('div', { class: 'status', role: 'status', 'aria-live': 'polite' }, t('panelStarting'));
     this.#progress = el('div', { class: 'progress', role: 'progressbar', 'aria-label': t('panelWorking') });
     this.#bar = el('div');
     this.#progress.append(this.#bar);
-    this.#output = el('div', { class: 'output', 'aria-live': 'polite' });
-    this.#text = document.createTextNode('');
-    this.#output.append(this.#text);
+    this.#output = el('div', { class: 'output', 'aria-live': 'polite', tabindex: '0' });
+    this.#actions = el('div', { class: 'actions' });
     this.#footer = el('footer');
-    this.#panel.append(header, this.#status, this.#progress, this.#output, this.#footer);
+    this.#panel.append(header, this.#options, this.#status, this.#progress, this.#output, this.#actions, this.#footer);
     root.append(style, this.#panel);
 
     this.#stop.addEventListener('click', () => this.onStop());
-    copy.addEventListener('click', () => void navigator.clipboard.writeText(this.#text.data));
+    copy.addEventListener('click', () => void navigator.clipboard.writeText(this.#text).then(() => this.#flash(copy, t('panelCopied'))));
     close.addEventListener('click', () => this.close());
+    this.#retry.addEventListener('click', () => this.#toggleOptions());
     document.addEventListener('keydown', this.#onKey, true);
 
     document.documentElement.append(this.#host);
@@ -139,33 +122,157 @@ export class Panel {
   }
 
   /**
-   * Shows one runtime event.
+   * Starts over for a new request in the same panel (a retry).
+   * @param {{title?: string, markdown?: boolean}} [options]
+   */
+  reset({ title, markdown = false } = {}) {
+    if (title) this.#title.textContent = title;
+    this.#markdown = markdown;
+    this.#text = '';
+    this.#output.replaceChildren();
+    this.#actions.replaceChildren();
+    this.#footer.textContent = '';
+    this.#counts = { progress: 0, token: 0, done: 0, error: 0 };
+    this.#progressLog = [];
+    for (const key of ['events', 'progress', 'result', 'state']) delete this.#panel.dataset[key];
+    this.#status.textContent = t('panelStarting');
+    this.#status.classList.remove('error');
+    this.#status.setAttribute('role', 'status');
+    this.#progress.hidden = false;
+    this.#progress.classList.remove('determinate');
+    this.#bar.style.width = '';
+    this.#stop.hidden = false;
+    this.#retry.hidden = true;
+    this.#options.hidden = true;
+  }
+
+  /**
+   * Shows one runtime event: progress in the status line and bar, tokens in
+   * the output, and the end of the request.
    * @param {import('../protocol.js').RuntimeEvent} event
    */
   show(event) {
     if (event.event in this.#counts) this.#counts[event.event] += 1;
     this.#panel.dataset.events = JSON.stringify(this.#counts);
     switch (event.event) {
-      case 'progress':
-        this.#status.textContent = String(event.message ?? '');
-        if (event.stage === 'backend' || event.stage === 'runtime') this.#footer.textContent = String(event.message ?? '');
-        if (typeof event.total === 'number' && event.total > 0) {
+      case 'progress': {
+        const { stage, message, done, total } = event;
+        this.#progressLog.push({ stage, message, done, total });
+        this.#panel.dataset.progress = JSON.stringify(this.#progressLog);
+        this.setStatus(String(message ?? ''));
+        if (stage === 'backend' || stage === 'runtime') this.#footer.textContent = String(message ?? '');
+        if (typeof total === 'number' && total > 0 && typeof done === 'number') {
           this.#progress.classList.add('determinate');
-          const percent = Math.round((100 * (event.done ?? 0)) / event.total);
+          const percent = Math.round((100 * done) / total);
           this.#bar.style.width = `${percent}%`;
           this.#progress.setAttribute('aria-valuenow', String(percent));
         }
         break;
+      }
       case 'token':
-        this.#text.appendData(String(event.text ?? ''));
+        this.append(String(event.text ?? ''));
         break;
       case 'done':
+        this.#panel.dataset.result = JSON.stringify(event.result ?? null);
         this.#finish(t('panelDone'), false);
         break;
       case 'error':
         this.#finish(event.code === 'aborted' ? t('panelStopped') : `${event.message} (${event.code})`, event.code !== 'aborted');
         break;
     }
+  }
+
+  /** Adds streamed text to the output. @param {string} text */
+  append(text) {
+    this.#text += text;
+    if (!this.#markdown) {
+      const last = this.#output.lastChild;
+      if (last instanceof Text) last.appendData(text);
+      else this.#output.append(document.createTextNode(text));
+      return;
+    }
+    this.#renderTimer ??= setTimeout(() => this.#render(), RENDER_EVERY_MS);
+  }
+
+  #render() {
+    if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
+    this.#renderTimer = null;
+    if (this.#markdown) this.#output.replaceChildren(renderMarkdown(this.#text));
+  }
+
+  /** The status line. @param {string} message */
+  setStatus(message) {
+    this.#status.textContent = message;
+  }
+
+  /** The footer line (model, backend, speed). @param {string} text */
+  setFooter(text) {
+    this.#footer.textContent = text;
+  }
+
+  /**
+   * Shows a ranked list, e.g. detected languages with their confidence.
+   * @param {{label: string, value: number}[]} rows value in 0..1
+   */
+  showRanking(rows) {
+    const list = el('ol', { class: 'ranking' });
+    for (const { label, value } of rows) {
+      const item = el('li');
+      const percent = `${Math.round(value * 100)}%`;
+      const meter = el('span', { class: 'meter', 'aria-hidden': 'true' });
+      const fill = el('span');
+      fill.style.width = percent; // CSSOM, not a style attribute: pages' CSP may forbid those
+      meter.append(fill);
+      item.append(el('span', { class: 'name' }, label), meter, el('span', { class: 'value' }, percent));
+      list.append(item);
+    }
+    this.#output.replaceChildren(list);
+    this.#text = rows.map(({ label, value }) => `${label}\t${Math.round(value * 100)}%`).join('\n');
+  }
+
+  /**
+   * A button under the output, e.g. "Replace selection".
+   * @param {string} label @param {() => void} onClick
+   */
+  addAction(label, onClick) {
+    const button = el('button', { type: 'button', class: 'action' }, label);
+    button.addEventListener('click', onClick);
+    this.#actions.append(button);
+    return button;
+  }
+
+  /**
+   * Offers "Retry" with the given choices; `onRetry` gets the chosen values.
+   * @param {RetryField[]} fields
+   * @param {(values: Record<string, string>) => void} onRetry
+   */
+  offerRetry(fields, onRetry) {
+    this.#options.replaceChildren();
+    for (const field of fields) {
+      const label = el('label', {}, field.label);
+      const select = /** @type {HTMLSelectElement} */ (el('select', { name: field.name }));
+      for (const option of field.options) {
+        const node = /** @type {HTMLOptionElement} */ (el('option', { value: option.value }, option.label));
+        node.selected = option.value === field.value;
+        select.append(node);
+      }
+      label.append(select);
+      this.#options.append(label);
+    }
+    const go = el('button', { type: 'submit', class: 'go' }, t('panelRetryGo'));
+    this.#options.append(go);
+    this.#options.onsubmit = (event) => {
+      event.preventDefault();
+      const values = Object.fromEntries([...new FormData(/** @type {HTMLFormElement} */ (this.#options))].map(([k, v]) => [k, String(v)]));
+      onRetry(values);
+    };
+    this.#retry.hidden = false;
+  }
+
+  #toggleOptions() {
+    this.#options.hidden = !this.#options.hidden;
+    this.#retry.setAttribute('aria-expanded', String(!this.#options.hidden));
+    if (!this.#options.hidden) this.#options.querySelector('select')?.focus();
   }
 
   /** Ends the panel's work with a message, without a request. @param {string} message */
@@ -175,6 +282,7 @@ export class Panel {
 
   /** @param {string} message @param {boolean} isError */
   #finish(message, isError) {
+    this.#render();
     this.#status.textContent = message;
     this.#status.classList.toggle('error', isError);
     if (isError) this.#status.setAttribute('role', 'alert');
@@ -183,9 +291,18 @@ export class Panel {
     this.#panel.dataset.state = isError ? 'error' : 'done';
   }
 
+  /** @param {HTMLElement} button @param {string} text */
+  #flash(button, text) {
+    const before = button.textContent;
+    button.textContent = text;
+    setTimeout(() => (button.textContent = before), 1200);
+  }
+
   close() {
     document.removeEventListener('keydown', this.#onKey, true);
+    if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
     this.onStop();
     this.#host.remove();
+    if (this.#returnFocus instanceof HTMLElement && this.#returnFocus.isConnected) this.#returnFocus.focus({ preventScroll: true });
   }
 }

@@ -8,7 +8,7 @@
  * deletes, validates a finished file and hands a ready file to the runtime.
  */
 
-import { Sha256, inspectModel } from '../../pkg/locus.js';
+import { Sha256, inspectLanguageModel, inspectModel } from '../../pkg/locus.js';
 import { idFrom, kindOf } from '../model_names.js';
 
 export { idFrom, kindOf };
@@ -125,6 +125,11 @@ export function validate(access, kind, digest, expected) {
     const head = new DataView(new ArrayBuffer(8));
     access.read(new Uint8Array(head.buffer), { at: 0 });
     if (head.getInt32(0, true) !== FASTTEXT_MAGIC) throw new StoreError('bad_model', 'this is not a fastText model');
+    try {
+      inspectLanguageModel(access); // the whole model, read by the runtime's own reader
+    } catch (error) {
+      throw new StoreError('bad_model', `this fastText model cannot be used: ${/** @type {any} */ (error)?.message ?? error}`);
+    }
     return { architecture: 'fasttext' };
   }
   try {

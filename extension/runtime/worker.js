@@ -17,6 +17,10 @@ import * as store from './store.js';
 const runtime = init().then(() => Runtime.create());
 /** Kinds that need a language model loaded. */
 const MODEL_KINDS = new Set(['summarize', 'translate', 'chat']);
+/** Kinds that use the language-identification model (a separate slot). */
+const LANGID_KINDS = new Set(['detect', 'translate']);
+/** @type {Promise<void>|null} */
+let languageModelLoading = null;
 
 self.onmessage = (/** @type {MessageEvent} */ { data }) => void handle(data);
 
@@ -49,6 +53,7 @@ async function handle(message) {
       message = { ...message, payload };
       await ensureModel(rt, id, model);
     }
+    if (message?.type === 'request' && LANGID_KINDS.has(message.kind)) await ensureLanguageModel(rt);
     await rt.handle(message, post);
   } catch (error) {
     post(errorEvent(id, codeOf(error), String(/** @type {any} */ (error)?.message ?? error)));
@@ -70,6 +75,24 @@ async function ensureModel(rt, id, wanted) {
   post({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}` });
   const info = await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access));
   post({ type: 'event', id, event: 'progress', stage: 'loaded', message: `${choice.name} on ${info.backend}`, model: info });
+}
+
+/**
+ * Loads the first ready language-identification model in the store, once.
+ * Without one, `detect` answers no_model and `translate` runs without
+ * detecting the source.
+ * @param {any} rt
+ */
+async function ensureLanguageModel(rt) {
+  if (rt.hasLanguageModel()) return;
+  // Requests that arrive together share one load (a file has one access handle at a time).
+  languageModelLoading ??= (async () => {
+    const choice = (await store.list()).find((m) => m.status === 'ready' && m.kind === 'fasttext');
+    if (choice) await store.withModelFile(choice.id, (access) => rt.loadLanguageModel(access));
+  })().finally(() => {
+    languageModelLoading = null;
+  });
+  await languageModelLoading;
 }
 
 /** @param {any} rt @param {{id:string, kind:string, payload:any}} message */

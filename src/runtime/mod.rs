@@ -16,9 +16,11 @@ use crate::engine::{GpuModel, LoadedModel};
 use crate::error::LocusError;
 use crate::gguf::ByteSource;
 use crate::gpu::GpuContext;
+use crate::lid::LanguageDetector;
 use crate::protocol::{self, ClientMessage, Event, EventBody, Task};
 use crate::report::{AdapterReport, BackendReport};
 
+pub use generation::Job;
 pub use self_test::{SELF_TEST_TOLERANCE, self_test};
 
 pub struct Runtime {
@@ -27,6 +29,8 @@ pub struct Runtime {
     report: BackendReport,
     /// The loaded language model, shared with a running generation.
     model: RefCell<Option<Rc<ModelSlot>>>,
+    /// The language-identification model (fastText), apart from the LLM.
+    language_model: RefCell<Option<Rc<LanguageDetector>>>,
     /// Requests the client aborted; generation stops at the next token.
     aborted: RefCell<HashSet<String>>,
     /// The chat's KV cache between turns (taken out while a turn runs).
@@ -98,6 +102,7 @@ impl Runtime {
             gpu: RefCell::new(gpu.map(Rc::new)),
             report,
             model: RefCell::new(None),
+            language_model: RefCell::new(None),
             aborted: RefCell::new(HashSet::new()),
             chat: RefCell::new(None),
         }
@@ -149,6 +154,21 @@ impl Runtime {
             engine: RefCell::new(engine),
         }));
         Ok(info)
+    }
+
+    /// Loads a fastText language-identification model (`lid.176.ftz`) from
+    /// its bytes, replacing the current one; a bad file leaves it in place.
+    pub fn load_language_model(&self, bytes: &[u8]) -> Result<Value, LocusError> {
+        let detector =
+            LanguageDetector::from_bytes(bytes).map_err(|e| LocusError::BadModel(e.to_string()))?;
+        let info = language_model_info(&detector, bytes.len());
+        *self.language_model.borrow_mut() = Some(Rc::new(detector));
+        Ok(info)
+    }
+
+    /// Whether a language-identification model is loaded.
+    pub fn has_language_model(&self) -> bool {
+        self.language_model.borrow().is_some()
     }
 
     /// The loaded model's name, if any.
@@ -212,40 +232,89 @@ impl Runtime {
                 emit(event(EventBody::Done { result }));
                 Ok(())
             }
-            Task::Detect(_) => Err(LocusError::NoModel { task: task.kind() }),
+            Task::Detect(request) => {
+                let detector = self.language_model.borrow().clone();
+                let detector = detector.ok_or(LocusError::NoModel { task: "detect" })?;
+                let languages = detector.detect(&request.text);
+                let result = serde_json::json!({ "languages": languages });
+                emit(event(EventBody::Done { result }));
+                Ok(())
+            }
             Task::Summarize(_) | Task::Translate(_) | Task::Chat(_) => {
                 emit(event(EventBody::progress(
                     "runtime",
                     format!("Runtime ready on {}", self.report.summary()),
                 )));
-                let slot = self.model.borrow().clone();
-                let slot = slot.ok_or(LocusError::NoModel { task: task.kind() })?;
-                let aborted = || self.aborted.borrow().contains(id);
-                if let Task::Chat(request) = &task {
-                    let kept = self.chat.borrow_mut().take();
-                    let (result, session) =
-                        chat::run(&slot, id, request, kept, &aborted, emit).await;
-                    // Keep it only if the model did not change meanwhile.
-                    let current = self.model.borrow().clone();
-                    if current.is_some_and(|m| Rc::ptr_eq(&m, &slot)) {
-                        *self.chat.borrow_mut() = session;
-                    }
-                    return result;
-                }
-                // A task on the GPU reuses the decoder's KV cache: the chat's
-                // cached turn is gone then.
-                // (A busy engine is being used by someone else: drop it too.)
-                let on_gpu = slot
-                    .engine
-                    .try_borrow()
-                    .map_or(true, |engine| matches!(*engine, Engine::Gpu(_)));
-                if on_gpu {
-                    self.chat.borrow_mut().take();
-                }
-                generation::run(&slot, id, &task, &aborted, emit).await
+                self.generate(id, &task, emit).await
             }
         }
     }
+
+    /// Runs a generation task on the loaded model.
+    async fn generate(
+        &self,
+        id: &str,
+        task: &Task,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), LocusError> {
+        let slot = self.model.borrow().clone();
+        let slot = slot.ok_or(LocusError::NoModel { task: task.kind() })?;
+        let aborted = || self.aborted.borrow().contains(id);
+        if let Task::Chat(request) = task {
+            let kept = self.chat.borrow_mut().take();
+            let (result, session) = chat::run(&slot, id, request, kept, &aborted, emit).await;
+            // Keep it only if the model did not change meanwhile.
+            let current = self.model.borrow().clone();
+            if current.is_some_and(|m| Rc::ptr_eq(&m, &slot)) {
+                *self.chat.borrow_mut() = session;
+            }
+            return result;
+        }
+        // A task on the GPU reuses the decoder's KV cache: the chat's cached
+        // turn is gone then. (A busy engine is in someone else's hands: drop
+        // it too.)
+        let on_gpu = slot
+            .engine
+            .try_borrow()
+            .map_or(true, |engine| matches!(*engine, Engine::Gpu(_)));
+        if on_gpu {
+            self.chat.borrow_mut().take();
+        }
+        match task {
+            Task::Summarize(request) => {
+                let job = Job::new(&slot, id, &aborted, emit, request.context_tokens).await;
+                job.summarize(request).await
+            }
+            Task::Translate(request) => {
+                let detector = self.language_model.borrow().clone();
+                let job = Job::new(&slot, id, &aborted, emit, request.context_tokens).await;
+                job.translate(request, detector.as_deref()).await
+            }
+            Task::Chat(_) | Task::Report | Task::Detect(_) => Err(LocusError::Internal(format!(
+                "{} is not a generation",
+                task.kind()
+            ))),
+        }
+    }
+}
+
+/// What a language-identification model is, for the store and the popup.
+fn language_model_info(detector: &LanguageDetector, bytes: usize) -> Value {
+    serde_json::json!({
+        "kind": "langid",
+        "architecture": "fasttext",
+        "labels": detector.model().labels().len(),
+        "quantised": detector.model().is_quantised(),
+        "bytes": bytes,
+    })
+}
+
+/// Checks a fastText language-identification model (what a download of one
+/// must pass before it is marked ready).
+pub fn inspect_language_model(bytes: &[u8]) -> Result<Value, LocusError> {
+    let detector =
+        LanguageDetector::from_bytes(bytes).map_err(|e| LocusError::BadModel(e.to_string()))?;
+    Ok(language_model_info(&detector, bytes.len()))
 }
 
 /// Checks a GGUF file without loading its weights: a readable header, a

@@ -81,6 +81,29 @@ impl WebRuntime {
         }
     }
 
+    /// Loads a fastText language-identification model (`lid.176.ftz`) from
+    /// an OPFS file's synchronous access handle; throws a coded error when
+    /// the file is not one.
+    #[wasm_bindgen(js_name = loadLanguageModel)]
+    pub fn load_language_model(
+        &self,
+        handle: web_sys::FileSystemSyncAccessHandle,
+    ) -> Result<JsValue, JsValue> {
+        let loaded = sync_file::read_whole(handle)
+            .map_err(|e| crate::LocusError::BadModel(e.to_string()))
+            .and_then(|bytes| self.inner.load_language_model(&bytes));
+        match loaded {
+            Ok(info) => to_js(&info).map_err(JsValue::from),
+            Err(error) => Err(coded_error(&error)),
+        }
+    }
+
+    /// Whether a language-identification model is loaded.
+    #[wasm_bindgen(js_name = hasLanguageModel)]
+    pub fn has_language_model(&self) -> bool {
+        self.inner.has_language_model()
+    }
+
     /// The name of the loaded model, or undefined.
     #[wasm_bindgen(js_name = modelName)]
     pub fn model_name(&self) -> Option<String> {
@@ -123,6 +146,21 @@ fn wasm_heap_bytes() -> f64 {
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
     let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
     f64::from(buffer.byte_length())
+}
+
+/// Checks a fastText language-identification model; throws an error with
+/// `code` `bad_model` when the file is not one the runtime can run.
+#[wasm_bindgen(js_name = inspectLanguageModel)]
+pub fn inspect_language_model(
+    handle: web_sys::FileSystemSyncAccessHandle,
+) -> Result<JsValue, JsValue> {
+    let checked = sync_file::read_whole(handle)
+        .map_err(|e| crate::LocusError::BadModel(e.to_string()))
+        .and_then(|bytes| crate::runtime::inspect_language_model(&bytes));
+    match checked {
+        Ok(info) => to_js(&info).map_err(JsValue::from),
+        Err(error) => Err(coded_error(&error)),
+    }
 }
 
 /// A JS `Error` with the protocol's error `code` attached.

@@ -44,3 +44,23 @@ impl ByteSource for SyncFileSource {
         Ok(())
     }
 }
+
+/// Largest language-identification model read whole (`lid.176.bin`, the
+/// unquantised one, is 126 MB; the `.ftz` we ship is under 1 MB).
+const MAX_WHOLE_FILE: u64 = 256 << 20;
+
+/// The whole file, for small models that are parsed from one buffer.
+pub fn read_whole(handle: FileSystemSyncAccessHandle) -> Result<Vec<u8>, GgufError> {
+    let mut source = SyncFileSource::new(handle)?;
+    if source.len > MAX_WHOLE_FILE {
+        return Err(GgufError::Io(format!(
+            "the file is {} bytes, more than the {MAX_WHOLE_FILE} a language model may be",
+            source.len
+        )));
+    }
+    let mut bytes = vec![0; source.len as usize];
+    if !bytes.is_empty() {
+        source.read_at(0, &mut bytes)?;
+    }
+    Ok(bytes)
+}

@@ -163,7 +163,8 @@ export async function invoke(browser, handler, args) {
 
 /**
  * @typedef {{shadowMode: string, title: string, status: string, output: string, footer: string,
- *   state: string, events: Record<string, number>}} PanelState
+ *   state: string, events: Record<string, number>, result: any, progress: any[], tags: string[],
+ *   links: (string|null)[], actions: string[]}} PanelState
  */
 
 /**
@@ -186,8 +187,13 @@ export async function readPanel(page) {
       functionDeclaration: `function () {
         const text = (s) => this.querySelector(s)?.textContent ?? '';
         const panel = this.querySelector('.panel');
+        const output = this.querySelector('.output');
         return { title: text('.title'), status: text('.status'), output: text('.output'), footer: text('footer'),
-                 state: panel?.dataset.state ?? 'running', events: JSON.parse(panel?.dataset.events ?? '{}') };
+                 state: panel?.dataset.state ?? 'running', events: JSON.parse(panel?.dataset.events ?? '{}'),
+                 result: JSON.parse(panel?.dataset.result ?? 'null'), progress: JSON.parse(panel?.dataset.progress ?? '[]'),
+                 tags: [...(output?.querySelectorAll('*') ?? [])].map((e) => e.localName),
+                 links: [...this.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+                 actions: [...this.querySelectorAll('.actions button')].map((b) => b.textContent) };
       }`,
     });
     return { shadowMode: shadow.shadowRootType ?? '', ...result.value };
