@@ -55,6 +55,8 @@ pub fn load_from<S: ByteSource>(
     capacity: usize,
 ) -> Result<Loaded, String> {
     let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+    // A file that is not a model fails here, before any GPU is set up.
+    locus::gguf::GgufFile::read(source).map_err(|e| fail(&e))?;
     if backend == Backend::Cpu {
         return LoadedModel::load(source)
             .map(|m| Loaded::Cpu(Box::new(m)))
