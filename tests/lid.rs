@@ -93,6 +93,56 @@ fn top5_matches_fasttext() {
     assert!(fixture.lines.len() >= 100);
 }
 
+#[derive(Deserialize)]
+struct BulkLine {
+    text: String,
+    label: String,
+    prob: f32,
+}
+
+/// 1,000 lines in 71 languages (tests/fixtures/lid/lid176_bulk.json, made by
+/// scripts/make_lid_bulk_fixture.py from CLDR names): the top-1 language
+/// equals fastText's on at least 99.5% of lines with its probability within
+/// 1e-3 (it is exact today), and the native throughput is printed.
+#[test]
+fn thousand_lines_in_seventy_languages_match_fasttext() {
+    let path = common::repo_root().join("tests/fixtures/lid/lid176_bulk.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let lines: Vec<BulkLine> = serde_json::from_value(fixture["lines"].clone()).unwrap();
+    let model = detector().model();
+    let started = std::time::Instant::now();
+    let answers: Vec<_> = lines
+        .iter()
+        .map(|l| model.predict(&l.text, 1, 0.0))
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let (mut same, mut max_diff) = (0, 0.0f32);
+    for (line, ours) in lines.iter().zip(&answers) {
+        let top = &ours[0];
+        if top.label == line.label && (top.probability - line.prob).abs() <= 1e-3 {
+            same += 1;
+        }
+        if top.label == line.label {
+            max_diff = max_diff.max((top.probability - line.prob).abs());
+        }
+    }
+    let languages: std::collections::HashSet<&str> =
+        lines.iter().map(|l| l.label.as_str()).collect();
+    eprintln!(
+        "top-1 equal to fastText on {same}/{} lines ({} detected languages), largest probability difference {max_diff:e}; {:.0} lines/s natively (test build)",
+        lines.len(),
+        languages.len(),
+        lines.len() as f64 / seconds
+    );
+    assert!(lines.len() >= 1000 && fixture["meta"]["locales"].as_u64() >= Some(50));
+    assert!(
+        same * 1000 >= lines.len() * 995,
+        "only {same} of {} lines agree",
+        lines.len()
+    );
+}
+
 /// The acceptance check: 20 everyday sentences, 2 in each of 10 languages.
 #[test]
 fn twenty_sentences_in_ten_languages() {
