@@ -2,6 +2,7 @@
 //! and the per-step plan of kernel dispatches.
 
 mod buffers;
+mod encode;
 mod plan;
 mod session;
 mod weights;

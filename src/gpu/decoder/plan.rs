@@ -18,30 +18,7 @@ use crate::gpu::rope::{RopeTable, bind_rope};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Activation, ModelConfig};
 
-/// Anything that records prepared dispatches into a compute pass.
-pub trait Encode {
-    fn encode(&self, pass: &mut wgpu::ComputePass<'_>);
-}
-
-impl Encode for KernelPass {
-    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        KernelPass::encode(self, pass);
-    }
-}
-
-impl Encode for crate::gpu::matvec::MatVecPass {
-    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        crate::gpu::matvec::MatVecPass::encode(self, pass);
-    }
-}
-
-impl Encode for crate::gpu::matmul::MatMulPass {
-    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        crate::gpu::matmul::MatMulPass::encode(self, pass);
-    }
-}
-
-pub type Passes = Vec<Box<dyn Encode>>;
+pub use super::encode::{Encode, Passes};
 
 /// What every pass of one model binds.
 pub struct Bindings<'a> {
