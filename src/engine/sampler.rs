@@ -1,6 +1,8 @@
 //! Choosing the next token from logits: greedy, or llama.cpp's default chain
 //! (repetition penalty → top-k → top-p → min-p → temperature → draw).
 
+use std::collections::HashSet;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -59,36 +61,59 @@ impl Sampler {
 
     /// Picks a token; `history` is every token so far (for the penalty).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
-        let candidates: Vec<(u32, f32)> = logits
+        let mut candidates: Vec<(u32, f32)> = logits
             .iter()
             .enumerate()
             .map(|(i, &l)| (i as u32, l))
             .collect();
-        self.sample_candidates(candidates, history)
-    }
-
-    /// Picks among `candidates` (token, logit): every token, or the best few
-    /// the GPU found. With only the best few, a penalised token can fall
-    /// below tokens outside the list that would have overtaken it: the
-    /// list is long (64) next to top-k (40), so this rarely matters.
-    pub fn sample_candidates(&mut self, mut candidates: Vec<(u32, f32)>, history: &[u32]) -> u32 {
-        let p = &self.params;
-        if p.repeat_penalty != 1.0 {
-            // Each distinct recent token is penalised once, as in llama.cpp.
-            let recent: std::collections::HashSet<u32> = history
-                .iter()
-                .rev()
-                .take(p.repeat_last_n)
-                .copied()
-                .collect();
-            for (_, logit) in candidates.iter_mut().filter(|c| recent.contains(&c.0)) {
-                *logit = if *logit > 0.0 {
-                    *logit / p.repeat_penalty
-                } else {
-                    *logit * p.repeat_penalty
-                };
+        // Every token is here at its own index: penalise by index.
+        for token in self.recent(history) {
+            if let Some((_, logit)) = candidates.get_mut(token as usize) {
+                *logit = self.penalised(*logit);
             }
         }
+        self.choose(candidates)
+    }
+
+    /// Picks among `candidates` (token, logit): the best few the GPU found.
+    /// A penalised token can then fall below tokens outside the list that
+    /// would have overtaken it: the list is long (64) next to top-k (40), so
+    /// this rarely matters.
+    pub fn sample_candidates(&mut self, mut candidates: Vec<(u32, f32)>, history: &[u32]) -> u32 {
+        let recent = self.recent(history);
+        for (token, logit) in &mut candidates {
+            if recent.contains(token) {
+                *logit = self.penalised(*logit);
+            }
+        }
+        self.choose(candidates)
+    }
+
+    /// The distinct recent tokens the repetition penalty applies to (each is
+    /// penalised once, as in llama.cpp); none when there is no penalty.
+    fn recent(&self, history: &[u32]) -> HashSet<u32> {
+        if self.params.repeat_penalty == 1.0 {
+            return HashSet::new();
+        }
+        history
+            .iter()
+            .rev()
+            .take(self.params.repeat_last_n)
+            .copied()
+            .collect()
+    }
+
+    fn penalised(&self, logit: f32) -> f32 {
+        if logit > 0.0 {
+            logit / self.params.repeat_penalty
+        } else {
+            logit * self.params.repeat_penalty
+        }
+    }
+
+    /// Greedy, or temperature with top-k, top-p and min-p, over `candidates`.
+    fn choose(&mut self, mut candidates: Vec<(u32, f32)>) -> u32 {
+        let p = &self.params;
         if p.temperature <= 0.0 {
             return argmax(&candidates);
         }

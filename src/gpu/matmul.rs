@@ -7,7 +7,7 @@
 //! of the matrix) for buffers sized for `max_tokens` tokens; the number of
 //! tokens actually multiplied is read at run time from the shared [`Step`]
 //! uniform, so the prefill of any prompt up to `max_tokens` reuses the same
-//! [`MatMulPass`] and only writes the step. [`matmul`] is the one-shot helper
+//! [`KernelPass`] and only writes the step. [`matmul`] is the one-shot helper
 //! for tests: upload `X`, dispatch, read `Y` back.
 //!
 //! The kernel's WGSL loaders (byte/f16 reads, K-quant scales) are copies of
@@ -22,13 +22,11 @@
 //! k values 8 apart); an f16 tile variant where `shader-f16` exists would
 //! halve workgroup memory and allow 128-wide tiles.
 
-use std::rc::Rc;
-
 use wgpu::util::DeviceExt;
 
 use crate::gpu::matvec::{self, GpuMatrix};
 use crate::gpu::step::StepUniform;
-use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
+use crate::gpu::{GpuContext, GpuError, Kernel, KernelPass, workgroup_grid};
 use crate::quant::GgmlType;
 
 /// Rows of `W` (columns of `Y`) per workgroup tile (`TILE_ROWS` in the WGSL).
@@ -86,7 +84,7 @@ impl GpuMatrix {
         ctx: &GpuContext,
         flags: &[&'static str],
         io: MatMulIo<'_>,
-    ) -> Result<MatMulPass, GpuError> {
+    ) -> Result<KernelPass, GpuError> {
         let wanted = matmul_flags(self.ty)?;
         if flags != wanted.as_slice() {
             return Err(GpuError::Kernel {
@@ -125,7 +123,7 @@ impl GpuMatrix {
 
         let pipeline = ctx.pipeline(Kernel::MatMul, flags)?;
         let layout = pipeline.get_bind_group_layout(0);
-        let mut dispatches = Vec::with_capacity(self.chunks.len());
+        let mut prepared = KernelPass::default();
         for chunk in &self.chunks {
             let rows = chunk.rows.len();
             let params = Params {
@@ -167,36 +165,13 @@ impl GpuMatrix {
                     buffer(4, io.step.as_entire_binding()),
                 ],
             });
-            dispatches.push((bind_group, dispatch_grid(rows, io.max_tokens)?));
+            prepared.push_grid(
+                pipeline.clone(),
+                bind_group,
+                dispatch_grid(rows, io.max_tokens)?,
+            );
         }
-        Ok(MatMulPass {
-            pipeline,
-            dispatches,
-        })
-    }
-}
-
-/// The prepared dispatches of one mat-mul: one per chunk of the matrix, each
-/// sized for `max_tokens` (tiles past the step's `n_tokens` exit at once).
-#[derive(Debug)]
-pub struct MatMulPass {
-    pipeline: Rc<wgpu::ComputePipeline>,
-    dispatches: Vec<(wgpu::BindGroup, [u32; 3])>,
-}
-
-impl MatMulPass {
-    /// Records the dispatches into `pass`.
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        for (bind_group, [gx, gy, gz]) in &self.dispatches {
-            pass.set_bind_group(0, bind_group, &[]);
-            pass.dispatch_workgroups(*gx, *gy, *gz);
-        }
-    }
-
-    /// How many dispatches (one per chunk of the matrix) it records.
-    pub fn dispatch_count(&self) -> usize {
-        self.dispatches.len()
+        Ok(prepared)
     }
 }
 

@@ -6,17 +6,16 @@
 //! larger than one storage binding (`max_storage_buffer_binding_size`) is
 //! split by rows into several buffers ([`row_chunks`]), each dispatched with
 //! its own bind group. [`GpuMatrix::bind`] builds those bind groups once for
-//! a given `x` and `y`; [`MatVecPass::encode`] records the dispatches into a
+//! a given `x` and `y`; [`KernelPass::encode`] records the dispatches into a
 //! compute pass, so the decode loop only encodes. [`matvec`] is the one-shot
 //! helper for tests: upload `x`, dispatch, read `y` back.
 
 use std::ops::Range;
-use std::rc::Rc;
 
 use wgpu::util::DeviceExt;
 
 use crate::gpu::workgroup_grid;
-use crate::gpu::{GpuContext, GpuError, Kernel};
+use crate::gpu::{GpuContext, GpuError, Kernel, KernelPass};
 use crate::quant::GgmlType;
 
 /// Rows one workgroup computes (`ROWS` in the WGSL; checked by a test).
@@ -270,7 +269,7 @@ impl GpuMatrix {
         ctx: &GpuContext,
         flags: &[&'static str],
         io: MatVecIo<'_>,
-    ) -> Result<MatVecPass, GpuError> {
+    ) -> Result<KernelPass, GpuError> {
         let wanted = choice(self.ty)?;
         if !flags.contains(&wanted) {
             return Err(GpuError::Kernel {
@@ -302,7 +301,7 @@ impl GpuMatrix {
 
         let pipeline = ctx.pipeline(Kernel::MatVec, flags)?;
         let layout = pipeline.get_bind_group_layout(0);
-        let mut dispatches = Vec::with_capacity(self.chunks.len());
+        let mut prepared = KernelPass::default();
         for chunk in &self.chunks {
             let rows = chunk.rows.len();
             let params = Params {
@@ -352,12 +351,10 @@ impl GpuMatrix {
                     },
                 ],
             });
-            dispatches.push((bind_group, dispatch_grid(rows)));
+            let (gx, gy) = dispatch_grid(rows);
+            prepared.push_grid(pipeline.clone(), bind_group, [gx, gy, 1]);
         }
-        Ok(MatVecPass {
-            pipeline,
-            dispatches,
-        })
+        Ok(prepared)
     }
 }
 
@@ -368,29 +365,6 @@ pub struct MatVecIo<'a> {
     pub x_offset: u32,
     pub y: &'a wgpu::Buffer,
     pub y_offset: u32,
-}
-
-/// The prepared dispatches of one mat-vec: one per chunk of the matrix.
-#[derive(Debug)]
-pub struct MatVecPass {
-    pipeline: Rc<wgpu::ComputePipeline>,
-    dispatches: Vec<(wgpu::BindGroup, (u32, u32))>,
-}
-
-impl MatVecPass {
-    /// Records the dispatches into `pass`.
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        for (bind_group, (gx, gy)) in &self.dispatches {
-            pass.set_bind_group(0, bind_group, &[]);
-            pass.dispatch_workgroups(*gx, *gy, 1);
-        }
-    }
-
-    /// How many dispatches (one per chunk of the matrix) it records.
-    pub fn dispatch_count(&self) -> usize {
-        self.dispatches.len()
-    }
 }
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.

@@ -16,7 +16,7 @@ use crate::gpu::{GpuContext, GpuError, workgroup_grid};
 struct Dispatch {
     pipeline: Rc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
-    grid: (u32, u32),
+    grid: [u32; 3],
 }
 
 /// One or more prepared dispatches, recorded in order by [`Self::encode`].
@@ -31,7 +31,7 @@ impl KernelPass {
         for d in &self.dispatches {
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.grid.0, d.grid.1, 1);
+            pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
         }
     }
 
@@ -47,10 +47,21 @@ impl KernelPass {
         bind_group: wgpu::BindGroup,
         groups: u32,
     ) {
+        let (x, y) = workgroup_grid(groups);
+        self.push_grid(pipeline, bind_group, [x, y, 1]);
+    }
+
+    /// Adds a dispatch of an explicit workgroup grid.
+    pub(crate) fn push_grid(
+        &mut self,
+        pipeline: Rc<wgpu::ComputePipeline>,
+        bind_group: wgpu::BindGroup,
+        grid: [u32; 3],
+    ) {
         self.dispatches.push(Dispatch {
             pipeline,
             bind_group,
-            grid: workgroup_grid(groups),
+            grid,
         });
     }
 

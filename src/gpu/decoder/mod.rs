@@ -2,7 +2,6 @@
 //! and the per-step plan of kernel dispatches.
 
 mod buffers;
-mod encode;
 mod plan;
 mod session;
 mod weights;

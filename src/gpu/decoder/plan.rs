@@ -18,7 +18,8 @@ use crate::gpu::rope::{RopeTable, bind_rope};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Activation, ModelConfig};
 
-pub use super::encode::{Encode, Passes};
+/// A step's passes, recorded in order.
+pub type Passes = Vec<KernelPass>;
 
 /// What every pass of one model binds.
 pub struct Bindings<'a> {
@@ -62,7 +63,7 @@ impl Bindings<'_> {
             let input = match flag {
                 Some(flag) => {
                     let rounded = &self.acts.rounded;
-                    passes.push(Box::new(bind_round_activations(
+                    passes.push(bind_round_activations(
                         self.ctx,
                         flag,
                         rows(x, cols),
@@ -70,7 +71,7 @@ impl Bindings<'_> {
                         cols,
                         self.step,
                         max_tokens,
-                    )?));
+                    )?);
                     rounded
                 }
                 None => x,
@@ -91,7 +92,7 @@ impl Bindings<'_> {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         max_tokens: u32,
-    ) -> Result<Box<dyn Encode>, GpuError> {
+    ) -> Result<KernelPass, GpuError> {
         if max_tokens == 1 {
             let flags = matvec_flags(self.ctx, matrix.ty)?;
             let io = MatVecIo {
@@ -100,7 +101,7 @@ impl Bindings<'_> {
                 y,
                 y_offset: 0,
             };
-            Ok(Box::new(matrix.bind(self.ctx, &flags, io)?))
+            matrix.bind(self.ctx, &flags, io)
         } else {
             let flags = matmul_flags(matrix.ty)?;
             let io = MatMulIo {
@@ -111,7 +112,7 @@ impl Bindings<'_> {
                 max_tokens,
                 step: self.step,
             };
-            Ok(Box::new(matrix.bind_matmul(self.ctx, &flags, io)?))
+            matrix.bind_matmul(self.ctx, &flags, io)
         }
     }
 
@@ -125,7 +126,7 @@ impl Bindings<'_> {
         per_token: usize,
         max_tokens: u32,
         fixed: Option<u32>,
-    ) -> Result<Box<dyn Encode>, GpuError> {
+    ) -> Result<KernelPass, GpuError> {
         let width = dim * per_token;
         let norm = NormRows {
             x: rows(x, width),
@@ -136,9 +137,7 @@ impl Bindings<'_> {
             eps: self.config.rms_eps,
         };
         let flags = preferred_flags(self.ctx);
-        Ok(Box::new(bind_rms_norm(
-            self.ctx, &norm, self.step, max_tokens, fixed, &flags,
-        )?))
+        bind_rms_norm(self.ctx, &norm, self.step, max_tokens, fixed, &flags)
     }
 
     fn elementwise(
@@ -148,17 +147,9 @@ impl Bindings<'_> {
         b: Option<Rows<'_>>,
         width: usize,
         max_tokens: u32,
-    ) -> Result<Box<dyn Encode>, GpuError> {
+    ) -> Result<KernelPass, GpuError> {
         let count = RowCount::Step { max: max_tokens };
-        Ok(Box::new(bind_elementwise(
-            self.ctx,
-            op,
-            a,
-            b,
-            width as u32,
-            count,
-            self.step,
-        )?))
+        bind_elementwise(self.ctx, op, a, b, width as u32, count, self.step)
     }
 
     /// Embedding and every block for batches of up to `max_tokens` tokens;
@@ -169,7 +160,7 @@ impl Bindings<'_> {
         let w = &self.weights.matrices;
         let d = c.embedding_length;
         let mut passes: Passes = Vec::new();
-        passes.push(Box::new(bind_embedding(
+        passes.push(bind_embedding(
             self.ctx,
             &w.token_embd,
             &a.ids,
@@ -178,7 +169,7 @@ impl Bindings<'_> {
             c.embedding_scale,
             self.step,
             max_tokens,
-        )?));
+        )?);
         for (layer, (lw, lv)) in w.layers.iter().zip(&self.weights.layers).enumerate() {
             passes.push(self.norm(&a.hidden, &a.normed, &lv.attn_norm, d, 1, max_tokens, None)?);
             let qkv = [(&lw.wq, &a.q), (&lw.wk, &a.k), (&lw.wv, &a.v)];
@@ -235,7 +226,7 @@ impl Bindings<'_> {
                 _ => self.rope_global,
             };
             for (x, heads) in [(q, c.head_count), (k, c.head_count_kv)] {
-                passes.push(Box::new(bind_rope(
+                passes.push(bind_rope(
                     self.ctx,
                     table,
                     c.rope_style,
@@ -244,7 +235,7 @@ impl Bindings<'_> {
                     c.head_dim,
                     self.step,
                     max_tokens,
-                )?));
+                )?);
             }
             // Gemma scales the query before attention; the others scale q·k.
             let scale = if c.qk_norm {
@@ -276,12 +267,12 @@ impl Bindings<'_> {
                 capacity: self.capacity as u32,
             };
             let (k_rows, v_rows) = (rows(k, c.kv_width()), rows(&a.v, c.v_width()));
-            passes.push(Box::new(bind_kv_store(
+            passes.push(bind_kv_store(
                 self.ctx, &shape, &cache, k_rows, v_rows, self.step, max_tokens,
-            )?));
+            )?);
             let out = &a.attn;
             let attn_width = c.head_count * c.value_dim;
-            passes.push(Box::new(bind_attention(
+            passes.push(bind_attention(
                 self.ctx,
                 &shape,
                 &cache,
@@ -289,7 +280,7 @@ impl Bindings<'_> {
                 rows(out, attn_width),
                 self.step,
                 max_tokens,
-            )?));
+            )?);
             self.linears(
                 &mut passes,
                 out,
@@ -365,7 +356,7 @@ impl Bindings<'_> {
         self.linears(&mut passes, &a.last_normed, d, &[(output, &a.logits)], 1)?;
         if let Some(cap) = c.final_logit_softcap {
             let logits = rows(&a.logits, output.rows);
-            passes.push(Box::new(bind_elementwise(
+            passes.push(bind_elementwise(
                 self.ctx,
                 Op::SoftCap(cap),
                 logits,
@@ -373,7 +364,7 @@ impl Bindings<'_> {
                 output.rows as u32,
                 RowCount::Fixed(1),
                 self.step,
-            )?));
+            )?);
         }
         Ok(passes)
     }
