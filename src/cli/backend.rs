@@ -56,22 +56,24 @@ pub fn load_from<S: ByteSource>(
 ) -> Result<Loaded, String> {
     let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
     // A file that is not a model fails here, before any GPU is set up.
-    locus::gguf::GgufFile::read(source).map_err(|e| fail(&e))?;
+    let file = locus::gguf::GgufFile::read(source).map_err(|e| fail(&e))?;
     if backend == Backend::Cpu {
-        return LoadedModel::load(source)
+        return LoadedModel::from_header(file, source)
             .map(|m| Loaded::Cpu(Box::new(m)))
             .map_err(|e| fail(&e));
     }
     match pollster::block_on(GpuContext::create()) {
         Ok(ctx) => {
             let adapter = ctx.info.name.clone();
-            let model = GpuModel::load(Rc::new(ctx), source, capacity, PREFILL_TOKENS, &mut |_| {})
-                .map_err(|e| fail(&e))?;
+            let ctx = Rc::new(ctx);
+            let model =
+                GpuModel::from_header(ctx, file, source, capacity, PREFILL_TOKENS, &mut |_| {})
+                    .map_err(|e| fail(&e))?;
             Ok(Loaded::Gpu(Box::new(model), adapter))
         }
         Err(error) if backend == Backend::Auto => {
             eprintln!("locus: no GPU ({error}); running on the CPU");
-            LoadedModel::load(source)
+            LoadedModel::from_header(file, source)
                 .map(|m| Loaded::Cpu(Box::new(m)))
                 .map_err(|e| fail(&e))
         }

@@ -81,14 +81,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % vocab as u32)
         .collect();
     let backend = loaded.describe();
-    let ((ttft, gen_seconds), _) = match &mut loaded {
+    let (ttft, gen_seconds) = match &mut loaded {
         Loaded::Cpu(model) => {
             let mut cache = model.new_cache(capacity);
             let mut session = CpuSession {
                 decoder: &model.decoder,
                 cache: &mut cache,
             };
-            (measure(&mut session, &prompt, args.gen_tokens)?, ())
+            measure(&mut session, &prompt, args.gen_tokens)?
         }
         Loaded::Gpu(model, _) => {
             // One untimed step first: pipelines are compiled on first use.
@@ -98,7 +98,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 &mut Sampler::new(SamplingParams::greedy()),
             )?;
             model.decoder.truncate(0);
-            (measure(&mut model.decoder, &prompt, args.gen_tokens)?, ())
+            measure(&mut model.decoder, &prompt, args.gen_tokens)?
         }
     };
     let report = BenchReport {

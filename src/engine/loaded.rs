@@ -19,6 +19,14 @@ impl LoadedModel {
     /// Reads the header, checks the architecture, then streams the tensors in.
     pub fn load<S: ByteSource>(source: &mut S) -> Result<LoadedModel, EngineError> {
         let file = GgufFile::read(source)?;
+        Self::from_header(file, source)
+    }
+
+    /// As [`Self::load`], for a header the caller has already read.
+    pub fn from_header<S: ByteSource>(
+        file: GgufFile,
+        source: &mut S,
+    ) -> Result<LoadedModel, EngineError> {
         let config = ModelConfig::from_gguf(&file)?;
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let chat = ChatTemplate::from_gguf(&file.metadata).ok();
@@ -60,8 +68,20 @@ impl GpuModel {
         prefill_tokens: usize,
         on_tensor: &mut dyn FnMut(&str),
     ) -> Result<GpuModel, EngineError> {
-        use crate::gpu::decoder::{GpuDecoder, GpuLoadError};
         let file = GgufFile::read(source)?;
+        Self::from_header(ctx, file, source, capacity, prefill_tokens, on_tensor)
+    }
+
+    /// As [`Self::load`], for a header the caller has already read.
+    pub fn from_header<S: ByteSource>(
+        ctx: std::rc::Rc<crate::gpu::GpuContext>,
+        file: GgufFile,
+        source: &mut S,
+        capacity: usize,
+        prefill_tokens: usize,
+        on_tensor: &mut dyn FnMut(&str),
+    ) -> Result<GpuModel, EngineError> {
+        use crate::gpu::decoder::{GpuDecoder, GpuLoadError};
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let chat = ChatTemplate::from_gguf(&file.metadata).ok();
         let decoder = GpuDecoder::load(ctx, &file, source, capacity, prefill_tokens, on_tensor)

@@ -20,7 +20,12 @@ impl GpuContext {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
+        self.read_mapped(&staging).await
+    }
 
+    /// Maps a `MAP_READ` buffer (after the copies into it were submitted),
+    /// copies its bytes out and unmaps it.
+    pub async fn read_mapped(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
         let (sender, receiver) = futures_channel::oneshot::channel();
         staging
             .slice(..)

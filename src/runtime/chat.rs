@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use serde_json::json;
 
 use super::generation::prompt_ids;
-use super::yielding::{Yielding, yield_now};
+use super::yielding::Yielding;
 use super::{Engine, ModelSlot};
 use crate::chat::ChatTemplate;
 use crate::engine::{CpuSession, Decode, EngineError, GenerateOptions, StopReason, generate_on};
@@ -47,25 +47,17 @@ pub async fn run(
     aborted: &dyn Fn() -> bool,
     emit: &mut dyn FnMut(Event),
 ) -> (Result<(), LocusError>, Option<ChatSession>) {
-    let mut engine = loop {
-        match slot.engine.try_borrow_mut() {
-            Ok(engine) => break engine,
-            Err(_) => yield_now().await,
-        }
-    };
+    let mut engine = slot.lock().await;
     let backend = engine.name();
     let window = match &*engine {
-        Engine::Cpu(m) => m.config().context_length.min(CHAT_CONTEXT),
-        Engine::Gpu(m) => m.decoder.capacity(),
+        Engine::Cpu(_) => engine.window().min(CHAT_CONTEXT),
+        Engine::Gpu(_) => engine.window(),
     };
     let reply_budget = request
         .max_tokens
         .unwrap_or(CHAT_REPLY_TOKENS)
         .clamp(1, window / 2);
-    let (tokenizer, template) = match &*engine {
-        Engine::Cpu(m) => (&m.tokenizer, m.chat.as_ref()),
-        Engine::Gpu(m) => (&m.tokenizer, m.chat.as_ref()),
-    };
+    let (tokenizer, template) = engine.text();
     let (prompt, dropped) = match fit(
         tokenizer,
         template,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use std::cell::RefMut;
 
-use super::yielding::{Yielding, yield_now};
+use super::yielding::Yielding;
 use super::{Engine, ModelSlot};
 use crate::chat::ChatTemplate;
 use crate::engine::{CpuSession, Decode, EngineError, GenerateOptions, StopReason, generate_on};
@@ -65,16 +65,8 @@ impl<'a> Job<'a> {
         emit: &'a mut dyn FnMut(Event),
         context_tokens: Option<usize>,
     ) -> Job<'a> {
-        let engine = loop {
-            match slot.engine.try_borrow_mut() {
-                Ok(engine) => break engine,
-                Err(_) => yield_now().await,
-            }
-        };
-        let model_context = match &*engine {
-            Engine::Cpu(m) => m.config().context_length,
-            Engine::Gpu(m) => m.decoder.capacity(),
-        };
+        let engine = slot.lock().await;
+        let model_context = engine.window();
         let context = match context_tokens {
             Some(asked) => asked.clamp(MIN_CONTEXT, model_context.max(MIN_CONTEXT)),
             None => model_context.min(DEFAULT_CONTEXT),
@@ -114,10 +106,7 @@ impl<'a> Job<'a> {
 
     /// The model's tokenizer and chat template.
     fn text(&self) -> (&Tokenizer, Option<&ChatTemplate>) {
-        match &*self.engine {
-            Engine::Cpu(m) => (&m.tokenizer, m.chat.as_ref()),
-            Engine::Gpu(m) => (&m.tokenizer, m.chat.as_ref()),
-        }
+        self.engine.text()
     }
 
     fn count(&self, text: &str) -> usize {

@@ -6,19 +6,22 @@ mod generation;
 mod self_test;
 mod yielding;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashSet;
 use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::engine::{GpuModel, LoadedModel};
+use crate::chat::ChatTemplate;
+use crate::engine::{Decode, GpuModel, LoadedModel};
 use crate::error::LocusError;
 use crate::gguf::ByteSource;
 use crate::gpu::GpuContext;
 use crate::lid::LanguageDetector;
+use crate::model::ModelConfig;
 use crate::protocol::{self, ClientMessage, Event, EventBody, Task};
 use crate::report::{AdapterReport, BackendReport};
+use crate::tokenizer::Tokenizer;
 
 pub use generation::Job;
 pub use self_test::{SELF_TEST_TOLERANCE, self_test};
@@ -56,6 +59,43 @@ impl Engine {
         match self {
             Engine::Cpu(_) => "cpu",
             Engine::Gpu(_) => "webgpu",
+        }
+    }
+
+    /// The model's tokenizer and chat template.
+    pub fn text(&self) -> (&Tokenizer, Option<&ChatTemplate>) {
+        match self {
+            Engine::Cpu(m) => (&m.tokenizer, m.chat.as_ref()),
+            Engine::Gpu(m) => (&m.tokenizer, m.chat.as_ref()),
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        match self {
+            Engine::Cpu(m) => m.config(),
+            Engine::Gpu(m) => m.decoder.config(),
+        }
+    }
+
+    /// Positions one sequence may fill: the model's window on the CPU, the
+    /// decoder's KV cache on the GPU.
+    pub fn window(&self) -> usize {
+        match self {
+            Engine::Cpu(m) => m.config().context_length,
+            Engine::Gpu(m) => m.decoder.capacity(),
+        }
+    }
+}
+
+impl ModelSlot {
+    /// Waits until no other request holds the engine, then holds it: the
+    /// borrow is the lock that keeps two requests off one decoder.
+    pub async fn lock(&self) -> RefMut<'_, Engine> {
+        loop {
+            match self.engine.try_borrow_mut() {
+                Ok(engine) => return engine,
+                Err(_) => yielding::yield_now().await,
+            }
         }
     }
 }
@@ -134,10 +174,7 @@ impl Runtime {
             }
             None => Engine::Cpu(Box::new(LoadedModel::load(source).map_err(bad)?)),
         };
-        let (config, chat) = match &engine {
-            Engine::Cpu(m) => (m.config().clone(), m.chat.is_some()),
-            Engine::Gpu(m) => (m.decoder.config().clone(), m.chat.is_some()),
-        };
+        let (config, chat) = (engine.config(), engine.text().1.is_some());
         let info = serde_json::json!({
             "name": name,
             "architecture": config.architecture.name(),

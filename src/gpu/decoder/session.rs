@@ -166,30 +166,10 @@ impl GpuDecoder {
         Ok(bytemuck::cast_slice(&raw).to_vec())
     }
 
-    /// Maps `acts.readback` and returns its words.
+    /// The words of `acts.readback` (filled by the last step).
     async fn read_picked(&self) -> Result<Vec<u32>, GpuError> {
-        let slice = self.acts.readback.slice(..);
-        let (sender, receiver) = futures_channel::oneshot::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        receiver
-            .await
-            .map_err(|_| GpuError::Readback("the device dropped the map request".into()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let words = {
-            let mapped = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, u32>(&mapped).to_vec()
-        };
-        self.acts.readback.unmap();
-        Ok(words)
+        let bytes = self.ctx.read_mapped(&self.acts.readback).await?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
     }
 }
 
