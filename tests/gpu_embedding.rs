@@ -9,60 +9,18 @@
 //! lavapipe: exact for all 11 types. A misread nibble, scale or row is off
 //! by whole quantisation steps, far more.
 
+mod gpu_weights;
+
+use gpu_weights::random_matrix;
 use locus::gpu::matvec::GpuMatrix;
 use locus::gpu::{self, GpuContext};
 use locus::quant::{self, GgmlType};
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 
 fn context() -> GpuContext {
     pollster::block_on(GpuContext::create())
         .expect("a GPU adapter (CI uses Mesa's lavapipe); none found")
-}
-
-/// A sane f16 scale: ±10^[-3, -1), never subnormal.
-fn scale(rng: &mut SmallRng) -> half::f16 {
-    let magnitude = 10f32.powf(rng.random_range(-3.0..-1.0));
-    half::f16::from_f32(if rng.random() { magnitude } else { -magnitude })
-}
-
-/// Byte offsets of the f16 fields (scales, mins) within one block of `ty`.
-fn f16_fields(ty: GgmlType) -> &'static [usize] {
-    use GgmlType::*;
-    match ty {
-        Q4_0 | Q5_0 | Q8_0 => &[0],
-        Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
-        Q6_K => &[208],
-        _ => &[],
-    }
-}
-
-/// `rows` × `cols` random values of type `ty`, as GGUF bytes.
-fn random_table(rng: &mut SmallRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
-    let values: Vec<f32> = (0..rows * cols)
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
-    match ty {
-        GgmlType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        GgmlType::F16 => values
-            .iter()
-            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-            .collect(),
-        GgmlType::BF16 => values
-            .iter()
-            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
-            .collect(),
-        _ => {
-            let mut bytes = vec![0u8; rows * ty.row_bytes(cols).unwrap()];
-            rng.fill(&mut bytes[..]);
-            for block in bytes.chunks_exact_mut(ty.type_size()) {
-                for &field in f16_fields(ty) {
-                    block[field..field + 2].copy_from_slice(&scale(rng).to_le_bytes());
-                }
-            }
-            bytes
-        }
-    }
 }
 
 /// Checks the rows of `tokens` against the CPU; returns the largest error
@@ -124,7 +82,7 @@ fn every_type_matches_cpu() {
     for ty in gpu::matvec::supported_types() {
         let (rows, cols) = (513, cols_for(ty));
         let mut rng = SmallRng::seed_from_u64(u64::from(ty.id()));
-        let bytes = random_table(&mut rng, ty, rows, cols);
+        let bytes = random_matrix(&mut rng, ty, rows, cols);
         let table = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
         // First and last rows, a repeat, and one past the vocabulary.
         let tokens = [7, 0, 512, 300, 7, 513, 42];
@@ -144,7 +102,7 @@ fn tables_larger_than_a_binding_are_split() {
         // The output must fit the lowered limit too: 4 rows of 256.
         let (rows, cols) = (101, 256);
         let mut rng = SmallRng::seed_from_u64(5);
-        let bytes = random_table(&mut rng, ty, rows, cols);
+        let bytes = random_matrix(&mut rng, ty, rows, cols);
         let table = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
         assert!(
             table.chunks.len() > 2,
