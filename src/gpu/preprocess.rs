@@ -7,9 +7,16 @@
 //!   set in every variant (a kernel may have several groups).
 //!
 //! Lines are kept or dropped with `#if NAME` / `#else` / `#endif` (nestable),
-//! where NAME is a flag or a choice. That is all: no macros, no includes, so a
-//! kernel still reads as WGSL. `build.rs` includes this file too and validates
-//! every variant (every choice combination × every flag subset) with naga.
+//! where NAME is a flag or a choice.
+//!
+//! `//! include: NAME` appends `kernels/lib/NAME.wgsl` (functions shared by
+//! several kernels) after the kernel's own text. WGSL lets a module declare
+//! things in any order, so the kernel can call them, and naga's line
+//! numbers still point into the kernel file for everything above the end.
+//!
+//! That is all: no macros, so a kernel still reads as WGSL. `build.rs`
+//! includes this file too and validates every variant (every choice
+//! combination × every flag subset) with naga.
 
 use std::fmt;
 
@@ -109,10 +116,48 @@ fn check_variant(source: &str, enabled: &[&str]) -> Result<(), PreprocessError> 
     Ok(())
 }
 
+/// The shared WGSL files a kernel may include, by name.
+const LIBRARY: &[(&str, &str)] = &[(
+    "ggml_numerics",
+    include_str!("../../kernels/lib/ggml_numerics.wgsl"),
+)];
+
+/// The library files named on `//! include:` lines, in order.
+fn included(source: &str) -> Result<Vec<&'static str>, PreprocessError> {
+    let mut texts = Vec::new();
+    for (index, line) in source.lines().enumerate() {
+        let Some(names) = line.trim().strip_prefix("//! include:") else {
+            continue;
+        };
+        for name in names.split_whitespace() {
+            let text = LIBRARY
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, text)| *text)
+                .ok_or_else(|| PreprocessError {
+                    line: index + 1,
+                    message: format!("no kernels/lib/{name}.wgsl to include"),
+                })?;
+            texts.push(text);
+        }
+    }
+    Ok(texts)
+}
+
 /// Expands `source` with the names in `enabled` switched on (one of each
-/// choice group, any flags). Directive lines become blank lines so that
-/// naga's line numbers still point into the original file.
+/// choice group, any flags), then appends its includes. Directive lines
+/// become blank lines so that naga's line numbers still point into the
+/// original file.
 pub fn expand(source: &str, enabled: &[&str]) -> Result<String, PreprocessError> {
+    let mut out = expand_own(source, enabled)?;
+    for text in included(source)? {
+        out.push_str(text);
+    }
+    Ok(out)
+}
+
+/// [`expand`] without the includes.
+fn expand_own(source: &str, enabled: &[&str]) -> Result<String, PreprocessError> {
     check_variant(source, enabled)?;
     let declared = declarations(source);
     // Each open `#if` pushes (is this branch live, was the enclosing one live).
@@ -229,6 +274,16 @@ mod tests {
         assert_eq!(expanded.lines().count(), CHOICES.lines().count());
         // `hi` is on line 12 of the source and stays there.
         assert_eq!(expanded.lines().nth(11), Some("hi"));
+    }
+
+    #[test]
+    fn appends_includes_after_the_kernel() {
+        let source = "//! include: ggml_numerics\nfn main() {}\n";
+        let expanded = expand(source, &[]).unwrap();
+        assert!(expanded.starts_with("//! include: ggml_numerics\nfn main() {}\n"));
+        assert!(expanded.contains("fn ggml_expf("));
+        let error = expand("x\n//! include: nothing_here\n", &[]).unwrap_err();
+        assert_eq!(error.line, 2);
     }
 
     #[test]

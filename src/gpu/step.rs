@@ -13,7 +13,10 @@ pub struct StepUniform {
     pub pos0: u32,
     pub n_tokens: u32,
     pub kv_len: u32,
-    pub _pad: u32,
+    /// Always 0. Kernels xor float bits with it (`unfused` in
+    /// `kernels/lib/ggml_numerics.wgsl`): a value the shader compiler
+    /// cannot know stops it fusing a multiply into the next add.
+    pub zero: u32,
 }
 
 impl StepUniform {
@@ -23,7 +26,7 @@ impl StepUniform {
             pos0,
             n_tokens,
             kv_len: pos0 + n_tokens,
-            _pad: 0,
+            zero: 0,
         }
     }
 }
