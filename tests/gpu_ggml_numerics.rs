@@ -64,6 +64,18 @@ fn inputs(rng: &mut SmallRng, n: usize) -> Vec<f32> {
 #[test]
 fn library_functions_match_the_cpu_bit_for_bit() {
     let ctx = pollster::block_on(GpuContext::create()).expect("a Vulkan adapter");
+    eprintln!(
+        "{}: fma fused: {}",
+        ctx.info.name, ctx.capabilities.fused_fma
+    );
+    // The integer fused multiply-add everywhere; the device's where it is fused.
+    check_library(&ctx, false);
+    if ctx.capabilities.fused_fma {
+        check_library(&ctx, true);
+    }
+}
+
+fn check_library(ctx: &GpuContext, native_fma: bool) {
     let mut rng = SmallRng::seed_from_u64(11);
     let n = 12_000;
     let mut a = inputs(&mut rng, n);
@@ -89,7 +101,10 @@ fn library_functions_match_the_cpu_bit_for_bit() {
             layout: None,
             module: &module,
             entry_point: Some("main"),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[("NATIVE_FMA", f64::from(u8::from(native_fma)))],
+                ..Default::default()
+            },
             cache: None,
         });
     let storage = |data: &[f32]| {
@@ -158,7 +173,10 @@ fn library_functions_match_the_cpu_bit_for_bit() {
             }
         }
         if differ > 0 {
-            failures.push(format!("{}: {differ} of {n} differ", NAMES[f]));
+            failures.push(format!(
+                "{} (native fma: {native_fma}): {differ} of {n} differ",
+                NAMES[f]
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -103,10 +103,14 @@ fn split_float(x: f32) -> vec2<i32> {
     return vec2<i32>(i32(m | 0x800000u), e - 150);
 }
 
-// a · b + c rounded once to the nearest f32 (ties to even), as x86's FMA,
-// in integer arithmetic. Non-finite operands take the device's own `fma`.
+// Set by the runtime when the device's `fma` rounds once (`gpu::probe`).
+override NATIVE_FMA: bool = false;
+
+// a · b + c rounded once to the nearest f32 (ties to even), as x86's FMA:
+// the device's `fma` where it is fused, else in integer arithmetic.
+// Non-finite operands take the device's own `fma`.
 fn fma_rn(a: f32, b: f32, c: f32) -> f32 {
-    if (is_special(a) || is_special(b) || is_special(c)) {
+    if (NATIVE_FMA || is_special(a) || is_special(b) || is_special(c)) {
         return fma(a, b, c);
     }
     if (a == 0.0 || b == 0.0) {

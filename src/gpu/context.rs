@@ -36,6 +36,8 @@ pub enum GpuError {
 pub struct Capabilities {
     pub subgroups: bool,
     pub shader_f16: bool,
+    /// WGSL `fma` rounds once (see `gpu::probe`).
+    pub fused_fma: bool,
 }
 
 pub struct GpuContext {
@@ -89,10 +91,11 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoDevice(e.to_string()))?;
-        Ok(GpuContext {
+        let mut ctx = GpuContext {
             capabilities: Capabilities {
                 subgroups: features.contains(wgpu::Features::SUBGROUP),
                 shader_f16: features.contains(wgpu::Features::SHADER_F16),
+                fused_fma: false,
             },
             info: adapter.get_info(),
             limits: device.limits(),
@@ -100,7 +103,9 @@ impl GpuContext {
             device,
             queue,
             pipelines: RefCell::new(HashMap::new()),
-        })
+        };
+        ctx.capabilities.fused_fma = crate::gpu::probe::fma_is_fused(&ctx).await?;
+        Ok(ctx)
     }
 
     /// The first error the device reported since the last check, or its
@@ -142,6 +147,12 @@ impl GpuContext {
         if self.info.backend == wgpu::Backend::BrowserWebGpu && key.flags.contains(&"SUBGROUPS") {
             source.insert_str(0, "enable subgroups; ");
         }
+        // The ggml-exact kernels use the device's `fma` where it rounds once.
+        let source_uses_fma_switch = source.contains("override NATIVE_FMA");
+        let fma_switch = [(
+            "NATIVE_FMA",
+            f64::from(u8::from(self.capabilities.fused_fma)),
+        )];
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -154,7 +165,14 @@ impl GpuContext {
                 layout: None,
                 module: &module,
                 entry_point: Some("main"),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: if source_uses_fma_switch {
+                        &fma_switch
+                    } else {
+                        &[]
+                    },
+                    ..Default::default()
+                },
                 cache: None,
             },
         ));

@@ -12,6 +12,7 @@ pub mod matmul;
 pub mod matvec;
 pub mod pass;
 pub mod preprocess;
+pub mod probe;
 pub mod quantize;
 mod readback;
 pub mod rmsnorm;
