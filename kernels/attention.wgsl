@@ -22,6 +22,10 @@
 // 4. threads over (channel, slot): out = the f16 dot product of each value
 //    channel with the weights over positions, slot j % slots.
 // Masked positions (before the window) are skipped: their weight is 0.
+//
+// The dot products use WGSL's `fma`, fused or not: their products of two
+// f16 values are exact in f32, so both round like llama.cpp's FMA (and
+// `fma_rn` would cost far more).
 
 struct Step {
     pos0: u32,
