@@ -1,19 +1,22 @@
 //! choose: SILU_MUL GELU_MUL ADD SCALE SOFTCAP
+//! include: ggml_numerics
 // Element-wise operations on rows of `width` values, in place on `a`:
 //   SILU_MUL  a = silu(a) * b              (SwiGLU: a is the gate, b up)
-//   GELU_MUL  a = gelu_tanh(a) * b         (GeGLU, f16-rounded as ggml's table)
+//   GELU_MUL  a = gelu_tanh(a) * b         (GeGLU, through ggml's f16 table)
 //   ADD       a = a + b                    (residual; b_stride 0: a bias)
 //   SCALE     a = a * value
 //   SOFTCAP   a = value * tanh(a / value)  (Gemma's final logit soft-cap)
 // Formulas and operation order are those of src/cpu/ops.rs and the CPU
-// decoder. Rows: params.rows if non-zero, else this step's n_tokens (the
+// decoder; the activations are bit for bit `ops::glu`'s: SiLU with ggml's
+// exp polynomial (`ggml_silu`; rows are multiples of 16 wide, so no value
+// takes ggml's libm tail), GELU from ggml's table of every f16 input. Rows: params.rows if non-zero, else this step's n_tokens (the
 // dispatch then covers the largest batch and threads past it do nothing).
 
 struct Step {
     pos0: u32,
     n_tokens: u32,
     kv_len: u32,
-    _pad: u32,
+    zero: u32,
 }
 
 struct Params {
@@ -33,6 +36,8 @@ struct Params {
 #endif
 #if GELU_MUL
 @group(0) @binding(1) var<storage, read> b: array<f32>;
+// ggml_table_gelu_f16: f16 bits of gelu(x) by the f16 bits of x, two per word.
+@group(0) @binding(4) var<storage, read> gelu_table: array<u32>;
 #endif
 #if ADD
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -40,26 +45,25 @@ struct Params {
 @group(0) @binding(2) var<uniform> step: Step;
 @group(0) @binding(3) var<uniform> params: Params;
 
-fn round_f16(x: f32) -> f32 {
-    return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;
-}
-
 // tanh of a clamped argument: |x| >= 15 gives ±1 in f32 anyway, and some
 // drivers compute tanh from exp, which overflows for large |x|.
 fn safe_tanh(x: f32) -> f32 {
     return tanh(clamp(x, -15.0, 15.0));
 }
 
-fn gelu_tanh(v: f32) -> f32 {
-    if (v <= -10.0) {
+#if GELU_MUL
+// `ops::gelu_tanh`: the table for |x| < 10, else 0 or x.
+fn gelu_tanh(x: f32) -> f32 {
+    if (x <= -10.0) {
         return 0.0;
     }
-    if (v >= 10.0) {
-        return v;
+    if (x >= 10.0) {
+        return x;
     }
-    let x = round_f16(v);
-    return round_f16(0.5 * x * (1.0 + safe_tanh(0.7978846 * x * (1.0 + 0.044715 * x * x))));
+    let h = f16_bits(x);
+    return f16_value((gelu_table[h / 2u] >> ((h % 2u) * 16u)) & 0xffffu);
 }
+#endif
 
 @compute @workgroup_size(256)
 fn main(
@@ -77,7 +81,7 @@ fn main(
     let i = params.a_offset + r * params.a_stride + c;
     let x = a[i];
 #if SILU_MUL
-    a[i] = x / (1.0 + exp(-x)) * b[params.b_offset + r * params.b_stride + c];
+    a[i] = ggml_silu(x, step.zero) * b[params.b_offset + r * params.b_stride + c];
 #endif
 #if GELU_MUL
     a[i] = gelu_tanh(x) * b[params.b_offset + r * params.b_stride + c];

@@ -1,15 +1,17 @@
+//! include: ggml_numerics
 // Stores this step's keys and values (f32) into one layer's KV cache as f16,
-// packed two per u32 (pack2x16float, rounding to nearest as the CPU cache
-// does), at positions step.pos0 .. step.pos0 + step.n_tokens. The cache is
-// position-major: k_words (= kv_heads * head_dim / 2) words per position for
-// keys, v_words for values. One thread per (token, word); the dispatch covers
+// packed two per u32 (low half first), at positions step.pos0 ..
+// step.pos0 + step.n_tokens. `f16_bits` rounds ties to even and keeps
+// subnormals, as the CPU cache does (pack2x16float promises neither). The
+// cache is position-major: k_words (= kv_heads * head_dim / 2) words per
+// position for keys, v_words for values. One thread per (token, word); the dispatch covers
 // the largest batch and threads past step.n_tokens do nothing.
 
 struct Step {
     pos0: u32,
     n_tokens: u32,
     kv_len: u32,
-    _pad: u32,
+    zero: u32,
 }
 
 struct Params {
@@ -50,10 +52,10 @@ fn main(
     }
     if (i < params.k_words) {
         let src = params.k_src + t * params.k_stride + 2u * i;
-        k_cache[params.k_dst + pos * params.k_words + i] = pack2x16float(vec2<f32>(k[src], k[src + 1u]));
+        k_cache[params.k_dst + pos * params.k_words + i] = f16_bits(k[src]) | (f16_bits(k[src + 1u]) << 16u);
     }
     if (i < params.v_words) {
         let src = params.v_src + t * params.v_stride + 2u * i;
-        v_cache[params.v_dst + pos * params.v_words + i] = pack2x16float(vec2<f32>(v[src], v[src + 1u]));
+        v_cache[params.v_dst + pos * params.v_words + i] = f16_bits(v[src]) | (f16_bits(v[src + 1u]) << 16u);
     }
 }

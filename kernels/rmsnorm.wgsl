@@ -1,19 +1,19 @@
-//! flags: SUBGROUPS
-// RMSNorm, one workgroup per row:
-//   y[r, i] = x[r, i] / sqrt(mean_j(x[r, j]^2) + eps) * w[i]
+//! include: ggml_numerics
+// RMSNorm, one workgroup per row, bit for bit as src/cpu/ops.rs `rms_norm`
+// (ggml's): the squares rounded in f32 and summed as an f64 (here an f32
+// pair, exact enough that the order of the sum does not matter), mean =
+// (f32)(sum / dim), scale = 1 / sqrt(mean + eps) correctly rounded, then
+//   y[r, i] = (x[r, i] * scale) * w[i]
 // Rows come in groups of `per_token` (1 for a hidden state, the head count
 // for Gemma 3's per-head q/k norms): row r is group member r % per_token of
 // token r / per_token, whose rows start at offset + token * stride. The row
 // count is `rows`, or when that is 0 this step's n_tokens × per_token.
-// The sum of squares is reduced with subgroupAdd where the adapter has
-// subgroups, and with a shared-memory tree otherwise. (No `enable subgroups;`
-// here: naga rejects it, so the runtime adds it for browsers, see GpuContext.)
 
 struct Step {
     pos0: u32,
     n_tokens: u32,
     kv_len: u32,
-    _pad: u32,
+    zero: u32,
 }
 
 struct Params {
@@ -34,17 +34,14 @@ struct Params {
 @group(0) @binding(4) var<uniform> step: Step;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+var<workgroup> partial_hi: array<f32, WG>;
+var<workgroup> partial_lo: array<f32, WG>;
 
 @compute @workgroup_size(256)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
-#if SUBGROUPS
-    @builtin(subgroup_size) sg_size: u32,
-    @builtin(subgroup_invocation_id) sg_lane: u32,
-#endif
 ) {
     // Rows beyond 65535 spill into the y dimension of the dispatch.
     let row = wid.x + wid.y * groups.x;
@@ -56,42 +53,34 @@ fn main(
     if (row >= rows) {
         return;
     }
+    let zero = step.zero;
     let token = row / params.per_token;
     let member = (row % params.per_token) * params.dim;
     let base = params.x_offset + token * params.x_stride + member;
     let out = params.y_offset + token * params.y_stride + member;
 
-    var sum = 0.0;
+    var sum = Double(0.0, 0.0);
     for (var i = lid; i < params.dim; i += WG) {
         let v = x[base + i];
-        sum += v * v;
+        sum = double_add(sum, v * v, zero);
     }
-
-#if SUBGROUPS
-    // One partial per subgroup; subgroups tile a 1-D workgroup in index order.
-    sum = subgroupAdd(sum);
-    if (sg_lane == 0u) {
-        partial[lid / sg_size] = sum;
-    }
-    workgroupBarrier();
-    var total = 0.0;
-    for (var s = 0u; s < WG / sg_size; s++) {
-        total += partial[s];
-    }
-#else
-    partial[lid] = sum;
+    partial_hi[lid] = sum.hi;
+    partial_lo[lid] = sum.lo;
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {
-            partial[lid] += partial[lid + stride];
+            let a = Double(partial_hi[lid], partial_lo[lid]);
+            let b = double_add(a, partial_hi[lid + stride], zero);
+            let c = double_add(b, partial_lo[lid + stride], zero);
+            partial_hi[lid] = c.hi;
+            partial_lo[lid] = c.lo;
         }
         workgroupBarrier();
     }
-    let total = partial[0];
-#endif
 
-    let scale = inverseSqrt(total / f32(params.dim) + params.eps);
+    let mean = double_div_to_f32(Double(partial_hi[0], partial_lo[0]), f32(params.dim));
+    let scale = div_rn(1.0, sqrt_rn(mean + params.eps));
     for (var i = lid; i < params.dim; i += WG) {
-        y[out + i] = x[base + i] * scale * w[i];
+        y[out + i] = (x[base + i] * scale) * w[i];
     }
 }

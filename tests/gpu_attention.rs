@@ -3,19 +3,12 @@
 //! f16 rounding and `cpu::attention::attend`), natively on wgpu (lavapipe in
 //! CI), on seeded random data with the head shapes of the supported models.
 //!
-//! Tolerances:
-//! - the store is exact: pack2x16float rounds to nearest-even like
-//!   `half::f16::from_f32` (ties included, tested);
-//! - attention: max |gpu − cpu| ≤ 5e-4 × max |cpu|. Both sides see the same
-//!   f16 cache and the same f16 query, so they differ only by f32 summation
-//!   order in q·k and in the softmax sum (~1e-7 relative), which now and then
-//!   tips a softmax weight p_j onto the other f16 neighbour: a change of
-//!   ≤ 2^-10 · p_j, so ≤ 2^-10 · p_j · |v_j| on the output. Short contexts
-//!   have weights up to ~1/4, where one such flip costs ~2.5e-4; 5e-4 allows
-//!   one or two. Measured on lavapipe: ≤ 7e-5. Attending one position more or
-//!   fewer (an off-by-one in the causal bound or the window) moves the output
-//!   by ≥ 3e-2 on these cases, over 10× the tolerance: checked by
-//!   `an_off_by_one_would_fail`.
+//! Everything is compared bit for bit: the stored f16 cache (ties to even,
+//! subnormals kept) and the attention output, which follows llama.cpp's f16
+//! dot-product order of a one-token step (`DotF16::Single`) or of a batch
+//! (`DotF16::Batch`). `the_dot_order_and_bounds_show_in_the_bits` checks that
+//! the comparison can fail: the other order, or one position more or fewer,
+//! changes some bits of these cases.
 
 use half::f16;
 use locus::cpu::attention::{AttentionShape, attend};
@@ -24,8 +17,6 @@ use locus::gpu::GpuContext;
 use locus::gpu::attention::attention_step;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-
-const TOLERANCE: f32 = 5e-4;
 
 fn context() -> GpuContext {
     pollster::block_on(GpuContext::create())
@@ -85,6 +76,12 @@ fn case(shape: AttentionShape, n: usize, pos0: usize, capacity: usize, seed: u64
 
 /// The CPU path: store as `KvCache::store` does, then `attend` per token.
 fn reference(c: &Case, shape: &AttentionShape) -> (Vec<f32>, Vec<f16>, Vec<f16>) {
+    let n = c.k.len() / (c.shape.kv_heads * c.shape.head_dim);
+    reference_in(c, shape, if n > 1 { DotF16::Batch } else { DotF16::Single })
+}
+
+/// [`reference`] with the dot products in `order`.
+fn reference_in(c: &Case, shape: &AttentionShape, order: DotF16) -> (Vec<f32>, Vec<f16>, Vec<f16>) {
     let (mut keys, mut values) = (c.keys.clone(), c.values.clone());
     let kv_width = c.shape.kv_heads * c.shape.head_dim;
     let v_width = c.shape.kv_heads * c.shape.value_dim;
@@ -114,23 +111,26 @@ fn reference(c: &Case, shape: &AttentionShape) -> (Vec<f32>, Vec<f16>, Vec<f16>)
             &keys,
             &values,
             c.pos0 + t,
-            if n > 1 { DotF16::Batch } else { DotF16::Single },
+            order,
             &mut out[t * out_width..(t + 1) * out_width],
         );
     }
     (out, keys, values)
 }
 
-fn max_relative_error(got: &[f32], want: &[f32]) -> f32 {
+/// How many values differ in their bits, and the first that does.
+fn mismatches(got: &[f32], want: &[f32]) -> (usize, Option<(usize, f32, f32)>) {
     assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    got.iter()
+    let mut differ = got
+        .iter()
         .zip(want)
-        .map(|(a, b)| (a - b).abs() / scale)
-        .fold(0.0, f32::max)
+        .enumerate()
+        .filter(|(_, (a, b))| a.to_bits() != b.to_bits());
+    let first = differ.next().map(|(i, (&a, &b))| (i, a, b));
+    (first.map_or(0, |_| 1 + differ.count()), first)
 }
 
-fn run(ctx: &GpuContext, c: &Case) -> f32 {
+fn run(ctx: &GpuContext, c: &Case) {
     let (got, keys, values) = pollster::block_on(attention_step(
         ctx,
         &c.shape,
@@ -148,7 +148,6 @@ fn run(ctx: &GpuContext, c: &Case) -> f32 {
         "stored keys differ from f16::from_f32"
     );
     assert!(bits(&values) == bits(&want_values), "stored values differ");
-    let error = max_relative_error(&got, &want);
     let s = &c.shape;
     let what = format!(
         "heads {}/{} dim {} window {:?} n {} pos0 {} capacity {}",
@@ -160,12 +159,12 @@ fn run(ctx: &GpuContext, c: &Case) -> f32 {
         c.pos0,
         c.capacity
     );
+    let (count, first) = mismatches(&got, &want);
     assert!(
-        error <= TOLERANCE,
-        "{what}: relative error {error:e} > {TOLERANCE:e}"
+        count == 0,
+        "{what}: {count} of {} outputs differ from the CPU, first (index, gpu, cpu) {first:?}",
+        got.len()
     );
-    eprintln!("attention {what}: relative error {error:.2e}");
-    error
 }
 
 /// (heads, kv_heads, head_dim): SmolLM2-135M, Qwen2.5-0.5B, Gemma 3 270M,
@@ -176,7 +175,7 @@ const HEADS: [(usize, usize, usize); 4] = [(9, 3, 64), (14, 2, 64), (4, 1, 256),
 fn decode_one_token_matches_cpu() {
     let ctx = context();
     for (i, &(h, kv, d)) in HEADS.iter().enumerate() {
-        // 1 and 37 positions, and 513 (more than a workgroup's 128 threads).
+        // 1 and 37 positions, and 513 (more than a workgroup's 256 threads).
         for (j, pos0) in [0, 36, 512].into_iter().enumerate() {
             run(
                 &ctx,
@@ -226,14 +225,17 @@ fn sliding_window_matches_cpu() {
     }
 }
 
-/// The stored values round to nearest-even at exact ties, like the CPU cache.
+/// The stored values round to nearest-even at exact ties, like the CPU cache,
+/// subnormal f16 values included, and attention reads them back exactly.
 #[test]
-fn the_store_rounds_ties_to_even() {
+fn the_store_rounds_ties_to_even_and_keeps_subnormals() {
     let ctx = context();
     let mut c = case(shape(2, 1, 64, None), 1, 3, 8, 9);
     let ulp = 2f32.powi(-10);
-    // Halfway cases between f16 neighbours (down to even, up to even), and
-    // values just past a half: 1 + ulp/2 → 1, 1 + 3ulp/2 → 1 + 2ulp, ...
+    let sub = 2f32.powi(-24); // the smallest f16 subnormal
+    // Halfway cases between f16 neighbours (down to even, up to even),
+    // values just past a half, and the same among subnormals: 0.5 → 0,
+    // 1.5 → 2, 2.5 → 2 units, 1023.5 units → the smallest normal.
     let ties = [
         1.0 + ulp / 2.0,
         1.0 + 1.5 * ulp,
@@ -241,46 +243,66 @@ fn the_store_rounds_ties_to_even() {
         2048.0 + 1.0,
         3.0e-5,
         1.0 + ulp * 0.5001,
+        0.5 * sub,
+        1.5 * sub,
+        -2.5 * sub,
+        0.5001 * sub,
+        1023.5 * sub,
+        -7.0 * sub,
+        65519.0,
     ];
-    c.k[..ties.len()].copy_from_slice(&ties);
+    c.k[..ties.len() - 1].copy_from_slice(&ties[..ties.len() - 1]);
     c.v[..ties.len()].copy_from_slice(&ties);
+    // A whole key row of subnormals, and a query that rounds to them.
+    let kw = c.shape.kv_heads * c.shape.head_dim;
+    c.keys[..kw]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, k)| *k = f16::from_bits(1 + i as u16 * 7));
+    c.q[..ties.len() - 1].copy_from_slice(&ties[..ties.len() - 1]);
     run(&ctx, &c);
 }
 
-/// The tolerance would catch an off-by-one: attending one position more or
-/// fewer (causal bound, window) changes the result by far more.
+/// Bitwise comparison can fail: on these cases the other dot-product order,
+/// or attending one position more or fewer (causal bound, window), changes
+/// some bits of the output.
 #[test]
-fn an_off_by_one_would_fail() {
+fn the_dot_order_and_bounds_show_in_the_bits() {
     for (pos0, n, window) in [
         (512, 1, None),
+        (300, 1, Some(100)),
         (506, 7, None),
         (120, 9, Some(128)),
-        (30, 7, Some(5)),
+        (60, 7, Some(40)),
     ] {
         let c = case(shape(9, 3, 64, window), n, pos0, 600, 77);
         let (want, _, _) = reference(&c, &c.shape);
+        let other = if n > 1 { DotF16::Single } else { DotF16::Batch };
+        let (got, _, _) = reference_in(&c, &c.shape, other);
+        let (count, _) = mismatches(&got, &want);
+        eprintln!("pos0 {pos0} n {n} window {window:?}: {count} differ in the other order");
+        assert!(count > 0, "pos0 {pos0} n {n}: the orders agree");
         // Token 0 drops its oldest position; with a window, also one more.
         let mut wrong = vec![window.map_or(pos0, |w| w - 1)];
         wrong.extend(window.map(|w| w + 1));
         for w in wrong {
             let (got, _, _) = reference(&c, &shape(9, 3, 64, Some(w)));
-            let error = max_relative_error(&got, &want);
-            eprintln!("off by one: pos0 {pos0} n {n} window {window:?} vs {w}: {error:.2e}");
-            assert!(
-                error > 10.0 * TOLERANCE,
-                "pos0 {pos0} n {n} window {window:?} vs {w}: only {error:e}"
-            );
+            let (count, _) = mismatches(&got, &want);
+            assert!(count > 0, "pos0 {pos0} n {n} window {window:?} vs {w}");
         }
     }
 }
 
 /// The decoder's way: passes bound once (one buffer holding the cache of two
 /// layers, keys and values interleaved per token in one input buffer, q and
-/// out at offsets with padded strides), then a prefill step and two decode
+/// out at offsets with padded strides, a scratch for fewer tokens than the
+/// batch), then a prefill step and two decode
 /// steps that only rewrite the step uniform and the inputs.
 #[test]
 fn prepared_passes_follow_the_step_uniform() {
-    use locus::gpu::attention::{KvCacheView, Rows, bind_attention, bind_kv_store, kv_words};
+    use locus::gpu::attention::{
+        KvCacheView, Rows, attention_scratch, bind_attention, bind_kv_store, kv_words,
+    };
     use locus::gpu::step::{StepUniform, step_buffer, write_step};
     use wgpu::util::DeviceExt;
 
@@ -334,16 +356,20 @@ fn prepared_passes_follow_the_step_uniform() {
         max_tokens,
     )
     .unwrap();
+    // Room for 3 tokens' scores: the batch of 7 is split into 3 dispatches.
+    let scratch = attention_scratch(&ctx, s.heads, capacity, 3).unwrap();
     let attend = bind_attention(
         &ctx,
         &s,
         &view,
         rows(&q, q_off, q_stride),
         rows(&out, 2, q_width),
+        &scratch,
         &step,
         max_tokens,
     )
     .unwrap();
+    assert_eq!(attend.dispatch_count(), 3);
 
     let mut rng = SmallRng::seed_from_u64(3);
     let mut keys = vec![f16::ZERO; (capacity * 2 * kw) as usize];
@@ -388,8 +414,11 @@ fn prepared_passes_follow_the_step_uniform() {
         let raw =
             pollster::block_on(ctx.read_buffer(&out, u64::from(2 + n * q_width) * 4)).unwrap();
         let got: Vec<f32> = bytemuck::cast_slice(&raw)[2..].to_vec();
-        let error = max_relative_error(&got, &want);
-        assert!(error <= TOLERANCE, "step at {pos0} of {n}: {error:e}");
+        let (count, first) = mismatches(&got, &want);
+        assert!(
+            count == 0,
+            "step at {pos0} of {n}: {count} differ, first {first:?}"
+        );
         pos0 += n;
     }
 }

@@ -91,7 +91,7 @@ pub fn gelu_tanh(x: f32) -> f32 {
 /// ggml's `ggml_table_gelu_f16`: `f16(ggml_gelu_f32(x))` for every f16 `x`,
 /// as GCC compiles it, fusing `1 + (a·x)·x` into one multiply-add (which
 /// moves a few results across an f16 rounding boundary). Built on first use.
-fn gelu_table() -> &'static [u16] {
+pub(crate) fn gelu_table() -> &'static [u16] {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const GELU_COEF_A: f32 = 0.044_715;
     static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();

@@ -1,6 +1,6 @@
 //! Attention on the GPU: storing a step's keys and values into the f16 KV
 //! cache (`kernels/kv_store.wgsl`) and causal grouped-query attention over it
-//! (`kernels/attention.wgsl`), rounding as `cpu::attention` does.
+//! (`kernels/attention.wgsl`), bit for bit as `cpu::attention::attend`.
 //!
 //! The cache of one layer is position-major like `model::KvCache`:
 //! `capacity × kv_heads × head_dim` f16 keys and `capacity × kv_heads ×
@@ -8,6 +8,12 @@
 //! one or two buffers ([`KvCacheView`]). Both passes read `pos0` and
 //! `n_tokens` from the shared step uniform and are dispatched for
 //! `max_tokens` tokens, given at bind time: work past `n_tokens` is skipped.
+//!
+//! Attention keeps each (token, head)'s scores in a scratch buffer
+//! ([`attention_scratch`]), one `capacity`-long row per workgroup; when a
+//! batch needs more rows than the scratch holds, the pass is split into
+//! dispatches over groups of tokens that reuse it. One scratch can serve
+//! every layer.
 
 use half::f16;
 
@@ -19,8 +25,9 @@ use crate::gpu::{GpuContext, GpuError, Kernel};
 
 /// Largest head width the attention kernel holds (`MAX_HEAD_DIM`).
 pub const MAX_HEAD_DIM: usize = 256;
-/// Threads per attention workgroup; value heads up to twice this.
-const WG: usize = 128;
+/// Bytes of attention scratch worth splitting a batch for (more tokens per
+/// dispatch only when they fit in this).
+const SCRATCH_BUDGET: u64 = 32 << 20;
 
 /// Where one layer's KV cache lives: word offsets of position 0 of its keys
 /// and values (the buffers may be the same), and its capacity in positions.
@@ -55,12 +62,8 @@ fn check_shape(shape: &AttentionShape) -> Result<(), GpuError> {
             shape.head_dim
         ));
     }
-    if shape.value_dim == 0 || !shape.value_dim.is_multiple_of(2) || shape.value_dim > 2 * WG {
-        return bad(format!(
-            "value_dim {} (even, ≤ {})",
-            shape.value_dim,
-            2 * WG
-        ));
+    if shape.value_dim == 0 || !shape.value_dim.is_multiple_of(2) {
+        return bad(format!("value_dim {} (even)", shape.value_dim));
     }
     Ok(())
 }
@@ -182,18 +185,47 @@ struct AttentionParams {
     v_offset: u32,
     window: u32,
     scale: f32,
+    t_base: u32,
+    capacity: u32,
+    _pad: [u32; 2],
+}
+
+/// Bytes of one token's scores: a `capacity`-long f32 row per head.
+fn scratch_row_bytes(heads: usize, capacity: u32) -> u64 {
+    heads as u64 * u64::from(capacity.max(1)) * 4
+}
+
+/// A scratch buffer for [`bind_attention`] of `heads` heads over a cache of
+/// `capacity` positions, batches of up to `max_tokens`: room for all their
+/// scores where that takes at most 32 MiB, else for as many tokens as fit
+/// (at least one).
+pub fn attention_scratch(
+    ctx: &GpuContext,
+    heads: usize,
+    capacity: u32,
+    max_tokens: u32,
+) -> Result<wgpu::Buffer, GpuError> {
+    let row = scratch_row_bytes(heads, capacity);
+    let tokens = (SCRATCH_BUDGET / row).clamp(1, u64::from(max_tokens.max(1)));
+    let bytes = tokens * row;
+    ctx.check_binding("attention scratch", bytes)?;
+    Ok(pass::storage_zeroed(ctx, "attention scratch", bytes))
 }
 
 /// Prepares attention of `max_tokens` queries `q` (`heads × head_dim` per
 /// token) over `cache` (their own keys and values already stored), writing
-/// `heads × value_dim` values per token to `out`. `out` must not share a
-/// buffer with `q` or the cache (a binding cannot be both read and written).
+/// `heads × value_dim` values per token to `out`, with `scratch` from
+/// [`attention_scratch`] (for these heads and at least this capacity). `out`
+/// and `scratch` must not share a buffer with `q`, the cache or each other
+/// (a binding cannot be both read and written).
+#[allow(clippy::too_many_arguments)]
 pub fn bind_attention(
     ctx: &GpuContext,
     shape: &AttentionShape,
     cache: &KvCacheView<'_>,
     q: Rows<'_>,
     out: Rows<'_>,
+    scratch: &wgpu::Buffer,
     step: &wgpu::Buffer,
     max_tokens: u32,
 ) -> Result<KernelPass, GpuError> {
@@ -208,42 +240,60 @@ pub fn bind_attention(
         out.buffer,
         out.end(max_tokens, out_width),
     )?;
-    let params = AttentionParams {
-        heads: to_u32("heads", shape.heads)?,
-        kv_heads: to_u32("kv heads", shape.kv_heads)?,
-        head_dim: to_u32("head dim", shape.head_dim)?,
-        value_dim: to_u32("value dim", shape.value_dim)?,
-        q_offset: q.offset,
-        q_stride: q.stride,
-        out_offset: out.offset,
-        out_stride: out.stride,
-        k_offset: cache.k_offset,
-        v_offset: cache.v_offset,
-        window: to_u32("window", shape.window.unwrap_or(0))?,
-        scale: shape.scale,
-    };
-    let uniform = pass::uniform(ctx, "attention params", &params);
+    let row = scratch_row_bytes(shape.heads, cache.capacity);
+    let per_dispatch = u32::try_from(scratch.size() / row)
+        .unwrap_or(u32::MAX)
+        .min(max_tokens.max(1));
+    if per_dispatch == 0 {
+        return Err(GpuError::Shape(format!(
+            "attention scratch of {} bytes, one token needs {row}",
+            scratch.size()
+        )));
+    }
+    ctx.check_binding("attention scratch", scratch.size())?;
     let pipeline = ctx.pipeline(Kernel::Attention, &[])?;
-    let bind_group = pass::bind_group(
-        ctx,
-        &pipeline,
-        "attention",
-        &[
-            (0, q.buffer),
-            (1, cache.keys),
-            (2, cache.values),
-            (3, out.buffer),
-            (4, step),
-            (5, &uniform),
-        ],
-    );
-    let groups = u64::from(max_tokens) * u64::from(params.heads);
     let mut prepared = KernelPass::default();
-    prepared.push(
-        pipeline,
-        bind_group,
-        to_u32("attention workgroups", groups as usize)?,
-    );
+    for t_base in (0..max_tokens.max(1)).step_by(per_dispatch as usize) {
+        let params = AttentionParams {
+            heads: to_u32("heads", shape.heads)?,
+            kv_heads: to_u32("kv heads", shape.kv_heads)?,
+            head_dim: to_u32("head dim", shape.head_dim)?,
+            value_dim: to_u32("value dim", shape.value_dim)?,
+            q_offset: q.offset,
+            q_stride: q.stride,
+            out_offset: out.offset,
+            out_stride: out.stride,
+            k_offset: cache.k_offset,
+            v_offset: cache.v_offset,
+            window: to_u32("window", shape.window.unwrap_or(0))?,
+            scale: shape.scale,
+            t_base,
+            capacity: cache.capacity,
+            _pad: [0; 2],
+        };
+        let uniform = pass::uniform(ctx, "attention params", &params);
+        let bind_group = pass::bind_group(
+            ctx,
+            &pipeline,
+            "attention",
+            &[
+                (0, q.buffer),
+                (1, cache.keys),
+                (2, cache.values),
+                (3, out.buffer),
+                (4, step),
+                (5, &uniform),
+                (6, scratch),
+            ],
+        );
+        let tokens = per_dispatch.min(max_tokens.max(1) - t_base);
+        let groups = u64::from(tokens) * u64::from(params.heads);
+        prepared.push(
+            pipeline.clone(),
+            bind_group,
+            to_u32("attention workgroups", groups as usize)?,
+        );
+    }
     Ok(prepared)
 }
 
@@ -328,12 +378,14 @@ pub async fn attention_step(
         &step,
         n32,
     )?;
+    let scratch = attention_scratch(ctx, shape.heads, view.capacity, n32)?;
     let attend = bind_attention(
         ctx,
         shape,
         &view,
         rows(&q_buf, q_width),
         rows(&out, shape.heads * shape.value_dim),
+        &scratch,
         &step,
         n32,
     )?;

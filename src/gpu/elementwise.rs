@@ -1,7 +1,7 @@
 //! Element-wise operations on the GPU (`kernels/elementwise.wgsl`), in place
 //! on rows of `width` values: the FFN activations (SiLU / GELU-tanh times
 //! up), residual and bias adds, scaling, and the logit soft-cap, with the
-//! formulas of `cpu::ops`.
+//! formulas of `cpu::ops`. The activations are bit for bit `ops::glu`'s.
 
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
@@ -13,9 +13,11 @@ const WG: u64 = 256;
 /// What to compute, in place on `a` (with `b` where the op has one).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
-    /// `a = silu(a) · b`.
+    /// `a = silu(a) · b` with ggml's exp polynomial, as `cpu::ops::glu`
+    /// (rows a multiple of 16 wide: ggml takes libm's exp for a row's tail).
     SiluMul,
-    /// `a = gelu_tanh(a) · b`, rounded through f16 like `cpu::ops::gelu_tanh`.
+    /// `a = gelu_tanh(a) · b` through ggml's f16 table (uploaded at bind
+    /// time), as `cpu::ops::gelu_tanh`.
     GeluMul,
     /// `a = a + b`; with `b.stride = 0`, `b` is a bias added to every row.
     Add,
@@ -96,6 +98,11 @@ pub fn bind_elementwise(
             if b.is_some() { "given" } else { "missing" }
         )));
     }
+    if op == Op::SiluMul && !width.is_multiple_of(16) {
+        return Err(GpuError::Shape(format!(
+            "SiLU rows of {width}: ggml's lanes need a multiple of 16"
+        )));
+    }
     check_words(ctx, "elementwise a", a.buffer, a.end(max_rows, width))?;
     if let Some(b) = &b {
         check_words(ctx, "elementwise b", b.buffer, b.end(max_rows, width))?;
@@ -112,9 +119,17 @@ pub fn bind_elementwise(
     };
     let uniform = pass::uniform(ctx, "elementwise params", &params);
     let pipeline = ctx.pipeline(Kernel::Elementwise, &[op.flag()])?;
+    // ggml's GELU table, 65536 f16 values two per word (low half first).
+    let table = (op == Op::GeluMul).then(|| {
+        let bytes = bytemuck::cast_slice::<u16, u8>(crate::cpu::ops::gelu_table());
+        pass::storage_init(ctx, "gelu table", bytes)
+    });
     let mut buffers = vec![(0, a.buffer), (2, step), (3, &uniform)];
     if let Some(b) = &b {
         buffers.push((1, b.buffer));
+    }
+    if let Some(table) = &table {
+        buffers.push((4, table));
     }
     let bind_group = pass::bind_group(ctx, &pipeline, "elementwise", &buffers);
     let threads = u64::from(max_rows) * u64::from(width);

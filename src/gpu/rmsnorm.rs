@@ -1,5 +1,6 @@
-//! RMSNorm on the GPU (`kernels/rmsnorm.wgsl`): hidden states (one row per
-//! token) and Gemma 3's per-head q/k norms (one row per head).
+//! RMSNorm on the GPU (`kernels/rmsnorm.wgsl`), bit for bit as
+//! `cpu::ops::rms_norm`: hidden states (one row per token) and Gemma 3's
+//! per-head q/k norms (one row per head).
 
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::StepUniform;
@@ -19,13 +20,10 @@ struct Params {
     y_stride: u32,
 }
 
-/// The variant flags this device should use.
-pub fn preferred_flags(ctx: &GpuContext) -> Vec<&'static str> {
-    if ctx.capabilities.subgroups {
-        vec!["SUBGROUPS"]
-    } else {
-        vec![]
-    }
+/// The variant flags this device should use: none any more (the kernel
+/// has one variant since its sum became exact; kept for callers).
+pub fn preferred_flags(_ctx: &GpuContext) -> Vec<&'static str> {
+    Vec::new()
 }
 
 /// What one RMSNorm pass normalises: `per_token` rows of `dim` values per

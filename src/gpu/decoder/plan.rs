@@ -29,6 +29,8 @@ pub struct Bindings<'a> {
     pub acts: &'a Activations,
     pub cache: &'a [LayerCache],
     pub capacity: usize,
+    /// Attention's score rows (`attention::attention_scratch`), all layers.
+    pub scores: &'a wgpu::Buffer,
     pub step: &'a wgpu::Buffer,
     /// RoPE tables: global layers, and Gemma 3's sliding layers.
     pub rope_global: &'a RopeTable,
@@ -278,6 +280,7 @@ impl Bindings<'_> {
                 &cache,
                 rows(q, c.q_width()),
                 rows(out, attn_width),
+                self.scores,
                 self.step,
                 max_tokens,
             )?);

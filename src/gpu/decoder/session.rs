@@ -9,6 +9,7 @@ use super::plan::{Bindings, Passes};
 use super::weights::{GpuLoadError, GpuWeights};
 use crate::engine::{Decode, EngineError, Sampler};
 use crate::gguf::{ByteSource, GgufFile};
+use crate::gpu::attention::attention_scratch;
 use crate::gpu::pass::KernelPass;
 use crate::gpu::rope::RopeTable;
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
@@ -34,6 +35,8 @@ pub struct GpuDecoder {
     /// Kept for their buffers' lifetime and the memory report.
     weights: GpuWeights,
     _cache: Vec<LayerCache>,
+    /// Attention's scratch, shared by every layer.
+    scores: wgpu::Buffer,
     _rope: (RopeTable, Option<RopeTable>),
     cache_bytes: u64,
 }
@@ -58,6 +61,12 @@ impl GpuDecoder {
         let acts = Activations::new(&ctx, &config, vocab, prefill_tokens);
         let (cache, cache_bytes) = kv_cache(&ctx, &config, capacity);
         let step = step_buffer(&ctx);
+        let scores = attention_scratch(
+            &ctx,
+            config.head_count,
+            capacity as u32,
+            prefill_tokens as u32,
+        )?;
         let rope = |base, scale| RopeTable::new(&ctx, config.rope_dims, capacity, base, scale);
         let global = rope(config.rope_base, config.rope_scale)?;
         let local = match config.sliding_window {
@@ -71,6 +80,7 @@ impl GpuDecoder {
             acts: &acts,
             cache: &cache,
             capacity,
+            scores: &scores,
             step: &step,
             rope_global: &global,
             rope_local: local.as_ref(),
@@ -95,6 +105,7 @@ impl GpuDecoder {
             top_k,
             weights,
             _cache: cache,
+            scores,
             _rope: (global, local),
             cache_bytes,
         })
@@ -111,7 +122,7 @@ impl GpuDecoder {
 
     /// Bytes of GPU memory this decoder holds: weights, KV cache, activations.
     pub fn gpu_bytes(&self) -> u64 {
-        self.weights.bytes + self.cache_bytes + self.acts.bytes
+        self.weights.bytes + self.cache_bytes + self.acts.bytes + self.scores.size()
     }
 
     /// Runs one batch (at most `prefill_tokens`) and, when `pick` is given,
