@@ -27,10 +27,16 @@ pub enum Kernel {
     Argmax,
     /// The k largest logits with their indices, in two stages.
     TopK,
+    /// Activations quantised and packed as llama.cpp quantises them (see
+    /// `gpu::ggml_quantize`).
+    GgmlQuantize,
+    /// Quantised weights times packed activations, bit for bit llama.cpp's
+    /// CPU dot products (see `gpu::ggml_matvec`).
+    GgmlMatVec,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -42,6 +48,8 @@ impl Kernel {
         Kernel::Embedding,
         Kernel::Argmax,
         Kernel::TopK,
+        Kernel::GgmlQuantize,
+        Kernel::GgmlMatVec,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +65,8 @@ impl Kernel {
             Kernel::Embedding => "embedding",
             Kernel::Argmax => "argmax",
             Kernel::TopK => "topk",
+            Kernel::GgmlQuantize => "ggml_quantize",
+            Kernel::GgmlMatVec => "ggml_matvec",
         }
     }
 
@@ -73,6 +83,8 @@ impl Kernel {
             Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
             Kernel::Argmax => include_str!("../../kernels/argmax.wgsl"),
             Kernel::TopK => include_str!("../../kernels/topk.wgsl"),
+            Kernel::GgmlQuantize => include_str!("../../kernels/ggml_quantize.wgsl"),
+            Kernel::GgmlMatVec => include_str!("../../kernels/ggml_matvec.wgsl"),
         }
     }
 

@@ -7,6 +7,8 @@ mod context;
 pub mod decoder;
 pub mod elementwise;
 pub mod embedding;
+pub mod ggml_matvec;
+pub mod ggml_quantize;
 pub mod kernels;
 pub mod matmul;
 pub mod matvec;

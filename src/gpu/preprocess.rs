@@ -117,10 +117,16 @@ fn check_variant(source: &str, enabled: &[&str]) -> Result<(), PreprocessError> 
 }
 
 /// The shared WGSL files a kernel may include, by name.
-const LIBRARY: &[(&str, &str)] = &[(
-    "ggml_numerics",
-    include_str!("../../kernels/lib/ggml_numerics.wgsl"),
-)];
+const LIBRARY: &[(&str, &str)] = &[
+    (
+        "ggml_numerics",
+        include_str!("../../kernels/lib/ggml_numerics.wgsl"),
+    ),
+    (
+        "ggml_bytes",
+        include_str!("../../kernels/lib/ggml_bytes.wgsl"),
+    ),
+];
 
 /// The library files named on `//! include:` lines, in order.
 fn included(source: &str) -> Result<Vec<&'static str>, PreprocessError> {

@@ -186,7 +186,7 @@ pub fn vec_dot_type(weights: GgmlType) -> Result<GgmlType, QuantError> {
 
 /// The converted values, by format.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Data {
+pub(crate) enum Data {
     /// f32, f16-rounded or bf16-rounded values, widened to f32.
     Float(Vec<f32>),
     Q8_0(Vec<ActQ8_0>),
@@ -305,6 +305,11 @@ impl QuantizedRow {
                 .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
                 .collect(),
         }
+    }
+
+    /// The converted blocks, for packers outside `quant` (the GPU's).
+    pub(crate) fn data(&self) -> &Data {
+        &self.data
     }
 
     #[cfg(test)]

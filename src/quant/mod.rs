@@ -46,6 +46,7 @@ use std::fmt;
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
+pub(crate) use activations::Data as ActivationData;
 pub use activations::{QuantizedRow, vec_dot_type};
 pub(crate) use dot::fma;
 pub use dot::{DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered};
