@@ -9,6 +9,8 @@ use crate::gpu::argmax::{bind_argmax, bind_top_k};
 use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
+use crate::gpu::ggml_matvec::bind_ggml_linear;
+use crate::gpu::ggml_quantize::{bind_quantize, is_exact};
 use crate::gpu::matmul::{MatMulIo, matmul_flags};
 use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
 use crate::gpu::pass::{KernelPass, Rows};
@@ -17,6 +19,7 @@ use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Activation, ModelConfig};
+use crate::quant::vec_dot_type;
 
 /// A step's passes, recorded in order.
 pub type Passes = Vec<KernelPass>;
@@ -32,6 +35,8 @@ pub struct Bindings<'a> {
     /// Attention's score rows (`attention::attention_scratch`), all layers.
     pub scores: &'a wgpu::Buffer,
     pub step: &'a wgpu::Buffer,
+    /// A step of one token, for the head (the logits of the last token).
+    pub head_step: &'a wgpu::Buffer,
     /// RoPE tables: global layers, and Gemma 3's sliding layers.
     pub rope_global: &'a RopeTable,
     pub rope_local: Option<&'a RopeTable>,
@@ -47,8 +52,11 @@ fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
 
 impl Bindings<'_> {
     /// `y = W·x` for each (W, y) of `outputs`, all reading `x` (`cols`
-    /// values per token). The input is first rounded as llama.cpp rounds
-    /// activations for W's type, once per distinct rounding.
+    /// values per token), for the tokens `step` says. Weights the
+    /// ggml-exact kernels handle get `x` quantised and packed as llama.cpp
+    /// quantises it (once per activation format) and dotted in llama.cpp's
+    /// order, bit for bit; the others (float and the rarer K-quants) take
+    /// the f32 kernels on activations rounded the same way.
     fn linears(
         &self,
         passes: &mut Passes,
@@ -56,32 +64,57 @@ impl Bindings<'_> {
         cols: usize,
         outputs: &[(&GpuMatrix, &wgpu::Buffer)],
         max_tokens: u32,
+        step: &wgpu::Buffer,
     ) -> Result<(), GpuError> {
-        let mut pending: Vec<(Option<&'static str>, &GpuMatrix, &wgpu::Buffer)> = outputs
-            .iter()
-            .map(|&(m, y)| Ok((rounding_flag(m.ty)?, m, y)))
-            .collect::<Result<_, GpuError>>()?;
-        while let Some(&(flag, ..)) = pending.first() {
+        let format = |m: &GpuMatrix| vec_dot_type(m.ty).map_err(|e| GpuError::Shape(e.to_string()));
+        let mut exact = Vec::new();
+        let mut rounded = Vec::new();
+        for &(m, y) in outputs {
+            if is_exact(m.ty) {
+                exact.push((format(m)?, m, y));
+            } else {
+                rounded.push((rounding_flag(m.ty)?, m, y));
+            }
+        }
+        let packed = &self.acts.rounded;
+        while let Some(&(first_format, first, _)) = exact.first() {
+            passes.push(bind_quantize(
+                self.ctx,
+                first.ty,
+                rows(x, cols),
+                packed,
+                cols,
+                step,
+                max_tokens,
+            )?);
+            for &(_, matrix, y) in exact.iter().filter(|e| e.0 == first_format) {
+                let y = rows(y, matrix.rows);
+                passes.push(bind_ggml_linear(
+                    self.ctx, matrix, packed, y, step, max_tokens,
+                )?);
+            }
+            exact.retain(|e| e.0 != first_format);
+        }
+        while let Some(&(flag, ..)) = rounded.first() {
             let input = match flag {
                 Some(flag) => {
-                    let rounded = &self.acts.rounded;
                     passes.push(bind_round_activations(
                         self.ctx,
                         flag,
                         rows(x, cols),
-                        rows(rounded, cols),
+                        rows(packed, cols),
                         cols,
-                        self.step,
+                        step,
                         max_tokens,
                     )?);
-                    rounded
+                    packed
                 }
                 None => x,
             };
-            for &(_, matrix, y) in pending.iter().filter(|p| p.0 == flag) {
-                passes.push(self.linear(matrix, input, y, max_tokens)?);
+            for &(_, matrix, y) in rounded.iter().filter(|p| p.0 == flag) {
+                passes.push(self.linear(matrix, input, y, max_tokens, step)?);
             }
-            pending.retain(|p| p.0 != flag);
+            rounded.retain(|p| p.0 != flag);
         }
         Ok(())
     }
@@ -94,6 +127,7 @@ impl Bindings<'_> {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         max_tokens: u32,
+        step: &wgpu::Buffer,
     ) -> Result<KernelPass, GpuError> {
         if max_tokens == 1 {
             let flags = matvec_flags(self.ctx, matrix.ty)?;
@@ -112,7 +146,7 @@ impl Bindings<'_> {
                 y,
                 y_offset: 0,
                 max_tokens,
-                step: self.step,
+                step,
             };
             matrix.bind_matmul(self.ctx, &flags, io)
         }
@@ -175,7 +209,7 @@ impl Bindings<'_> {
         for (layer, (lw, lv)) in w.layers.iter().zip(&self.weights.layers).enumerate() {
             passes.push(self.norm(&a.hidden, &a.normed, &lv.attn_norm, d, 1, max_tokens, None)?);
             let qkv = [(&lw.wq, &a.q), (&lw.wk, &a.k), (&lw.wv, &a.v)];
-            self.linears(&mut passes, &a.normed, d, &qkv, max_tokens)?;
+            self.linears(&mut passes, &a.normed, d, &qkv, max_tokens, self.step)?;
             for (bias, out, width) in [
                 (&lv.bq, &a.q, c.q_width()),
                 (&lv.bk, &a.k, c.kv_width()),
@@ -290,12 +324,13 @@ impl Bindings<'_> {
                 attn_width,
                 &[(&lw.wo, &a.proj)],
                 max_tokens,
+                self.step,
             )?;
             self.residual(&mut passes, lv.post_attn_norm.as_ref(), max_tokens)?;
 
             passes.push(self.norm(&a.hidden, &a.normed, &lv.ffn_norm, d, 1, max_tokens, None)?);
             let gate_up = [(&lw.gate, &a.gate), (&lw.up, &a.up)];
-            self.linears(&mut passes, &a.normed, d, &gate_up, max_tokens)?;
+            self.linears(&mut passes, &a.normed, d, &gate_up, max_tokens, self.step)?;
             let ff = c.feed_forward_length;
             let op = match c.activation {
                 Activation::Silu => Op::SiluMul,
@@ -308,7 +343,14 @@ impl Bindings<'_> {
                 ff,
                 max_tokens,
             )?);
-            self.linears(&mut passes, &a.gate, ff, &[(&lw.down, &a.proj)], max_tokens)?;
+            self.linears(
+                &mut passes,
+                &a.gate,
+                ff,
+                &[(&lw.down, &a.proj)],
+                max_tokens,
+                self.step,
+            )?;
             self.residual(&mut passes, lv.post_ffn_norm.as_ref(), max_tokens)?;
         }
         Ok(passes)
@@ -356,7 +398,16 @@ impl Bindings<'_> {
             Some(1),
         )?);
         let output = self.weights.matrices.output_matrix();
-        self.linears(&mut passes, &a.last_normed, d, &[(output, &a.logits)], 1)?;
+        // The head always computes one token, in llama.cpp's one-token order.
+        let output_rows = [(output, &a.logits)];
+        self.linears(
+            &mut passes,
+            &a.last_normed,
+            d,
+            &output_rows,
+            1,
+            self.head_step,
+        )?;
         if let Some(cap) = c.final_logit_softcap {
             let logits = rows(&a.logits, output.rows);
             passes.push(bind_elementwise(

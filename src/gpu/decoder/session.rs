@@ -27,6 +27,7 @@ pub struct GpuDecoder {
     capacity: usize,
     prefill_tokens: usize,
     step: wgpu::Buffer,
+    _head_step: wgpu::Buffer,
     decode: Passes,
     prefill: Passes,
     logits: Passes,
@@ -61,6 +62,7 @@ impl GpuDecoder {
         let acts = Activations::new(&ctx, &config, vocab, prefill_tokens);
         let (cache, cache_bytes) = kv_cache(&ctx, &config, capacity);
         let step = step_buffer(&ctx);
+        let head_step = StepUniform::new(0, 1).to_buffer(&ctx);
         let scores = attention_scratch(
             &ctx,
             config.head_count,
@@ -82,6 +84,7 @@ impl GpuDecoder {
             capacity,
             scores: &scores,
             step: &step,
+            head_step: &head_step,
             rope_global: &global,
             rope_local: local.as_ref(),
         };
@@ -98,6 +101,7 @@ impl GpuDecoder {
             capacity,
             prefill_tokens,
             step,
+            _head_step: head_step,
             decode,
             prefill,
             logits,
