@@ -1,4 +1,4 @@
-//! include: ggml_numerics
+//! include: ggml_numerics step
 // Causal grouped-query attention of this step's tokens over the f16 KV cache,
 // bit for bit as src/cpu/attention.rs (llama.cpp's non-flash CPU path).
 //
@@ -26,13 +26,6 @@
 // The dot products use WGSL's `fma`, fused or not: their products of two
 // f16 values are exact in f32, so both round like llama.cpp's FMA (and
 // `fma_rn` would cost far more).
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     heads: u32,

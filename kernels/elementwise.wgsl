@@ -1,5 +1,5 @@
 //! choose: SILU_MUL GELU_MUL ADD SCALE SOFTCAP
-//! include: ggml_numerics
+//! include: ggml_numerics step
 // Element-wise operations on rows of `width` values, in place on `a`:
 //   SILU_MUL  a = silu(a) * b              (SwiGLU: a is the gate, b up)
 //   GELU_MUL  a = gelu_tanh(a) * b         (GeGLU, through ggml's f16 table)
@@ -11,13 +11,6 @@
 // exp polynomial (`ggml_silu`; rows are multiples of 16 wide, so no value
 // takes ggml's libm tail), GELU from ggml's table of every f16 input. Rows: params.rows if non-zero, else this step's n_tokens (the
 // dispatch then covers the largest batch and threads past it do nothing).
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     width: u32,

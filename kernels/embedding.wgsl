@@ -1,7 +1,8 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//! include: step ggml_bytes ggml_numerics
 // Embedding lookup: out[t, c] = E[tokens[t], c] * scale for this step's
-// tokens, with E a tensor stored raw as in the GGUF file (as for matvec.wgsl,
-// whose byte loaders are repeated here: the preprocessor has no includes).
+// tokens, with E a tensor stored raw as in the GGUF file (raw blocks read
+// with kernels/lib/ggml_bytes.wgsl, as in the mat-vec kernels).
 // Values are decoded with the CPU's operations in the CPU's order
 // (src/quant), so rows match `dequantize` bit for bit where the driver does
 // not fuse a product and a sum.
@@ -11,13 +12,6 @@
 // token past the vocabulary gets a row of zeros (written by the chunk of row
 // 0). One thread per (token, column); the dispatch covers the largest batch
 // and threads past step.n_tokens do nothing.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    _pad: u32,
-}
 
 struct Params {
     rows: u32,        // rows in this chunk
@@ -40,34 +34,8 @@ struct Params {
 @group(0) @binding(3) var<uniform> step: Step;
 @group(0) @binding(4) var<uniform> params: Params;
 
-// ---- Loaders: little-endian values at a byte offset into `weights`.
-
-fn load_u8(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 3u))) & 0xffu;
-}
-
-// A signed byte, as f32.
-fn load_i8(byte: u32) -> f32 {
-    return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
-}
-
-// `byte` must be even.
-fn load_u16(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 2u))) & 0xffffu;
-}
-
-// `byte` must be even; a word at 2 mod 4 straddles two array elements.
-fn load_u32(byte: u32) -> u32 {
-    let i = byte >> 2u;
-    if ((byte & 2u) == 0u) {
-        return weights[i];
-    }
-    return (weights[i] >> 16u) | (weights[i + 1u] << 16u);
-}
-
-fn load_f16(byte: u32) -> f32 {
-    return unpack2x16float(load_u16(byte)).x;
-}
+// Loaders: little-endian values at a byte offset into `weights`
+// (kernels/lib/ggml_bytes.wgsl).
 
 // ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
 // Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.

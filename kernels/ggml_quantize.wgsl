@@ -1,5 +1,5 @@
 //! choose: Q8_0 Q8_1 Q8_K
-//! include: ggml_numerics
+//! include: ggml_numerics step
 // f32 activation rows quantised exactly as llama.cpp's x86 CPU backend does
 // (src/quant/activations.rs), packed for kernels/ggml_matvec.wgsl. Per token
 // row, block after block (words):
@@ -11,13 +11,6 @@
 // A workgroup takes 256 values of one token (8 Q8_0/Q8_1 blocks or one
 // Q8_K block), 4 values per thread: the maxima and sums are exact in any
 // order, so they are shared through workgroup memory.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     cols: u32,       // values per token (whole blocks)

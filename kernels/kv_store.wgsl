@@ -1,4 +1,4 @@
-//! include: ggml_numerics
+//! include: ggml_numerics step
 // Stores this step's keys and values (f32) into one layer's KV cache as f16,
 // packed two per u32 (low half first), at positions step.pos0 ..
 // step.pos0 + step.n_tokens. `f16_bits` rounds ties to even and keeps
@@ -6,13 +6,6 @@
 // cache is position-major: k_words (= kv_heads * head_dim / 2) words per
 // position for keys, v_words for values. One thread per (token, word); the dispatch covers
 // the largest batch and threads past step.n_tokens do nothing.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     k_words: u32,     // words per position of keys

@@ -1,4 +1,5 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//! include: step ggml_bytes ggml_numerics
 // Mat-mul for prefill: Y[t, r] = sum_c W[r, c] * X[t, c], i.e. Y = X·Wᵀ for
 // n tokens at once (X is n × cols, Y is n × rows, both token-major).
 //
@@ -32,12 +33,6 @@ struct Params {
 }
 
 // Shared by the per-step kernels; only n_tokens is used here.
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    _pad: u32,
-}
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -54,44 +49,8 @@ const TILE_K: u32 = 32u;
 var<workgroup> w_tile: array<vec4<f32>, 512>; // TILE_K * TILE_ROWS / 4
 var<workgroup> x_tile: array<vec4<f32>, 512>; // TILE_K * TILE_TOKENS / 4
 
-// ---- Loaders: little-endian values at a byte offset into `weights`.
-
-fn load_u8(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 3u))) & 0xffu;
-}
-
-// A signed byte, as f32.
-fn load_i8(byte: u32) -> f32 {
-    return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
-}
-
-// `byte` must be even.
-fn load_u16(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 2u))) & 0xffffu;
-}
-
-// `byte` must be even; a word at 2 mod 4 straddles two array elements.
-fn load_u32(byte: u32) -> u32 {
-    let i = byte >> 2u;
-    if ((byte & 2u) == 0u) {
-        return weights[i];
-    }
-    return (weights[i] >> 16u) | (weights[i + 1u] << 16u);
-}
-
-fn load_f16(byte: u32) -> f32 {
-    return unpack2x16float(load_u16(byte)).x;
-}
-
-// The four bytes of a word, lowest first.
-fn bytes4(word: u32) -> vec4<u32> {
-    return (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
-}
-
-// The four bytes of a word as signed values (i8), lowest first.
-fn sbytes4(word: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<i32>(bitcast<i32>(word)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-}
+// Loaders: little-endian values at a byte offset into `weights`
+// (kernels/lib/ggml_bytes.wgsl).
 
 // ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
 // Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
@@ -161,8 +120,8 @@ fn nibbles8(qs: u32, p: u32) -> array<vec4<u32>, 2> {
     let at = qs + 8u * (p % 2u);
     let shift = vec4<u32>(4u * (p / 2u));
     return array<vec4<u32>, 2>(
-        (bytes4(load_u32(at)) >> shift) & vec4<u32>(15u),
-        (bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u),
+        (vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u),
+        (vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u),
     );
 }
 
@@ -225,7 +184,7 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let b = row + u * 34u;
     let at = b + 2u + 8u * p;
     let d = load_f16(b);
-    return eight(sbytes4(load_u32(at)) * d, sbytes4(load_u32(at + 4u)) * d);
+    return eight(vec4<f32>(sbytes4(load_u32(at))) * d, vec4<f32>(sbytes4(load_u32(at + 4u))) * d);
 }
 #endif
 
@@ -243,8 +202,8 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let sm = scale_min_k4(b + 4u, j);
     let at = b + 16u + 32u * (j / 2u) + 8u * p;
     let shift = vec4<u32>(4u * (j % 2u));
-    let lo = (bytes4(load_u32(at)) >> shift) & vec4<u32>(15u);
-    let hi = (bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u);
+    let lo = (vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u);
+    let hi = (vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u);
     let d = load_f16(b) * sm.x;
     let m = load_f16(b + 2u) * sm.y;
     return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
@@ -262,10 +221,10 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let shift = vec4<u32>(4u * (j % 2u));
     let qh = b + 16u + 8u * p;
     let five = vec4<u32>(j);
-    let lo = ((bytes4(load_u32(at)) >> shift) & vec4<u32>(15u))
-        | (((bytes4(load_u32(qh)) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
-    let hi = ((bytes4(load_u32(at + 4u)) >> shift) & vec4<u32>(15u))
-        | (((bytes4(load_u32(qh + 4u)) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let lo = ((vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh))) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let hi = ((vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh + 4u))) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
     let d = load_f16(b) * sm.x;
     let m = load_f16(b + 2u) * sm.y;
     return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
@@ -286,10 +245,10 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
     let qh = b + 128u + 32u * h + 8u * p;
     let lo_shift = vec4<u32>(4u * (k / 2u));
     let hi_shift = vec4<u32>(2u * k);
-    let q0 = ((bytes4(load_u32(ql)) >> lo_shift) & vec4<u32>(15u))
-        | (((bytes4(load_u32(qh)) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
-    let q1 = ((bytes4(load_u32(ql + 4u)) >> lo_shift) & vec4<u32>(15u))
-        | (((bytes4(load_u32(qh + 4u)) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let q0 = ((vec4<u32>(bytes4(load_u32(ql))) >> lo_shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh))) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let q1 = ((vec4<u32>(bytes4(load_u32(ql + 4u))) >> lo_shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh + 4u))) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
     // Values 8p..8p+8 lie in one half of the unit: scale l / 16 = p / 2.
     let d = load_f16(b + 208u) * load_i8(b + 192u + 8u * h + 2u * k + p / 2u);
     return eight(d * (vec4<f32>(q0) - 32.0), d * (vec4<f32>(q1) - 32.0));

@@ -1,5 +1,6 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! flags: SUBGROUPS
+//! include: ggml_bytes ggml_numerics
 // Mat-vec for decode: y[r] = sum_c W[r, c] * x[c].
 //
 // W is one tensor stored exactly as in the GGUF file: `rows` rows of
@@ -37,44 +38,8 @@ const ROWS: u32 = 4u; // rows per workgroup
 const TPR: u32 = 32u; // threads per row (a power of two)
 const WG: u32 = 128u; // ROWS * TPR, the workgroup size
 
-// ---- Loaders: little-endian values at a byte offset into `weights`.
-
-fn load_u8(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 3u))) & 0xffu;
-}
-
-// A signed byte, as f32.
-fn load_i8(byte: u32) -> f32 {
-    return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
-}
-
-// `byte` must be even.
-fn load_u16(byte: u32) -> u32 {
-    return (weights[byte >> 2u] >> (8u * (byte & 2u))) & 0xffffu;
-}
-
-// `byte` must be even; a word at 2 mod 4 straddles two array elements.
-fn load_u32(byte: u32) -> u32 {
-    let i = byte >> 2u;
-    if ((byte & 2u) == 0u) {
-        return weights[i];
-    }
-    return (weights[i] >> 16u) | (weights[i + 1u] << 16u);
-}
-
-fn load_f16(byte: u32) -> f32 {
-    return unpack2x16float(load_u16(byte)).x;
-}
-
-// The four bytes of a word, lowest first.
-fn bytes4(word: u32) -> vec4<u32> {
-    return (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
-}
-
-// The four bytes of a word as signed values (i8), lowest first.
-fn sbytes4(word: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<i32>(bitcast<i32>(word)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-}
+// Loaders: little-endian values at a byte offset into `weights`
+// (kernels/lib/ggml_bytes.wgsl).
 
 fn x4(i: u32) -> vec4<f32> {
     return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
@@ -145,7 +110,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     let b = row + u * 18u;
     var s = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = bytes4(load_u32(b + 2u + 4u * k));
+        let q = vec4<u32>(bytes4(load_u32(b + 2u + 4u * k)));
         s += dot(vec4<f32>(q & vec4<u32>(15u)) - 8.0, x4(xi + 4u * k));
         s += dot(vec4<f32>(q >> vec4<u32>(4u)) - 8.0, x4(xi + 16u + 4u * k));
     }
@@ -161,7 +126,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sq = 0.0;
     var sx = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = bytes4(load_u32(b + 4u + 4u * k));
+        let q = vec4<u32>(bytes4(load_u32(b + 4u + 4u * k)));
         let lo = x4(xi + 4u * k);
         let hi = x4(xi + 16u + 4u * k);
         sq += dot(vec4<f32>(q & vec4<u32>(15u)), lo) + dot(vec4<f32>(q >> vec4<u32>(4u)), hi);
@@ -179,7 +144,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     let qh = vec4<u32>(load_u32(b + 2u));
     var s = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = bytes4(load_u32(b + 6u + 4u * k));
+        let q = vec4<u32>(bytes4(load_u32(b + 6u + 4u * k)));
         let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
         let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
         let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -199,7 +164,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sq = 0.0;
     var sx = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = bytes4(load_u32(b + 8u + 4u * k));
+        let q = vec4<u32>(bytes4(load_u32(b + 8u + 4u * k)));
         let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
         let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
         let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -220,7 +185,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     let b = row + u * 34u;
     var s = 0.0;
     for (var k = 0u; k < 8u; k++) {
-        s += dot(sbytes4(load_u32(b + 2u + 4u * k)), x4(xi + 4u * k));
+        s += dot(vec4<f32>(sbytes4(load_u32(b + 2u + 4u * k))), x4(xi + 4u * k));
     }
     return load_f16(b) * s;
 }
@@ -244,7 +209,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sq = 0.0;
     var sx = 0.0;
     for (var k = 0u; k < 8u; k++) {
-        let q = (bytes4(load_u32(qs + 4u * k)) >> shift) & vec4<u32>(15u);
+        let q = (vec4<u32>(bytes4(load_u32(qs + 4u * k))) >> shift) & vec4<u32>(15u);
         let v = x4(xi + 4u * k);
         sq += dot(vec4<f32>(q), v);
         sx += sum4(v);
@@ -266,8 +231,8 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sq = 0.0;
     var sx = 0.0;
     for (var k = 0u; k < 8u; k++) {
-        let lo = (bytes4(load_u32(qs + 4u * k)) >> shift) & vec4<u32>(15u);
-        let hi = ((bytes4(load_u32(b + 16u + 4u * k)) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let lo = (vec4<u32>(bytes4(load_u32(qs + 4u * k))) >> shift) & vec4<u32>(15u);
+        let hi = ((vec4<u32>(bytes4(load_u32(b + 16u + 4u * k))) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u);
         let v = x4(xi + 4u * k);
         sq += dot(vec4<f32>(lo | hi), v);
         sx += sum4(v);
@@ -293,8 +258,8 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     let hi_shift = vec4<u32>(2u * k);
     var s = vec2<f32>(0.0);
     for (var w = 0u; w < 8u; w++) {
-        let lo = (bytes4(load_u32(ql + 4u * w)) >> lo_shift) & vec4<u32>(15u);
-        let hi = (bytes4(load_u32(qh + 4u * w)) >> hi_shift) & vec4<u32>(3u);
+        let lo = (vec4<u32>(bytes4(load_u32(ql + 4u * w))) >> lo_shift) & vec4<u32>(15u);
+        let hi = (vec4<u32>(bytes4(load_u32(qh + 4u * w))) >> hi_shift) & vec4<u32>(3u);
         let p = dot(vec4<f32>(lo | (hi << vec4<u32>(4u))) - 32.0, x4(xi + 4u * w));
         // Values l < 16 (w < 4) have the first of the unit's two scales.
         s[w / 4u] += p;

@@ -1,4 +1,5 @@
 //! choose: Q8_0 Q8_K F16 BF16
+//! include: step
 // Activations rounded the way llama.cpp's CPU backend rounds them before a
 // dot product with quantised weights (see src/quant/activations.rs), written
 // back as f32: y = d * q. The mat-vec and mat-mul then see the very values
@@ -11,13 +12,6 @@
 //   F16   x rounded to f16;  BF16  x rounded to bf16 (nearest even)
 // One thread per block (per value for F16/BF16). Rows: `rows`, or when 0
 // this step's n_tokens.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    _pad: u32,
-}
 
 struct Params {
     cols: u32,

@@ -1,4 +1,4 @@
-//! include: ggml_numerics
+//! include: ggml_numerics step
 // RMSNorm, one workgroup per row, bit for bit as src/cpu/ops.rs `rms_norm`
 // (ggml's): the squares rounded in f32 and summed as an f64 (here an f32
 // pair, exact enough that the order of the sum does not matter), mean =
@@ -8,13 +8,6 @@
 // for Gemma 3's per-head q/k norms): row r is group member r % per_token of
 // token r / per_token, whose rows start at offset + token * stride. The row
 // count is `rows`, or when that is 0 this step's n_tokens × per_token.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     rows: u32,      // 0: step.n_tokens * per_token

@@ -1,4 +1,5 @@
 //! choose: NORMAL NEOX
+//! include: ggml_numerics step
 // Rotary position embeddings, in place, for this step's tokens.
 //
 // Token t is at position p = step.pos0 + t. The angles come from a table of
@@ -12,13 +13,6 @@
 // (i, i + rope_dims / 2). Dimensions past rope_dims are left as they are.
 // One thread per (token, head, pair); the dispatch covers the largest batch
 // and threads past step.n_tokens do nothing.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    _pad: u32,
-}
 
 struct Params {
     heads: u32,
@@ -63,6 +57,8 @@ fn main(
 #endif
     let x0 = x[a];
     let x1 = x[b];
-    x[a] = fma(x0, cs.x, -(x1 * cs.y));
-    x[b] = fma(x0, cs.y, x1 * cs.x);
+    // As ggml's x86 build computes them (see src/cpu/rope.rs): one rounding
+    // after x0·cos (x0·sin), with a multiply-add that rounds once everywhere.
+    x[a] = fma_rn(x0, cs.x, -(x1 * cs.y));
+    x[b] = fma_rn(x0, cs.y, x1 * cs.x);
 }

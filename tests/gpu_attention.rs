@@ -189,8 +189,10 @@ fn decode_one_token_matches_cpu() {
 fn prefill_many_tokens_matches_cpu() {
     let ctx = context();
     for (i, &(h, kv, d)) in HEADS.iter().enumerate() {
-        // A fresh prompt, and a batch after a long prefix.
-        run(&ctx, &case(shape(h, kv, d, None), 7, 0, 40, 100 + i as u64));
+        // Fresh prompts, and a batch after a long prefix.
+        for n in [7, 8, 9, 17] {
+            run(&ctx, &case(shape(h, kv, d, None), n, 0, 40, 100 + i as u64));
+        }
         run(
             &ctx,
             &case(shape(h, kv, d, None), 7, 506, 517, 200 + i as u64),

@@ -142,7 +142,10 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
                 want.len()
             );
             assert_eq!(got.len(), want.len());
-            assert_eq!(differ, 0, "{name} step {step}: the GPU's logits are not the CPU's");
+            assert_eq!(
+                differ, 0,
+                "{name} step {step}: the GPU's logits are not the CPU's"
+            );
             input = vec![picked];
         }
     }

@@ -7,6 +7,11 @@ fn load_u8(byte: u32) -> u32 {
     return (weights[byte >> 2u] >> (8u * (byte & 3u))) & 0xffu;
 }
 
+// A signed byte, as f32.
+fn load_i8(byte: u32) -> f32 {
+    return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
+}
+
 // `byte` must be even.
 fn load_u16(byte: u32) -> u32 {
     return (weights[byte >> 2u] >> (8u * (byte & 2u))) & 0xffffu;

@@ -30,6 +30,10 @@ pub struct BenchArgs {
     json: bool,
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// GPU: also print the GPU time of each pass of a decode step (needs
+    /// timestamp queries).
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -50,6 +54,11 @@ struct BenchReport {
     peak_host_mib: Option<f64>,
     /// Weights, KV cache and activations on the GPU.
     gpu_mib: Option<f64>,
+    /// GPU only: bytes read plus bytes written per second by a large
+    /// buffer-to-buffer copy, the bandwidth the weights' rate compares to.
+    copy_gb_per_second: Option<f64>,
+    dispatches_per_token: Option<usize>,
+    recording_ms_per_token: Option<f64>,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -81,6 +90,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % vocab as u32)
         .collect();
     let backend = loaded.describe();
+    // GPU only: (dispatches per decode step, CPU seconds recording one).
+    let mut recording = None;
+    let mut copy_gb_per_second = None;
     let (ttft, gen_seconds) = match &mut loaded {
         Loaded::Cpu(model) => {
             let mut cache = model.new_cache(capacity);
@@ -98,7 +110,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 &mut Sampler::new(SamplingParams::greedy()),
             )?;
             model.decoder.truncate(0);
-            measure(&mut model.decoder, &prompt, args.gen_tokens)?
+            let before = model.decoder.recording_seconds();
+            let (ttft, gen_seconds) = measure(&mut model.decoder, &prompt, args.gen_tokens)?;
+            recording = Some((
+                model.decoder.dispatches_per_token(),
+                (model.decoder.recording_seconds() - before) / (args.gen_tokens + 1) as f64,
+            ));
+            if args.profile {
+                print_profile(&mut model.decoder)?;
+            }
+            copy_gb_per_second = Some(copy_bandwidth(model.decoder.context())?);
+            (ttft, gen_seconds)
         }
     };
     let report = BenchReport {
@@ -115,6 +137,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         effective_gb_per_second: weight_bytes as f64 * args.gen_tokens as f64 / gen_seconds / 1e9,
         peak_host_mib: peak_host_mib(),
         gpu_mib,
+        copy_gb_per_second,
+        dispatches_per_token: recording.map(|r| r.0),
+        recording_ms_per_token: recording.map(|r| r.1 * 1e3),
     };
     print_report(&report, args.json)
 }
@@ -155,6 +180,63 @@ fn timed<T>(work: impl FnOnce() -> Result<T, String>) -> Result<(T, f64), String
     Ok((value, started.elapsed().as_secs_f64().max(1e-9)))
 }
 
+/// The device's copy bandwidth: bytes read plus written per second by
+/// copies between two 256 MiB buffers (after one untimed copy).
+fn copy_bandwidth(ctx: &locus::gpu::GpuContext) -> Result<f64, String> {
+    const BYTES: u64 = 256 << 20;
+    const COPIES: u32 = 8;
+    let buffer = |usage| {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("copy bandwidth"),
+            size: BYTES,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let source = buffer(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::STORAGE);
+    let target = buffer(wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC);
+    let copies = |count: u32| -> Result<f64, String> {
+        let started = Instant::now();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for _ in 0..count {
+            encoder.copy_buffer_to_buffer(&source, 0, &target, 0, BYTES);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        // Reading 4 bytes back waits for the copies.
+        pollster::block_on(ctx.read_buffer(&target, 4)).map_err(|e| e.to_string())?;
+        Ok(started.elapsed().as_secs_f64())
+    };
+    copies(1)?;
+    let seconds = copies(COPIES)? - copies(0)?;
+    Ok(2.0 * BYTES as f64 * f64::from(COPIES) / seconds.max(1e-9) / 1e9)
+}
+
+/// Per-pass GPU times of a decode step: each pass's mean over the layers
+/// (passes in plan order within a layer), then the total.
+fn print_profile(decoder: &mut locus::gpu::decoder::GpuDecoder) -> Result<(), String> {
+    let layers = decoder.config().block_count;
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        times = pollster::block_on(decoder.profile_decode(1)).map_err(|e| e.to_string())?;
+    }
+    let total: f64 = times.iter().sum();
+    let per_layer = (times.len() - 1) / layers.max(1);
+    println!("profile:    one decode step, GPU time per pass (mean over {layers} layers):");
+    println!("  embedding  {:.4} ms", times[0]);
+    for i in 0..per_layer {
+        let mean = (0..layers)
+            .map(|l| times[1 + l * per_layer + i])
+            .sum::<f64>()
+            / layers as f64;
+        println!("  pass {i:>2}    {mean:.4} ms");
+    }
+    println!(
+        "  total      {total:.3} ms over {} passes (head not included)",
+        times.len()
+    );
+    Ok(())
+}
+
 /// The process's peak resident memory (Linux `VmHWM`).
 fn peak_host_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -191,11 +273,23 @@ fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
         "tg{}:      {:.1} tokens/s, {:.2} GB/s of weights",
         r.gen_tokens, r.gen_tokens_per_second, r.effective_gb_per_second
     );
+    if let Some(copy) = r.copy_gb_per_second {
+        println!(
+            "copy:       {copy:.0} GB/s (read + written); weights at {:.1}% of it",
+            100.0 * r.effective_gb_per_second / copy
+        );
+    }
     if let Some(mib) = r.peak_host_mib {
         println!("peak host:  {mib:.0} MiB");
     }
     if let Some(mib) = r.gpu_mib {
         println!("gpu memory: {mib:.0} MiB (weights, KV cache, activations)");
+    }
+    if let (Some(n), Some(ms)) = (r.dispatches_per_token, r.recording_ms_per_token) {
+        let per_token = 1e3 / r.gen_tokens_per_second;
+        println!(
+            "decode:     {n} dispatches a token, {ms:.2} ms of {per_token:.2} ms recording on the CPU"
+        );
     }
     Ok(())
 }

@@ -79,7 +79,11 @@ impl GpuContext {
     }
 
     async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
-        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        let mut wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        if cfg!(not(target_arch = "wasm32")) {
+            // For `locus bench --profile`.
+            wanted |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = adapter

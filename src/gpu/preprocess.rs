@@ -126,6 +126,7 @@ const LIBRARY: &[(&str, &str)] = &[
         "ggml_bytes",
         include_str!("../../kernels/lib/ggml_bytes.wgsl"),
     ),
+    ("step", include_str!("../../kernels/lib/step.wgsl")),
 ];
 
 /// The library files named on `//! include:` lines, in order.

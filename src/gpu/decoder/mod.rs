@@ -3,6 +3,8 @@
 
 mod buffers;
 mod plan;
+#[cfg(not(target_arch = "wasm32"))]
+mod profile;
 mod session;
 mod weights;
 

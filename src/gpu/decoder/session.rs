@@ -40,6 +40,9 @@ pub struct GpuDecoder {
     scores: wgpu::Buffer,
     _rope: (RopeTable, Option<RopeTable>),
     cache_bytes: u64,
+    /// CPU time spent recording and submitting steps (native builds only:
+    /// `locus bench` reports it against the time per token).
+    recording_seconds: f64,
 }
 
 impl GpuDecoder {
@@ -112,6 +115,7 @@ impl GpuDecoder {
             scores,
             _rope: (global, local),
             cache_bytes,
+            recording_seconds: 0.0,
         })
     }
 
@@ -131,16 +135,42 @@ impl GpuDecoder {
 
     /// Runs one batch (at most `prefill_tokens`) and, when `pick` is given,
     /// the head and that pick (argmax or top-k) into `acts.readback`.
-    fn submit(&mut self, tokens: &[u32], pick: Option<bool>) {
-        let n = tokens.len();
-        let ctx = &self.ctx;
-        write_step(
-            ctx,
-            &self.step,
-            StepUniform::new(self.position as u32, n as u32),
-        );
-        ctx.queue
+    /// Dispatches in one decode step, head and greedy pick included.
+    pub fn dispatches_per_token(&self) -> usize {
+        let count = |passes: &Passes| passes.iter().map(KernelPass::dispatch_count).sum::<usize>();
+        count(&self.decode) + count(&self.logits) + self.argmax.dispatch_count()
+    }
+
+    /// CPU seconds spent recording and submitting steps so far (0 on wasm).
+    pub fn recording_seconds(&self) -> f64 {
+        self.recording_seconds
+    }
+
+    /// The device this decoder runs on.
+    pub fn context(&self) -> &Rc<GpuContext> {
+        &self.ctx
+    }
+
+    pub(super) fn decode_passes(&self) -> &Passes {
+        &self.decode
+    }
+
+    /// Queues this step's uniform and token ids for `tokens` at the current
+    /// position.
+    pub(super) fn write_inputs(&self, tokens: &[u32]) {
+        let step = StepUniform::new(self.position as u32, tokens.len() as u32);
+        write_step(&self.ctx, &self.step, step);
+        self.ctx
+            .queue
             .write_buffer(&self.acts.ids, 0, bytemuck::cast_slice(tokens));
+    }
+
+    fn submit(&mut self, tokens: &[u32], pick: Option<bool>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let started = std::time::Instant::now();
+        let n = tokens.len();
+        self.write_inputs(tokens);
+        let ctx = &self.ctx;
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -171,6 +201,10 @@ impl GpuDecoder {
         }
         ctx.queue.submit([encoder.finish()]);
         self.position += n;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.recording_seconds += started.elapsed().as_secs_f64();
+        }
     }
 
     /// The whole logits vector of the last step, copied back. For tests and
