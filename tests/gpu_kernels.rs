@@ -52,9 +52,14 @@ fn rmsnorm_matches_cpu_bit_for_bit() {
         let mut want = input.clone();
         cpu::ops::rms_norm_rows(&mut want, &weight, 1e-6);
         let count = mismatches(&got, &want);
+        let first = (0..want.len()).find(|&i| got[i].to_bits() != want[i].to_bits());
         assert!(
             count == 0,
-            "rmsnorm rows={rows} dim={dim}: {count} values differ"
+            "rmsnorm rows={rows} dim={dim}: {count} values differ; first: {:?}",
+            first.map(|i| {
+                let row = &input[i / dim * dim..][..dim];
+                (i, got[i], want[i], row.to_vec(), weight[i % dim])
+            })
         );
         let mut wrong = input.clone();
         rms_norm_f32_sum(&mut wrong, &weight, 1e-6);

@@ -47,6 +47,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub capabilities: Capabilities,
     pipelines: RefCell<HashMap<KernelKey, Rc<wgpu::ComputePipeline>>>,
+    /// Constant tables kernels share (ggml's GELU table), made once.
+    tables: RefCell<HashMap<&'static str, Rc<wgpu::Buffer>>>,
     /// Errors the device reported on its own (validation, out of memory) and
     /// why it was lost, if it was: checked after each step, see [`Self::check`].
     faults: Arc<Mutex<Faults>>,
@@ -107,6 +109,7 @@ impl GpuContext {
             device,
             queue,
             pipelines: RefCell::new(HashMap::new()),
+            tables: RefCell::new(HashMap::new()),
         };
         ctx.capabilities.fused_fma = crate::gpu::probe::fma_is_fused(&ctx).await?;
         Ok(ctx)
@@ -182,6 +185,20 @@ impl GpuContext {
         ));
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// The constant buffer called `name`, made by `make` on first use and
+    /// shared by every pass that binds it afterwards.
+    pub fn table(
+        &self,
+        name: &'static str,
+        make: impl FnOnce() -> wgpu::Buffer,
+    ) -> Rc<wgpu::Buffer> {
+        self.tables
+            .borrow_mut()
+            .entry(name)
+            .or_insert_with(|| Rc::new(make()))
+            .clone()
     }
 
     /// Checks a buffer against the per-binding storage limit.

@@ -16,8 +16,8 @@ pub enum Op {
     /// `a = silu(a) · b` with ggml's exp polynomial, as `cpu::ops::glu`
     /// (rows a multiple of 16 wide: ggml takes libm's exp for a row's tail).
     SiluMul,
-    /// `a = gelu_tanh(a) · b` through ggml's f16 table (uploaded at bind
-    /// time), as `cpu::ops::gelu_tanh`.
+    /// `a = gelu_tanh(a) · b` through ggml's f16 table (uploaded once per
+    /// device), as `cpu::ops::gelu_tanh`.
     GeluMul,
     /// `a = a + b`; with `b.stride = 0`, `b` is a bias added to every row.
     Add,
@@ -121,15 +121,17 @@ pub fn bind_elementwise(
     let pipeline = ctx.pipeline(Kernel::Elementwise, &[op.flag()])?;
     // ggml's GELU table, 65536 f16 values two per word (low half first).
     let table = (op == Op::GeluMul).then(|| {
-        let bytes = bytemuck::cast_slice::<u16, u8>(crate::cpu::ops::gelu_table());
-        pass::storage_init(ctx, "gelu table", bytes)
+        ctx.table("gelu table", || {
+            let bytes = bytemuck::cast_slice::<u16, u8>(crate::cpu::ops::gelu_table());
+            pass::storage_init(ctx, "gelu table", bytes)
+        })
     });
     let mut buffers = vec![(0, a.buffer), (2, step), (3, &uniform)];
     if let Some(b) = &b {
         buffers.push((1, b.buffer));
     }
     if let Some(table) = &table {
-        buffers.push((4, table));
+        buffers.push((4, table.as_ref()));
     }
     let bind_group = pass::bind_group(ctx, &pipeline, "elementwise", &buffers);
     let threads = u64::from(max_rows) * u64::from(width);
