@@ -11,6 +11,7 @@ pub mod ggml_matvec;
 pub mod ggml_quantize;
 pub mod kernels;
 pub mod matmul;
+mod matrix;
 pub mod matvec;
 pub mod pass;
 pub mod preprocess;

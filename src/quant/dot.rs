@@ -2,9 +2,9 @@
 //! float order of the llama.cpp kernel that computes them, and the lane
 //! arithmetic the kernels share.
 
-use super::activations::{Data, QuantizedRow, vec_dot_type};
 use super::k_quants;
 use super::legacy;
+use super::quantized_row::{Data, QuantizedRow, vec_dot_type};
 use super::{GgmlType, QuantError, batched, block, float};
 
 /// Dot product of one weight row (`ty.row_bytes(x.len())` bytes) with

@@ -25,9 +25,11 @@
 //!
 //! Files: `block.rs` (block trait and row drivers), `float.rs` (F32, F16,
 //! BF16), `legacy.rs` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), `k_quants.rs` (Q4_K,
-//! Q5_K, Q6_K), `activations.rs` (Q8_0/Q8_1/Q8_K activation quantisers and
-//! the quantised dot product's dispatch), `x86.rs` (the same dot products
-//! with AVX2/FMA/F16C intrinsics, chosen at run time).
+//! Q5_K, Q6_K), `activations.rs` (Q8_0/Q8_1/Q8_K activation blocks and
+//! their quantisers), `quantized_row.rs` ([`vec_dot_type`] and
+//! [`QuantizedRow`]), `dot.rs` (the quantised dot product's dispatch),
+//! `batched.rs` (llama.cpp's batched K-quant orders), `x86.rs` (the same dot
+//! products with AVX2/FMA/F16C intrinsics, chosen at run time).
 
 mod activations;
 mod batched;
@@ -36,6 +38,7 @@ mod dot;
 mod float;
 mod k_quants;
 mod legacy;
+mod quantized_row;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]
@@ -46,10 +49,10 @@ use std::fmt;
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
-pub(crate) use activations::Data as ActivationData;
-pub use activations::{QuantizedRow, vec_dot_type};
 pub(crate) use dot::fma;
 pub use dot::{DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered};
+pub(crate) use quantized_row::Data as ActivationData;
+pub use quantized_row::{QuantizedRow, vec_dot_type};
 
 /// Every tensor type in ggml's `enum ggml_type`, with ggml's ids. Ids 4, 5,
 /// 31..=33 and 36..=38 were removed from ggml and are unknown here too.

@@ -2,6 +2,8 @@
 //! and the per-step plan of kernel dispatches.
 
 mod buffers;
+mod head;
+mod linears;
 mod plan;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;

@@ -1,25 +1,19 @@
 //! The dispatches of one forward pass, bound once: the blocks for a batch
-//! of up to `max_tokens` tokens (1 for decode, more for prefill), and the
-//! head that turns the last token's hidden state into a sampled token.
+//! of up to `max_tokens` tokens (1 for decode, more for prefill). The linear
+//! layers are bound in `linears.rs`, the head that turns the last token's
+//! hidden state into a sampled token in `head.rs`.
 
 use super::buffers::{Activations, LayerCache};
 use super::weights::GpuWeights;
 use crate::cpu::attention::AttentionShape;
-use crate::gpu::argmax::{bind_argmax, bind_top_k};
 use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
-use crate::gpu::ggml_matvec::bind_ggml_linear;
-use crate::gpu::ggml_quantize::{bind_quantize, is_exact};
-use crate::gpu::matmul::{MatMulIo, matmul_flags};
-use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
 use crate::gpu::pass::{KernelPass, Rows};
-use crate::gpu::quantize::{bind_round_activations, rounding_flag};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Activation, ModelConfig};
-use crate::quant::vec_dot_type;
 
 /// A step's passes, recorded in order.
 pub type Passes = Vec<KernelPass>;
@@ -42,7 +36,8 @@ pub struct Bindings<'a> {
     pub rope_local: Option<&'a RopeTable>,
 }
 
-fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
+/// `buffer` as rows of `width` values from its start.
+pub(super) fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
     Rows {
         buffer,
         offset: 0,
@@ -51,109 +46,8 @@ fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
 }
 
 impl Bindings<'_> {
-    /// `y = W·x` for each (W, y) of `outputs`, all reading `x` (`cols`
-    /// values per token), for the tokens `step` says. Weights the
-    /// ggml-exact kernels handle get `x` quantised and packed as llama.cpp
-    /// quantises it (once per activation format) and dotted in llama.cpp's
-    /// order, bit for bit; the others (float and the rarer K-quants) take
-    /// the f32 kernels on activations rounded the same way.
-    fn linears(
-        &self,
-        passes: &mut Passes,
-        x: &wgpu::Buffer,
-        cols: usize,
-        outputs: &[(&GpuMatrix, &wgpu::Buffer)],
-        max_tokens: u32,
-        step: &wgpu::Buffer,
-    ) -> Result<(), GpuError> {
-        let format = |m: &GpuMatrix| vec_dot_type(m.ty).map_err(|e| GpuError::Shape(e.to_string()));
-        let mut exact = Vec::new();
-        let mut rounded = Vec::new();
-        for &(m, y) in outputs {
-            if is_exact(m.ty) {
-                exact.push((format(m)?, m, y));
-            } else {
-                rounded.push((rounding_flag(m.ty)?, m, y));
-            }
-        }
-        let packed = &self.acts.rounded;
-        while let Some(&(first_format, first, _)) = exact.first() {
-            passes.push(bind_quantize(
-                self.ctx,
-                first.ty,
-                rows(x, cols),
-                packed,
-                cols,
-                step,
-                max_tokens,
-            )?);
-            for &(_, matrix, y) in exact.iter().filter(|e| e.0 == first_format) {
-                let y = rows(y, matrix.rows);
-                passes.push(bind_ggml_linear(
-                    self.ctx, matrix, packed, y, step, max_tokens,
-                )?);
-            }
-            exact.retain(|e| e.0 != first_format);
-        }
-        while let Some(&(flag, ..)) = rounded.first() {
-            let input = match flag {
-                Some(flag) => {
-                    passes.push(bind_round_activations(
-                        self.ctx,
-                        flag,
-                        rows(x, cols),
-                        rows(packed, cols),
-                        cols,
-                        step,
-                        max_tokens,
-                    )?);
-                    packed
-                }
-                None => x,
-            };
-            for &(_, matrix, y) in rounded.iter().filter(|p| p.0 == flag) {
-                passes.push(self.linear(matrix, input, y, max_tokens, step)?);
-            }
-            rounded.retain(|p| p.0 != flag);
-        }
-        Ok(())
-    }
-
-    /// y = W·x for `max_tokens` rows: a mat-vec for one token, the tiled
-    /// mat-mul for a batch.
-    fn linear(
-        &self,
-        matrix: &GpuMatrix,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        max_tokens: u32,
-        step: &wgpu::Buffer,
-    ) -> Result<KernelPass, GpuError> {
-        if max_tokens == 1 {
-            let flags = matvec_flags(self.ctx, matrix.ty)?;
-            let io = MatVecIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-            };
-            matrix.bind(self.ctx, &flags, io)
-        } else {
-            let flags = matmul_flags(matrix.ty)?;
-            let io = MatMulIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-                max_tokens,
-                step,
-            };
-            matrix.bind_matmul(self.ctx, &flags, io)
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn norm(
+    pub(super) fn norm(
         &self,
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
@@ -380,75 +274,5 @@ impl Bindings<'_> {
             max_tokens,
         )?);
         Ok(())
-    }
-
-    /// From `acts.last` (the last token's hidden state) to the logits.
-    pub fn logits(&self) -> Result<Passes, GpuError> {
-        let a = self.acts;
-        let c = self.config;
-        let d = c.embedding_length;
-        let mut passes: Passes = Vec::new();
-        passes.push(self.norm(
-            &a.last,
-            &a.last_normed,
-            &self.weights.output_norm,
-            d,
-            1,
-            1,
-            Some(1),
-        )?);
-        let output = self.weights.matrices.output_matrix();
-        // The head always computes one token, in llama.cpp's one-token order.
-        let output_rows = [(output, &a.logits)];
-        self.linears(
-            &mut passes,
-            &a.last_normed,
-            d,
-            &output_rows,
-            1,
-            self.head_step,
-        )?;
-        if let Some(cap) = c.final_logit_softcap {
-            let logits = rows(&a.logits, output.rows);
-            passes.push(bind_elementwise(
-                self.ctx,
-                Op::SoftCap(cap),
-                logits,
-                None,
-                output.rows as u32,
-                RowCount::Fixed(1),
-                self.step,
-            )?);
-        }
-        Ok(passes)
-    }
-
-    /// The greedy pick: the argmax of the logits into `acts.picked[0]`.
-    pub fn argmax(&self) -> Result<KernelPass, GpuError> {
-        let vocab = self.weights.matrices.output_matrix().rows;
-        let subgroups = self.ctx.capabilities.subgroups;
-        bind_argmax(
-            self.ctx,
-            &self.acts.logits,
-            0,
-            vocab,
-            &self.acts.picked,
-            0,
-            subgroups,
-        )
-    }
-
-    /// The `k` best (index, logit) pairs into `acts.picked`, for sampling.
-    pub fn top_k(&self, k: usize) -> Result<KernelPass, GpuError> {
-        let vocab = self.weights.matrices.output_matrix().rows;
-        bind_top_k(
-            self.ctx,
-            &self.acts.logits,
-            0,
-            vocab,
-            k,
-            &self.acts.picked,
-            0,
-        )
     }
 }

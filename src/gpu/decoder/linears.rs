@@ -1,0 +1,116 @@
+//! The linear layers of a step: the passes computing `y = W·x`, through the
+//! ggml-exact kernels (activations quantised as llama.cpp quantises them)
+//! where the weight type has them, the f32 mat-vec/mat-mul otherwise.
+
+use super::plan::{Bindings, Passes, rows};
+use crate::gpu::GpuError;
+use crate::gpu::ggml_matvec::bind_ggml_linear;
+use crate::gpu::ggml_quantize::{bind_quantize, is_exact};
+use crate::gpu::matmul::{MatMulIo, matmul_flags};
+use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
+use crate::gpu::pass::KernelPass;
+use crate::gpu::quantize::{bind_round_activations, rounding_flag};
+use crate::quant::vec_dot_type;
+
+impl Bindings<'_> {
+    /// `y = W·x` for each (W, y) of `outputs`, all reading `x` (`cols`
+    /// values per token), for the tokens `step` says. Weights the
+    /// ggml-exact kernels handle get `x` quantised and packed as llama.cpp
+    /// quantises it (once per activation format) and dotted in llama.cpp's
+    /// order, bit for bit; the others (float and the rarer K-quants) take
+    /// the f32 kernels on activations rounded the same way.
+    pub(super) fn linears(
+        &self,
+        passes: &mut Passes,
+        x: &wgpu::Buffer,
+        cols: usize,
+        outputs: &[(&GpuMatrix, &wgpu::Buffer)],
+        max_tokens: u32,
+        step: &wgpu::Buffer,
+    ) -> Result<(), GpuError> {
+        let format = |m: &GpuMatrix| vec_dot_type(m.ty).map_err(|e| GpuError::Shape(e.to_string()));
+        let mut exact = Vec::new();
+        let mut rounded = Vec::new();
+        for &(m, y) in outputs {
+            if is_exact(m.ty) {
+                exact.push((format(m)?, m, y));
+            } else {
+                rounded.push((rounding_flag(m.ty)?, m, y));
+            }
+        }
+        let packed = &self.acts.rounded;
+        while let Some(&(first_format, first, _)) = exact.first() {
+            passes.push(bind_quantize(
+                self.ctx,
+                first.ty,
+                rows(x, cols),
+                packed,
+                cols,
+                step,
+                max_tokens,
+            )?);
+            for &(_, matrix, y) in exact.iter().filter(|e| e.0 == first_format) {
+                let y = rows(y, matrix.rows);
+                passes.push(bind_ggml_linear(
+                    self.ctx, matrix, packed, y, step, max_tokens,
+                )?);
+            }
+            exact.retain(|e| e.0 != first_format);
+        }
+        while let Some(&(flag, ..)) = rounded.first() {
+            let input = match flag {
+                Some(flag) => {
+                    passes.push(bind_round_activations(
+                        self.ctx,
+                        flag,
+                        rows(x, cols),
+                        rows(packed, cols),
+                        cols,
+                        step,
+                        max_tokens,
+                    )?);
+                    packed
+                }
+                None => x,
+            };
+            for &(_, matrix, y) in rounded.iter().filter(|p| p.0 == flag) {
+                passes.push(self.linear(matrix, input, y, max_tokens, step)?);
+            }
+            rounded.retain(|p| p.0 != flag);
+        }
+        Ok(())
+    }
+
+    /// y = W·x for `max_tokens` rows: a mat-vec for one token, the tiled
+    /// mat-mul for a batch.
+    fn linear(
+        &self,
+        matrix: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        max_tokens: u32,
+        step: &wgpu::Buffer,
+    ) -> Result<KernelPass, GpuError> {
+        if max_tokens == 1 {
+            let flags = matvec_flags(self.ctx, matrix.ty)?;
+            let io = MatVecIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+            };
+            matrix.bind(self.ctx, &flags, io)
+        } else {
+            let flags = matmul_flags(matrix.ty)?;
+            let io = MatMulIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+                max_tokens,
+                step,
+            };
+            matrix.bind_matmul(self.ctx, &flags, io)
+        }
+    }
+}
