@@ -151,6 +151,7 @@ impl GpuDecoder {
         &self.ctx
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn decode_passes(&self) -> &Passes {
         &self.decode
     }
