@@ -126,6 +126,10 @@ const LIBRARY: &[(&str, &str)] = &[
         "ggml_bytes",
         include_str!("../../kernels/lib/ggml_bytes.wgsl"),
     ),
+    (
+        "ggml_blocks",
+        include_str!("../../kernels/lib/ggml_blocks.wgsl"),
+    ),
 ];
 
 /// The library files named on `//! include:` lines, in order.
