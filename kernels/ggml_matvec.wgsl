@@ -1,5 +1,5 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! include: ggml_numerics ggml_bytes
+//! include: ggml_numerics ggml_bytes ggml_blocks
 // y[t][r] = weight row r · token t's activations, quantised and packed by
 // kernels/ggml_quantize.wgsl, bit for bit as llama.cpp's x86 CPU backend
 // computes it (src/quant/dot.rs, legacy.rs, k_quants.rs, batched.rs):
@@ -54,185 +54,40 @@ var<workgroup> lanes_f: array<f32, 512>;
 var<workgroup> ints_a: array<i32, 512>;
 var<workgroup> ints_b: array<i32, 512>;
 
-// Byte loaders from `weights`: kernels/lib/ggml_bytes.wgsl.
+// ---- The type (kernels/lib/ggml_blocks.wgsl: its formats and integer work).
 
-// ---- The type: its block size, and whether it is a `_1` kind (with y.s
-// and x.m) or a K-quant.
-
-const T_Q4_0: u32 = 0u;
-const T_Q4_1: u32 = 1u;
-const T_Q5_0: u32 = 2u;
-const T_Q5_1: u32 = 3u;
-const T_Q8_0: u32 = 4u;
-const T_Q4_K: u32 = 5u;
-const T_Q5_K: u32 = 6u;
-const T_Q6_K: u32 = 7u;
 #if Q4_0
 const TYPE: u32 = T_Q4_0;
-const BLOCK_BYTES: u32 = 18u;
 #endif
 #if Q4_1
 const TYPE: u32 = T_Q4_1;
-const BLOCK_BYTES: u32 = 20u;
 #endif
 #if Q5_0
 const TYPE: u32 = T_Q5_0;
-const BLOCK_BYTES: u32 = 22u;
 #endif
 #if Q5_1
 const TYPE: u32 = T_Q5_1;
-const BLOCK_BYTES: u32 = 24u;
 #endif
 #if Q8_0
 const TYPE: u32 = T_Q8_0;
-const BLOCK_BYTES: u32 = 34u;
 #endif
 #if Q4_K
 const TYPE: u32 = T_Q4_K;
-const BLOCK_BYTES: u32 = 144u;
 #endif
 #if Q5_K
 const TYPE: u32 = T_Q5_K;
-const BLOCK_BYTES: u32 = 176u;
 #endif
 #if Q6_K
 const TYPE: u32 = T_Q6_K;
-const BLOCK_BYTES: u32 = 210u;
 #endif
-const OFFSET: bool = TYPE == T_Q4_1 || TYPE == T_Q5_1;
-const KQUANT: bool = TYPE >= T_Q4_K;
 
-// Bits `4l..4l+4` of `qh`, each moved to bit 4 (the Q5 high bits of lane l).
-fn high4(qh: u32, l: u32) -> vec4<i32> {
-    return vec4<i32>(((vec4<u32>(qh >> (4u * l)) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u));
-}
-
-// The weight codes of lane l (values 4l..4l+4) of the legacy block at byte b.
-fn lane_codes(b: u32, l: u32) -> vec4<i32> {
-    // 4-bit kinds: value j < 16 in the low nibble of qs[j], j + 16 high.
-    let nibble = 4u * (l & 3u);
-    let shift = 4u * (l >> 2u);
-    switch (TYPE) {
-        case T_Q4_0: {
-            return nibbles4(load_u32(b + 2u + nibble), shift) - vec4<i32>(8);
-        }
-        case T_Q4_1: {
-            return nibbles4(load_u32(b + 4u + nibble), shift);
-        }
-        case T_Q5_0: {
-            let low = nibbles4(load_u32(b + 6u + nibble), shift);
-            return (low | high4(load_u32(b + 2u), l)) - vec4<i32>(16);
-        }
-        case T_Q5_1: {
-            return nibbles4(load_u32(b + 8u + nibble), shift) | high4(load_u32(b + 4u), l);
-        }
-        default: {
-            return sbytes4(load_u32(b + 2u + 4u * l));
-        }
+// ggml's `hsum_float_8` of the 8 lanes at lanes_f[at..].
+fn hsum8_at(at: u32) -> f32 {
+    var x: array<f32, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        x[i] = lanes_f[at + i];
     }
-}
-
-// ---- K-quants: slot s's integers for the super-block at byte `b` and the
-// activation block at word `a` of each token.
-
-// ggml's get_scale_min_k4 for sub-block j; scale bytes at `s`.
-fn scale_min_k4(s: u32, j: u32) -> vec2<i32> {
-    if (j < 4u) {
-        return vec2<i32>(i32(load_u8(s + j) & 63u), i32(load_u8(s + j + 4u) & 63u));
-    }
-    let packed = load_u8(s + j + 4u);
-    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
-    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
-    return vec2<i32>(i32(scale), i32(m));
-}
-
-// A packed pair of i16 bsums, added.
-fn bsum_pair(word: u32) -> i32 {
-    let w = bitcast<i32>(word);
-    return ((w << 16u) >> 16u) + (w >> 16u);
-}
-
-fn bsum_lo(word: u32) -> i32 {
-    return (bitcast<i32>(word) << 16u) >> 16u;
-}
-
-fn bsum_hi(word: u32) -> i32 {
-    return bitcast<i32>(word) >> 16u;
-}
-
-// The 32 codes slot `s` multiplies (as 8 words' worth), and their scale and
-// min (Q6_K: per group of 4 words, `scales` holds the 8 scales instead).
-struct SlotCodes {
-    codes: array<vec4<i32>, 8>,
-    scales: array<i32, 8>,
-    m: i32,
-}
-
-fn slot_codes(b: u32, s: u32) -> SlotCodes {
-    var out: SlotCodes;
-#if Q4_K
-    let sm = scale_min_k4(b + 4u, s);
-    out.scales[0] = sm.x;
-    out.m = sm.y;
-    for (var w = 0u; w < 8u; w++) {
-        out.codes[w] = nibbles4(load_u32(b + 16u + 32u * (s >> 1u) + 4u * w), 4u * (s & 1u));
-    }
-#endif
-#if Q5_K
-    let sm = scale_min_k4(b + 4u, s);
-    out.scales[0] = sm.x;
-    out.m = sm.y;
-    for (var w = 0u; w < 8u; w++) {
-        let low = nibbles4(load_u32(b + 48u + 32u * (s >> 1u) + 4u * w), 4u * (s & 1u));
-        let qh = (load_u32(b + 16u + 4u * w) >> s) & 0x01010101u;
-        out.codes[w] = low | bytes4(qh << 4u);
-    }
-#endif
-#if Q6_K
-    // Group g = 4h + k (half h, 32-value group k): lane s's four values.
-    for (var g = 0u; g < 8u; g++) {
-        let h = g >> 2u;
-        let k = g & 3u;
-        let src = load_u32(b + 64u * h + 32u * (k & 1u) + 4u * s);
-        let qh = load_u32(b + 128u + 32u * h + 4u * s);
-        let code = ((src >> (4u * (k >> 1u))) & 0x0f0f0f0fu) | (((qh >> (2u * k)) & 0x03030303u) << 4u);
-        out.codes[g] = bytes4(code);
-        let byte = load_u8(b + 192u + 8u * h + 2u * k + select(0u, 1u, s >= 4u));
-        out.scales[g] = (bitcast<i32>(byte) << 24u) >> 24u;
-    }
-#endif
-    return out;
-}
-
-// Slot s's exact integers against the activation block at word `a`:
-// Q4_K/Q5_K (scale · Σq·q8, min · Σq8) of sub-block s; Q6_K lane s.
-fn slot_ints(c: ptr<function, SlotCodes>, b: u32, s: u32, a: u32) -> vec2<i32> {
-#if Q6_K
-    var lane = 0;
-    for (var g = 0u; g < 8u; g++) {
-        lane += (*c).scales[g] * dot((*c).codes[g], sbytes4(act[a + 1u + 8u * g + s]));
-    }
-    let bs = act[a + 65u + s];
-    let s0 = (bitcast<i32>(load_u8(b + 192u + 2u * s)) << 24u) >> 24u;
-    let s1 = (bitcast<i32>(load_u8(b + 193u + 2u * s)) << 24u) >> 24u;
-    return vec2<i32>(lane - 32 * (s0 * bsum_lo(bs) + s1 * bsum_hi(bs)), 0);
-#else
-    var sum = 0;
-    for (var w = 0u; w < 8u; w++) {
-        sum += dot((*c).codes[w], sbytes4(act[a + 1u + 8u * s + w]));
-    }
-    return vec2<i32>((*c).scales[0] * sum, (*c).m * bsum_pair(act[a + 65u + s]));
-#endif
-}
-
-// ggml's `hsum_float_8` of the 8 lanes at lanes_f[at..]:
-// ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)).
-fn hsum8(at: u32) -> f32 {
-    var r: array<f32, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        r[i] = lanes_f[at + i + 4u] + lanes_f[at + i];
-    }
-    return (r[0] + r[2]) + (r[1] + r[3]);
+    return hsum8(x);
 }
 
 @compute @workgroup_size(64)
@@ -351,7 +206,7 @@ fn main(
             for (var j = 0u; j < 8u; j++) {
                 lanes_f[at + j] = acc8[j];
             }
-            result = hsum8(at);
+            result = hsum8_at(at);
         }
 #endif
     } else {
@@ -378,7 +233,7 @@ fn main(
             lanes_f[(local_row * TILE + t) * 8u + slot] = acc[t];
         }
         workgroupBarrier();
-        result = hsum8(at);
+        result = hsum8_at(at);
         if (OFFSET) {
             result = result + summs;
         }

@@ -143,10 +143,22 @@ fn check(
     n: usize,
     seed: u64,
 ) -> (Vec<f32>, Vec<QuantizedRow>) {
+    check_bound(ctx, matrix, bytes, n, n + 2, seed)
+}
+
+/// [`check`] with the kernels bound for `max_tokens` (1: the decode kernel).
+fn check_bound(
+    ctx: &GpuContext,
+    matrix: &GpuMatrix,
+    bytes: &[u8],
+    n: usize,
+    max_tokens: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<QuantizedRow>) {
     let (ty, rows, cols) = (matrix.ty, matrix.rows, matrix.cols);
     let mut rng = SmallRng::seed_from_u64(seed);
     let x = activations(&mut rng, n * cols);
-    let gpu = run_gpu(ctx, matrix, &x, n, n + 2);
+    let gpu = run_gpu(ctx, matrix, &x, n, max_tokens);
     let words = activation_words(ty, cols).unwrap();
     let mut acts = Vec::new();
     for t in 0..n {
@@ -213,6 +225,29 @@ fn k_quants_match_the_cpu_in_every_order() {
     }
 }
 
+/// Bound for one token (decode), every type takes the one-token kernel:
+/// rows of one chunk and of several (2048 values a chunk for the legacy
+/// types, 8192 for K-quants), bit for bit.
+#[test]
+fn one_token_bindings_match_the_cpu() {
+    let ctx = context();
+    let mut rng = SmallRng::seed_from_u64(17);
+    for ty in LEGACY {
+        for (rows, cols) in [(37, 96), (67, 2080), (40, 4864)] {
+            let bytes = random_matrix(&mut rng, ty, rows, cols);
+            let matrix = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
+            check_bound(&ctx, &matrix, &bytes, 1, 1, rows as u64 * 7 + 1);
+        }
+    }
+    for ty in K_QUANTS {
+        for (rows, cols) in [(37, 256), (72, 4864), (9, 8448)] {
+            let bytes = random_matrix(&mut rng, ty, rows, cols);
+            let matrix = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
+            check_bound(&ctx, &matrix, &bytes, 1, 1, rows as u64 * 7 + 2);
+        }
+    }
+}
+
 /// The test can fail: the batched orders differ from the single-token one
 /// in some bit, and the GPU follows the batched one where the CPU does.
 #[test]
@@ -262,6 +297,7 @@ fn split_and_offset_matrices_match() {
         ctx.limits.max_storage_buffer_binding_size = real_limit;
         assert!(matrix.chunks.len() > 2, "{ty}");
         check(&ctx, &matrix, &bytes, 3, 5);
+        check_bound(&ctx, &matrix, &bytes, 1, 1, 7);
 
         let offset = 6;
         let mut padded = vec![0u8; offset];
@@ -276,6 +312,7 @@ fn split_and_offset_matrices_match() {
             });
         let matrix = GpuMatrix::in_buffer(&ctx, ty, rows, cols, &buffer, offset as u64).unwrap();
         check(&ctx, &matrix, &bytes, 9, 6);
+        check_bound(&ctx, &matrix, &bytes, 1, 1, 8);
     }
 }
 
@@ -291,4 +328,70 @@ fn only_this_steps_tokens_are_written() {
     let gpu = run_gpu(&ctx, &matrix, &x, 2, 17);
     assert_eq!(gpu.y.len(), 2 * rows);
     assert!(gpu.y.iter().all(|v| v.is_finite()));
+}
+
+/// Mat-vec latency: µs per call bound for one token (decode: its own
+/// kernel) and for 8 (prefill), over 200 dispatches in one pass, for
+/// SmolLM2's 576×576 Q4_1 and Qwen2.5's 896×4864 Q4_K ffn_down. A print,
+/// not a check: on lavapipe (a CPU) it says little about a GPU, where
+/// memory latency rather than arithmetic dominates. Run with
+/// `cargo test --test gpu_ggml_matvec -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing print; run with --ignored --nocapture"]
+fn decode_timing() {
+    const CALLS: usize = 200;
+    let ctx = context();
+    eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    let mut rng = SmallRng::seed_from_u64(16);
+    for (ty, rows, cols) in [(GgmlType::Q4_1, 576, 576), (GgmlType::Q4_K, 896, 4864)] {
+        let bytes = random_matrix(&mut rng, ty, rows, cols);
+        let matrix = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
+        let device = &ctx.device;
+        for tokens in [1, 8] {
+            let x = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytemuck::cast_slice(&activations(&mut rng, tokens * cols)),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+            let storage = |size: usize| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: size as u64 * 4,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let q = storage(tokens * activation_words(ty, cols).unwrap());
+            let y = storage(tokens * rows);
+            let step = StepUniform::new(0, tokens as u32).to_buffer(&ctx);
+            let rows_of = |buffer, stride: usize| Rows {
+                buffer,
+                offset: 0,
+                stride: stride as u32,
+            };
+            let max = tokens as u32;
+            let quantize = bind_quantize(&ctx, ty, rows_of(&x, cols), &q, cols, &step, max);
+            let linear = bind_ggml_linear(&ctx, &matrix, &q, rows_of(&y, rows), &step, max);
+            let (quantize, linear) = (quantize.unwrap(), linear.unwrap());
+            let submit = |calls: usize| {
+                let start = std::time::Instant::now();
+                let mut encoder = device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    quantize.encode(&mut pass);
+                    for _ in 0..calls {
+                        linear.encode(&mut pass);
+                    }
+                }
+                ctx.queue.submit([encoder.finish()]);
+                device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+                start.elapsed()
+            };
+            submit(1);
+            let base = submit(0);
+            let total = submit(CALLS);
+            let per_call = total.saturating_sub(base).as_secs_f64() * 1e6 / CALLS as f64;
+            eprintln!("{ty} {rows}×{cols}, {tokens} token(s): {per_call:.1} µs per call");
+        }
+    }
 }

@@ -2,10 +2,13 @@
 //! for bit as llama.cpp's CPU backend computes them
 //! (`kernels/ggml_matvec.wgsl`; the spec is
 //! `quant::dot_quantized_rows_ordered` in the order `cpu::matmul::dot_order`
-//! picks per token). One kernel serves decode (one token) and prefill (up to
-//! `max_tokens`): the number of tokens is read from the [`Step`] uniform at
-//! run time, and with it the order (Q4_K's gemm/gemv split, Q6_K's tiled
-//! path from 8 tokens).
+//! picks per token). One kernel serves prefill (up to `max_tokens`): the
+//! number of tokens is read from the [`Step`] uniform at run time, and with
+//! it the order (Q4_K's gemm/gemv split, Q6_K's tiled path from 8 tokens).
+//! Bindings for one token (decode) take `kernels/ggml_matvec_decode.wgsl`
+//! instead: a workgroup per row that issues all of a chunk's loads and
+//! integer work before the float chains, so a row costs a memory latency
+//! or two rather than one per block.
 //!
 //! Weights are a [`GpuMatrix`] (raw GGUF blocks, possibly split into row
 //! chunks): one dispatch per chunk, as `GpuMatrix::bind` does.
@@ -23,6 +26,8 @@ use crate::quant::GgmlType;
 pub const ROWS_PER_WORKGROUP: usize = 8;
 /// Tokens per workgroup (`TILE` in the WGSL).
 pub const TOKENS_PER_WORKGROUP: usize = 8;
+/// Rows per workgroup of the one-token kernel (`ROWS` in its WGSL).
+pub const DECODE_ROWS_PER_WORKGROUP: usize = 8;
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
 #[repr(C)]
@@ -105,7 +110,13 @@ pub fn bind_ggml_linear(
         ));
     }
     let blocks = matrix.cols / matrix.ty.block_size();
-    let pipeline = ctx.pipeline(Kernel::GgmlMatVec, &[flag])?;
+    // One token: the decode kernel.
+    let (kernel, rows_per_group) = if max_tokens == 1 {
+        (Kernel::GgmlMatVecDecode, DECODE_ROWS_PER_WORKGROUP)
+    } else {
+        (Kernel::GgmlMatVec, ROWS_PER_WORKGROUP)
+    };
+    let pipeline = ctx.pipeline(kernel, &[flag])?;
     let layout = pipeline.get_bind_group_layout(0);
     let mut prepared = KernelPass::default();
     for chunk in &matrix.chunks {
@@ -146,7 +157,7 @@ pub fn bind_ggml_linear(
                 entry(4, uniform.as_entire_binding()),
             ],
         });
-        let groups = to_u32("row groups", rows.div_ceil(ROWS_PER_WORKGROUP))?;
+        let groups = to_u32("row groups", rows.div_ceil(rows_per_group))?;
         let (gx, gz) = workgroup_grid(groups);
         prepared.push_grid(pipeline.clone(), bind_group, [gx, token_tiles, gz]);
     }
@@ -167,7 +178,12 @@ mod tests {
         ] {
             assert!(source.contains(&line), "kernel lost `{line}`");
         }
+        let decode_source = Kernel::GgmlMatVecDecode.source(&["Q4_0"]).unwrap();
+        let line = format!("const ROWS: u32 = {DECODE_ROWS_PER_WORKGROUP}u;");
+        assert!(decode_source.contains(&line), "decode kernel lost `{line}`");
+        let decode = Kernel::GgmlMatVecDecode.declared_flags();
         let declared = Kernel::GgmlMatVec.declared_flags();
+        assert_eq!(decode, declared, "both kernels take the same variants");
         let variants = preprocess::all_variants(&declared);
         assert_eq!(variants.len(), 8);
         for variant in variants {

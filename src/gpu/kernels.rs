@@ -33,10 +33,13 @@ pub enum Kernel {
     /// Quantised weights times packed activations, bit for bit llama.cpp's
     /// CPU dot products (see `gpu::ggml_matvec`).
     GgmlMatVec,
+    /// `GgmlMatVec` for one token (decode): a workgroup per row, the loads
+    /// and integer work ahead of the float chains (see `gpu::ggml_matvec`).
+    GgmlMatVecDecode,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -50,6 +53,7 @@ impl Kernel {
         Kernel::TopK,
         Kernel::GgmlQuantize,
         Kernel::GgmlMatVec,
+        Kernel::GgmlMatVecDecode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Kernel {
             Kernel::TopK => "topk",
             Kernel::GgmlQuantize => "ggml_quantize",
             Kernel::GgmlMatVec => "ggml_matvec",
+            Kernel::GgmlMatVecDecode => "ggml_matvec_decode",
         }
     }
 
@@ -85,6 +90,7 @@ impl Kernel {
             Kernel::TopK => include_str!("../../kernels/topk.wgsl"),
             Kernel::GgmlQuantize => include_str!("../../kernels/ggml_quantize.wgsl"),
             Kernel::GgmlMatVec => include_str!("../../kernels/ggml_matvec.wgsl"),
+            Kernel::GgmlMatVecDecode => include_str!("../../kernels/ggml_matvec_decode.wgsl"),
         }
     }
 

@@ -127,6 +127,10 @@ const LIBRARY: &[(&str, &str)] = &[
         include_str!("../../kernels/lib/ggml_bytes.wgsl"),
     ),
     ("step", include_str!("../../kernels/lib/step.wgsl")),
+    (
+        "ggml_blocks",
+        include_str!("../../kernels/lib/ggml_blocks.wgsl"),
+    ),
 ];
 
 /// The library files named on `//! include:` lines, in order.
