@@ -12,20 +12,35 @@
 // src/cpu/ggml_numerics.rs): a one-token step `ggml_vec_dot_f16`'s (64
 // slots, folded to 16 lanes), a batch tinyBLAS's (16 slots). Value i of a
 // sum goes to slot i % slots, each slot a chain of fmas in increasing i.
+// Lane l of both orders owns the slots l + 16 m (m < 4 for 64 slots, m = 0
+// for 16): walking the dims of a key (or the positions, for the values) 64
+// at a time from l, element l + 16 m of each step goes to chain m (64 slots)
+// or to the lane's one chain (16 slots).
 //
-// Four phases over the (token, head)'s row of `scores` (global scratch, one
+// A one-token step is 9 to 14 workgroups on a GPU of 100+ cores, so its time
+// is the length of each workgroup's critical path: every phase spreads its
+// loads over all threads, each thread issuing a few independent loads before
+// using them, and the fixed-order reductions (reduce16) run in workgroup
+// memory after a barrier instead of in long per-thread loops.
+//
+// Phases over the (token, head)'s row of `scores` (global scratch, one
 // `capacity`-long row per workgroup; workgroup memory is too small):
-// 1. a thread per position: score = (q16 . k) * scale, and their max;
-// 2. a thread per 16-position chunk (aligned to position 0, as ggml's
-//    softmax): e = expf(score - max), reduce16, summed as an f64;
+// 1. rounds of 64 positions, 4 threads each, every thread two lane pairs
+//    of the dot: 16 lanes per position in workgroup memory, then a thread
+//    per position reduces them: score = (q16 . k) * scale, and their max;
+// 2. a thread per position: e = expf(score - max); then a thread per
+//    16-position chunk (aligned to position 0, as ggml's softmax):
+//    reduce16, summed as an f64;
 // 3. a thread per position: weight = f16(e * (f32)(1 / sum));
-// 4. threads over (channel, slot): out = the f16 dot product of each value
-//    channel with the weights over positions, slot j % slots.
+// 4. threads over (lane, value word) for blocks of 64 channels: a lane's
+//    chains over the positions for both channels of a word, folded, into
+//    workgroup memory; then a thread per channel reduces the 16 lanes.
 // Masked positions (before the window) are skipped: their weight is 0.
 //
 // The dot products use WGSL's `fma`, fused or not: their products of two
 // f16 values are exact in f32, so both round like llama.cpp's FMA (and
-// `fma_rn` would cost far more).
+// `fma_rn` would cost far more). Chains start from a run-time zero:
+// `fma(k, q, 0.0)` must not become `k * q` (-0 + 0 is +0).
 
 struct Params {
     heads: u32,
@@ -56,57 +71,83 @@ struct Params {
 
 const WG: u32 = 256u;
 const MAX_HEAD_DIM: u32 = 256u;
-// Value channels per block of phase 4, and slot groups (WG / CB).
-const CB: u32 = 32u;
-const SG: u32 = 8u;
+// Phase 1: positions per round (WG / 4 threads each).
+const ROUND: u32 = 64u;
+// Phase 4: value channels per block (16 lanes x 16 threads x 2 words each).
+const CB: u32 = 64u;
 const LOWEST: f32 = -3.402823e38;
 
 var<workgroup> q16: array<f32, MAX_HEAD_DIM>;
-var<workgroup> red_max: array<f32, WG>;
+// Phase 1: two rounds' lanes, [round % 2][position][lane], so that a round
+// needs one barrier; phase 4: one block's lanes, [lane][channel].
+var<workgroup> lanes_wg: array<f32, 2048>;
+var<workgroup> red_max: array<f32, ROUND>;
 var<workgroup> red_hi: array<f32, WG>;
 var<workgroup> red_lo: array<f32, WG>;
-// Slot sums of one block of channels: [slot * CB + channel].
-var<workgroup> slot_acc: array<f32, 2048>;
 
-// The scaled score of cached position j for kv head kv, from shared q16.
-// Lanes are handled in pairs (2p, 2p + 1): one packed word feeds both.
-fn score(j: u32, kv: u32, single: bool) -> f32 {
-    let zero = step.zero;
+// Lanes (2 pair, 2 pair + 1) of the dot of q16 with the key at word `row`,
+// after the 64-slot fold ((m0 + m2) + (m1 + m3)) of a one-token step.
+fn key_lanes(row: u32, pair: u32, single: bool) -> vec2<f32> {
     let hd = params.head_dim;
-    let row = params.k_offset + (j * params.kv_heads + kv) * (hd / 2u);
-    var lanes: array<f32, 16>;
-    for (var p = 0u; p < 8u; p++) {
-        if (single) {
-            // Slots 16m + 2p (+ 1), m = 0..3, folded (m0 + m2) + (m1 + m3).
-            var a: array<f32, 8>;
-            for (var m = 0u; m < 4u; m++) {
-                // A run-time zero: `fma(k, q, 0.0)` must not become `k * q`.
-                var e = bitcast<f32>(zero);
-                var o = e;
-                for (var i = 16u * m + 2u * p; i < hd; i += 64u) {
-                    let w = k_cache[row + i / 2u];
-                    e = fma(f16_value(w & 0xffffu), q16[i], e);
-                    o = fma(f16_value(w >> 16u), q16[i + 1u], o);
-                }
-                a[2u * m] = e;
-                a[2u * m + 1u] = o;
-            }
-            lanes[2u * p] = (a[0] + a[4]) + (a[2] + a[6]);
-            lanes[2u * p + 1u] = (a[1] + a[5]) + (a[3] + a[7]);
-        } else {
-            var e = bitcast<f32>(zero);
-            var o = e;
-            for (var i = 2u * p; i < hd; i += 16u) {
+    let z = vec2(bitcast<f32>(step.zero));
+    var a = array<vec2<f32>, 4>(z, z, z, z);
+    for (var i0 = 2u * pair; i0 < hd; i0 += 64u) {
+        for (var m = 0u; m < 4u; m++) {
+            let i = i0 + 16u * m;
+            if (i < hd) {
                 let w = k_cache[row + i / 2u];
-                e = fma(f16_value(w & 0xffffu), q16[i], e);
-                o = fma(f16_value(w >> 16u), q16[i + 1u], o);
+                let k = vec2(f16_value(w & 0xffffu), f16_value(w >> 16u));
+                let qq = vec2(q16[i], q16[i + 1u]);
+                if (single) {
+                    a[m] = fma(k, qq, a[m]);
+                } else {
+                    a[0] = fma(k, qq, a[0]);
+                }
             }
-            lanes[2u * p] = e;
-            lanes[2u * p + 1u] = o;
         }
     }
-    // Rounded before the softmax subtracts the max.
-    return unfused(reduce16(lanes) * params.scale, zero);
+    if (single) {
+        return (a[0] + a[2]) + (a[1] + a[3]);
+    }
+    return a[0];
+}
+
+// Lane `lane` of both channels of value word `word` (of the head's row):
+// weights (in `scores`) times values over positions first..=pos, folded as
+// `key_lanes`.
+fn value_lanes(word: u32, lane: u32, first: u32, pos: u32, row: u32, single: bool) -> vec2<f32> {
+    let v_row = params.kv_heads * (params.value_dim / 2u);
+    let z = vec2(bitcast<f32>(step.zero));
+    var a = array<vec2<f32>, 4>(z, z, z, z);
+    // Positions lane + 16 m (mod 64), from the 64-block holding `first`.
+    for (var j0 = (first & ~63u) + lane; j0 <= pos; j0 += 64u) {
+        for (var m = 0u; m < 4u; m++) {
+            let j = j0 + 16u * m;
+            if (j >= first && j <= pos) {
+                let w = v_cache[word + j * v_row];
+                let v = vec2(f16_value(w & 0xffffu), f16_value(w >> 16u));
+                let p = vec2(scores[row + j]);
+                if (single) {
+                    a[m] = fma(v, p, a[m]);
+                } else {
+                    a[0] = fma(v, p, a[0]);
+                }
+            }
+        }
+    }
+    if (single) {
+        return (a[0] + a[2]) + (a[1] + a[3]);
+    }
+    return a[0];
+}
+
+// The 16 lanes at `base` of workgroup memory, reduced as ggml does.
+fn reduce_lanes(base: u32, stride: u32) -> f32 {
+    var lanes: array<f32, 16>;
+    for (var l = 0u; l < 16u; l++) {
+        lanes[l] = lanes_wg[base + l * stride];
+    }
+    return reduce16(lanes);
 }
 
 @compute @workgroup_size(256)
@@ -133,31 +174,59 @@ fn main(
     let row = index * params.capacity;
 
     let q_base = params.q_offset + t * params.q_stride + h * params.head_dim;
-    for (var i = lid; i < params.head_dim; i += WG) {
-        q16[i] = round_f16(q[q_base + i]);
+    if (lid < params.head_dim) {
+        q16[lid] = round_f16(q[q_base + lid]);
     }
     workgroupBarrier();
 
-    // 1. Scores and their max.
+    // 1. Scores and their max. Thread (position r, quarter u) of a round
+    // computes lane pairs u and u + 4; after the round's barrier, thread r
+    // reduces position r's lanes while the others start the next round in
+    // the other half of lanes_wg (the round after reuses this half only past
+    // the next barrier, which the reduction precedes).
+    let r = lid / 4u;
+    let u = lid % 4u;
+    let hd_words = params.head_dim / 2u;
     var m = LOWEST;
-    for (var j = first + lid; j <= pos; j += WG) {
-        let s = score(j, kv, single);
-        scores[row + j] = s;
-        m = max(m, s);
-    }
-    red_max[lid] = m;
-    storageBarrier();
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            red_max[lid] = max(red_max[lid], red_max[lid + stride]);
+    var buf = 0u;
+    for (var j0 = first; j0 <= pos; j0 += ROUND) {
+        let j = j0 + r;
+        if (j <= pos) {
+            let k_row = params.k_offset + (j * params.kv_heads + kv) * hd_words;
+            let at = buf + 16u * r + 2u * u;
+            let lo = key_lanes(k_row, u, single);
+            let hi = key_lanes(k_row, u + 4u, single);
+            lanes_wg[at] = lo.x;
+            lanes_wg[at + 1u] = lo.y;
+            lanes_wg[at + 8u] = hi.x;
+            lanes_wg[at + 9u] = hi.y;
         }
         workgroupBarrier();
+        if (lid < ROUND && j0 + lid <= pos) {
+            // Rounded before the softmax subtracts the max.
+            let s = unfused(reduce_lanes(buf + 16u * lid, 1u) * params.scale, zero);
+            scores[row + j0 + lid] = s;
+            m = max(m, s);
+        }
+        buf = 1024u - buf;
     }
-    let top = red_max[0];
+    if (lid < ROUND) {
+        red_max[lid] = m;
+    }
+    storageBarrier();
+    workgroupBarrier();
+    // max is exact in any order: every thread folds the 64 partial maxima.
+    var top = LOWEST;
+    for (var i = 0u; i < ROUND; i++) {
+        top = max(top, red_max[i]);
+    }
 
-    // 2. exp(score - max) over 16-lane chunks, summed as an f64 (an f32
+    // 2. exp(score - max), then 16-lane chunks summed as an f64 (an f32
     // pair: exact enough that the order of the chunks does not matter).
+    for (var j = first + lid; j <= pos; j += WG) {
+        scores[row + j] = ggml_expf(scores[row + j] - top, zero);
+    }
+    storageBarrier();
     var sum = Double(0.0, 0.0);
     for (var c = first / 16u + lid; c <= pos / 16u; c += WG) {
         var lanes: array<f32, 16>;
@@ -165,8 +234,7 @@ fn main(
             let j = 16u * c + l;
             var e = 0.0;
             if (j >= first && j <= pos) {
-                e = ggml_expf(scores[row + j] - top, zero);
-                scores[row + j] = e;
+                e = scores[row + j];
             }
             lanes[l] = e;
         }
@@ -174,9 +242,10 @@ fn main(
     }
     red_hi[lid] = sum.hi;
     red_lo[lid] = sum.lo;
-    storageBarrier();
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    // A tree over the threads that hold chunks (the rest hold zeros).
+    let chunks = min(pos / 16u - first / 16u + 1u, WG);
+    for (var stride = (1u << (32u - countLeadingZeros(chunks - 1u))) / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {
             let x = Double(red_hi[lid], red_lo[lid]);
             let y = double_add(x, red_hi[lid + stride], zero);
@@ -194,43 +263,26 @@ fn main(
     }
     storageBarrier();
 
-    // 4. Values: thread (channel c, slot group g) sums slots g, g + SG, ...
-    // for a block of CB channels; then one thread per channel reduces them.
-    let slots = select(16u, 64u, single);
+    // 4. Values: thread (lane, w) covers words w and w + 16 of a block.
+    let lane = lid / 16u;
+    let w = lid % 16u;
     let pairs = params.value_dim / 2u;
-    let v_row = params.kv_heads * pairs;
     let v_base = params.v_offset + kv * pairs;
     let o_base = params.out_offset + t * params.out_stride + h * params.value_dim;
-    let lane = lid % CB;
-    for (var c0 = 0u; c0 < params.value_dim; c0 += CB) {
-        let c = c0 + lane;
-        if (c < params.value_dim) {
-            let word = v_base + c / 2u;
-            let shift = (c % 2u) * 16u;
-            for (var s = lid / CB; s < slots; s += SG) {
-                var a = bitcast<f32>(zero);
-                // The first j >= first with j % slots == s.
-                var j = first + (s + slots - first % slots) % slots;
-                for (; j <= pos; j += slots) {
-                    let v = f16_value((v_cache[word + j * v_row] >> shift) & 0xffffu);
-                    a = fma(v, scores[row + j], a);
-                }
-                slot_acc[s * CB + lane] = a;
+    for (var w0 = 0u; w0 < pairs; w0 += CB / 2u) {
+        for (var k = 0u; k < 2u; k++) {
+            let word = w0 + w + 16u * k;
+            if (word < pairs) {
+                let a = value_lanes(v_base + word, lane, first, pos, row, single);
+                let at = lane * CB + 2u * (word - w0);
+                lanes_wg[at] = a.x;
+                lanes_wg[at + 1u] = a.y;
             }
         }
         workgroupBarrier();
+        let c = 2u * w0 + lid;
         if (lid < CB && c < params.value_dim) {
-            var lanes: array<f32, 16>;
-            for (var l = 0u; l < 16u; l++) {
-                if (single) {
-                    let a = slot_acc[l * CB + lane] + slot_acc[(32u + l) * CB + lane];
-                    let b = slot_acc[(16u + l) * CB + lane] + slot_acc[(48u + l) * CB + lane];
-                    lanes[l] = a + b;
-                } else {
-                    lanes[l] = slot_acc[l * CB + lane];
-                }
-            }
-            out[o_base + c] = reduce16(lanes);
+            out[o_base + c] = reduce_lanes(lid, CB);
         }
         workgroupBarrier();
     }

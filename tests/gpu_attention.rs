@@ -175,8 +175,9 @@ const HEADS: [(usize, usize, usize); 4] = [(9, 3, 64), (14, 2, 64), (4, 1, 256),
 fn decode_one_token_matches_cpu() {
     let ctx = context();
     for (i, &(h, kv, d)) in HEADS.iter().enumerate() {
-        // 1 and 37 positions, and 513 (more than a workgroup's 256 threads).
-        for (j, pos0) in [0, 36, 512].into_iter().enumerate() {
+        // 1 and 37 positions, 513 (more than a workgroup's 256 threads),
+        // and 64 and 65 (one and just over one 64-position round).
+        for (j, pos0) in [0, 36, 512, 63, 64].into_iter().enumerate() {
             run(
                 &ctx,
                 &case(shape(h, kv, d, None), 1, pos0, 600, (i * 10 + j) as u64),
