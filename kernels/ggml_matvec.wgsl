@@ -1,5 +1,5 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! include: ggml_numerics ggml_bytes ggml_blocks
+//! include: ggml_numerics ggml_bytes ggml_blocks step
 // y[t][r] = weight row r · token t's activations, quantised and packed by
 // kernels/ggml_quantize.wgsl, bit for bit as llama.cpp's x86 CPU backend
 // computes it (src/quant/dot.rs, legacy.rs, k_quants.rs, batched.rs):
@@ -17,13 +17,6 @@
 // - K-quants: per super-block every slot leaves exact integers in workgroup
 //   memory (Q4_K/Q5_K: sub-block s; Q6_K: lane s), then slot s runs token
 //   s's float chain, in the order `dot_order` picks for that token.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 struct Params {
     rows: u32,        // rows in this dispatch (one chunk of the matrix)

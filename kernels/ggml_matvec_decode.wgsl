@@ -1,5 +1,5 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! include: ggml_numerics ggml_bytes ggml_blocks
+//! include: ggml_numerics ggml_bytes ggml_blocks step
 // The decode step's y[r] = weight row r · one token's packed activations,
 // bit for bit as kernels/ggml_matvec.wgsl computes it for a lone token (the
 // CPU's vec_dot order; the arithmetic is explained there).
@@ -22,13 +22,6 @@
 // K values costs about K / 512 memory latencies instead of K / 32 (the
 // general kernel's one per block), and K-quants take 2 barriers per 4
 // super-blocks instead of per super-block.
-
-struct Step {
-    pos0: u32,
-    n_tokens: u32,
-    kv_len: u32,
-    zero: u32,
-}
 
 // As in kernels/ggml_matvec.wgsl (the same bindings serve both).
 struct Params {

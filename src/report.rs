@@ -42,6 +42,10 @@ pub struct AdapterReport {
 pub struct FeatureReport {
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// WGSL `fma` rounds once on this device.
+    pub fused_fma: bool,
+    /// The kernels reproduce llama.cpp's arithmetic bit for bit here.
+    pub bit_exact: bool,
     pub subgroup_min_size: u32,
     pub subgroup_max_size: u32,
 }
@@ -84,6 +88,8 @@ impl BackendReport {
             features: Some(FeatureReport {
                 shader_f16: ctx.capabilities.shader_f16,
                 subgroups: ctx.capabilities.subgroups,
+                fused_fma: ctx.capabilities.fused_fma,
+                bit_exact: ctx.capabilities.bit_exact(),
                 subgroup_min_size: ctx.info.subgroup_min_size,
                 subgroup_max_size: ctx.info.subgroup_max_size,
             }),
@@ -156,6 +162,11 @@ impl BackendReport {
                 ));
             }
             lines.push(line);
+            lines.push(format!(
+                "Arithmetic: fma rounds once {}; llama.cpp's logits bit for bit {}",
+                yes_no(features.fused_fma),
+                yes_no(features.bit_exact)
+            ));
         }
         if let Some(limits) = &self.limits {
             lines.push(format!(

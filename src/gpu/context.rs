@@ -40,6 +40,25 @@ pub struct Capabilities {
     pub fused_fma: bool,
 }
 
+impl Capabilities {
+    /// Whether the ggml kernels reproduce llama.cpp bit for bit here. They
+    /// need a multiply-add that rounds once: the device's `fma` where it
+    /// does, else an integer one (`fma_rn` in kernels/lib/ggml_numerics.wgsl)
+    /// several times slower. Natively (the reference runs and tests, lavapipe
+    /// included) that price is paid; in the browser an adapter whose `fma`
+    /// rounds twice (SwiftShader, some Direct3D drivers) takes its own `fma`
+    /// instead: the same kernels, within an ulp per multiply-add, not
+    /// bit-exact.
+    pub fn bit_exact(&self) -> bool {
+        self.fused_fma || cfg!(not(target_arch = "wasm32"))
+    }
+
+    /// Whether the kernels call the device's `fma` (`NATIVE_FMA`).
+    pub fn native_fma(&self) -> bool {
+        self.fused_fma || !self.bit_exact()
+    }
+}
+
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -158,7 +177,7 @@ impl GpuContext {
         let source_uses_fma_switch = source.contains("override NATIVE_FMA");
         let fma_switch = [(
             "NATIVE_FMA",
-            f64::from(u8::from(self.capabilities.fused_fma)),
+            f64::from(u8::from(self.capabilities.native_fma())),
         )];
         let module = self
             .device

@@ -92,6 +92,10 @@ test('with --enable-unsafe-webgpu the runtime reports the WebGPU adapter', async
   assert.equal(typeof report.adapter.isFallbackAdapter, 'boolean');
   assert.equal(typeof report.features.shaderF16, 'boolean');
   assert.equal(typeof report.features.subgroups, 'boolean');
+  // In the browser the kernels are bit-exact only where fma rounds once
+  // (SwiftShader's rounds twice: it runs them with its own fma, faster).
+  assert.equal(typeof report.features.fusedFma, 'boolean');
+  assert.equal(report.features.bitExact, report.features.fusedFma);
   assert.ok(report.limits.maxStorageBufferBindingSize >= 128 * 2 ** 20, JSON.stringify(report.limits));
   assert.equal(report.selfTest.passed, true);
   // The popup's indicator shows the same report.
