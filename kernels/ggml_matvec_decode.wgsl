@@ -94,16 +94,41 @@ var<workgroup> floats_c: array<f32, ROWS * CHUNK>;
 // The lanes' finished chains, for the horizontal sums.
 var<workgroup> lanes: array<f32, THREADS>;
 
-// Stages slot s of the legacy block at byte `b`, activations at word `a`,
-// as staged block j.
-fn stage_legacy(j: u32, b: u32, a: u32, s: u32) {
-    ints_a[8u * j + s] = lane_sum(b, a, s);
+// Slot s of a legacy block as loaded from memory, before any use: a GPU
+// thread stalls at the first use of a load, so all of a chunk's loads are
+// issued (`fetch_legacy`) before any is used (`stage_legacy`).
+struct LegacyItem {
+    code: u32, // the lane's code word
+    high: u32, // Q5 kinds: the qh word
+    x: u32,    // the activation code word
+    d: u32,    // f16 bits of x.d (slot 0) or x.m (slot 1)
+    yd: u32,   // y.d (slot 0) or y.s (slot 1), f32 bits
+}
+
+fn fetch_legacy(b: u32, a: u32, s: u32) -> LegacyItem {
+    var item: LegacyItem;
+    item.code = load_u32(code_byte(b, s));
+    if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
+        item.high = load_u32(high_byte(b));
+    }
+    item.x = act[a + FIRST_CODE + s];
+    if (s < 2u) {
+        item.d = load_u16(b + 2u * s);
+        item.yd = act[a + s];
+    }
+    return item;
+}
+
+// Stages a fetched slot s as staged block j: its lane sum, and dx·y.d
+// (slot 0) or x.m and y.s (slot 1, `_1` kinds).
+fn stage_legacy(j: u32, item: LegacyItem, s: u32) {
+    ints_a[8u * j + s] = dot(codes_of(item.code, item.high, s), sbytes4(item.x));
     if (s == 0u) {
-        floats_a[j] = load_f16(b) * bitcast<f32>(act[a]);
+        floats_a[j] = f16_value(item.d) * bitcast<f32>(item.yd);
     }
     if (OFFSET && s == 1u) {
-        floats_b[j] = load_f16(b + 2u);
-        floats_c[j] = bitcast<f32>(act[a + 1u]);
+        floats_b[j] = f16_value(item.d);
+        floats_c[j] = bitcast<f32>(item.yd);
     }
 }
 
@@ -170,6 +195,7 @@ fn main(
         // 1. Stage item i = tid + 64k: slot i % 8 of block j = (i / 8) % count
         // of row (i / 8) / count, so consecutive threads read consecutive
         // words, and a short last chunk leaves whole threads idle.
+        var fetched: array<LegacyItem, ITEMS>;
         for (var k = 0u; k < ITEMS; k++) {
             let i = tid + THREADS * k;
             if (i < 8u * ROWS * count) {
@@ -182,7 +208,16 @@ fn main(
                 if (KQUANT) {
                     stage_kquant(r * CHUNK + j, b, a, i % 8u);
                 } else {
-                    stage_legacy(r * CHUNK + j, b, a, i % 8u);
+                    fetched[k] = fetch_legacy(b, a, i % 8u);
+                }
+            }
+        }
+        if (!KQUANT) {
+            for (var k = 0u; k < ITEMS; k++) {
+                let i = tid + THREADS * k;
+                if (i < 8u * ROWS * count) {
+                    let j = i / 8u % count;
+                    stage_legacy(i / 8u / count * CHUNK + j, fetched[k], i % 8u);
                 }
             }
         }

@@ -33,29 +33,63 @@ fn high4(qh: u32, l: u32) -> vec4<i32> {
     return vec4<i32>(((vec4<u32>(qh >> (4u * l)) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u));
 }
 
-// The weight codes of lane l of the legacy block at byte b.
-fn lane_codes(b: u32, l: u32) -> vec4<i32> {
-    // 4-bit kinds: value j < 16 in the low nibble of qs[j], j + 16 high.
+// Where lane l's code word of the legacy block at byte `b` starts (4-bit
+// kinds: value j < 16 in the low nibble of qs[j], j + 16 in the high one).
+fn code_byte(b: u32, l: u32) -> u32 {
     let nibble = 4u * (l & 3u);
+    switch (TYPE) {
+        case T_Q4_0: {
+            return b + 2u + nibble;
+        }
+        case T_Q4_1: {
+            return b + 4u + nibble;
+        }
+        case T_Q5_0: {
+            return b + 6u + nibble;
+        }
+        case T_Q5_1: {
+            return b + 8u + nibble;
+        }
+        default: {
+            return b + 2u + 4u * l;
+        }
+    }
+}
+
+// Where the Q5 kinds' high bits (qh) start; unused by the others.
+fn high_byte(b: u32) -> u32 {
+    return b + select(2u, 4u, TYPE == T_Q5_1);
+}
+
+// Lane l's weight codes from its code word and (Q5 kinds) the qh word.
+fn codes_of(word: u32, qh: u32, l: u32) -> vec4<i32> {
     let shift = 4u * (l >> 2u);
     switch (TYPE) {
         case T_Q4_0: {
-            return nibbles4(load_u32(b + 2u + nibble), shift) - vec4<i32>(8);
+            return nibbles4(word, shift) - vec4<i32>(8);
         }
         case T_Q4_1: {
-            return nibbles4(load_u32(b + 4u + nibble), shift);
+            return nibbles4(word, shift);
         }
         case T_Q5_0: {
-            let low = nibbles4(load_u32(b + 6u + nibble), shift);
-            return (low | high4(load_u32(b + 2u), l)) - vec4<i32>(16);
+            return (nibbles4(word, shift) | high4(qh, l)) - vec4<i32>(16);
         }
         case T_Q5_1: {
-            return nibbles4(load_u32(b + 8u + nibble), shift) | high4(load_u32(b + 4u), l);
+            return nibbles4(word, shift) | high4(qh, l);
         }
         default: {
-            return sbytes4(load_u32(b + 2u + 4u * l));
+            return sbytes4(word);
         }
     }
+}
+
+// The weight codes of lane l of the legacy block at byte b.
+fn lane_codes(b: u32, l: u32) -> vec4<i32> {
+    var qh = 0u;
+    if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
+        qh = load_u32(high_byte(b));
+    }
+    return codes_of(load_u32(code_byte(b, l)), qh, l);
 }
 
 // Lane l's exact integer sum: the weight block at byte `b` times the
