@@ -113,7 +113,7 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
         )
         .unwrap();
         // A short prompt (one token group of the batched kernels) and the
-        // fixtures' longest of at most 32 tokens that leaves a tail after
+        // fixtures' longest of at most 12 tokens that leaves a tail after
         // whole groups of four (Q4_K's batched order for the groups, the
         // one-token order for the tail; Q6_K's tiled path).
         let short = cpu
@@ -124,7 +124,7 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
             .generations
             .into_iter()
             .map(|g| g.prompt_ids)
-            .filter(|ids| ids.len() <= 32 && ids.len() % 4 != 0)
+            .filter(|ids| ids.len() <= 12 && ids.len() % 4 != 0)
             .max_by_key(Vec::len)
             .unwrap();
         for prompt in [short, longest] {
