@@ -73,10 +73,10 @@ const TYPE: u32 = T_Q6_K;
 const THREADS: u32 = 64u;
 // Rows per workgroup: one chain thread per lane of each row (legacy, Q6_K),
 // so the chains keep every thread busy (lavapipe runs masked threads too).
-const ROWS: u32 = 8u;
+const ROWS: u32 = 2u;
 // Items per thread per chunk: a legacy item is a few words of loads, a
 // K-quant one about 20; the GPU keeps them all in flight at once.
-const ITEMS: u32 = select(16u, 4u, KQUANT);
+const ITEMS: u32 = select(4u, 1u, KQUANT);
 // Blocks per row per chunk.
 const CHUNK: u32 = THREADS * ITEMS / (8u * ROWS);
 const STAGED: u32 = ROWS * CHUNK * 8u;
@@ -171,7 +171,7 @@ fn slot_totals(j: u32) -> vec2<i32> {
 // Whether this thread runs a chain: the 8 lanes of each row, or (Q4_K,
 // Q5_K) the row's own.
 fn is_chain(tid: u32) -> bool {
-    return tid < select(THREADS, ROWS, TYPE == T_Q4_K || TYPE == T_Q5_K);
+    return tid < select(8u * ROWS, ROWS, TYPE == T_Q4_K || TYPE == T_Q5_K);
 }
 
 @compute @workgroup_size(64)
@@ -262,7 +262,7 @@ fn main(
             if (OFFSET) {
                 result = result + acc2;
             }
-            writes = lane == 0u;
+            writes = lane == 0u && is_chain(tid);
         }
     }
     let row = row0 + chain_row;
