@@ -73,10 +73,10 @@ const TYPE: u32 = T_Q6_K;
 const THREADS: u32 = 64u;
 // Rows per workgroup: one chain thread per lane of each row (legacy, Q6_K),
 // so the chains keep every thread busy (lavapipe runs masked threads too).
-const ROWS: u32 = 2u;
+const ROWS: u32 = 1u;
 // Items per thread per chunk: a legacy item is a few words of loads, a
 // K-quant one about 20; the GPU keeps them all in flight at once.
-const ITEMS: u32 = select(4u, 1u, KQUANT);
+const ITEMS: u32 = select(2u, 1u, KQUANT);
 // Blocks per row per chunk.
 const CHUNK: u32 = THREADS * ITEMS / (8u * ROWS);
 const STAGED: u32 = ROWS * CHUNK * 8u;

@@ -27,7 +27,7 @@ pub const ROWS_PER_WORKGROUP: usize = 8;
 /// Tokens per workgroup (`TILE` in the WGSL).
 pub const TOKENS_PER_WORKGROUP: usize = 8;
 /// Rows per workgroup of the one-token kernel (`ROWS` in its WGSL).
-pub const DECODE_ROWS_PER_WORKGROUP: usize = 2;
+pub const DECODE_ROWS_PER_WORKGROUP: usize = 1;
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
 #[repr(C)]
