@@ -1,5 +1,5 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! include: ggml_numerics ggml_bytes ggml_blocks step
+//! include: ggml_numerics ggml_bytes ggml_blocks step ggml_matvec_io
 // y[t][r] = weight row r · token t's activations, quantised and packed by
 // kernels/ggml_quantize.wgsl, bit for bit as llama.cpp's x86 CPU backend
 // computes it (src/quant/dot.rs, legacy.rs, k_quants.rs, batched.rs):
@@ -18,26 +18,7 @@
 //   memory (Q4_K/Q5_K: sub-block s; Q6_K: lane s), then slot s runs token
 //   s's float chain, in the order `dot_order` picks for that token.
 
-struct Params {
-    rows: u32,        // rows in this dispatch (one chunk of the matrix)
-    blocks: u32,      // blocks per row
-    row_bytes: u32,   // bytes per row
-    w_offset: u32,    // byte offset of the chunk's row 0 in `weights` (even)
-    y_offset: u32,    // index of token 0's output for the chunk's row 0
-    y_stride: u32,    // values between tokens in `y`
-    act_words: u32,   // packed activation words per token
-    matrix_rows: u32, // rows of the whole matrix (Q4_K's repacking rule)
-    max_tokens: u32,  // tokens the buffers hold
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<storage, read> weights: array<u32>;
-@group(0) @binding(1) var<storage, read> act: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> step: Step;
-@group(0) @binding(4) var<uniform> params: Params;
+// Params and bindings: kernels/lib/ggml_matvec_io.wgsl.
 
 const ROWS: u32 = 8u; // rows per workgroup
 const TILE: u32 = 8u; // tokens per workgroup (= slots per row)

@@ -1,5 +1,5 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! include: ggml_numerics ggml_bytes ggml_blocks step
+//! include: ggml_numerics ggml_bytes ggml_blocks step ggml_matvec_io
 // The decode step's y[r] = weight row r · one token's packed activations,
 // bit for bit as kernels/ggml_matvec.wgsl computes it for a lone token (the
 // CPU's vec_dot order; the arithmetic is explained there).
@@ -23,27 +23,7 @@
 // general kernel's one per block), and K-quants take 2 barriers per 4
 // super-blocks instead of per super-block.
 
-// As in kernels/ggml_matvec.wgsl (the same bindings serve both).
-struct Params {
-    rows: u32,
-    blocks: u32,
-    row_bytes: u32,
-    w_offset: u32,
-    y_offset: u32,
-    y_stride: u32,
-    act_words: u32,
-    matrix_rows: u32,
-    max_tokens: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<storage, read> weights: array<u32>;
-@group(0) @binding(1) var<storage, read> act: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> step: Step;
-@group(0) @binding(4) var<uniform> params: Params;
+// Params and bindings: kernels/lib/ggml_matvec_io.wgsl.
 
 #if Q4_0
 const TYPE: u32 = T_Q4_0;
@@ -71,8 +51,9 @@ const TYPE: u32 = T_Q6_K;
 #endif
 
 const THREADS: u32 = 64u;
-// Rows per workgroup: one chain thread per lane of each row (legacy, Q6_K),
-// so the chains keep every thread busy (lavapipe runs masked threads too).
+// Rows per workgroup: one, so that a small matrix still spreads over many
+// workgroups (with 8 the kernel ran about one warp per SM on an H200 and
+// was bound by instruction latency; CPU emulators prefer more rows).
 const ROWS: u32 = 1u;
 // Items per thread per chunk: a legacy item is a few words of loads, a
 // K-quant one about 20; the GPU keeps them all in flight at once.

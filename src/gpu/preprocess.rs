@@ -128,6 +128,10 @@ const LIBRARY: &[(&str, &str)] = &[
     ),
     ("step", include_str!("../../kernels/lib/step.wgsl")),
     (
+        "ggml_matvec_io",
+        include_str!("../../kernels/lib/ggml_matvec_io.wgsl"),
+    ),
+    (
         "ggml_blocks",
         include_str!("../../kernels/lib/ggml_blocks.wgsl"),
     ),
