@@ -1,4 +1,6 @@
-//! Validates every variant of every WGSL kernel in `kernels/` with naga, so a
+//! Validates every variant of every WGSL kernel in `kernels/` (and its
+//! family folders `kernels/exact/`, `kernels/fast/`; `kernels/lib/` holds
+//! includes, validated inside the kernels that name them) with naga, so a
 //! shader error is a build error that names the file and line.
 
 #[path = "src/gpu/preprocess.rs"]
@@ -10,13 +12,19 @@ use std::path::Path;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
 fn main() {
-    println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-changed=src/gpu/preprocess.rs");
-    let mut paths: Vec<_> = fs::read_dir("kernels")
-        .expect("kernels/ folder")
-        .map(|entry| entry.expect("readable kernels/ entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wgsl"))
-        .collect();
+    let mut paths = Vec::new();
+    for folder in ["kernels", "kernels/exact", "kernels/fast"] {
+        println!("cargo:rerun-if-changed={folder}");
+        let Ok(entries) = fs::read_dir(folder) else {
+            continue;
+        };
+        paths.extend(
+            entries
+                .map(|entry| entry.expect("readable kernels/ entry").path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "wgsl")),
+        );
+    }
     paths.sort();
     let mut failures = Vec::new();
     for path in &paths {

@@ -1,5 +1,5 @@
-//! The ggml-exact kernels (`kernels/ggml_quantize.wgsl`,
-//! `kernels/ggml_matvec.wgsl`) against the CPU path they must reproduce bit
+//! The ggml-exact kernels (`kernels/exact/ggml_quantize.wgsl`,
+//! `kernels/exact/ggml_matvec.wgsl`) against the CPU path they must reproduce bit
 //! for bit: `QuantizedRow::quantize` for the packed activations and
 //! `quant::dot_quantized_rows_ordered` in `cpu::matmul::dot_order`'s order
 //! for every output. Every comparison is of `to_bits()`.
@@ -9,8 +9,8 @@ mod gpu_weights;
 use gpu_weights::random_matrix;
 use locus::cpu::matmul::dot_order;
 use locus::gpu::GpuContext;
-use locus::gpu::ggml_matvec::bind_ggml_linear;
-use locus::gpu::ggml_quantize::{activation_words, bind_quantize, pack_quantized_row};
+use locus::gpu::exact::ggml_matvec::bind_ggml_linear;
+use locus::gpu::exact::ggml_quantize::{activation_words, bind_quantize, pack_quantized_row};
 use locus::gpu::matvec::GpuMatrix;
 use locus::gpu::pass::Rows;
 use locus::gpu::step::StepUniform;

@@ -4,8 +4,8 @@
 //! tips across a rounding boundary.
 
 use locus::gpu::GpuContext;
+use locus::gpu::exact::quantize::{bind_round_activations, rounding_flag};
 use locus::gpu::pass::Rows;
-use locus::gpu::quantize::{bind_round_activations, rounding_flag};
 use locus::gpu::step::StepUniform;
 use locus::quant::{GgmlType, QuantizedRow};
 use rand::rngs::SmallRng;

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use common::{MODELS, fixture, model_path};
 use locus::engine::{Decode, GpuModel, Sampler, SamplingParams};
-use locus::gpu::GpuContext;
+use locus::gpu::{GpuContext, GpuOptions, Numerics};
 
 /// Below this top-2 margin llama.cpp itself is at a near-tie.
 const NEAR_TIE: f32 = 0.1;
@@ -29,7 +29,12 @@ fn check_model(name: &str, file_name: &str, tokens: usize) {
         .map(|g| g.prompt_ids.len() + tokens + 1)
         .max()
         .unwrap();
-    let mut model = GpuModel::load(ctx, &mut file, capacity, 512, &mut |_| {})
+    let options = GpuOptions {
+        capacity,
+        prefill_tokens: 512,
+        numerics: Numerics::Exact,
+    };
+    let mut model = GpuModel::load(ctx, &mut file, &options, &mut |_| {})
         .unwrap_or_else(|e| panic!("{file_name}: {e}"));
     let (mut agree, mut positions, mut exact) = (0, 0, 0);
     let mut failures = Vec::new();
@@ -107,8 +112,11 @@ fn gpu_logits_equal_the_cpu_bit_for_bit() {
         let mut gpu = GpuModel::load(
             ctx.clone(),
             &mut std::fs::File::open(&path).unwrap(),
-            128,
-            512,
+            &GpuOptions {
+                capacity: 128,
+                prefill_tokens: 512,
+                numerics: Numerics::Exact,
+            },
             &mut |_| {},
         )
         .unwrap();

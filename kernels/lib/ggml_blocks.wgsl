@@ -3,7 +3,7 @@
 // type's constants and the exact integer work on one block, as llama.cpp's
 // x86 kernels do it (src/quant/legacy.rs, k_quants.rs). The including kernel
 // declares `const TYPE: u32` (one of the T_* below), `weights` (raw GGUF
-// blocks) and `act` (activations packed by kernels/ggml_quantize.wgsl).
+// blocks) and `act` (activations packed by kernels/exact/ggml_quantize.wgsl).
 // Branches on TYPE are on a constant: the compiler keeps only the live one.
 
 const T_Q4_0: u32 = 0u;

@@ -1,5 +1,5 @@
 
-// The bindings both ggml mat-vec kernels share (kernels/ggml_matvec.wgsl
+// The bindings both ggml mat-vec kernels share (kernels/exact/ggml_matvec.wgsl
 // and ggml_matvec_decode.wgsl; `Params` in src/gpu/ggml_matvec.rs).
 struct Params {
     rows: u32,        // rows in this dispatch (one chunk of the matrix)

@@ -6,8 +6,35 @@ use std::rc::Rc;
 use locus::chat::ChatTemplate;
 use locus::engine::{GpuModel, LoadedModel};
 use locus::gguf::ByteSource;
-use locus::gpu::GpuContext;
+use locus::gpu::{GpuContext, GpuOptions, Numerics};
 use locus::tokenizer::Tokenizer;
+
+/// `--numerics exact|fast`: the GPU kernels' arithmetic (see
+/// `locus::gpu::Numerics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NumericsArg {
+    Exact,
+    #[default]
+    Fast,
+}
+
+impl From<NumericsArg> for Numerics {
+    fn from(arg: NumericsArg) -> Numerics {
+        match arg {
+            NumericsArg::Exact => Numerics::Exact,
+            NumericsArg::Fast => Numerics::Fast,
+        }
+    }
+}
+
+/// Where a model runs and, on the GPU, in which numerics.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub backend: Backend,
+    pub numerics: Numerics,
+    /// KV cache positions.
+    pub capacity: usize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -32,28 +59,28 @@ impl Loaded {
         }
     }
 
-    /// "cpu" or "gpu (adapter name)".
+    /// "cpu" or "gpu (adapter name, numerics)".
     pub fn describe(&self) -> String {
         match self {
             Loaded::Cpu(_) => "cpu".into(),
-            Loaded::Gpu(_, adapter) => format!("gpu ({adapter})"),
+            Loaded::Gpu(m, adapter) => format!("gpu ({adapter}, {})", m.decoder.numerics()),
         }
     }
 }
 
 /// Loads the model at `path` on `backend`; `auto` falls back to the CPU
 /// (saying why on stderr) when no GPU adapter can be had.
-pub fn load(path: &Path, backend: Backend, capacity: usize) -> Result<Loaded, String> {
+pub fn load(path: &Path, placement: Placement) -> Result<Loaded, String> {
     let mut file = super::open(path)?;
-    load_from(&mut file, &path.display().to_string(), backend, capacity)
+    load_from(&mut file, &path.display().to_string(), placement)
 }
 
 pub fn load_from<S: ByteSource>(
     source: &mut S,
     name: &str,
-    backend: Backend,
-    capacity: usize,
+    placement: Placement,
 ) -> Result<Loaded, String> {
+    let backend = placement.backend;
     let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
     // A file that is not a model fails here, before any GPU is set up.
     let file = locus::gguf::GgufFile::read(source).map_err(|e| fail(&e))?;
@@ -66,9 +93,13 @@ pub fn load_from<S: ByteSource>(
         Ok(ctx) => {
             let adapter = ctx.info.name.clone();
             let ctx = Rc::new(ctx);
-            let model =
-                GpuModel::from_header(ctx, file, source, capacity, PREFILL_TOKENS, &mut |_| {})
-                    .map_err(|e| fail(&e))?;
+            let options = GpuOptions {
+                capacity: placement.capacity,
+                prefill_tokens: PREFILL_TOKENS,
+                numerics: placement.numerics,
+            };
+            let model = GpuModel::from_header(ctx, file, source, &options, &mut |_| {})
+                .map_err(|e| fail(&e))?;
             Ok(Loaded::Gpu(Box::new(model), adapter))
         }
         Err(error) if backend == Backend::Auto => {

@@ -11,7 +11,7 @@ use web_time::Instant;
 use locus::engine::{CpuSession, Decode, Sampler, SamplingParams};
 use locus::gguf::SyntheticSource;
 
-use super::backend::{Backend, Loaded, load_from};
+use super::backend::{Backend, Loaded, NumericsArg, Placement, load_from};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -30,6 +30,9 @@ pub struct BenchArgs {
     json: bool,
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// The GPU kernels' arithmetic (`exact` or `fast`).
+    #[arg(long, value_enum, default_value_t = NumericsArg::Fast)]
+    numerics: NumericsArg,
     /// GPU: also print the GPU time of each pass of a decode step (needs
     /// timestamp queries).
     #[arg(long)]
@@ -63,19 +66,18 @@ struct BenchReport {
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
     let path = args.model.display().to_string();
-    let capacity = args.prompt_tokens + args.gen_tokens + 1;
+    let placement = Placement {
+        backend: args.backend,
+        numerics: args.numerics.into(),
+        capacity: args.prompt_tokens + args.gen_tokens + 1,
+    };
     let started = Instant::now();
     let mut loaded = if args.header_only {
         let bytes = std::fs::read(&args.model).map_err(|e| format!("{path}: {e}"))?;
         let (_, mut source) = SyntheticSource::new(bytes).map_err(|e| format!("{path}: {e}"))?;
-        load_from(&mut source, &path, args.backend, capacity)?
+        load_from(&mut source, &path, placement)?
     } else {
-        load_from(
-            &mut super::open(&args.model)?,
-            &path,
-            args.backend,
-            capacity,
-        )?
+        load_from(&mut super::open(&args.model)?, &path, placement)?
     };
     let load_seconds = started.elapsed().as_secs_f64();
     let (weight_bytes, vocab, gpu_mib) = match &loaded {

@@ -11,7 +11,7 @@ use locus::engine::{CpuSession, GenerateOptions, Generation, SamplingParams, gen
 use locus::protocol::{ChatMessage, Role};
 use locus::tokenizer::Tokenizer;
 
-use super::backend::{Backend, Loaded};
+use super::backend::{Backend, Loaded, NumericsArg, Placement};
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -43,10 +43,19 @@ pub struct GenerateArgs {
     /// when there is one.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// The GPU kernels' arithmetic: `exact` repeats llama.cpp's CPU
+    /// arithmetic bit for bit, `fast` is the product's.
+    #[arg(long, value_enum, default_value_t = NumericsArg::Fast)]
+    numerics: NumericsArg,
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
-    let mut loaded = super::backend::load(&args.model, args.backend, args.context)?;
+    let placement = Placement {
+        backend: args.backend,
+        numerics: args.numerics.into(),
+        capacity: args.context,
+    };
+    let mut loaded = super::backend::load(&args.model, placement)?;
     let (tokenizer, chat) = loaded.text();
     let ids = prompt_ids(tokenizer, chat, &args.prompt, args.chat)?;
     let options = GenerateOptions {

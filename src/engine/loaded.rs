@@ -59,17 +59,16 @@ pub struct GpuModel {
 }
 
 impl GpuModel {
-    /// Reads the header and streams the tensors to the GPU: a KV cache of
-    /// `capacity` positions, prompts processed in batches of `prefill_tokens`.
+    /// Reads the header and streams the tensors to the GPU, laid out as
+    /// `options` says (KV cache positions, prefill batch, numerics).
     pub fn load<S: ByteSource>(
         ctx: std::rc::Rc<crate::gpu::GpuContext>,
         source: &mut S,
-        capacity: usize,
-        prefill_tokens: usize,
+        options: &crate::gpu::GpuOptions,
         on_tensor: &mut dyn FnMut(&str),
     ) -> Result<GpuModel, EngineError> {
         let file = GgufFile::read(source)?;
-        Self::from_header(ctx, file, source, capacity, prefill_tokens, on_tensor)
+        Self::from_header(ctx, file, source, options, on_tensor)
     }
 
     /// As [`Self::load`], for a header the caller has already read.
@@ -77,18 +76,18 @@ impl GpuModel {
         ctx: std::rc::Rc<crate::gpu::GpuContext>,
         file: GgufFile,
         source: &mut S,
-        capacity: usize,
-        prefill_tokens: usize,
+        options: &crate::gpu::GpuOptions,
         on_tensor: &mut dyn FnMut(&str),
     ) -> Result<GpuModel, EngineError> {
         use crate::gpu::decoder::{GpuDecoder, GpuLoadError};
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let chat = ChatTemplate::from_gguf(&file.metadata).ok();
-        let decoder = GpuDecoder::load(ctx, &file, source, capacity, prefill_tokens, on_tensor)
-            .map_err(|error| match error {
+        let decoder = GpuDecoder::load(ctx, &file, source, options, on_tensor).map_err(
+            |error| match error {
                 GpuLoadError::Model(error) => EngineError::Model(error),
                 GpuLoadError::Gpu(error) => EngineError::Gpu(error),
-            })?;
+            },
+        )?;
         Ok(GpuModel {
             file,
             decoder,

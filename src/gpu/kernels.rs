@@ -28,13 +28,13 @@ pub enum Kernel {
     /// The k largest logits with their indices, in two stages.
     TopK,
     /// Activations quantised and packed as llama.cpp quantises them (see
-    /// `gpu::ggml_quantize`).
+    /// `gpu::exact::ggml_quantize`).
     GgmlQuantize,
     /// Quantised weights times packed activations, bit for bit llama.cpp's
-    /// CPU dot products (see `gpu::ggml_matvec`).
+    /// CPU dot products (see `gpu::exact::ggml_matvec`).
     GgmlMatVec,
     /// `GgmlMatVec` for one token (decode): a workgroup per row, the loads
-    /// and integer work ahead of the float chains (see `gpu::ggml_matvec`).
+    /// and integer work ahead of the float chains (see `gpu::exact::ggml_matvec`).
     GgmlMatVecDecode,
 }
 
@@ -80,7 +80,7 @@ impl Kernel {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
             Kernel::MatMul => include_str!("../../kernels/matmul.wgsl"),
-            Kernel::Quantize => include_str!("../../kernels/quantize.wgsl"),
+            Kernel::Quantize => include_str!("../../kernels/exact/quantize.wgsl"),
             Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),
@@ -88,9 +88,9 @@ impl Kernel {
             Kernel::Embedding => include_str!("../../kernels/embedding.wgsl"),
             Kernel::Argmax => include_str!("../../kernels/argmax.wgsl"),
             Kernel::TopK => include_str!("../../kernels/topk.wgsl"),
-            Kernel::GgmlQuantize => include_str!("../../kernels/ggml_quantize.wgsl"),
-            Kernel::GgmlMatVec => include_str!("../../kernels/ggml_matvec.wgsl"),
-            Kernel::GgmlMatVecDecode => include_str!("../../kernels/ggml_matvec_decode.wgsl"),
+            Kernel::GgmlQuantize => include_str!("../../kernels/exact/ggml_quantize.wgsl"),
+            Kernel::GgmlMatVec => include_str!("../../kernels/exact/ggml_matvec.wgsl"),
+            Kernel::GgmlMatVecDecode => include_str!("../../kernels/exact/ggml_matvec_decode.wgsl"),
         }
     }
 

@@ -319,3 +319,38 @@ mod tests {
         assert!(dispatch_grid(1, u32::MAX).is_err());
     }
 }
+
+impl GpuMatrix {
+    /// `y = W·x` through the f32 kernels for `max_tokens` rows of `x`: the
+    /// mat-vec for one token, the tiled mat-mul for a batch.
+    pub fn bind_linear(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        max_tokens: u32,
+        step: &wgpu::Buffer,
+    ) -> Result<KernelPass, GpuError> {
+        if max_tokens == 1 {
+            let flags = matvec::matvec_flags(ctx, self.ty)?;
+            let io = matvec::MatVecIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+            };
+            self.bind(ctx, &flags, io)
+        } else {
+            let flags = matmul_flags(self.ty)?;
+            let io = MatMulIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+                max_tokens,
+                step,
+            };
+            self.bind_matmul(ctx, &flags, io)
+        }
+    }
+}

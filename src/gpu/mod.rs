@@ -7,16 +7,16 @@ mod context;
 pub mod decoder;
 pub mod elementwise;
 pub mod embedding;
-pub mod ggml_matvec;
-pub mod ggml_quantize;
+pub mod exact;
+pub mod fast;
 pub mod kernels;
 pub mod matmul;
 mod matrix;
 pub mod matvec;
+mod numerics;
 pub mod pass;
 pub mod preprocess;
 pub mod probe;
-pub mod quantize;
 mod readback;
 pub mod rmsnorm;
 pub mod rope;
@@ -24,6 +24,7 @@ pub mod step;
 
 pub use context::{GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};
+pub use numerics::{GpuOptions, Numerics, UnknownNumerics};
 pub use pass::KernelPass;
 pub use step::StepUniform;
 

@@ -16,7 +16,7 @@ use crate::chat::ChatTemplate;
 use crate::engine::{Decode, GpuModel, LoadedModel};
 use crate::error::LocusError;
 use crate::gguf::ByteSource;
-use crate::gpu::GpuContext;
+use crate::gpu::{GpuContext, GpuOptions, Numerics};
 use crate::lid::LanguageDetector;
 use crate::model::ModelConfig;
 use crate::protocol::{self, ClientMessage, Event, EventBody, Task};
@@ -59,6 +59,14 @@ impl Engine {
         match self {
             Engine::Cpu(_) => "cpu",
             Engine::Gpu(_) => "webgpu",
+        }
+    }
+
+    /// The GPU kernels' numerics (none on the CPU).
+    pub fn numerics(&self) -> Option<Numerics> {
+        match self {
+            Engine::Cpu(_) => None,
+            Engine::Gpu(m) => Some(m.decoder.numerics()),
         }
     }
 
@@ -162,7 +170,12 @@ impl Runtime {
         let gpu = self.gpu.borrow().clone();
         let engine = match &gpu {
             Some(ctx) => {
-                match GpuModel::load(ctx.clone(), source, GPU_CONTEXT, GPU_PREFILL, &mut |_| {}) {
+                let options = GpuOptions {
+                    capacity: GPU_CONTEXT,
+                    prefill_tokens: GPU_PREFILL,
+                    numerics: Numerics::default(),
+                };
+                match GpuModel::load(ctx.clone(), source, &options, &mut |_| {}) {
                     Ok(model) => Engine::Gpu(Box::new(model)),
                     Err(crate::engine::EngineError::Gpu(error)) => {
                         // Too large for this GPU, say: the CPU can still run it.
@@ -181,6 +194,7 @@ impl Runtime {
             "layers": config.block_count,
             "contextLength": config.context_length,
             "backend": engine.name(),
+            "numerics": engine.numerics().map(Numerics::name),
             "gpuFallbackReason": fallback,
             "chatTemplate": chat,
         });

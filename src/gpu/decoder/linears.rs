@@ -1,25 +1,45 @@
-//! The linear layers of a step: the passes computing `y = W·x`, through the
-//! ggml-exact kernels (activations quantised as llama.cpp quantises them)
-//! where the weight type has them, the f32 mat-vec/mat-mul otherwise.
+//! The linear layers of a step: the passes computing `y = W·x`. In `exact`
+//! numerics through the ggml-exact kernels (activations quantised as
+//! llama.cpp quantises them) where the weight type has them, the f32
+//! mat-vec/mat-mul on activations rounded the same way otherwise; in `fast`
+//! numerics through `gpu::fast`.
 
 use super::plan::{Bindings, Passes, rows};
-use crate::gpu::GpuError;
-use crate::gpu::ggml_matvec::bind_ggml_linear;
-use crate::gpu::ggml_quantize::{bind_quantize, is_exact};
-use crate::gpu::matmul::{MatMulIo, matmul_flags};
-use crate::gpu::matvec::{GpuMatrix, MatVecIo, matvec_flags};
-use crate::gpu::pass::KernelPass;
-use crate::gpu::quantize::{bind_round_activations, rounding_flag};
+use crate::gpu::exact::ggml_matvec::bind_ggml_linear;
+use crate::gpu::exact::ggml_quantize::{bind_quantize, is_exact};
+use crate::gpu::exact::quantize::{bind_round_activations, rounding_flag};
+use crate::gpu::fast::linears::bind_linears;
+use crate::gpu::matvec::GpuMatrix;
+use crate::gpu::{GpuError, Numerics};
 use crate::quant::vec_dot_type;
 
 impl Bindings<'_> {
     /// `y = W·x` for each (W, y) of `outputs`, all reading `x` (`cols`
-    /// values per token), for the tokens `step` says. Weights the
+    /// values per token), for the tokens `step` says, in the plan's numerics.
+    pub(super) fn linears(
+        &self,
+        passes: &mut Passes,
+        x: &wgpu::Buffer,
+        cols: usize,
+        outputs: &[(&GpuMatrix, &wgpu::Buffer)],
+        max_tokens: u32,
+        step: &wgpu::Buffer,
+    ) -> Result<(), GpuError> {
+        match self.numerics {
+            Numerics::Exact => self.exact_linears(passes, x, cols, outputs, max_tokens, step),
+            Numerics::Fast => {
+                passes.extend(bind_linears(self.ctx, x, outputs, max_tokens, step)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Self::linears`] in `exact` numerics. Weights the
     /// ggml-exact kernels handle get `x` quantised and packed as llama.cpp
     /// quantises it (once per activation format) and dotted in llama.cpp's
     /// order, bit for bit; the others (float and the rarer K-quants) take
     /// the f32 kernels on activations rounded the same way.
-    pub(super) fn linears(
+    fn exact_linears(
         &self,
         passes: &mut Passes,
         x: &wgpu::Buffer,
@@ -74,43 +94,10 @@ impl Bindings<'_> {
                 None => x,
             };
             for &(_, matrix, y) in rounded.iter().filter(|p| p.0 == flag) {
-                passes.push(self.linear(matrix, input, y, max_tokens, step)?);
+                passes.push(matrix.bind_linear(self.ctx, input, y, max_tokens, step)?);
             }
             rounded.retain(|p| p.0 != flag);
         }
         Ok(())
-    }
-
-    /// y = W·x for `max_tokens` rows: a mat-vec for one token, the tiled
-    /// mat-mul for a batch.
-    fn linear(
-        &self,
-        matrix: &GpuMatrix,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        max_tokens: u32,
-        step: &wgpu::Buffer,
-    ) -> Result<KernelPass, GpuError> {
-        if max_tokens == 1 {
-            let flags = matvec_flags(self.ctx, matrix.ty)?;
-            let io = MatVecIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-            };
-            matrix.bind(self.ctx, &flags, io)
-        } else {
-            let flags = matmul_flags(matrix.ty)?;
-            let io = MatMulIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-                max_tokens,
-                step,
-            };
-            matrix.bind_matmul(self.ctx, &flags, io)
-        }
     }
 }

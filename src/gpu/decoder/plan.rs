@@ -12,7 +12,7 @@ use crate::gpu::embedding::bind_embedding;
 use crate::gpu::pass::{KernelPass, Rows};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
-use crate::gpu::{GpuContext, GpuError};
+use crate::gpu::{GpuContext, GpuError, Numerics};
 use crate::model::{Activation, ModelConfig};
 
 /// A step's passes, recorded in order.
@@ -21,6 +21,7 @@ pub type Passes = Vec<KernelPass>;
 /// What every pass of one model binds.
 pub struct Bindings<'a> {
     pub ctx: &'a GpuContext,
+    pub numerics: Numerics,
     pub config: &'a ModelConfig,
     pub weights: &'a GpuWeights,
     pub acts: &'a Activations,

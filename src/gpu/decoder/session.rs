@@ -13,7 +13,7 @@ use crate::gpu::attention::attention_scratch;
 use crate::gpu::pass::KernelPass;
 use crate::gpu::rope::RopeTable;
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
-use crate::gpu::{GpuContext, GpuError};
+use crate::gpu::{GpuContext, GpuError, GpuOptions, Numerics};
 use crate::model::{ModelConfig, ModelError};
 
 /// Candidates the GPU hands to a non-greedy sampler.
@@ -22,6 +22,7 @@ const TOP_K: usize = 64;
 pub struct GpuDecoder {
     ctx: Rc<GpuContext>,
     config: ModelConfig,
+    numerics: Numerics,
     acts: Activations,
     position: usize,
     capacity: usize,
@@ -46,20 +47,19 @@ pub struct GpuDecoder {
 }
 
 impl GpuDecoder {
-    /// Streams the weights from `source` to the GPU and binds every pass:
-    /// a KV cache of `capacity` positions, prefill in batches of up to
-    /// `prefill_tokens`.
+    /// Streams the weights from `source` to the GPU and binds every pass
+    /// in `options.numerics`: a KV cache of `options.capacity` positions,
+    /// prefill in batches of up to `options.prefill_tokens`.
     pub fn load<S: ByteSource>(
         ctx: Rc<GpuContext>,
         file: &GgufFile,
         source: &mut S,
-        capacity: usize,
-        prefill_tokens: usize,
+        options: &GpuOptions,
         on_tensor: &mut dyn FnMut(&str),
     ) -> Result<GpuDecoder, GpuLoadError> {
         let config = ModelConfig::from_gguf(file)?;
-        let capacity = capacity.min(config.context_length).max(1);
-        let prefill_tokens = prefill_tokens.clamp(2, capacity.max(2));
+        let capacity = options.capacity.min(config.context_length).max(1);
+        let prefill_tokens = options.prefill_tokens.clamp(2, capacity.max(2));
         let weights = GpuWeights::upload(&ctx, file, source, &config, on_tensor)?;
         let vocab = weights.matrices.output_matrix().rows;
         let acts = Activations::new(&ctx, &config, vocab, prefill_tokens);
@@ -80,6 +80,7 @@ impl GpuDecoder {
         };
         let bindings = Bindings {
             ctx: &ctx,
+            numerics: options.numerics,
             config: &config,
             weights: &weights,
             acts: &acts,
@@ -99,6 +100,7 @@ impl GpuDecoder {
         Ok(GpuDecoder {
             ctx: ctx.clone(),
             config,
+            numerics: options.numerics,
             acts,
             position: 0,
             capacity,
@@ -121,6 +123,11 @@ impl GpuDecoder {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// The arithmetic this decoder's kernels follow.
+    pub fn numerics(&self) -> Numerics {
+        self.numerics
     }
 
     /// Rows of the output matrix: the token ids the decoder accepts.

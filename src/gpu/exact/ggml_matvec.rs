@@ -1,11 +1,11 @@
-//! Quantised weights times activations packed by `gpu::ggml_quantize`, bit
+//! Quantised weights times activations packed by `gpu::exact::ggml_quantize`, bit
 //! for bit as llama.cpp's CPU backend computes them
-//! (`kernels/ggml_matvec.wgsl`; the spec is
+//! (`kernels/exact/ggml_matvec.wgsl`; the spec is
 //! `quant::dot_quantized_rows_ordered` in the order `cpu::matmul::dot_order`
 //! picks per token). One kernel serves prefill (up to `max_tokens`): the
 //! number of tokens is read from the [`Step`] uniform at run time, and with
 //! it the order (Q4_K's gemm/gemv split, Q6_K's tiled path from 8 tokens).
-//! Bindings for one token (decode) take `kernels/ggml_matvec_decode.wgsl`
+//! Bindings for one token (decode) take `kernels/exact/ggml_matvec_decode.wgsl`
 //! instead: a workgroup per row that issues all of a chunk's loads and
 //! integer work before the float chains, so a row costs a memory latency
 //! or two rather than one per block.
@@ -15,7 +15,7 @@
 //!
 //! [`Step`]: crate::gpu::step::StepUniform
 
-use crate::gpu::ggml_quantize::{activation_words, is_exact};
+use crate::gpu::exact::ggml_quantize::{activation_words, is_exact};
 use crate::gpu::matvec::GpuMatrix;
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::StepUniform;

@@ -1,7 +1,7 @@
 //! Activations quantised on the GPU exactly as llama.cpp's CPU backend
-//! quantises them (`kernels/ggml_quantize.wgsl`; the spec is
+//! quantises them (`kernels/exact/ggml_quantize.wgsl`; the spec is
 //! `quant::QuantizedRow`), packed for the ggml-exact mat-vec
-//! (`gpu::ggml_matvec`).
+//! (`gpu::exact::ggml_matvec`).
 //!
 //! Packed layout, per token row, block after block, in u32 words:
 //!

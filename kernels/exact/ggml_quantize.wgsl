@@ -1,7 +1,7 @@
 //! choose: Q8_0 Q8_1 Q8_K
 //! include: ggml_numerics step
 // f32 activation rows quantised exactly as llama.cpp's x86 CPU backend does
-// (src/quant/activations.rs), packed for kernels/ggml_matvec.wgsl. Per token
+// (src/quant/activations.rs), packed for kernels/exact/ggml_matvec.wgsl. Per token
 // row, block after block (words):
 //   Q8_0  9 per 32 values:  d (f32 bits of the f16 value), 8 words of codes
 //   Q8_1 10 per 32 values:  d, s (f32 bits of the f16 values), 8 words of codes

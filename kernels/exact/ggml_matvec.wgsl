@@ -1,7 +1,7 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! include: ggml_numerics ggml_bytes ggml_blocks step ggml_matvec_io
 // y[t][r] = weight row r · token t's activations, quantised and packed by
-// kernels/ggml_quantize.wgsl, bit for bit as llama.cpp's x86 CPU backend
+// kernels/exact/ggml_quantize.wgsl, bit for bit as llama.cpp's x86 CPU backend
 // computes it (src/quant/dot.rs, legacy.rs, k_quants.rs, batched.rs):
 // exact integer sums per block, then the f32 scale products, fused
 // multiply-adds (`fma_rn`: WGSL's `fma` may round twice) and final sums in

@@ -1,7 +1,7 @@
 //! choose: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! include: ggml_numerics ggml_bytes ggml_blocks step ggml_matvec_io
 // The decode step's y[r] = weight row r · one token's packed activations,
-// bit for bit as kernels/ggml_matvec.wgsl computes it for a lone token (the
+// bit for bit as kernels/exact/ggml_matvec.wgsl computes it for a lone token (the
 // CPU's vec_dot order; the arithmetic is explained there).
 //
 // A kernel of its own because one token leaves the general kernel
