@@ -23,7 +23,12 @@ const FASTTEXT_MAGIC = 793712314;
  * @typedef {'gguf'|'fasttext'} ModelKind
  * @typedef {{id:string, name:string, kind:ModelKind, url?:string, size?:number, sha256?:string,
  *   status:'downloading'|'paused'|'ready'|'failed'|'importing', error?:string, bytes?:number,
- *   architecture?:string, validator?:string, source?:'url'|'file'}} Manifest
+ *   architecture?:string, validator?:string, source?:'url'|'file', finalUrl?:string,
+ *   expectedSize?:number, verified?:boolean}} Manifest
+ * `sha256`: the expected hash while downloading, the file's own once ready;
+ * `verified`: it matched a hash known before the download (the catalog's);
+ * `finalUrl`: where the bytes came from after redirects;
+ * `expectedSize`: the size the catalog gave, which bounds a body of unknown length.
  */
 
 /** A store error with a protocol code. */

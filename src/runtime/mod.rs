@@ -222,6 +222,12 @@ impl Runtime {
         self.language_model.borrow().is_some()
     }
 
+    /// Drops the loaded model and its kept chat cache.
+    pub fn unload_model(&self) {
+        self.model.borrow_mut().take();
+        self.chat.borrow_mut().take();
+    }
+
     /// The loaded model's name, if any.
     pub fn model_name(&self) -> Option<String> {
         self.model.borrow().as_ref().map(|slot| slot.name.clone())
