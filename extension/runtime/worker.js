@@ -101,10 +101,14 @@ async function storeRequest(rt, { id, kind, payload }) {
   switch (kind) {
     case 'models.list':
       return done({ models: await listLive(), loaded: rt.modelName() ?? null, backend: rt.report().backend });
-    case 'models.delete':
+    case 'models.delete': {
       await downloads.cancel(payload?.id);
+      // A deleted model is not left loaded (and answering) in the runtime.
+      const unloaded = rt.modelName() === payload?.id;
+      if (unloaded) rt.unloadModel();
       await store.remove(payload?.id);
-      return done({ deleted: payload?.id });
+      return done({ deleted: payload?.id, unloaded });
+    }
     case 'models.cancel':
       await downloads.cancel(store.checkId(payload?.id));
       return done({ cancelled: payload?.id });
