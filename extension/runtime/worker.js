@@ -142,7 +142,7 @@ async function conversationRequest(rt, { id, kind, payload }) {
   const done = (/** @type {any} */ result) => post({ type: 'event', id, event: 'done', result });
   switch (kind) {
     case 'chat.watch':
-      return conversation.watch(id, post);
+      return conversation.watch(id, post, payload ?? {});
     case 'chat.send': {
       const { model, ...rest } = payload ?? {};
       const runTurn = async (/** @type {any[]} */ messages, /** @type {string} */ turnId, /** @type {(e: any) => void} */ onEvent) => {
