@@ -65,7 +65,7 @@ test('the same file name from another URL is another model, in the store and in 
   for (const url of [server.url(LID), server.url(LID, 'cut')]) {
     await page.fill('#add-url input[name=url]', url);
     await page.click('#add-url button[type=submit]');
-    await page.waitForFunction(() => /Downloaded|downloaded/.test(document.querySelector('#models-status')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /installed and checked/.test(document.querySelector('#models-status')?.textContent ?? ''), null, { timeout: 30_000 });
     await page.evaluate(() => ((/** @type {HTMLElement} */ (document.querySelector('#models-status'))).textContent = ''));
   }
   const installed = (await list()).models.filter((/** @type {any} */ m) => m.url?.endsWith(LID));
