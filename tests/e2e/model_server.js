@@ -117,11 +117,12 @@ export async function serveModels({ slowBytesPerSecond = 400_000 } = {}) {
           piece[flipAt - at] ^= 0xff;
         }
         if (at + piece.length >= cutHere) {
-          // Send up to the cut, then drop the connection mid-body.
+          // Send up to the cut, then drop the connection mid-body (a moment
+          // later, so the client has the bytes before it sees the cut).
           const head = piece.subarray(0, cutHere - at);
           at += head.length;
           log.sent = at - start;
-          res.write(head, () => res.socket?.destroy());
+          res.write(head, () => setTimeout(() => res.socket?.destroy(), 250));
           this.unpipe();
           return;
         }
