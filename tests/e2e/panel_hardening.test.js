@@ -1,11 +1,16 @@
 // @ts-check
 /**
- * The on-page panel against the page it sits on: the page cannot load
- * Locus's modules by their static URL (web-accessible resources use a
- * per-session dynamic URL, so a page cannot tell Locus is installed that
- * way), while the content script's dynamic imports still load; synthetic key
- * events do not drive the panel; links in rendered markdown show their host.
- * No model is needed.
+ * The on-page panel against the page it sits on: synthetic key events do not
+ * drive the panel; links in rendered markdown show their host; the panel's
+ * modules load in the content script.
+ *
+ * `use_dynamic_url: true` for the web-accessible modules was tried and does
+ * not work in Chromium 156: `chrome.runtime.getURL` gives the dynamic URL and
+ * the entry module loads, but Chromium serves it from the static URL, so its
+ * relative imports (`./panel.js`, `../client.js`) resolve to static URLs,
+ * which `use_dynamic_url` then denies ("Denying load of chrome-extension://
+ * <id>/extension/client.js"): the panel never opens. It stays false until
+ * the content modules are bundled into one file. No model is needed.
  */
 
 import { after, before, test } from 'node:test';
@@ -28,21 +33,11 @@ async function until(check, ms = 10_000) {
   }
 }
 
-test('a page cannot load the panel by its static URL; the content script still opens it', async () => {
+test('the content script loads the panel modules and opens the panel', async () => {
   const { page, tabId } = await openPage(browser, 'onpage.html');
-  const staticUrl = `chrome-extension://${browser.extensionId}/extension/content/panel.js`;
-  const fetched = await page.evaluate(async (url) => {
-    try {
-      const response = await fetch(url);
-      return `status ${response.status}`;
-    } catch {
-      return 'refused';
-    }
-  }, staticUrl);
-  assert.equal(fetched, 'refused', 'a web page must not reach the static URL');
   await invokeWith(browser, tabId, 'report', {});
   const panel = await waitForPanel(page, () => true, 20_000);
-  assert.equal(panel.shadowMode, 'closed', 'the panel module loaded through the dynamic URL');
+  assert.equal(panel.shadowMode, 'closed');
   await page.close();
 });
 
