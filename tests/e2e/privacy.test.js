@@ -79,6 +79,16 @@ test('a long system prompt is saved (storage.local), and shown again', async () 
   await again.close();
 });
 
+test('a settings save the storage refuses is shown, not silent', async () => {
+  const page = await settingsPage();
+  // 3,000 language codes: the synced settings item passes sync's 8 KB limit.
+  await page.fill('input[name=targetLanguages]', Array.from({ length: 3000 }, () => 'de').join(', '));
+  await page.locator('input[name=targetLanguages]').dispatchEvent('change');
+  await page.waitForSelector('#settings-saved.error', { timeout: 10_000 });
+  assert.match((await page.textContent('#settings-saved')) ?? '', /not saved: .*quota/i);
+  await page.close();
+});
+
 test('"Don\'t keep" deletes the saved conversation and keeps nothing new', async () => {
   await send('Remember this: the keep test.', { history: 'keep' });
   await until(async () => (await savedFile())?.turns?.length > 0, 'the conversation to be saved');
