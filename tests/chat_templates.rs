@@ -102,6 +102,22 @@ fn prompts_match_llama_cpp() {
                 ids(&conversation["prompt_ids"]),
                 "{name} conversation {i}: prompt ids"
             );
+            // Markup and text tokenized apart (control tokens from the markup
+            // only) give llama.cpp's ids too, on both templates.
+            let pieces = builtin.render_pieces(&msgs, add_generation_prompt).unwrap();
+            assert_eq!(
+                tokenizer.encode_prompt(&pieces, true).unwrap(),
+                prompt_ids,
+                "{name} conversation {i}: prompt ids from pieces"
+            );
+            let pieces = ours.render_pieces(&msgs, add_generation_prompt).unwrap();
+            let rendered = ours.render(&msgs, add_generation_prompt).unwrap();
+            assert_eq!(locus::tokenizer::prompt_text(&pieces), rendered);
+            assert_eq!(
+                tokenizer.encode_prompt(&pieces, true).unwrap(),
+                tokenizer.encode(&rendered, true, true).unwrap(),
+                "{name} conversation {i}: from_gguf's ids from pieces"
+            );
             // Where the model's own template agrees with llama.cpp's format, ours must too.
             let rendered = ours.render(&msgs, add_generation_prompt).unwrap();
             if msgs[0].role == Role::System || ours.source() != "gguf" {
