@@ -275,18 +275,27 @@ fn a_context_length_of_one_is_refused_at_import() {
 
 #[test]
 fn a_block_count_of_two_to_the_thirty_one_is_refused_at_import() {
-    let file = rewritten(|e| set(e, "llama.block_count", Value::U32(0x7fff_ffff)), None);
+    let file = rewritten(
+        |e| set(e, "llama.block_count", Value::U32(0x7fff_ffff)),
+        None,
+    );
     let error = refused(file);
     assert!(error.contains("block_count"), "{error}");
     // One layer fewer than the tensors hold is refused too.
-    let error = refused(rewritten(|e| set(e, "llama.block_count", Value::U32(29)), None));
+    let error = refused(rewritten(
+        |e| set(e, "llama.block_count", Value::U32(29)),
+        None,
+    ));
     assert!(error.contains("outside the 29 layers"), "{error}");
 }
 
 #[test]
 fn out_of_range_config_values_are_refused_at_import() {
     for (key, value) in [
-        ("llama.attention.layer_norm_rms_epsilon", Value::F32(f32::NAN)),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            Value::F32(f32::NAN),
+        ),
         ("llama.rope.freq_base", Value::F32(-1.0)),
         ("llama.embedding_length", Value::U64(1 << 40)),
         ("llama.feed_forward_length", Value::U32(0)),
@@ -305,7 +314,10 @@ fn a_300_million_item_metadata_array_is_refused_before_allocating() {
 /// SmolLM2's header with its chat template replaced.
 fn with_template(template: &str) -> Pieces {
     let template = Value::String(template.to_string());
-    rewritten(|e| set(e, "tokenizer.chat_template", template.clone()), None)
+    rewritten(
+        |e| set(e, "tokenizer.chat_template", template.clone()),
+        None,
+    )
 }
 
 #[test]

@@ -56,7 +56,10 @@ fn is_control(t: &Tokenizer, id: u32) -> bool {
 }
 
 fn control_ids(t: &Tokenizer, ids: &[u32]) -> Vec<u32> {
-    ids.iter().copied().filter(|&id| is_control(t, id)).collect()
+    ids.iter()
+        .copied()
+        .filter(|&id| is_control(t, id))
+        .collect()
 }
 
 /// The prompt of `messages`, checked: its markup tokenized with control
@@ -87,7 +90,9 @@ fn check(model: &Model, task: &str, messages: &[ChatMessage], harmless: &[ChatMe
             !plain.iter().any(|&id| is_control(t, id)),
             "{name}: plain text gave a control token"
         );
-        let found = pieces.iter().any(|p| matches!(p, PromptPiece::Text(text) if text.contains(m.content.trim())));
+        let found = pieces
+            .iter()
+            .any(|p| matches!(p, PromptPiece::Text(text) if text.contains(m.content.trim())));
         assert!(found, "{name} {task}: {:?} not a text piece", m.content);
     }
     let body = match t.add_bos_default() {
@@ -112,7 +117,12 @@ fn control_tokens_in_page_text_stay_text_in_summaries() {
         let harmless = tasks::summary_messages(&request("A short note."));
         check(&model, "summary", &messages, &harmless);
         let parts = tasks::part_messages(&text);
-        check(&model, "part", &parts, &tasks::part_messages("A short note."));
+        check(
+            &model,
+            "part",
+            &parts,
+            &tasks::part_messages("A short note."),
+        );
         let combine = tasks::combine_messages(&request("x"), &text);
         let harmless = tasks::combine_messages(&request("x"), "A short note.");
         check(&model, "combine", &combine, &harmless);

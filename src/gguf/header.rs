@@ -258,13 +258,13 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
 
     /// Takes `bytes` of memory from the metadata budget for `key`'s value.
     fn charge(&mut self, key: &str, bytes: u64) -> Result<(), GgufError> {
-        self.budget = self
-            .budget
-            .checked_sub(bytes)
-            .ok_or_else(|| GgufError::MetadataTooLarge {
-                key: key.chars().take(64).collect(),
-                limit: METADATA_BUDGET,
-            })?;
+        self.budget =
+            self.budget
+                .checked_sub(bytes)
+                .ok_or_else(|| GgufError::MetadataTooLarge {
+                    key: key.chars().take(64).collect(),
+                    limit: METADATA_BUDGET,
+                })?;
         Ok(())
     }
 
@@ -350,7 +350,10 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
             7 => Value::Bool(self.array::<1>(&what())?[0] != 0),
             8 => {
                 let len = self.u64(&what())?;
-                self.charge(key, len)?;
+                // A length past the end of the file is reported as truncation.
+                if len <= self.remaining() {
+                    self.charge(key, len)?;
+                }
                 Value::String(self.string_of_len(&what(), len)?)
             }
             9 => {

@@ -4,7 +4,7 @@ use super::ModelError;
 use crate::gguf::GgufFile;
 
 /// The smallest context window a model may declare: prompts need room.
-pub const MIN_CONTEXT: usize = 256;
+const MIN_CONTEXT: usize = 256;
 /// Bounds far above any model this runtime can run, low enough that
 /// products of them (cache sizes, tensor shapes) cannot overflow.
 const MAX_CONTEXT: usize = 1 << 24;
@@ -194,10 +194,20 @@ impl ModelConfig {
     /// division by zero later.
     fn check_ranges(&self, arch: &str) -> Result<(), ModelError> {
         let sizes = [
-            ("context_length", self.context_length, MIN_CONTEXT, MAX_CONTEXT),
+            (
+                "context_length",
+                self.context_length,
+                MIN_CONTEXT,
+                MAX_CONTEXT,
+            ),
             ("embedding_length", self.embedding_length, 1, MAX_WIDTH),
             ("block_count", self.block_count, 1, MAX_BLOCKS),
-            ("feed_forward_length", self.feed_forward_length, 1, MAX_WIDTH * 8),
+            (
+                "feed_forward_length",
+                self.feed_forward_length,
+                1,
+                MAX_WIDTH * 8,
+            ),
             ("attention.head_count", self.head_count, 1, MAX_HEADS),
             ("attention.key_length", self.head_dim, 1, MAX_HEAD_DIM),
             ("attention.value_length", self.value_dim, 1, MAX_HEAD_DIM),
@@ -219,8 +229,16 @@ impl ModelConfig {
             ("attention.layer_norm_rms_epsilon", Some(self.rms_eps), 1.0),
             ("rope.freq_base", Some(self.rope_base), f32::MAX),
             ("rope.freq_base_swa", Some(self.rope_base_local), f32::MAX),
-            ("rope.scaling.factor", Some(self.rope_scale), f32::MAX),
-            ("final_logit_softcapping", self.final_logit_softcap, f32::MAX),
+            (
+                "rope.scaling.factor's inverse",
+                Some(self.rope_scale),
+                f32::MAX,
+            ),
+            (
+                "final_logit_softcapping",
+                self.final_logit_softcap,
+                f32::MAX,
+            ),
         ];
         for (suffix, value, max) in positive {
             if let Some(value) = value

@@ -387,9 +387,7 @@ pub fn inspect_model<S: ByteSource>(source: &mut S) -> Result<Value, LocusError>
     let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(|e| bad(&e))?;
     let template = ChatTemplate::from_gguf(&file.metadata).map_err(|e| bad(&e))?;
     let sample = crate::chat::sample_conversation();
-    let pieces = template
-        .render_pieces(&sample, true)
-        .map_err(|e| bad(&e))?;
+    let pieces = template.render_pieces(&sample, true).map_err(|e| bad(&e))?;
     tokenizer
         .encode_prompt(&pieces, true)
         .map_err(|e| bad(&e))?;

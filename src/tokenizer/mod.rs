@@ -23,8 +23,8 @@ use std::sync::{Mutex, PoisonError};
 use tokenizers::AddedToken;
 
 use crate::gguf::{GgufError, Metadata};
-pub use prompt::{PromptPiece, prompt_text};
 use prompt::{ControlMatcher, Run};
+pub use prompt::{PromptPiece, prompt_text};
 pub use stream::StreamDecoder;
 use vocab::{Kind, Vocab, attr};
 
