@@ -168,6 +168,36 @@ fn gguf_templates_render_like_jinja2() {
     assert!(checked >= 10, "SmolLM2's cases must run");
 }
 
+#[test]
+fn long_conversations_render_within_the_template_limits() {
+    // The fuel and output limits stop runaway templates, not real chats:
+    // 1,000 messages of 2 KB each on every test model's template.
+    let long = "A long message about nothing in particular. ".repeat(45);
+    let mut messages = vec![ChatMessage {
+        role: Role::System,
+        content: long.clone(),
+    }];
+    for i in 0..1000 {
+        let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+        messages.push(ChatMessage {
+            role,
+            content: long.clone(),
+        });
+    }
+    for (name, file_name) in MODELS {
+        let template = ChatTemplate::from_gguf(&common::metadata(file_name)).unwrap();
+        let started = std::time::Instant::now();
+        let pieces = template.render_pieces(&messages, true);
+        let pieces = pieces.unwrap_or_else(|e| panic!("{name}: {e}"));
+        eprintln!(
+            "{name}: {} messages, {} pieces in {:.0} ms",
+            messages.len(),
+            pieces.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
 /// Jinja2 3.1.6, `ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)`,
 /// rendering each model's `tokenizer.chat_template` with `bos_token` and `eos_token`.
 const JINJA2_CASES: &str = r##"[

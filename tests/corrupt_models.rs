@@ -255,6 +255,7 @@ fn refused(mut file: Pieces) -> String {
     assert!(matches!(error, LocusError::BadModel(_)), "{error}");
     assert_eq!(error.code(), ErrorCode::BadModel);
     let seconds = started.elapsed().as_secs_f64();
+    eprintln!("refused in {seconds:.2} s: {error}");
     assert!(seconds < 30.0, "refusing took {seconds:.1} s");
     error.to_string()
 }

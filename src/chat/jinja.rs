@@ -18,10 +18,11 @@ use crate::protocol::ChatMessage;
 
 const NAME: &str = "chat_template";
 
-/// Instructions one render may run. Real templates take a few hundred a
-/// message (Qwen2.5's, with its tool branches, is the largest we know); a
-/// runaway template stops here after a fraction of a second.
-pub(crate) const FUEL: u64 = 5_000_000;
+/// Instructions one render may run. SmolLM2's and Qwen2.5's templates take
+/// about 35 a message (1,001 messages render in about 60 ms on a busy
+/// machine), so this covers thousands of messages; a runaway template stops
+/// here in well under a second.
+pub(crate) const FUEL: u64 = 1_000_000;
 /// Rendered bytes a template may write beyond four times its messages' text
 /// (it may repeat them, and add a long default system prompt).
 const OUTPUT_SLACK: usize = 256 * 1024;
