@@ -178,7 +178,11 @@ fn long_conversations_render_within_the_template_limits() {
         content: long.clone(),
     }];
     for i in 0..1000 {
-        let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+        let role = if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
         messages.push(ChatMessage {
             role,
             content: long.clone(),
