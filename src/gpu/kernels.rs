@@ -36,10 +36,19 @@ pub enum Kernel {
     /// `GgmlMatVec` for one token (decode): a workgroup per row, the loads
     /// and integer work ahead of the float chains (see `gpu::exact::ggml_matvec`).
     GgmlMatVecDecode,
+    /// The `fast` one-token mat-vec with its neighbours fused in: RMSNorm
+    /// of the input, bias, residual add or gated activation (see
+    /// `gpu::fast::matvec`).
+    FastMatVec,
+    /// The `fast` q/k norm, RoPE, query scale and KV store of one step
+    /// (see `gpu::fast::rope_store`).
+    FastRopeStore,
+    /// The `fast` post-norm residual: hidden += rmsnorm(x) · w.
+    FastNormAdd,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -54,6 +63,9 @@ impl Kernel {
         Kernel::GgmlQuantize,
         Kernel::GgmlMatVec,
         Kernel::GgmlMatVecDecode,
+        Kernel::FastMatVec,
+        Kernel::FastRopeStore,
+        Kernel::FastNormAdd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +84,9 @@ impl Kernel {
             Kernel::GgmlQuantize => "ggml_quantize",
             Kernel::GgmlMatVec => "ggml_matvec",
             Kernel::GgmlMatVecDecode => "ggml_matvec_decode",
+            Kernel::FastMatVec => "fast_matvec",
+            Kernel::FastRopeStore => "fast_rope_store",
+            Kernel::FastNormAdd => "fast_norm_add",
         }
     }
 
@@ -91,6 +106,9 @@ impl Kernel {
             Kernel::GgmlQuantize => include_str!("../../kernels/exact/ggml_quantize.wgsl"),
             Kernel::GgmlMatVec => include_str!("../../kernels/exact/ggml_matvec.wgsl"),
             Kernel::GgmlMatVecDecode => include_str!("../../kernels/exact/ggml_matvec_decode.wgsl"),
+            Kernel::FastMatVec => include_str!("../../kernels/fast/matvec.wgsl"),
+            Kernel::FastRopeStore => include_str!("../../kernels/fast/rope_store.wgsl"),
+            Kernel::FastNormAdd => include_str!("../../kernels/fast/norm_add.wgsl"),
         }
     }
 

@@ -1,10 +1,11 @@
 //! The decoder on the GPU: weights, persistent activation and KV buffers,
 //! and the per-step plan of kernel dispatches.
 
-mod buffers;
+mod ahead;
+pub(crate) mod buffers;
 mod head;
 mod linears;
-mod plan;
+pub(crate) mod plan;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;
 mod session;

@@ -38,7 +38,7 @@ pub struct Bindings<'a> {
 }
 
 /// `buffer` as rows of `width` values from its start.
-pub(super) fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
+pub(crate) fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
     Rows {
         buffer,
         offset: 0,
