@@ -31,7 +31,7 @@ pub struct GpuDecoder {
     pub(super) capacity: usize,
     prefill_tokens: usize,
     pub(super) step: wgpu::Buffer,
-    _head_step: wgpu::Buffer,
+    head_step: wgpu::Buffer,
     /// The blocks of a one-token step (in `fast` numerics the fast plan's).
     pub(super) decode: Passes,
     /// `fast` numerics: the fast head and several greedy steps per submission.
@@ -42,10 +42,10 @@ pub struct GpuDecoder {
     top_k: KernelPass,
     /// Kept for their buffers' lifetime and the memory report.
     weights: GpuWeights,
-    _cache: Vec<LayerCache>,
+    cache: Vec<LayerCache>,
     /// Attention's scratch, shared by every layer.
     scores: wgpu::Buffer,
-    _rope: (RopeTable, Option<RopeTable>),
+    rope: (RopeTable, Option<RopeTable>),
     cache_bytes: u64,
     /// CPU time spent recording and submitting steps (native builds only:
     /// `locus bench` reports it against the time per token).
@@ -125,7 +125,7 @@ impl GpuDecoder {
             capacity,
             prefill_tokens,
             step,
-            _head_step: head_step,
+            head_step,
             decode,
             ahead,
             prefill,
@@ -133,9 +133,9 @@ impl GpuDecoder {
             argmax,
             top_k,
             weights,
-            _cache: cache,
+            cache,
             scores,
-            _rope: (global, local),
+            rope: (global, local),
             cache_bytes,
             recording_seconds: 0.0,
         })
@@ -143,6 +143,34 @@ impl GpuDecoder {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Replaces the fused `fast` decode plan by the per-operation plan with
+    /// the same f32 linears (one dispatch per norm, linear, RoPE, add, ...)
+    /// and one step per submission: the reference the fused plan's logits
+    /// are checked against (`tests/gpu_fast.rs`). No effect in `exact`.
+    #[doc(hidden)]
+    pub fn unfuse_decode(&mut self) -> Result<(), GpuError> {
+        if self.ahead.is_none() {
+            return Ok(());
+        }
+        let bindings = Bindings {
+            ctx: &self.ctx,
+            numerics: self.numerics,
+            config: &self.config,
+            weights: &self.weights,
+            acts: &self.acts,
+            cache: &self.cache,
+            capacity: self.capacity,
+            scores: &self.scores,
+            step: &self.step,
+            head_step: &self.head_step,
+            rope_global: &self.rope.0,
+            rope_local: self.rope.1.as_ref(),
+        };
+        self.decode = bindings.blocks(1)?;
+        self.ahead = None;
+        Ok(())
     }
 
     /// The arithmetic this decoder's kernels follow.
