@@ -36,10 +36,19 @@ pub enum Kernel {
     /// `GgmlMatVec` for one token (decode): a workgroup per row, the loads
     /// and integer work ahead of the float chains (see `gpu::exact::ggml_matvec`).
     GgmlMatVecDecode,
+    /// `fast` prefill mat-mul: bigger register tiles, f16 tiles where the
+    /// adapter has `shader-f16` (see `gpu::fast::matmul`).
+    FastMatMul,
+    /// `fast` causal flash attention of a batch over the f16 KV cache (see
+    /// `gpu::fast::attention`).
+    FlashAttention,
+    /// `fast` one-token attention split over chunks of positions, and its
+    /// reduce pass (see `gpu::fast::attention`).
+    SplitAttention,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -54,6 +63,9 @@ impl Kernel {
         Kernel::GgmlQuantize,
         Kernel::GgmlMatVec,
         Kernel::GgmlMatVecDecode,
+        Kernel::FastMatMul,
+        Kernel::FlashAttention,
+        Kernel::SplitAttention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +84,9 @@ impl Kernel {
             Kernel::GgmlQuantize => "ggml_quantize",
             Kernel::GgmlMatVec => "ggml_matvec",
             Kernel::GgmlMatVecDecode => "ggml_matvec_decode",
+            Kernel::FastMatMul => "fast_matmul",
+            Kernel::FlashAttention => "flash_attention",
+            Kernel::SplitAttention => "split_attention",
         }
     }
 
@@ -91,6 +106,9 @@ impl Kernel {
             Kernel::GgmlQuantize => include_str!("../../kernels/exact/ggml_quantize.wgsl"),
             Kernel::GgmlMatVec => include_str!("../../kernels/exact/ggml_matvec.wgsl"),
             Kernel::GgmlMatVecDecode => include_str!("../../kernels/exact/ggml_matvec_decode.wgsl"),
+            Kernel::FastMatMul => include_str!("../../kernels/fast/matmul.wgsl"),
+            Kernel::FlashAttention => include_str!("../../kernels/fast/flash_attention.wgsl"),
+            Kernel::SplitAttention => include_str!("../../kernels/fast/split_attention.wgsl"),
         }
     }
 
