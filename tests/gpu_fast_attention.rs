@@ -96,7 +96,11 @@ impl Case {
 
     /// Softmax attention in f64 over the cache after the step's store; token
     /// t attends the positions `attends(position, j)` allows.
-    fn reference(&self, shape: &AttentionShape, attends: impl Fn(usize, usize) -> bool) -> Vec<f64> {
+    fn reference(
+        &self,
+        shape: &AttentionShape,
+        attends: impl Fn(usize, usize) -> bool,
+    ) -> Vec<f64> {
         let (hd, vd) = (shape.head_dim, shape.value_dim);
         let (kw, vw) = (shape.kv_heads * hd, shape.kv_heads * vd);
         let mut keys: Vec<f64> = self.keys.iter().map(|x| f64::from(x.to_f32())).collect();
@@ -150,12 +154,9 @@ fn causal(shape: &AttentionShape) -> impl Fn(usize, usize) -> bool + use<> {
 
 fn nmse(got: &[f32], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len());
-    let (err, norm) = got
-        .iter()
-        .zip(want)
-        .fold((0.0, 0.0), |(e, n), (&g, &w)| {
-            (e + (f64::from(g) - w).powi(2), n + w * w)
-        });
+    let (err, norm) = got.iter().zip(want).fold((0.0, 0.0), |(e, n), (&g, &w)| {
+        (e + (f64::from(g) - w).powi(2), n + w * w)
+    });
     err / norm
 }
 
@@ -176,20 +177,40 @@ fn flash_attention_matches_the_reference() {
     // Grouped-query: 6 heads over 2 KV heads.
     let gqa = shape(6, 2, 64, None);
     for (n, pos0) in [(1, 0), (3, 0), (17, 0), (33, 0), (17, 21), (3, 40)] {
-        check(&ctx, &gqa, &Case::new(&gqa, pos0, n, 1), FastAttention::Flash);
+        check(
+            &ctx,
+            &gqa,
+            &Case::new(&gqa, pos0, n, 1),
+            FastAttention::Flash,
+        );
     }
     // A sliding window shorter than the batch and the prefix.
     let windowed = shape(4, 2, 64, Some(7));
     for (n, pos0) in [(33, 10), (5, 30)] {
-        check(&ctx, &windowed, &Case::new(&windowed, pos0, n, 2), FastAttention::Flash);
+        check(
+            &ctx,
+            &windowed,
+            &Case::new(&windowed, pos0, n, 2),
+            FastAttention::Flash,
+        );
     }
     // Gemma 3's widths: 256-wide heads, one KV head.
     let wide = shape(2, 1, 256, Some(20));
-    check(&ctx, &wide, &Case::new(&wide, 9, 17, 3), FastAttention::Flash);
+    check(
+        &ctx,
+        &wide,
+        &Case::new(&wide, 9, 17, 3),
+        FastAttention::Flash,
+    );
     // Values narrower than keys.
     let mut narrow = shape(3, 3, 48, None);
     narrow.value_dim = 32;
-    check(&ctx, &narrow, &Case::new(&narrow, 4, 19, 4), FastAttention::Flash);
+    check(
+        &ctx,
+        &narrow,
+        &Case::new(&narrow, 4, 19, 4),
+        FastAttention::Flash,
+    );
 }
 
 #[test]
@@ -223,7 +244,10 @@ fn the_bound_catches_a_wrong_kernel() {
     assert!(nmse(&got, &case.reference(&gqa, causal(&gqa))) <= BOUND);
     let wrong: [(&str, Box<dyn Fn(usize, usize) -> bool>); 3] = [
         ("mask one position short", Box::new(|pos, j| j < pos)),
-        ("a dropped tile", Box::new(|pos, j| j <= pos && !(16..32).contains(&j))),
+        (
+            "a dropped tile",
+            Box::new(|pos, j| j <= pos && !(16..32).contains(&j)),
+        ),
         ("one position early", Box::new(|pos, j| j <= pos && j > 0)),
     ];
     for (what, attends) in wrong {
@@ -249,5 +273,8 @@ fn split_attention_takes_one_token() {
         case.pos0,
         kernel,
     ));
-    assert!(matches!(result, Err(locus::gpu::GpuError::Shape(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(locus::gpu::GpuError::Shape(_))),
+        "{result:?}"
+    );
 }

@@ -46,18 +46,18 @@ fn precisions(ctx: &GpuContext) -> Vec<(TilePrecision, f64)> {
 /// Y = X·Wᵀ (n × rows, token-major) in f64 from dequantised weights.
 fn reference(w: &[f32], cols: usize, x: &[f32]) -> Vec<f64> {
     x.chunks_exact(cols)
-        .flat_map(|token| w.chunks_exact(cols).map(|row| gpu_weights::dot(row, token).0))
+        .flat_map(|token| {
+            w.chunks_exact(cols)
+                .map(|row| gpu_weights::dot(row, token).0)
+        })
         .collect()
 }
 
 fn nmse(got: &[f32], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len());
-    let (err, norm) = got
-        .iter()
-        .zip(want)
-        .fold((0.0, 0.0), |(e, n), (&g, &w)| {
-            (e + (f64::from(g) - w).powi(2), n + w * w)
-        });
+    let (err, norm) = got.iter().zip(want).fold((0.0, 0.0), |(e, n), (&g, &w)| {
+        (e + (f64::from(g) - w).powi(2), n + w * w)
+    });
     err / norm
 }
 
@@ -108,7 +108,10 @@ fn every_type_and_precision_matches_the_reference() {
                 let got = pollster::block_on(fast_matmul(&ctx, &matrix, &x, options)).unwrap();
                 let error = nmse(&got, &want);
                 eprintln!("{ty} {rows}×{cols}, {n} tokens, {precision:?}: NMSE {error:.2e}");
-                assert!(error <= bound, "{ty} n={n} {precision:?}: NMSE {error:e} > {bound:e}");
+                assert!(
+                    error <= bound,
+                    "{ty} n={n} {precision:?}: NMSE {error:e} > {bound:e}"
+                );
             }
         }
     }
@@ -158,8 +161,15 @@ fn bias_and_accumulate_epilogues() {
                 .iter()
                 .enumerate()
                 .map(|(i, &p)| {
-                    p + if with_bias { f64::from(bias[i % rows]) } else { 0.0 }
-                        + if accumulate { f64::from(before[i]) } else { 0.0 }
+                    p + if with_bias {
+                        f64::from(bias[i % rows])
+                    } else {
+                        0.0
+                    } + if accumulate {
+                        f64::from(before[i])
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             let options = FastMatMulOptions {

@@ -142,7 +142,10 @@ fn prefill_layer_throughput() {
         );
         let y = storage(&ctx, TOKENS * layer.ffn.max(d));
         let (mut fast_total, mut shared_total) = (Duration::ZERO, Duration::ZERO);
-        eprintln!("{} layer, {TOKENS} tokens, {precision:?} tiles:", layer.name);
+        eprintln!(
+            "{} layer, {TOKENS} tokens, {precision:?} tiles:",
+            layer.name
+        );
         for (&(name, rows, cols), &ty) in shapes.iter().zip(&layer.types) {
             let mut rng = SmallRng::seed_from_u64(1);
             let bytes = random_matrix(&mut rng, ty, rows, cols);
@@ -264,8 +267,8 @@ fn prefill_layer_throughput() {
             let one = StepUniform::new(positions - 1, 1).to_buffer(&ctx);
             let chunks = SplitChunks::for_capacity(long);
             let scratch = split_attention_scratch(&ctx, &shape, chunks).unwrap();
-            let split = bind_split_attention(&ctx, &shape, &cache, q, out, &scratch, &one, chunks)
-                .unwrap();
+            let split =
+                bind_split_attention(&ctx, &shape, &cache, q, out, &scratch, &one, chunks).unwrap();
             let shared_scratch = attention_scratch(&ctx, shape.heads, long, 1).unwrap();
             let shared =
                 bind_attention(&ctx, &shape, &cache, q, out, &shared_scratch, &one, 1).unwrap();

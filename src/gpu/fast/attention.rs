@@ -41,7 +41,9 @@ fn check_shape(shape: &AttentionShape) -> Result<(), GpuError> {
     }
     for (what, dim) in [("head_dim", shape.head_dim), ("value_dim", shape.value_dim)] {
         if dim == 0 || !dim.is_multiple_of(2) || dim > MAX_HEAD_DIM {
-            return Err(shape_error(format!("{what} {dim} (even, ≤ {MAX_HEAD_DIM})")));
+            return Err(shape_error(format!(
+                "{what} {dim} (even, ≤ {MAX_HEAD_DIM})"
+            )));
         }
     }
     Ok(())
@@ -110,7 +112,12 @@ pub fn bind_flash_attention(
     let q_width = to_u32("q width", shape.heads * shape.head_dim)?;
     let out_width = to_u32("attention out width", shape.heads * shape.value_dim)?;
     check_words(ctx, "attention q", q.buffer, q.end(max_tokens, q_width))?;
-    check_words(ctx, "attention out", out.buffer, out.end(max_tokens, out_width))?;
+    check_words(
+        ctx,
+        "attention out",
+        out.buffer,
+        out.end(max_tokens, out_width),
+    )?;
     let offered = ctx.limits.max_compute_workgroup_storage_size;
     if offered < FLASH_WORKGROUP_BYTES {
         return Err(GpuError::Kernel {
@@ -185,7 +192,9 @@ impl SplitChunks {
     pub fn for_capacity(capacity: u32) -> SplitChunks {
         SplitChunks {
             min_chunk: Self::MIN_CHUNK,
-            max_chunks: capacity.div_ceil(Self::MIN_CHUNK).clamp(1, Self::MAX_CHUNKS),
+            max_chunks: capacity
+                .div_ceil(Self::MIN_CHUNK)
+                .clamp(1, Self::MAX_CHUNKS),
         }
     }
 }
@@ -275,7 +284,10 @@ pub fn bind_split_attention(
         min_chunk: chunks.min_chunk,
     };
     if params.heads > 65_535 {
-        return Err(shape_error(format!("{} heads in one dispatch", params.heads)));
+        return Err(shape_error(format!(
+            "{} heads in one dispatch",
+            params.heads
+        )));
     }
     let uniform = pass::uniform(ctx, "split attention params", &params);
     let partial = ctx.pipeline(Kernel::SplitAttention, &["PARTIAL"])?;
@@ -400,9 +412,8 @@ pub async fn fast_attention_step(
         }
         FastAttention::Split(chunks) => {
             let scratch = split_attention_scratch(ctx, shape, chunks)?;
-            let attend = bind_split_attention(
-                ctx, shape, &view, q_rows, out_rows, &scratch, &step, chunks,
-            )?;
+            let attend =
+                bind_split_attention(ctx, shape, &view, q_rows, out_rows, &scratch, &step, chunks)?;
             pass::run_and_read(ctx, &[&store, &attend], &out, (out_len * 4) as u64).await?
         }
     };

@@ -266,7 +266,10 @@ pub async fn fast_matmul(
     let y_len = x.len() / matrix.cols * matrix.rows;
     let y_init = match options.accumulate_onto {
         Some(y) if y.len() != y_len => {
-            return Err(shape_error(format!("Y has {} values, not {y_len}", y.len())));
+            return Err(shape_error(format!(
+                "Y has {} values, not {y_len}",
+                y.len()
+            )));
         }
         Some(y) => y.to_vec(),
         None => vec![0.0; y_len],
@@ -289,7 +292,9 @@ pub async fn fast_matmul(
         FastMatMulIo {
             x: rows(&x_buffer, to_u32("cols", matrix.cols)?),
             y: rows(&y_buffer, to_u32("rows", matrix.rows)?),
-            bias: bias_buffer.as_ref().map(|buffer| Bias { buffer, offset: 0 }),
+            bias: bias_buffer
+                .as_ref()
+                .map(|buffer| Bias { buffer, offset: 0 }),
             accumulate: options.accumulate_onto.is_some(),
             max_tokens: n,
             step: &step,
@@ -319,7 +324,13 @@ mod tests {
         for choice in Kernel::MatMul.declared_flags().choices[0].clone() {
             let shared = Kernel::MatMul.source(&[choice]).unwrap();
             let fast = Kernel::FastMatMul.source(&[choice]).unwrap();
-            for name in ["dequant8", "scale_min_k4", "nibbles8", "fifth_bits8", "eight"] {
+            for name in [
+                "dequant8",
+                "scale_min_k4",
+                "nibbles8",
+                "fifth_bits8",
+                "eight",
+            ] {
                 if shared.contains(&format!("\nfn {name}(")) {
                     assert_eq!(
                         function(&shared, name),
