@@ -141,7 +141,10 @@ pub fn bind_fast_matmul(
     if io.max_tokens == 0 {
         return Err(shape_error("bound for zero tokens".into()));
     }
-    if !matrix.cols.is_multiple_of(4) || io.x.offset % 4 != 0 || io.x.stride % 4 != 0 {
+    if !matrix.cols.is_multiple_of(4)
+        || !io.x.offset.is_multiple_of(4)
+        || !io.x.stride.is_multiple_of(4)
+    {
         return Err(shape_error(format!(
             "X is read as vec4: cols {}, offset {} and stride {} must be multiples of 4",
             matrix.cols, io.x.offset, io.x.stride
