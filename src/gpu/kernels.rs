@@ -45,10 +45,19 @@ pub enum Kernel {
     FastRopeStore,
     /// The `fast` post-norm residual: hidden += rmsnorm(x) · w.
     FastNormAdd,
+    /// `fast` prefill mat-mul: bigger register tiles, f16 tiles where the
+    /// adapter has `shader-f16` (see `gpu::fast::matmul`).
+    FastMatMul,
+    /// `fast` causal flash attention of a batch over the f16 KV cache (see
+    /// `gpu::fast::attention`).
+    FlashAttention,
+    /// `fast` one-token attention split over chunks of positions, and its
+    /// reduce pass (see `gpu::fast::attention`).
+    SplitAttention,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -66,6 +75,9 @@ impl Kernel {
         Kernel::FastMatVec,
         Kernel::FastRopeStore,
         Kernel::FastNormAdd,
+        Kernel::FastMatMul,
+        Kernel::FlashAttention,
+        Kernel::SplitAttention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +99,9 @@ impl Kernel {
             Kernel::FastMatVec => "fast_matvec",
             Kernel::FastRopeStore => "fast_rope_store",
             Kernel::FastNormAdd => "fast_norm_add",
+            Kernel::FastMatMul => "fast_matmul",
+            Kernel::FlashAttention => "flash_attention",
+            Kernel::SplitAttention => "split_attention",
         }
     }
 
@@ -109,6 +124,9 @@ impl Kernel {
             Kernel::FastMatVec => include_str!("../../kernels/fast/matvec.wgsl"),
             Kernel::FastRopeStore => include_str!("../../kernels/fast/rope_store.wgsl"),
             Kernel::FastNormAdd => include_str!("../../kernels/fast/norm_add.wgsl"),
+            Kernel::FastMatMul => include_str!("../../kernels/fast/matmul.wgsl"),
+            Kernel::FlashAttention => include_str!("../../kernels/fast/flash_attention.wgsl"),
+            Kernel::SplitAttention => include_str!("../../kernels/fast/split_attention.wgsl"),
         }
     }
 

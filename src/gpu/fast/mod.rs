@@ -9,3 +9,5 @@ pub mod matvec;
 pub mod norm_add;
 pub(crate) mod plan;
 pub mod rope_store;
+pub mod attention;
+pub mod matmul;
