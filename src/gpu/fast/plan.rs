@@ -16,6 +16,7 @@
 //! `Bindings`, the activation buffers and the KV-cache layout with the exact
 //! plan (`gpu::decoder::plan`); batches (prefill) use that plan.
 
+use super::attention::{SplitChunks, bind_split_attention, split_attention_scratch};
 use super::fused::{FastWeights, FusedLayer};
 use super::matvec::{Epilogue, FastLinear, bind_fast_linear};
 use super::norm_add::bind_norm_add;
@@ -23,7 +24,7 @@ use super::rope_store::{HeadNorms, QkvLayout, RopeStore, bind_rope_store};
 use crate::cpu::attention::AttentionShape;
 use crate::gpu::GpuError;
 use crate::gpu::argmax::bind_argmax;
-use crate::gpu::attention::{KvCacheView, bind_attention};
+use crate::gpu::attention::KvCacheView;
 use crate::gpu::decoder::plan::{Bindings, Passes, rows};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
@@ -41,7 +42,10 @@ pub struct FastPlan {
     pub pick: KernelPass,
 }
 
-/// The attention of one layer: today the shared kernel of the exact plan.
+/// The attention of one layer: split over chunks of positions
+/// (flash-decoding), so a long context uses the whole GPU. Each layer has
+/// its own small scratch (heads × chunks × value_dim floats), kept alive by
+/// the bind groups.
 fn attention(
     b: &Bindings<'_>,
     shape: &AttentionShape,
@@ -49,15 +53,17 @@ fn attention(
 ) -> Result<KernelPass, GpuError> {
     let a = b.acts;
     let c = b.config;
-    bind_attention(
+    let chunks = SplitChunks::for_capacity(b.capacity as u32);
+    let scratch = split_attention_scratch(b.ctx, shape, chunks)?;
+    bind_split_attention(
         b.ctx,
         shape,
         cache,
         rows(&a.q, c.q_width()),
         rows(&a.attn, c.head_count * c.value_dim),
-        b.scores,
+        &scratch,
         b.step,
-        1,
+        chunks,
     )
 }
 
