@@ -71,6 +71,38 @@ fn partial_at(h: u32, chunk: u32) -> u32 {
 #if PARTIAL
 var<workgroup> q_s: array<vec2<f32>, 128>; // head_dim / 2 pairs
 var<workgroup> s_tile: array<f32, WG>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> o_part: array<vec2<f32>, WG>;
+
+// The largest (MAX) or the sum of red[0..WG), by a tree: every thread
+// returns it. Uniform control flow.
+fn reduce_max(lid: u32, value: f32) -> f32 {
+    red[lid] = value;
+    workgroupBarrier();
+    for (var width = WG / 2u; width > 0u; width >>= 1u) {
+        if (lid < width) {
+            red[lid] = max(red[lid], red[lid + width]);
+        }
+        workgroupBarrier();
+    }
+    let result = red[0];
+    workgroupBarrier();
+    return result;
+}
+
+fn reduce_sum(lid: u32, value: f32) -> f32 {
+    red[lid] = value;
+    workgroupBarrier();
+    for (var width = WG / 2u; width > 0u; width >>= 1u) {
+        if (lid < width) {
+            red[lid] += red[lid + width];
+        }
+        workgroupBarrier();
+    }
+    let result = red[0];
+    workgroupBarrier();
+    return result;
+}
 
 @compute @workgroup_size(128)
 fn main(
@@ -97,61 +129,66 @@ fn main(
     let end = min(start + sp.len, step.pos0 + 1u);
     let k_row = params.kv_heads * hw;
     let v_row = params.kv_heads * vw;
+    // For the values, the threads form `groups` groups of `vw` (a value
+    // word each); group g takes positions g, g + groups, ... of a round.
+    let groups = max(WG / vw, 1u);
+    let group = lid / vw;
+    let word = lid % vw;
     var m = MASK;
     var l = 0.0;
-    // Thread lid owns value word lid (value_dim / 2 <= WG).
     var o = vec2<f32>();
     for (var j0 = start; j0 < end; j0 += WG) {
-        // A thread per position: its score.
+        // A thread per position: its score. Four independent partial sums
+        // keep several key loads in flight.
         let j = j0 + lid;
         var s = MASK;
         if (j < end) {
             let k_base = params.k_offset + j * k_row + kv * hw;
-            var d = 0.0;
-            for (var w = 0u; w < hw; w++) {
-                let kk = unpack2x16float(k_cache[k_base + w]);
-                let qq = q_s[w];
-                d = fma(qq.x, kk.x, d);
-                d = fma(qq.y, kk.y, d);
+            var d = vec4<f32>();
+            for (var w = 0u; w < hw; w += 2u) {
+                let k0 = unpack2x16float(k_cache[k_base + w]);
+                // An odd last word pairs with zeros.
+                let odd = w + 1u < hw;
+                let k1 = select(vec2<f32>(), unpack2x16float(k_cache[k_base + w + 1u]), odd);
+                let q0 = q_s[w];
+                let q1 = select(vec2<f32>(), q_s[w + 1u], odd);
+                d = fma(vec4<f32>(q0, q1), vec4<f32>(k0, k1), d);
             }
-            s = d * params.scale;
+            s = (d.x + d.y + d.z + d.w) * params.scale;
         }
-        s_tile[lid] = s;
-        workgroupBarrier();
-        let count = min(end - j0, WG);
-        var m_new = m;
-        for (var k = 0u; k < count; k++) {
-            m_new = max(m_new, s_tile[k]);
-        }
-        workgroupBarrier();
-        s_tile[lid] = select(0.0, exp(s - m_new), s > MASK);
+        let m_new = max(m, reduce_max(lid, s));
+        let p = select(0.0, exp(s - m_new), s > MASK);
+        s_tile[lid] = p;
         let alpha = exp(m - m_new);
         m = m_new;
-        workgroupBarrier();
-        // A thread per value word: weights × values, coalesced over lid.
-        var sum = 0.0;
+        l = l * alpha + reduce_sum(lid, p);
+        // reduce_sum's barriers made s_tile visible.
         o *= alpha;
-        for (var k = 0u; k < count; k++) {
-            let p = s_tile[k];
-            sum += p;
-            if (lid < vw) {
-                let v = unpack2x16float(v_cache[params.v_offset + (j0 + k) * v_row + kv * vw + lid]);
-                o = fma(vec2<f32>(p), v, o);
+        let count = min(end - j0, WG);
+        if (group < groups) {
+            for (var k = group; k < count; k += groups) {
+                let v = unpack2x16float(v_cache[params.v_offset + (j0 + k) * v_row + kv * vw + word]);
+                o = fma(vec2<f32>(s_tile[k]), v, o);
             }
         }
-        l = l * alpha + sum;
         workgroupBarrier();
     }
-
+    // Sum the groups' partial values.
+    o_part[lid] = select(vec2<f32>(), o, group < groups);
+    workgroupBarrier();
     if (lid < vw) {
+        var total = o_part[lid];
+        for (var g = 1u; g < groups; g++) {
+            total += o_part[g * vw + lid];
+        }
         if (sp.chunks == 1u) {
             let at = params.out_offset + h * params.value_dim + 2u * lid;
-            out[at] = o.x / l;
-            out[at + 1u] = o.y / l;
+            out[at] = total.x / l;
+            out[at + 1u] = total.y / l;
         } else {
             let at = partial_at(h, chunk);
-            partials[at + 2u + 2u * lid] = o.x;
-            partials[at + 3u + 2u * lid] = o.y;
+            partials[at + 2u + 2u * lid] = total.x;
+            partials[at + 3u + 2u * lid] = total.y;
             if (lid == 0u) {
                 partials[at] = m;
                 partials[at + 1u] = l;

@@ -183,7 +183,7 @@ pub struct SplitChunks {
 impl SplitChunks {
     /// Fewest positions per chunk by default: a context this short runs as
     /// one pass (one workgroup per head), which is cheapest there.
-    pub const MIN_CHUNK: u32 = 128;
+    pub const MIN_CHUNK: u32 = 64;
     /// Most chunks per head by default: with a dozen heads, several
     /// hundred workgroups, enough for any GPU.
     pub const MAX_CHUNKS: u32 = 64;
