@@ -218,6 +218,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         }
     };
     let weight_bytes: u64 = file.tensors.iter().map(|t| t.bytes).sum();
+    // llama.cpp gets the device to itself.
+    drop(loaded);
     let llama = match &args.llama_bench {
         Some(binary) => Some(run_llama_bench(&args, binary, &plan)?),
         None => None,

@@ -223,23 +223,24 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("pp512".to_string(), false),
-                ("tg128".to_string(), false),
-                ("pp512".to_string(), true),
-                ("tg128".to_string(), true),
+                ("pp8".to_string(), false),
+                ("tg2".to_string(), false),
+                ("pp8".to_string(), true),
+                ("tg2".to_string(), true),
             ]
         );
         let tg = &tests[1];
-        assert_eq!(tg.samples_ts.len(), 5);
-        assert!(tg.avg_ts > 0.0 && tg.stddev_ts >= 0.0);
+        assert_eq!(tg.samples_ts, [0.323933, 0.323736]);
+        assert_eq!((tg.avg_ts, tg.stddev_ts), (0.323835, 0.00014));
         assert_eq!(tg.backends, "Vulkan");
+        assert_eq!((tg.n_batch, tg.n_ubatch), (2048, 512));
     }
 
     #[test]
     fn names_follow_llama_bench() {
         let mut test = parse(FIXTURE).unwrap().remove(0);
         test.n_depth = 1024;
-        assert_eq!(test.name(), "pp512 @ d1024");
+        assert_eq!(test.name(), "pp8 @ d1024");
         test.n_prompt = 0;
         test.n_gen = 32;
         assert_eq!(test.name(), "tg32 @ d1024");
