@@ -212,6 +212,18 @@ impl GpuDecoder {
         &self.decode
     }
 
+    /// The passes of one prompt batch, and its most tokens (for
+    /// `prefill_profile.rs`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn prefill_passes(&self) -> &Passes {
+        &self.prefill
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn prefill_batch(&self) -> usize {
+        self.prefill_tokens
+    }
+
     /// Queues this step's uniform and token ids for `tokens` at the current
     /// position.
     pub(super) fn write_inputs(&self, tokens: &[u32]) {
