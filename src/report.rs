@@ -24,6 +24,8 @@ pub struct BackendReport {
     /// Why the CPU path is in use, when it is.
     pub fallback_reason: Option<String>,
     pub self_test: Option<SelfTestReport>,
+    /// The subgroup kernels' check, where the device granted subgroups.
+    pub subgroup_test: Option<SelfTestReport>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -71,7 +73,12 @@ pub struct SelfTestReport {
 }
 
 impl BackendReport {
-    pub fn gpu(ctx: &GpuContext, adapter: AdapterReport, self_test: SelfTestReport) -> Self {
+    pub fn gpu(
+        ctx: &GpuContext,
+        adapter: AdapterReport,
+        self_test: SelfTestReport,
+        subgroup_test: Option<SelfTestReport>,
+    ) -> Self {
         let api = match ctx.info.backend {
             wgpu::Backend::BrowserWebGpu => "WebGPU",
             wgpu::Backend::Vulkan => "Vulkan",
@@ -102,6 +109,7 @@ impl BackendReport {
             }),
             fallback_reason: None,
             self_test: Some(self_test),
+            subgroup_test,
         }
     }
 
@@ -114,6 +122,7 @@ impl BackendReport {
             limits: None,
             fallback_reason: Some(reason.into()),
             self_test: None,
+            subgroup_test: None,
         }
     }
 
@@ -177,7 +186,7 @@ impl BackendReport {
                 limits.max_compute_invocations_per_workgroup
             ));
         }
-        if let Some(test) = &self.self_test {
+        for test in self.self_test.iter().chain(&self.subgroup_test) {
             lines.push(format!(
                 "Self-test: {} [{}] on {} values, max error {:.2e}: {}",
                 test.kernel,

@@ -90,6 +90,9 @@ fn every_kernel_variant_compiles_on_the_device() {
             if variant.contains(&"SUBGROUPS") && !ctx.capabilities.subgroups {
                 continue;
             }
+            if variant.contains(&"HALF") && !ctx.capabilities.shader_f16 {
+                continue;
+            }
             ctx.pipeline(kernel, &variant)
                 .unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()));
         }

@@ -1,17 +1,38 @@
-//! `locus bench MODEL [--header-only]`: prompt processing (pp) and generation
-//! (tg) tokens/s, time to first token, peak memory and effective weight
-//! bandwidth. With `--header-only` the file may be just the GGUF header: the
-//! weights are synthesised with the same shapes and types.
+//! `locus bench MODEL`: llama-bench's figures for Locus, optionally beside
+//! llama.cpp's own on the same model in the same invocation.
+//!
+//! `pp N` (prompt tokens/s from an empty cache, up to the last token's
+//! logits), `tg N` (single-token decodes from an empty context), both after a
+//! `--depth D` prefill when asked, `--prompt N` time to first token, each
+//! repeated `-r` times after a warm-up (mean ± sample deviation of the runs'
+//! tokens/s, as llama-bench computes them); on the GPU also dispatches per
+//! token and per layer, the device's copy bandwidth and, with `--profile`,
+//! per-pass GPU times of a decode step and of a prompt batch. With
+//! `--header-only` the file may be just the GGUF header: the weights are
+//! synthesised with the same shapes and types (and, for `--llama-bench`,
+//! written out in full by llama.cpp's `gguf_synth.py`).
+
+mod device;
+mod llama;
+mod measure;
+mod stats;
+mod table;
 
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 use web_time::Instant;
 
-use locus::engine::{CpuSession, Decode, Sampler, SamplingParams};
+use locus::engine::CpuSession;
 use locus::gguf::SyntheticSource;
 
-use super::backend::{Backend, Loaded, NumericsArg, Placement, load_from};
+use super::backend::{Backend, Loaded, NumericsArg, PREFILL_TOKENS, Placement, load_from};
+use device::{Dispatches, Profile};
+use llama::{FlashAttn, LlamaTest};
+use measure::{Measured, Plan};
+use stats::{Runs, Stat};
+use table::{LocusFigures, Row};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -19,12 +40,29 @@ pub struct BenchArgs {
     /// Synthesise the weights from the header (the file may be cut after it).
     #[arg(long)]
     header_only: bool,
-    /// Prompt tokens processed in one batch (pp).
-    #[arg(long, default_value_t = 512)]
-    prompt_tokens: usize,
-    /// Tokens generated one at a time after the prompt (tg).
-    #[arg(long, default_value_t = 128)]
-    gen_tokens: usize,
+    /// pp: prompt tokens processed from an empty cache (llama-bench `-p`; 0
+    /// skips the test).
+    #[arg(
+        short = 'p',
+        long = "pp",
+        alias = "prompt-tokens",
+        default_value_t = 512
+    )]
+    pp: usize,
+    /// tg: tokens decoded one at a time from an empty context (llama-bench
+    /// `-n`; 0 skips the test).
+    #[arg(short = 'n', long = "tg", alias = "gen-tokens", default_value_t = 128)]
+    tg: usize,
+    /// Tokens in the cache before each pp and tg run (llama-bench `-d`).
+    #[arg(short = 'd', long, default_value_t = 0)]
+    depth: usize,
+    /// Also time the first token of a prompt of this many tokens (prefill
+    /// and first sample), e.g. 1500 for an article.
+    #[arg(long = "prompt")]
+    ttft_prompt: Option<usize>,
+    /// Timed runs of each test, after one warm-up (llama-bench `-r`).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    repetitions: u32,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -33,43 +71,115 @@ pub struct BenchArgs {
     /// The GPU kernels' arithmetic (`exact` or `fast`).
     #[arg(long, value_enum, default_value_t = NumericsArg::Fast)]
     numerics: NumericsArg,
-    /// GPU: also print the GPU time of each pass of a decode step (needs
-    /// timestamp queries).
+    /// GPU: also the GPU time of each pass of a decode step and of a prompt
+    /// batch (needs timestamp queries).
     #[arg(long)]
     profile: bool,
+    /// Run llama.cpp's `llama-bench` at this path on the same model with the
+    /// same sizes, and print both side by side.
+    #[arg(long, value_name = "PATH")]
+    llama_bench: Option<PathBuf>,
+    /// llama.cpp's attention for `--llama-bench`: off (`-fa 0`), on, or both.
+    #[arg(long, value_enum, default_value_t = FlashAttn::Off)]
+    flash_attn: FlashAttn,
+    /// With `--header-only --llama-bench`: llama.cpp's `gguf_synth.py`,
+    /// which writes the full synthetic GGUF llama-bench loads.
+    #[arg(long, value_name = "PATH", default_value = ".ref/gguf_synth.py")]
+    synth: PathBuf,
 }
 
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct BenchReport {
     model: String,
     backend: String,
     synthetic_weights: bool,
     weight_bytes: u64,
     load_seconds: f64,
-    prompt_tokens: usize,
-    prompt_tokens_per_second: f64,
-    time_to_first_token_ms: f64,
-    gen_tokens: usize,
-    gen_tokens_per_second: f64,
+    repetitions: usize,
+    depth: usize,
+    /// Prompt processing, tokens/s.
+    pp: Option<TestReport>,
+    /// Generation, tokens/s.
+    tg: Option<TestReport>,
+    /// Time to first token, milliseconds.
+    ttft: Option<TestReport>,
     /// Weight bytes read per second while generating (every weight is read
-    /// once per token).
-    effective_gb_per_second: f64,
+    /// once per token), from tg's mean.
+    effective_gb_per_second: Option<f64>,
     peak_host_mib: Option<f64>,
     /// Weights, KV cache and activations on the GPU.
     gpu_mib: Option<f64>,
     /// GPU only: bytes read plus bytes written per second by a large
     /// buffer-to-buffer copy, the bandwidth the weights' rate compares to.
     copy_gb_per_second: Option<f64>,
-    dispatches_per_token: Option<usize>,
-    recording_ms_per_token: Option<f64>,
+    dispatches: Option<Dispatches>,
+    profile_decode: Option<Profile>,
+    profile_prefill: Option<Profile>,
+    /// llama-bench's tests as it reported them.
+    llama_bench: Option<Vec<LlamaTest>>,
+    /// The side-by-side table.
+    comparison: Vec<Row>,
+}
+
+/// One test: its size, the mean and deviation, and each run's value.
+#[derive(Serialize)]
+struct TestReport {
+    tokens: usize,
+    unit: &'static str,
+    mean: f64,
+    stddev: f64,
+    samples: Vec<f64>,
+}
+
+impl TestReport {
+    fn rate(runs: &Runs) -> TestReport {
+        let stat = runs.tokens_per_second();
+        TestReport::new(runs.tokens, "tokens/s", stat, runs.tokens_per_second_each())
+    }
+
+    fn latency(runs: &Runs) -> TestReport {
+        let samples = runs.seconds.iter().map(|s| s * 1e3).collect();
+        TestReport::new(runs.tokens, "ms", runs.milliseconds(), samples)
+    }
+
+    fn new(tokens: usize, unit: &'static str, stat: Stat, samples: Vec<f64>) -> TestReport {
+        TestReport {
+            tokens,
+            unit,
+            mean: stat.mean,
+            stddev: stat.stddev,
+            samples,
+        }
+    }
+
+    fn stat(&self) -> (usize, Stat) {
+        let stat = Stat {
+            mean: self.mean,
+            stddev: self.stddev,
+        };
+        (self.tokens, stat)
+    }
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.header_only && args.llama_bench.is_some() && !args.synth.is_file() {
+        return Err(format!(
+            "--header-only with --llama-bench needs llama.cpp's gguf_synth.py: {} is not a file (--synth PATH)",
+            args.synth.display()
+        ));
+    }
     let path = args.model.display().to_string();
+    let plan = Plan {
+        pp: args.pp,
+        tg: args.tg,
+        depth: args.depth,
+        ttft: args.ttft_prompt,
+        repetitions: args.repetitions as usize,
+    };
     let placement = Placement {
         backend: args.backend,
         numerics: args.numerics.into(),
-        capacity: args.prompt_tokens + args.gen_tokens + 1,
+        capacity: plan.capacity(),
     };
     let started = Instant::now();
     let mut loaded = if args.header_only {
@@ -80,171 +190,144 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         load_from(&mut super::open(&args.model)?, &path, placement)?
     };
     let load_seconds = started.elapsed().as_secs_f64();
-    let (weight_bytes, vocab, gpu_mib) = match &loaded {
-        Loaded::Cpu(m) => (tensor_bytes(&m.file), m.decoder.vocab_size(), None),
-        Loaded::Gpu(m, _) => {
-            let mib = m.decoder.gpu_bytes() as f64 / f64::from(1 << 20);
-            (tensor_bytes(&m.file), m.decoder.vocab_size(), Some(mib))
-        }
-    };
-    // Arbitrary but fixed token ids: speed does not depend on them.
-    let prompt: Vec<u32> = (0..args.prompt_tokens as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % vocab as u32)
-        .collect();
     let backend = loaded.describe();
-    // GPU only: (dispatches per decode step, CPU seconds recording one).
-    let mut recording = None;
-    let mut copy_gb_per_second = None;
-    let (ttft, gen_seconds) = match &mut loaded {
+    let mut gpu = GpuFigures::default();
+    let (file, measured) = match &mut loaded {
         Loaded::Cpu(model) => {
-            let mut cache = model.new_cache(placement.capacity);
+            let mut cache = model.new_cache(plan.capacity());
             let mut session = CpuSession {
                 decoder: &model.decoder,
                 cache: &mut cache,
             };
-            measure(&mut session, &prompt, args.gen_tokens)?
+            let vocab = model.decoder.vocab_size();
+            (&model.file, measure::measure(&mut session, vocab, &plan)?)
         }
         Loaded::Gpu(model, _) => {
-            // One untimed step first: pipelines are compiled on first use.
-            decode(
-                &mut model.decoder,
-                &prompt[..1],
-                &mut Sampler::new(SamplingParams::greedy()),
-            )?;
-            model.decoder.truncate(0);
-            let before = model.decoder.recording_seconds();
-            let (ttft, gen_seconds) = measure(&mut model.decoder, &prompt, args.gen_tokens)?;
-            recording = Some((
-                model.decoder.dispatches_per_token(),
-                (model.decoder.recording_seconds() - before) / (args.gen_tokens + 1) as f64,
-            ));
+            let decoder = &mut model.decoder;
+            let vocab = decoder.vocab_size();
+            gpu.mib = Some(decoder.gpu_bytes() as f64 / f64::from(1 << 20));
+            let measured = measure::measure(decoder, vocab, &plan)?;
+            let recording_ms = device::recording_ms_per_token(decoder, plan.tg.clamp(1, 32))?;
+            gpu.dispatches = Some(device::dispatches(decoder, recording_ms));
             if args.profile {
-                print_profile(&mut model.decoder)?;
+                let batch = plan.pp.clamp(1, PREFILL_TOKENS).min(plan.capacity());
+                gpu.profiles = Some(device::profiles(decoder, batch)?);
             }
-            copy_gb_per_second = Some(copy_bandwidth(model.decoder.context())?);
-            (ttft, gen_seconds)
+            gpu.copy_gb_per_second = Some(device::copy_bandwidth(decoder.context())?);
+            (&model.file, measured)
         }
     };
-    let report = BenchReport {
-        model: path,
-        backend,
-        synthetic_weights: args.header_only,
-        weight_bytes,
-        load_seconds,
-        prompt_tokens: args.prompt_tokens,
-        prompt_tokens_per_second: args.prompt_tokens as f64 / ttft,
-        time_to_first_token_ms: ttft * 1e3,
-        gen_tokens: args.gen_tokens,
-        gen_tokens_per_second: args.gen_tokens as f64 / gen_seconds,
-        effective_gb_per_second: weight_bytes as f64 * args.gen_tokens as f64 / gen_seconds / 1e9,
-        peak_host_mib: peak_host_mib(),
-        gpu_mib,
-        copy_gb_per_second,
-        dispatches_per_token: recording.map(|r| r.0),
-        recording_ms_per_token: recording.map(|r| r.1 * 1e3),
+    let weight_bytes: u64 = file.tensors.iter().map(|t| t.bytes).sum();
+    // llama.cpp gets the device to itself.
+    drop(loaded);
+    let llama = match &args.llama_bench {
+        Some(binary) => Some(run_llama_bench(&args, binary, &plan)?),
+        None => None,
     };
+    let report = report(
+        &args,
+        &plan,
+        &measured,
+        gpu,
+        llama,
+        ReportBasics {
+            model: path,
+            backend,
+            weight_bytes,
+            load_seconds,
+        },
+    );
     print_report(&report, args.json)
 }
 
-fn tensor_bytes(file: &locus::gguf::GgufFile) -> u64 {
-    file.tensors.iter().map(|t| t.bytes).sum()
+/// What only a GPU run measures.
+#[derive(Default)]
+struct GpuFigures {
+    mib: Option<f64>,
+    copy_gb_per_second: Option<f64>,
+    dispatches: Option<Dispatches>,
+    profiles: Option<(Profile, Profile)>,
 }
 
-/// Seconds for the prompt (to the first token) and for `gen_tokens` more.
-fn measure<D: Decode>(
-    session: &mut D,
-    prompt: &[u32],
-    gen_tokens: usize,
-) -> Result<(f64, f64), String> {
-    let mut sampler = Sampler::new(SamplingParams::greedy());
-    let (first, ttft) = timed(|| decode(session, prompt, &mut sampler))?;
-    let mut token = first;
-    let (_, gen_seconds) = timed(|| {
-        for _ in 0..gen_tokens {
-            token = decode(session, &[token], &mut sampler)?;
-        }
-        Ok(())
-    })?;
-    Ok((ttft, gen_seconds))
+struct ReportBasics {
+    model: String,
+    backend: String,
+    weight_bytes: u64,
+    load_seconds: f64,
 }
 
-fn decode<D: Decode>(
-    session: &mut D,
-    tokens: &[u32],
-    sampler: &mut Sampler,
-) -> Result<u32, String> {
-    pollster::block_on(session.decode(tokens, sampler, &[])).map_err(|e| e.to_string())
-}
-
-fn timed<T>(work: impl FnOnce() -> Result<T, String>) -> Result<(T, f64), String> {
-    let started = Instant::now();
-    let value = work()?;
-    Ok((value, started.elapsed().as_secs_f64().max(1e-9)))
-}
-
-/// The device's copy bandwidth: bytes read plus written per second by
-/// copies between two 256 MiB buffers (after one untimed copy).
-fn copy_bandwidth(ctx: &locus::gpu::GpuContext) -> Result<f64, String> {
-    const BYTES: u64 = 256 << 20;
-    const COPIES: u32 = 8;
-    let buffer = |usage| {
-        ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("copy bandwidth"),
-            size: BYTES,
-            usage,
-            mapped_at_creation: false,
-        })
+fn run_llama_bench(
+    args: &BenchArgs,
+    binary: &std::path::Path,
+    plan: &Plan,
+) -> Result<Vec<LlamaTest>, String> {
+    // From a header alone llama.cpp needs the whole file: synthesised here
+    // and removed when `synthesised` drops.
+    let synthesised = if args.header_only {
+        Some(llama::SynthesisedModel::write(&args.synth, &args.model)?)
+    } else {
+        None
     };
-    let source = buffer(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::STORAGE);
-    let target = buffer(wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC);
-    let copies = |count: u32| -> Result<f64, String> {
-        let started = Instant::now();
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        for _ in 0..count {
-            encoder.copy_buffer_to_buffer(&source, 0, &target, 0, BYTES);
-        }
-        ctx.queue.submit([encoder.finish()]);
-        // Reading 4 bytes back waits for the copies.
-        pollster::block_on(ctx.read_buffer(&target, 4)).map_err(|e| e.to_string())?;
-        Ok(started.elapsed().as_secs_f64())
+    let model = synthesised
+        .as_ref()
+        .map_or(args.model.as_path(), |s| &s.path);
+    llama::Request {
+        binary,
+        model,
+        pp: plan.pp,
+        tg: plan.tg,
+        depth: plan.depth,
+        repetitions: plan.repetitions,
+        flash_attn: args.flash_attn,
+    }
+    .run()
+}
+
+fn report(
+    args: &BenchArgs,
+    plan: &Plan,
+    measured: &Measured,
+    gpu: GpuFigures,
+    llama: Option<Vec<LlamaTest>>,
+    basics: ReportBasics,
+) -> BenchReport {
+    let pp = measured.pp.as_ref().map(TestReport::rate);
+    let tg = measured.tg.as_ref().map(TestReport::rate);
+    let ttft = measured.ttft.as_ref().map(TestReport::latency);
+    let figures = LocusFigures {
+        pp: pp.as_ref().map(TestReport::stat),
+        tg: tg.as_ref().map(TestReport::stat),
+        depth: plan.depth,
+        ttft_ms: ttft.as_ref().map(TestReport::stat),
     };
-    copies(1)?;
-    let seconds = copies(COPIES)? - copies(0)?;
-    Ok(2.0 * BYTES as f64 * f64::from(COPIES) / seconds.max(1e-9) / 1e9)
-}
-
-/// Per-pass GPU times of a decode step: each pass's mean over the layers
-/// (passes in plan order within a layer), then the total.
-fn print_profile(decoder: &mut locus::gpu::decoder::GpuDecoder) -> Result<(), String> {
-    let layers = decoder.config().block_count;
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        times = pollster::block_on(decoder.profile_decode(1)).map_err(|e| e.to_string())?;
+    let comparison = table::rows(&figures, llama.as_deref().unwrap_or(&[]));
+    let (profile_decode, profile_prefill) = gpu
+        .profiles
+        .map(|(d, p)| (Some(d), Some(p)))
+        .unwrap_or_default();
+    BenchReport {
+        model: basics.model,
+        backend: basics.backend,
+        synthetic_weights: args.header_only,
+        weight_bytes: basics.weight_bytes,
+        load_seconds: basics.load_seconds,
+        repetitions: plan.repetitions,
+        depth: plan.depth,
+        effective_gb_per_second: tg
+            .as_ref()
+            .map(|t| basics.weight_bytes as f64 * t.mean / 1e9),
+        pp,
+        tg,
+        ttft,
+        peak_host_mib: device::peak_host_mib(),
+        gpu_mib: gpu.mib,
+        copy_gb_per_second: gpu.copy_gb_per_second,
+        dispatches: gpu.dispatches,
+        profile_decode,
+        profile_prefill,
+        llama_bench: llama,
+        comparison,
     }
-    let total: f64 = times.iter().sum();
-    let per_layer = (times.len() - 1) / layers.max(1);
-    println!("profile:    one decode step, GPU time per pass (mean over {layers} layers):");
-    println!("  embedding  {:.4} ms", times[0]);
-    for i in 0..per_layer {
-        let mean = (0..layers)
-            .map(|l| times[1 + l * per_layer + i])
-            .sum::<f64>()
-            / layers as f64;
-        println!("  pass {i:>2}    {mean:.4} ms");
-    }
-    println!(
-        "  total      {total:.3} ms over {} passes (head not included)",
-        times.len()
-    );
-    Ok(())
-}
-
-/// The process's peak resident memory (Linux `VmHWM`).
-fn peak_host_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
@@ -268,18 +351,18 @@ fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
         r.load_seconds
     );
     println!(
-        "pp{}:      {:.1} tokens/s (time to first token {:.1} ms)",
-        r.prompt_tokens, r.prompt_tokens_per_second, r.time_to_first_token_ms
+        "runs:       {} timed after one warm-up, depth {}",
+        r.repetitions, r.depth
     );
-    println!(
-        "tg{}:      {:.1} tokens/s, {:.2} GB/s of weights",
-        r.gen_tokens, r.gen_tokens_per_second, r.effective_gb_per_second
-    );
-    if let Some(copy) = r.copy_gb_per_second {
-        println!(
-            "copy:       {copy:.0} GB/s (read + written); weights at {:.1}% of it",
-            100.0 * r.effective_gb_per_second / copy
-        );
+    println!("{}", table::render(&r.comparison));
+    if let Some(gb) = r.effective_gb_per_second {
+        match r.copy_gb_per_second {
+            Some(copy) => println!(
+                "weights:    {gb:.2} GB/s read while generating; copy {copy:.0} GB/s (read + written): {:.1}% of it",
+                100.0 * gb / copy
+            ),
+            None => println!("weights:    {gb:.2} GB/s read while generating"),
+        }
     }
     if let Some(mib) = r.peak_host_mib {
         println!("peak host:  {mib:.0} MiB");
@@ -287,11 +370,18 @@ fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
     if let Some(mib) = r.gpu_mib {
         println!("gpu memory: {mib:.0} MiB (weights, KV cache, activations)");
     }
-    if let (Some(n), Some(ms)) = (r.dispatches_per_token, r.recording_ms_per_token) {
-        let per_token = 1e3 / r.gen_tokens_per_second;
+    if let Some(d) = &r.dispatches {
+        let per_token = r.tg.as_ref().map_or(0.0, |t| 1e3 / t.mean.max(1e-9));
         println!(
-            "decode:     {n} dispatches a token, {ms:.2} ms of {per_token:.2} ms recording on the CPU"
+            "decode:     {} dispatches a token ({:.1} a layer, embedding {}, head {}); {:.2} ms of {per_token:.2} ms recording on the CPU",
+            d.per_token, d.per_layer, d.embedding, d.head, d.recording_ms_per_token
         );
+    }
+    if let Some(p) = &r.profile_decode {
+        println!("{}", p.lines("one decode step").join("\n"));
+    }
+    if let Some(p) = &r.profile_prefill {
+        println!("{}", p.lines("one prompt batch").join("\n"));
     }
     Ok(())
 }

@@ -36,10 +36,28 @@ pub enum Kernel {
     /// `GgmlMatVec` for one token (decode): a workgroup per row, the loads
     /// and integer work ahead of the float chains (see `gpu::exact::ggml_matvec`).
     GgmlMatVecDecode,
+    /// The `fast` one-token mat-vec with its neighbours fused in: RMSNorm
+    /// of the input, bias, residual add or gated activation (see
+    /// `gpu::fast::matvec`).
+    FastMatVec,
+    /// The `fast` q/k norm, RoPE, query scale and KV store of one step
+    /// (see `gpu::fast::rope_store`).
+    FastRopeStore,
+    /// The `fast` post-norm residual: hidden += rmsnorm(x) · w.
+    FastNormAdd,
+    /// `fast` prefill mat-mul: bigger register tiles, f16 tiles where the
+    /// adapter has `shader-f16` (see `gpu::fast::matmul`).
+    FastMatMul,
+    /// `fast` causal flash attention of a batch over the f16 KV cache (see
+    /// `gpu::fast::attention`).
+    FlashAttention,
+    /// `fast` one-token attention split over chunks of positions, and its
+    /// reduce pass (see `gpu::fast::attention`).
+    SplitAttention,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -54,6 +72,12 @@ impl Kernel {
         Kernel::GgmlQuantize,
         Kernel::GgmlMatVec,
         Kernel::GgmlMatVecDecode,
+        Kernel::FastMatVec,
+        Kernel::FastRopeStore,
+        Kernel::FastNormAdd,
+        Kernel::FastMatMul,
+        Kernel::FlashAttention,
+        Kernel::SplitAttention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +96,12 @@ impl Kernel {
             Kernel::GgmlQuantize => "ggml_quantize",
             Kernel::GgmlMatVec => "ggml_matvec",
             Kernel::GgmlMatVecDecode => "ggml_matvec_decode",
+            Kernel::FastMatVec => "fast_matvec",
+            Kernel::FastRopeStore => "fast_rope_store",
+            Kernel::FastNormAdd => "fast_norm_add",
+            Kernel::FastMatMul => "fast_matmul",
+            Kernel::FlashAttention => "flash_attention",
+            Kernel::SplitAttention => "split_attention",
         }
     }
 
@@ -91,6 +121,12 @@ impl Kernel {
             Kernel::GgmlQuantize => include_str!("../../kernels/exact/ggml_quantize.wgsl"),
             Kernel::GgmlMatVec => include_str!("../../kernels/exact/ggml_matvec.wgsl"),
             Kernel::GgmlMatVecDecode => include_str!("../../kernels/exact/ggml_matvec_decode.wgsl"),
+            Kernel::FastMatVec => include_str!("../../kernels/fast/matvec.wgsl"),
+            Kernel::FastRopeStore => include_str!("../../kernels/fast/rope_store.wgsl"),
+            Kernel::FastNormAdd => include_str!("../../kernels/fast/norm_add.wgsl"),
+            Kernel::FastMatMul => include_str!("../../kernels/fast/matmul.wgsl"),
+            Kernel::FlashAttention => include_str!("../../kernels/fast/flash_attention.wgsl"),
+            Kernel::SplitAttention => include_str!("../../kernels/fast/split_attention.wgsl"),
         }
     }
 

@@ -47,7 +47,10 @@ fn upload_bytes(ctx: &GpuContext, bytes: &[u8]) -> wgpu::Buffer {
     let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("matvec weights"),
         size,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        // COPY_SRC: `gpu::fast::concat` moves matrices of one layer together.
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
     let whole = bytes.len() - bytes.len() % 4;

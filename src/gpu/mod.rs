@@ -21,6 +21,7 @@ mod readback;
 pub mod rmsnorm;
 pub mod rope;
 pub mod step;
+pub mod tuning;
 
 pub use context::{GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};

@@ -63,6 +63,12 @@ impl RopeTable {
     pub fn positions(&self) -> usize {
         self.positions
     }
+
+    /// The (cos, sin) pairs, position-major (for kernels that rotate as
+    /// part of a larger pass, e.g. `gpu::fast::rope_store`).
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
 }
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.

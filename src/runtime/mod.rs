@@ -24,7 +24,7 @@ use crate::report::{AdapterReport, BackendReport};
 use crate::tokenizer::Tokenizer;
 
 pub use generation::Job;
-pub use self_test::{SELF_TEST_TOLERANCE, self_test};
+pub use self_test::{SELF_TEST_TOLERANCE, self_test, subgroup_self_test};
 
 pub struct Runtime {
     /// The GPU, until it is lost: models load on the CPU after that.
@@ -129,10 +129,16 @@ impl Runtime {
     /// Runs the kernel self-test on `ctx` and keeps the GPU if it passes.
     pub async fn on_gpu(ctx: GpuContext, adapter: AdapterReport) -> Runtime {
         match self_test(&ctx).await {
-            Ok(test) if test.passed => {
-                let report = BackendReport::gpu(&ctx, adapter, test);
-                Runtime::new(Some(ctx), report)
-            }
+            Ok(test) if test.passed => match subgroup_self_test(&ctx).await {
+                Ok(subgroups) if subgroups.as_ref().is_none_or(|t| t.passed) => {
+                    let report = BackendReport::gpu(&ctx, adapter, test, subgroups);
+                    Runtime::new(Some(ctx), report)
+                }
+                Ok(_) => Runtime::on_cpu("the GPU's subgroup self-test picked a wrong argmax"),
+                Err(error) => Runtime::on_cpu(format!(
+                    "the GPU's subgroup self-test could not run: {error}"
+                )),
+            },
             Ok(test) => Runtime::on_cpu(format!(
                 "the GPU self-test failed ({} max error {:.2e} > {SELF_TEST_TOLERANCE:.0e})",
                 test.kernel, test.max_abs_error

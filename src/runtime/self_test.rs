@@ -38,3 +38,29 @@ pub async fn self_test(ctx: &GpuContext) -> Result<SelfTestReport, GpuError> {
         passed,
     })
 }
+
+/// Where the device granted subgroups: the argmax's subgroup variant (the
+/// one greedy decoding runs) on seeded logits spanning two first-stage
+/// workgroups, against the host's argmax. `None` without subgroups.
+pub async fn subgroup_self_test(ctx: &GpuContext) -> Result<Option<SelfTestReport>, GpuError> {
+    if !ctx.capabilities.subgroups {
+        return Ok(None);
+    }
+    let count = gpu::argmax::CHUNK + 907;
+    let mut rng = SmallRng::seed_from_u64(0x5b9);
+    let logits: Vec<f32> = (0..count).map(|_| rng.random_range(-8.0..8.0)).collect();
+    let want = logits
+        .iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > logits[best] { i } else { best });
+    let got = gpu::argmax::argmax(ctx, &logits, true).await? as usize;
+    let picked = logits.get(got).copied().unwrap_or(f32::NAN);
+    let max_abs_error = (picked - logits[want]).abs();
+    Ok(Some(SelfTestReport {
+        kernel: "argmax".into(),
+        variant: "SUBGROUPS".into(),
+        elements: count,
+        max_abs_error,
+        passed: got == want,
+    }))
+}

@@ -1,14 +1,19 @@
 //! The decoder on the GPU: weights, persistent activation and KV buffers,
 //! and the per-step plan of kernel dispatches.
 
-mod buffers;
+mod ahead;
+pub(crate) mod buffers;
 mod head;
 mod linears;
-mod plan;
+pub(crate) mod plan;
+#[cfg(not(target_arch = "wasm32"))]
+mod prefill_profile;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;
 mod session;
 mod weights;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use prefill_profile::DecodeDispatches;
 pub use session::GpuDecoder;
 pub use weights::{GpuLoadError, GpuWeights, LayerVectors};

@@ -9,6 +9,7 @@ use crate::cpu::attention::AttentionShape;
 use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
+use crate::gpu::fast::attention::bind_flash_attention;
 use crate::gpu::pass::{KernelPass, Rows};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
@@ -38,7 +39,7 @@ pub struct Bindings<'a> {
 }
 
 /// `buffer` as rows of `width` values from its start.
-pub(super) fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
+pub(crate) fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
     Rows {
         buffer,
         offset: 0,
@@ -203,16 +204,22 @@ impl Bindings<'_> {
             )?);
             let out = &a.attn;
             let attn_width = c.head_count * c.value_dim;
-            passes.push(bind_attention(
-                self.ctx,
-                &shape,
-                &cache,
-                rows(q, c.q_width()),
-                rows(out, attn_width),
-                self.scores,
-                self.step,
-                max_tokens,
-            )?);
+            let (q_rows, out_rows) = (rows(q, c.q_width()), rows(out, attn_width));
+            passes.push(match self.numerics {
+                Numerics::Fast if max_tokens > 1 => bind_flash_attention(
+                    self.ctx, &shape, &cache, q_rows, out_rows, self.step, max_tokens,
+                )?,
+                _ => bind_attention(
+                    self.ctx,
+                    &shape,
+                    &cache,
+                    q_rows,
+                    out_rows,
+                    self.scores,
+                    self.step,
+                    max_tokens,
+                )?,
+            });
             self.linears(
                 &mut passes,
                 out,

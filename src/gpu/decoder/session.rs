@@ -4,12 +4,15 @@
 
 use std::rc::Rc;
 
+use super::ahead::RunAhead;
 use super::buffers::{Activations, LayerCache, PICKED_BYTES, kv_cache};
 use super::plan::{Bindings, Passes};
 use super::weights::{GpuLoadError, GpuWeights};
 use crate::engine::{Decode, EngineError, Sampler};
 use crate::gguf::{ByteSource, GgufFile};
 use crate::gpu::attention::attention_scratch;
+use crate::gpu::fast::fused::FastWeights;
+use crate::gpu::fast::plan::bind_fast_plan;
 use crate::gpu::pass::KernelPass;
 use crate::gpu::rope::RopeTable;
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
@@ -20,30 +23,33 @@ use crate::model::{ModelConfig, ModelError};
 const TOP_K: usize = 64;
 
 pub struct GpuDecoder {
-    ctx: Rc<GpuContext>,
+    pub(super) ctx: Rc<GpuContext>,
     config: ModelConfig,
     numerics: Numerics,
-    acts: Activations,
-    position: usize,
-    capacity: usize,
+    pub(super) acts: Activations,
+    pub(super) position: usize,
+    pub(super) capacity: usize,
     prefill_tokens: usize,
-    step: wgpu::Buffer,
-    _head_step: wgpu::Buffer,
-    decode: Passes,
+    pub(super) step: wgpu::Buffer,
+    head_step: wgpu::Buffer,
+    /// The blocks of a one-token step (in `fast` numerics the fast plan's).
+    pub(super) decode: Passes,
+    /// `fast` numerics: the fast head and several greedy steps per submission.
+    pub(super) ahead: Option<RunAhead>,
     prefill: Passes,
     logits: Passes,
     argmax: KernelPass,
     top_k: KernelPass,
     /// Kept for their buffers' lifetime and the memory report.
     weights: GpuWeights,
-    _cache: Vec<LayerCache>,
+    cache: Vec<LayerCache>,
     /// Attention's scratch, shared by every layer.
     scores: wgpu::Buffer,
-    _rope: (RopeTable, Option<RopeTable>),
+    rope: (RopeTable, Option<RopeTable>),
     cache_bytes: u64,
     /// CPU time spent recording and submitting steps (native builds only:
     /// `locus bench` reports it against the time per token).
-    recording_seconds: f64,
+    pub(super) recording_seconds: f64,
 }
 
 impl GpuDecoder {
@@ -60,7 +66,11 @@ impl GpuDecoder {
         let config = ModelConfig::from_gguf(file)?;
         let capacity = options.capacity.min(config.context_length).max(1);
         let prefill_tokens = options.prefill_tokens.clamp(2, capacity.max(2));
-        let weights = GpuWeights::upload(&ctx, file, source, &config, on_tensor)?;
+        let mut weights = GpuWeights::upload(&ctx, file, source, &config, on_tensor)?;
+        let fast_weights = match options.numerics {
+            Numerics::Fast => Some(FastWeights::prepare(&ctx, &mut weights, &config)?),
+            Numerics::Exact => None,
+        };
         let vocab = weights.matrices.output_matrix().rows;
         let acts = Activations::new(&ctx, &config, vocab, prefill_tokens);
         let (cache, cache_bytes) = kv_cache(&ctx, &config, capacity);
@@ -92,7 +102,16 @@ impl GpuDecoder {
             rope_global: &global,
             rope_local: local.as_ref(),
         };
-        let decode = bindings.blocks(1)?;
+        let (decode, ahead) = match fast_weights {
+            Some(fast) => {
+                let plan = bind_fast_plan(&bindings, &fast)?;
+                (
+                    plan.blocks,
+                    Some(RunAhead::new(&ctx, plan.head, plan.pick, fast)),
+                )
+            }
+            None => (bindings.blocks(1)?, None),
+        };
         let prefill = bindings.blocks(prefill_tokens as u32)?;
         let logits = bindings.logits()?;
         let argmax = bindings.argmax()?;
@@ -106,16 +125,17 @@ impl GpuDecoder {
             capacity,
             prefill_tokens,
             step,
-            _head_step: head_step,
+            head_step,
             decode,
+            ahead,
             prefill,
             logits,
             argmax,
             top_k,
             weights,
-            _cache: cache,
+            cache,
             scores,
-            _rope: (global, local),
+            rope: (global, local),
             cache_bytes,
             recording_seconds: 0.0,
         })
@@ -123,6 +143,34 @@ impl GpuDecoder {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Replaces the fused `fast` decode plan by the per-operation plan with
+    /// the same f32 linears (one dispatch per norm, linear, RoPE, add, ...)
+    /// and one step per submission: the reference the fused plan's logits
+    /// are checked against (`tests/gpu_fast.rs`). No effect in `exact`.
+    #[doc(hidden)]
+    pub fn unfuse_decode(&mut self) -> Result<(), GpuError> {
+        if self.ahead.is_none() {
+            return Ok(());
+        }
+        let bindings = Bindings {
+            ctx: &self.ctx,
+            numerics: self.numerics,
+            config: &self.config,
+            weights: &self.weights,
+            acts: &self.acts,
+            cache: &self.cache,
+            capacity: self.capacity,
+            scores: &self.scores,
+            step: &self.step,
+            head_step: &self.head_step,
+            rope_global: &self.rope.0,
+            rope_local: self.rope.1.as_ref(),
+        };
+        self.decode = bindings.blocks(1)?;
+        self.ahead = None;
+        Ok(())
     }
 
     /// The arithmetic this decoder's kernels follow.
@@ -140,12 +188,13 @@ impl GpuDecoder {
         self.weights.bytes + self.cache_bytes + self.acts.bytes + self.scores.size()
     }
 
-    /// Runs one batch (at most `prefill_tokens`) and, when `pick` is given,
-    /// the head and that pick (argmax or top-k) into `acts.readback`.
-    /// Dispatches in one decode step, head and greedy pick included.
+    /// Dispatches in one greedy decode step, head and pick included.
     pub fn dispatches_per_token(&self) -> usize {
         let count = |passes: &Passes| passes.iter().map(KernelPass::dispatch_count).sum::<usize>();
-        count(&self.decode) + count(&self.logits) + self.argmax.dispatch_count()
+        match &self.ahead {
+            Some(ahead) => count(&self.decode) + ahead.head_dispatches(),
+            None => count(&self.decode) + count(&self.logits) + self.argmax.dispatch_count(),
+        }
     }
 
     /// CPU seconds spent recording and submitting steps so far (0 on wasm).
@@ -163,6 +212,18 @@ impl GpuDecoder {
         &self.decode
     }
 
+    /// The passes of one prompt batch, and its most tokens (for
+    /// `prefill_profile.rs`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn prefill_passes(&self) -> &Passes {
+        &self.prefill
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn prefill_batch(&self) -> usize {
+        self.prefill_tokens
+    }
+
     /// Queues this step's uniform and token ids for `tokens` at the current
     /// position.
     pub(super) fn write_inputs(&self, tokens: &[u32]) {
@@ -173,6 +234,8 @@ impl GpuDecoder {
             .write_buffer(&self.acts.ids, 0, bytemuck::cast_slice(tokens));
     }
 
+    /// Runs one batch (at most `prefill_tokens`) and, when `pick` is given,
+    /// the head and that pick (argmax or top-k) into `acts.readback`.
     fn submit(&mut self, tokens: &[u32], pick: Option<bool>) {
         #[cfg(not(target_arch = "wasm32"))]
         let started = std::time::Instant::now();
@@ -259,6 +322,14 @@ impl Decode for GpuDecoder {
             return Err(ModelError::BadToken { id: bad, vocab }.into());
         }
         let greedy = sampler.is_greedy();
+        if let Some(ahead) = &mut self.ahead {
+            match tokens {
+                [token] if greedy && ahead.group_steps() > 1 => {
+                    return self.decode_ahead(*token).await;
+                }
+                _ => ahead.forget(),
+            }
+        }
         let batches: Vec<&[u32]> = tokens.chunks(self.prefill_tokens).collect();
         for (i, batch) in batches.iter().enumerate() {
             let last = i + 1 == batches.len();
@@ -282,5 +353,8 @@ impl Decode for GpuDecoder {
     fn truncate(&mut self, len: usize) {
         // Positions past `len` are overwritten by the next tokens.
         self.position = self.position.min(len);
+        if let Some(ahead) = &mut self.ahead {
+            ahead.forget();
+        }
     }
 }

@@ -1,0 +1,376 @@
+//! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//! flags: HALF ACCUMULATE BIAS
+//! include: step ggml_bytes ggml_numerics
+// The `fast` prefill mat-mul: Y[t, r] = sum_c W[r, c] * X[t, c] (Y = X·Wᵀ)
+// for n tokens, X and Y token-major f32 rows, W raw GGUF blocks.
+//
+// Tiling: a workgroup of 256 threads computes a 128-row × 64-token tile of
+// Y, each thread 8 rows × 4 tokens (32 f32 accumulators). K is walked 16
+// values at a time (half a legacy block or K-quant sub-block): the 256
+// threads dequantise the 128 × 16 slice of W into workgroup memory (8 values
+// each, the same `dequant8` as kernels/matmul.wgsl, kept identical by a test
+// in src/gpu/fast/matmul.rs) and copy the 64 × 16 slice of X beside it with
+// one vec4 load each.
+//
+// HALF (adapters with shader-f16): the tiles hold f16 (half the workgroup
+// memory and loads) and each K step's 16 products per output are summed in
+// f16 before joining the f32 accumulator; inputs must stay within f16 range.
+// Without HALF everything is f32.
+//
+// ACCUMULATE adds the result to Y (a residual); BIAS adds bias[r].
+// The token count is read from the shared Step uniform (capped at
+// max_tokens): one bind serves every prompt length.
+
+#if HALF
+enable f16;
+alias T = f16;
+#else
+alias T = f32;
+#endif
+
+struct Params {
+    rows: u32,        // rows in this dispatch (one chunk of the matrix)
+    cols: u32,        // values per row (a multiple of 4)
+    row_bytes: u32,   // bytes per row
+    w_offset: u32,    // byte offset of row 0 in `weights` (even)
+    x_offset: u32,    // vec4 index of X[0, 0] in `x`
+    x_stride: u32,    // vec4s between tokens in `x`
+    y_offset: u32,    // index of Y[0, 0] (this dispatch's row 0) in `y`
+    y_stride: u32,    // elements between tokens in `y`
+    max_tokens: u32,  // tokens the buffers were bound for
+    bias_offset: u32, // index of this dispatch's row 0 in `bias`
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> weights: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<uniform> step: Step;
+#if BIAS
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+#endif
+
+const TILE_ROWS: u32 = 128u;
+const TILE_TOKENS: u32 = 64u;
+const TILE_K: u32 = 32u; // values per dequantisation unit (dequant8)
+const STEP_K: u32 = 16u; // values per step of the K loop
+
+// K-major slices: w_tile[k * 32 + i] holds rows 4i..4i+4 at column k of the
+// step, x_tile[k * 16 + i] tokens 4i..4i+4.
+var<workgroup> w_tile: array<vec4<T>, 512>; // STEP_K * TILE_ROWS / 4
+var<workgroup> x_tile: array<vec4<T>, 256>; // STEP_K * TILE_TOKENS / 4
+
+// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
+// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
+fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
+    }
+    let packed = load_u8(s + j + 4u);
+    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
+    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
+    return vec2<f32>(f32(scale), f32(m));
+}
+
+// ---- Dequantisation: `dequant8(row, u, p)` is values 8p..8p+8 (p in 0..4)
+// of unit u (32 values) of the row starting at byte `row`, exactly as ggml's
+// dequantize_row_* computes them. Float units are cut at `cols` (zeros past).
+
+fn eight(a: vec4<f32>, b: vec4<f32>) -> array<f32, 8> {
+    return array<f32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+}
+
+#if F32
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u32(row + 4u * (first + i)));
+        }
+    }
+    return v;
+}
+#endif
+
+#if F16
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = load_f16(row + 2u * (first + i));
+        }
+    }
+    return v;
+}
+#endif
+
+#if BF16
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let first = u * TILE_K + 8u * p;
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (first + i < params.cols) {
+            v[i] = bitcast<f32>(load_u16(row + 2u * (first + i)) << 16u);
+        }
+    }
+    return v;
+}
+#endif
+
+// Legacy blocks of 32: value j (< 16) is the low nibble of qs[j], value
+// j + 16 its high nibble, so part p reads qs[8(p % 2)..][..8], nibble p / 2.
+// 5-bit kinds take bit j of qh as value j's fifth bit.
+
+// The 8 nibbles of part p from the 16 quant bytes at `qs`.
+fn nibbles8(qs: u32, p: u32) -> array<vec4<u32>, 2> {
+    let at = qs + 8u * (p % 2u);
+    let shift = vec4<u32>(4u * (p / 2u));
+    return array<vec4<u32>, 2>(
+        (vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u),
+        (vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u),
+    );
+}
+
+// Bits 8p..8p+8 of `qh`, as fifth bits (0 or 16).
+fn fifth_bits8(qh: u32, p: u32) -> array<vec4<u32>, 2> {
+    let j = 8u * p + vec4<u32>(0u, 1u, 2u, 3u);
+    return array<vec4<u32>, 2>(
+        ((vec4<u32>(qh) >> j) & vec4<u32>(1u)) << vec4<u32>(4u),
+        ((vec4<u32>(qh) >> (j + 4u)) & vec4<u32>(1u)) << vec4<u32>(4u),
+    );
+}
+
+#if Q4_0
+// 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 18u;
+    let q = nibbles8(b + 2u, p);
+    let d = load_f16(b);
+    return eight((vec4<f32>(q[0]) - 8.0) * d, (vec4<f32>(q[1]) - 8.0) * d);
+}
+#endif
+
+#if Q4_1
+// 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 20u;
+    let q = nibbles8(b + 4u, p);
+    let d = load_f16(b);
+    let m = load_f16(b + 2u);
+    return eight(vec4<f32>(q[0]) * d + m, vec4<f32>(q[1]) * d + m);
+}
+#endif
+
+#if Q5_0
+// 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 22u;
+    let h = fifth_bits8(load_u32(b + 2u), p);
+    let q = nibbles8(b + 6u, p);
+    let d = load_f16(b);
+    return eight((vec4<f32>(q[0] | h[0]) - 16.0) * d, (vec4<f32>(q[1] | h[1]) - 16.0) * d);
+}
+#endif
+
+#if Q5_1
+// 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 24u;
+    let h = fifth_bits8(load_u32(b + 4u), p);
+    let q = nibbles8(b + 8u, p);
+    let d = load_f16(b);
+    let m = load_f16(b + 2u);
+    return eight(vec4<f32>(q[0] | h[0]) * d + m, vec4<f32>(q[1] | h[1]) * d + m);
+}
+#endif
+
+#if Q8_0
+// 34 bytes: d: f16, qs: [i8; 32]. w = q * d.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + u * 34u;
+    let at = b + 2u + 8u * p;
+    let d = load_f16(b);
+    return eight(vec4<f32>(sbytes4(load_u32(at))) * d, vec4<f32>(sbytes4(load_u32(at + 4u))) * d);
+}
+#endif
+
+// K-quants: 256-value super-blocks; unit u is sub-block j = u % 8 of
+// super-block u / 8. Q4_K/Q5_K nibbles come in chunks of 64 values: byte
+// qs[32c + l] holds value 64c + l (low nibble) and 64c + 32 + l (high
+// nibble), so sub-block j reads the 32 bytes of chunk j / 2, nibble j % 2.
+
+#if Q4_K
+// 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
+// w = (d * scale) * q - (dmin * min).
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 144u;
+    let j = u % 8u;
+    let sm = scale_min_k4(b + 4u, j);
+    let at = b + 16u + 32u * (j / 2u) + 8u * p;
+    let shift = vec4<u32>(4u * (j % 2u));
+    let lo = (vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u);
+    let hi = (vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u);
+    let d = load_f16(b) * sm.x;
+    let m = load_f16(b + 2u) * sm.y;
+    return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
+}
+#endif
+
+#if Q5_K
+// 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
+// qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit.
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 176u;
+    let j = u % 8u;
+    let sm = scale_min_k4(b + 4u, j);
+    let at = b + 48u + 32u * (j / 2u) + 8u * p;
+    let shift = vec4<u32>(4u * (j % 2u));
+    let qh = b + 16u + 8u * p;
+    let five = vec4<u32>(j);
+    let lo = ((vec4<u32>(bytes4(load_u32(at))) >> shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh))) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let hi = ((vec4<u32>(bytes4(load_u32(at + 4u))) >> shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh + 4u))) >> five) & vec4<u32>(1u)) << vec4<u32>(4u));
+    let d = load_f16(b) * sm.x;
+    let m = load_f16(b + 2u) * sm.y;
+    return eight(d * vec4<f32>(lo) - m, d * vec4<f32>(hi) - m);
+}
+#endif
+
+#if Q6_K
+// 210 bytes: ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16.
+// Two halves of 128 values; in half h, value 32k + l (k in 0..4) has low
+// bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
+// 2k..2k+2 of qh[32h + l], scale scales[8h + 2k + l / 16].
+// w = (d * scale) * (q - 32).
+fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
+    let b = row + (u / 8u) * 210u;
+    let h = (u % 8u) / 4u;
+    let k = u % 4u;
+    let ql = b + 64u * h + 32u * (k % 2u) + 8u * p;
+    let qh = b + 128u + 32u * h + 8u * p;
+    let lo_shift = vec4<u32>(4u * (k / 2u));
+    let hi_shift = vec4<u32>(2u * k);
+    let q0 = ((vec4<u32>(bytes4(load_u32(ql))) >> lo_shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh))) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let q1 = ((vec4<u32>(bytes4(load_u32(ql + 4u))) >> lo_shift) & vec4<u32>(15u))
+        | (((vec4<u32>(bytes4(load_u32(qh + 4u))) >> hi_shift) & vec4<u32>(3u)) << vec4<u32>(4u));
+    // Values 8p..8p+8 lie in one half of the unit: scale l / 16 = p / 2.
+    let d = load_f16(b + 208u) * load_i8(b + 192u + 8u * h + 2u * k + p / 2u);
+    return eight(d * (vec4<f32>(q0) - 32.0), d * (vec4<f32>(q1) - 32.0));
+}
+#endif
+
+// ---- The kernel.
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let n = min(step.n_tokens, params.max_tokens);
+    // Row tiles beyond 65535 spill into z (see gpu::workgroup_grid).
+    let row0 = (wid.x + wid.z * groups.x) * TILE_ROWS;
+    let tok0 = wid.y * TILE_TOKENS;
+    // Uniform across the workgroup, so returning keeps barriers uniform.
+    if (row0 >= params.rows || tok0 >= n) {
+        return;
+    }
+
+    // Loading W: thread lid fills tile row lid / 2 with values 8h..8h+8 of
+    // the step's 16, h = lid % 2. Loading X: token lid / 4, values 4q..4q+4,
+    // q = lid % 4.
+    let w_lane = lid / 2u;
+    let h = lid % 2u;
+    let w_row = row0 + w_lane;
+    let row_start = params.w_offset + w_row * params.row_bytes;
+    let x_lane = lid / 4u;
+    let q = lid % 4u;
+    let x_tok = tok0 + x_lane;
+    let x_start = params.x_offset + x_tok * params.x_stride;
+
+    // Computing: thread lid owns rows 8(lid % 16).. and tokens 4(lid / 16)..;
+    // acc[2j + i] holds rows 8tr + 4i.. of token j.
+    let tr = lid % 16u;
+    let tt = lid / 16u;
+    var acc = array<vec4<f32>, 8>();
+
+    let steps = (params.cols + STEP_K - 1u) / STEP_K;
+    for (var s = 0u; s < steps; s++) {
+        var w = array<f32, 8>();
+        if (w_row < params.rows) {
+            w = dequant8(row_start, s / 2u, 2u * (s % 2u) + h);
+        }
+        for (var i = 0u; i < 8u; i++) {
+            w_tile[(8u * h + i) * 32u + w_lane / 4u][w_lane % 4u] = T(w[i]);
+        }
+        var xv = vec4<f32>();
+        let first = s * STEP_K + 4u * q;
+        if (x_tok < n && first < params.cols) {
+            xv = x[x_start + first / 4u];
+        }
+        for (var i = 0u; i < 4u; i++) {
+            x_tile[(4u * q + i) * 16u + x_lane / 4u][x_lane % 4u] = T(xv[i]);
+        }
+        workgroupBarrier();
+#if HALF
+        var part = array<vec4<f16>, 8>();
+        for (var k = 0u; k < STEP_K; k++) {
+            let a0 = w_tile[k * 32u + 2u * tr];
+            let a1 = w_tile[k * 32u + 2u * tr + 1u];
+            let t = x_tile[k * 16u + tt];
+            part[0] = fma(a0, vec4<f16>(t.x), part[0]);
+            part[1] = fma(a1, vec4<f16>(t.x), part[1]);
+            part[2] = fma(a0, vec4<f16>(t.y), part[2]);
+            part[3] = fma(a1, vec4<f16>(t.y), part[3]);
+            part[4] = fma(a0, vec4<f16>(t.z), part[4]);
+            part[5] = fma(a1, vec4<f16>(t.z), part[5]);
+            part[6] = fma(a0, vec4<f16>(t.w), part[6]);
+            part[7] = fma(a1, vec4<f16>(t.w), part[7]);
+        }
+        for (var i = 0u; i < 8u; i++) {
+            acc[i] += vec4<f32>(part[i]);
+        }
+#else
+        for (var k = 0u; k < STEP_K; k++) {
+            let a0 = w_tile[k * 32u + 2u * tr];
+            let a1 = w_tile[k * 32u + 2u * tr + 1u];
+            let t = x_tile[k * 16u + tt];
+            acc[0] = fma(a0, vec4<f32>(t.x), acc[0]);
+            acc[1] = fma(a1, vec4<f32>(t.x), acc[1]);
+            acc[2] = fma(a0, vec4<f32>(t.y), acc[2]);
+            acc[3] = fma(a1, vec4<f32>(t.y), acc[3]);
+            acc[4] = fma(a0, vec4<f32>(t.z), acc[4]);
+            acc[5] = fma(a1, vec4<f32>(t.z), acc[5]);
+            acc[6] = fma(a0, vec4<f32>(t.w), acc[6]);
+            acc[7] = fma(a1, vec4<f32>(t.w), acc[7]);
+        }
+#endif
+        workgroupBarrier();
+    }
+
+    let r = row0 + 8u * tr;
+    for (var j = 0u; j < 4u; j++) {
+        let t = tok0 + 4u * tt + j;
+        if (t < n) {
+            let out = params.y_offset + t * params.y_stride + r;
+            for (var i = 0u; i < 8u; i++) {
+                if (r + i < params.rows) {
+                    var v = acc[2u * j + i / 4u][i % 4u];
+#if BIAS
+                    v += bias[params.bias_offset + r + i];
+#endif
+#if ACCUMULATE
+                    v += y[out + i];
+#endif
+                    y[out + i] = v;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
+//! choose: STORE ADD SILU_MUL GELU_MUL
+//! flags: SUBGROUPS NORM BIAS
+//! include: ggml_bytes ggml_numerics
+// The `fast` one-token mat-vec, with the passes around a linear layer fused
+// in: y = epilogue(W · norm(x)).
+//
+// W is a tensor stored as in the GGUF file (raw blocks in an array<u32>,
+// decoded here in registers and dotted with f32 activations; no rounding of
+// the activations). Several matrices of one type and width may sit back to
+// back in `weights` (Q, K and V; gate and up): they are one matrix of more
+// rows to this kernel.
+//
+//   NORM      x is RMS-normalised on the fly: every workgroup sums the
+//             squares of x itself (cols ≤ a few thousand: cheaper than a
+//             pass of its own), multiplies x by the norm weights, and scales
+//             the dot product by 1 / sqrt(mean(x²) + eps).
+//   BIAS      adds bias[bias_offset + row] (Qwen2's QKV biases).
+//   STORE     y[row] = dot
+//   ADD       y[row] += dot (the residual add, in place on the hidden state)
+//   SILU_MUL  y[row] = silu(dot_gate) * dot_up, GELU_MUL the same with
+//             gelu_tanh: the gate row and the up row `up_rows` rows later
+//             are computed by the same threads.
+//
+// Work split: ROWS rows per 64-thread workgroup, TPR threads per row; a row
+// is cut into units of 32 values (a legacy block, or a 32-value sub-block
+// of a K-quant super-block; 8 values for the float types), unit u to
+// thread u % TPR. Few threads per row keep many workgroups in flight: the
+// kernel is bound by memory latency, not arithmetic (see the git log of
+// kernels/exact/ggml_matvec_decode.wgsl). A row's partial sums are added
+// with subgroupAdd where the adapter has subgroups, with a shared-memory
+// tree otherwise. (No `enable subgroups;` here: naga rejects it, so the
+// runtime adds it for browsers, see GpuContext.)
+
+struct Params {
+    rows: u32,        // output rows in this dispatch
+    cols: u32,        // values per row
+    row_bytes: u32,   // bytes per row
+    w_offset: u32,    // byte offset of row 0 in `weights` (even)
+    x_offset: u32,    // index of x[0] in `x`
+    y_offset: u32,    // index of y[0] in `y`
+    up_rows: u32,     // SILU_MUL/GELU_MUL: rows from a gate row to its up row
+    bias_offset: u32, // index of bias[0] in `bias`
+    eps: f32,         // NORM's epsilon
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> weights: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+#if NORM
+@group(0) @binding(4) var<storage, read> norm_w: array<f32>;
+#endif
+#if BIAS
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+#endif
+
+const ROWS: u32 = 2u; // rows per workgroup
+const TPR: u32 = 32u; // threads per row (a power of two)
+const WG: u32 = 64u;  // ROWS * TPR, the workgroup size
+
+// x[i], times the norm weight of its column when NORM.
+fn x1(i: u32) -> f32 {
+#if NORM
+    return x[i] * norm_w[i - params.x_offset];
+#else
+    return x[i];
+#endif
+}
+
+fn x4(i: u32) -> vec4<f32> {
+    let v = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+#if NORM
+    let c = i - params.x_offset;
+    return v * vec4<f32>(norm_w[c], norm_w[c + 1u], norm_w[c + 2u], norm_w[c + 3u]);
+#else
+    return v;
+#endif
+}
+
+fn sum4(v: vec4<f32>) -> f32 {
+    return v.x + v.y + v.z + v.w;
+}
+
+// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
+// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
+fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
+    }
+    let packed = load_u8(s + j + 4u);
+    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
+    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
+    return vec2<f32>(f32(scale), f32(m));
+}
+
+// ---- One unit per type: the dot of 32 (8 for floats) values of the row
+// starting at byte `row` with x[xi..]; `u` is the unit's index in the row.
+// The block layouts are those of kernels/matvec.wgsl; the loads of a unit
+// come before the arithmetic that uses them.
+
+#if F32
+const UNIT: u32 = 8u;
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let first = u * UNIT;
+    var s = 0.0;
+    for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
+        s += bitcast<f32>(load_u32(row + 4u * (first + j))) * x1(xi + j);
+    }
+    return s;
+}
+#endif
+
+#if F16
+const UNIT: u32 = 8u;
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let first = u * UNIT;
+    var s = 0.0;
+    for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
+        s += load_f16(row + 2u * (first + j)) * x1(xi + j);
+    }
+    return s;
+}
+#endif
+
+#if BF16
+const UNIT: u32 = 8u;
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let first = u * UNIT;
+    var s = 0.0;
+    for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
+        s += bitcast<f32>(load_u16(row + 2u * (first + j)) << 16u) * x1(xi + j);
+    }
+    return s;
+}
+#endif
+
+#if Q4_0
+const UNIT: u32 = 32u;
+// 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + u * 18u;
+    let d = load_f16(b);
+    let w = array<u32, 4>(load_u32(b + 2u), load_u32(b + 6u), load_u32(b + 10u), load_u32(b + 14u));
+    var s = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let q = vec4<u32>(bytes4(w[k]));
+        s += dot(vec4<f32>(q & vec4<u32>(15u)) - 8.0, x4(xi + 4u * k));
+        s += dot(vec4<f32>(q >> vec4<u32>(4u)) - 8.0, x4(xi + 16u + 4u * k));
+    }
+    return d * s;
+}
+#endif
+
+#if Q4_1
+const UNIT: u32 = 32u;
+// 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + u * 20u;
+    let dm = unpack2x16float(load_u32(b));
+    let w = array<u32, 4>(load_u32(b + 4u), load_u32(b + 8u), load_u32(b + 12u), load_u32(b + 16u));
+    var sq = 0.0;
+    var sx = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let q = vec4<u32>(bytes4(w[k]));
+        let lo = x4(xi + 4u * k);
+        let hi = x4(xi + 16u + 4u * k);
+        sq += dot(vec4<f32>(q & vec4<u32>(15u)), lo) + dot(vec4<f32>(q >> vec4<u32>(4u)), hi);
+        sx += sum4(lo + hi);
+    }
+    return dm.x * sq + dm.y * sx;
+}
+#endif
+
+#if Q5_0
+const UNIT: u32 = 32u;
+// 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + u * 22u;
+    let d = load_f16(b);
+    let qh = vec4<u32>(load_u32(b + 2u));
+    let w = array<u32, 4>(load_u32(b + 6u), load_u32(b + 10u), load_u32(b + 14u), load_u32(b + 18u));
+    var s = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let q = vec4<u32>(bytes4(w[k]));
+        let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
+        let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+        s += dot(vec4<f32>((q & vec4<u32>(15u)) | h_lo) - 16.0, x4(xi + 4u * k));
+        s += dot(vec4<f32>((q >> vec4<u32>(4u)) | h_hi) - 16.0, x4(xi + 16u + 4u * k));
+    }
+    return d * s;
+}
+#endif
+
+#if Q5_1
+const UNIT: u32 = 32u;
+// 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + u * 24u;
+    let dm = unpack2x16float(load_u32(b));
+    let qh = vec4<u32>(load_u32(b + 4u));
+    let w = array<u32, 4>(load_u32(b + 8u), load_u32(b + 12u), load_u32(b + 16u), load_u32(b + 20u));
+    var sq = 0.0;
+    var sx = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let q = vec4<u32>(bytes4(w[k]));
+        let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
+        let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let lo = x4(xi + 4u * k);
+        let hi = x4(xi + 16u + 4u * k);
+        sq += dot(vec4<f32>((q & vec4<u32>(15u)) | h_lo), lo);
+        sq += dot(vec4<f32>((q >> vec4<u32>(4u)) | h_hi), hi);
+        sx += sum4(lo + hi);
+    }
+    return dm.x * sq + dm.y * sx;
+}
+#endif
+
+#if Q8_0
+const UNIT: u32 = 32u;
+// 34 bytes: d: f16, qs: [i8; 32]. w = q * d.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + u * 34u;
+    let d = load_f16(b);
+    var w: array<u32, 8>;
+    for (var k = 0u; k < 8u; k++) {
+        w[k] = load_u32(b + 2u + 4u * k);
+    }
+    var s = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        s += dot(vec4<f32>(sbytes4(w[k])), x4(xi + 4u * k));
+    }
+    return d * s;
+}
+#endif
+
+// K-quants: 256-value super-blocks; unit u is sub-block u % 8 of super-block
+// u / 8. Q4_K/Q5_K nibbles come in chunks of 64 values: byte qs[32c + l]
+// holds value 64c + l (low nibble) and 64c + 32 + l (high nibble).
+
+#if Q4_K
+const UNIT: u32 = 32u;
+// 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
+// w = d * scale * q - dmin * min.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + (u / 8u) * 144u;
+    let j = u % 8u;
+    let dm = unpack2x16float(load_u32(b));
+    let sm = scale_min_k4(b + 4u, j);
+    let qs = b + 16u + 32u * (j / 2u);
+    var w: array<u32, 8>;
+    for (var k = 0u; k < 8u; k++) {
+        w[k] = load_u32(qs + 4u * k);
+    }
+    let shift = vec4<u32>(4u * (j % 2u));
+    var sq = 0.0;
+    var sx = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        let q = (vec4<u32>(bytes4(w[k])) >> shift) & vec4<u32>(15u);
+        let v = x4(xi + 4u * k);
+        sq += dot(vec4<f32>(q), v);
+        sx += sum4(v);
+    }
+    return dm.x * sm.x * sq - dm.y * sm.y * sx;
+}
+#endif
+
+#if Q5_K
+const UNIT: u32 = 32u;
+// 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
+// qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit.
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + (u / 8u) * 176u;
+    let j = u % 8u;
+    let dm = unpack2x16float(load_u32(b));
+    let sm = scale_min_k4(b + 4u, j);
+    let qs = b + 48u + 32u * (j / 2u);
+    var wl: array<u32, 8>;
+    var wh: array<u32, 8>;
+    for (var k = 0u; k < 8u; k++) {
+        wl[k] = load_u32(qs + 4u * k);
+        wh[k] = load_u32(b + 16u + 4u * k);
+    }
+    let shift = vec4<u32>(4u * (j % 2u));
+    var sq = 0.0;
+    var sx = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+        let lo = (vec4<u32>(bytes4(wl[k])) >> shift) & vec4<u32>(15u);
+        let hi = ((vec4<u32>(bytes4(wh[k])) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let v = x4(xi + 4u * k);
+        sq += dot(vec4<f32>(lo | hi), v);
+        sx += sum4(v);
+    }
+    return dm.x * sm.x * sq - dm.y * sm.y * sx;
+}
+#endif
+
+#if Q6_K
+const UNIT: u32 = 32u;
+// 210 bytes: ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16.
+// Two halves of 128 values; in half h, value 32k + l (k in 0..4) has low
+// bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
+// 2k..2k+2 of qh[32h + l], scale scales[8h + 2k + l / 16].
+// w = d * scale * (q - 32).
+fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+    let b = row + (u / 8u) * 210u;
+    let h = (u % 8u) / 4u;
+    let k = u % 4u;
+    let ql = b + 64u * h + 32u * (k % 2u);
+    let qh = b + 128u + 32u * h;
+    var wl: array<u32, 8>;
+    var wh: array<u32, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        wl[i] = load_u32(ql + 4u * i);
+        wh[i] = load_u32(qh + 4u * i);
+    }
+    let scales = b + 192u + 8u * h + 2u * k;
+    let d = load_f16(b + 208u);
+    let lo_shift = vec4<u32>(4u * (k / 2u));
+    let hi_shift = vec4<u32>(2u * k);
+    var s = vec2<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) {
+        let lo = (vec4<u32>(bytes4(wl[i])) >> lo_shift) & vec4<u32>(15u);
+        let hi = (vec4<u32>(bytes4(wh[i])) >> hi_shift) & vec4<u32>(3u);
+        let p = dot(vec4<f32>(lo | (hi << vec4<u32>(4u))) - 32.0, x4(xi + 4u * i));
+        // Values l < 16 (i < 4) have the first of the unit's two scales.
+        s[i / 4u] += p;
+    }
+    return d * (load_i8(scales) * s.x + load_i8(scales + 1u) * s.y);
+}
+#endif
+
+// ---- Epilogues.
+
+fn silu(v: f32) -> f32 {
+    return v / (1.0 + exp(-v));
+}
+
+// tanh-approximated GELU; tanh of a clamped argument (|a| ≥ 15 is ±1 in
+// f32 anyway, and some drivers compute tanh from exp, which overflows).
+fn gelu(v: f32) -> f32 {
+    let a = 0.7978845608 * (v + 0.044715 * v * v * v);
+    return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
+}
+
+// ---- The kernel.
+
+#if SUBGROUPS
+// One slot per (subgroup, row); enough for subgroups as small as 1.
+var<workgroup> partial: array<vec2<f32>, WG * ROWS>;
+#else
+var<workgroup> partial: array<vec2<f32>, WG>;
+#endif
+#if NORM
+var<workgroup> squares: array<f32, WG>;
+#endif
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+#if SUBGROUPS
+    @builtin(subgroup_size) sg_size: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+#endif
+) {
+    // Workgroups beyond 65535 spill into the y dimension of the dispatch.
+    let first_row = (wid.x + wid.y * groups.x) * ROWS;
+    // Uniform across the workgroup, so returning keeps barriers uniform.
+    if (first_row >= params.rows) {
+        return;
+    }
+    let r = lid / TPR;
+    let t = lid % TPR;
+    let row = first_row + r;
+
+    var scale = 1.0;
+#if NORM
+    var ss = 0.0;
+    for (var i = lid; i < params.cols; i += WG) {
+        let v = x[params.x_offset + i];
+        ss += v * v;
+    }
+    squares[lid] = ss;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            squares[lid] += squares[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    scale = inverseSqrt(squares[0] / f32(params.cols) + params.eps);
+#endif
+
+    // (gate or only row, up row)
+    var acc = vec2<f32>(0.0);
+    if (row < params.rows) {
+        let start = params.w_offset + row * params.row_bytes;
+        let units = (params.cols + UNIT - 1u) / UNIT;
+        for (var u = t; u < units; u += TPR) {
+            let xi = params.x_offset + u * UNIT;
+            acc.x += unit_dot(start, u, xi);
+#if SILU_MUL
+            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, xi);
+#endif
+#if GELU_MUL
+            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, xi);
+#endif
+        }
+    }
+
+#if SUBGROUPS
+    // A subgroup may hold part of a row (size 8) or several rows (size 64),
+    // so each row's share is added separately. Subgroups tile a 1-D
+    // workgroup in index order.
+    let sg = lid / sg_size;
+    for (var i = 0u; i < ROWS; i++) {
+        let part = subgroupAdd(select(vec2<f32>(0.0), acc, r == i));
+        if (sg_lane == 0u) {
+            partial[sg * ROWS + i] = part;
+        }
+    }
+    workgroupBarrier();
+    var total = vec2<f32>(0.0);
+    for (var s = 0u; s < (WG + sg_size - 1u) / sg_size; s++) {
+        total += partial[s * ROWS + r];
+    }
+#else
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+        if (t < stride) {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[r * TPR];
+#endif
+
+    if (t == 0u && row < params.rows) {
+        let dot = total * scale;
+        var value = dot.x;
+#if BIAS
+        value += bias[params.bias_offset + row];
+#endif
+        let out = params.y_offset + row;
+#if STORE
+        y[out] = value;
+#endif
+#if ADD
+        y[out] += value;
+#endif
+#if SILU_MUL
+        y[out] = silu(value) * dot.y;
+#endif
+#if GELU_MUL
+        y[out] = gelu(value) * dot.y;
+#endif
+    }
+}

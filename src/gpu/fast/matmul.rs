@@ -1,0 +1,384 @@
+//! The `fast` prefill mat-mul (`kernels/fast/matmul.wgsl`): `Y = X·Wᵀ` for
+//! `n` tokens, `W` a [`GpuMatrix`] (raw GGUF blocks, the upload every kernel
+//! shares), `X` and `Y` f32 [`Rows`], with 128-row × 64-token workgroup
+//! tiles of 8 × 4 outputs per thread, f16 tiles where the adapter has
+//! `shader-f16` ([`TilePrecision`]), and optional epilogues: a bias and
+//! `Y += result` (the residual).
+//!
+//! [`bind_fast_matmul`] builds the bind groups once (one per row chunk of
+//! the matrix) for buffers sized for `max_tokens` tokens; the token count is
+//! read at run time from the shared step uniform, like `gpu::matmul`.
+//! [`fast_matmul`] is the one-shot helper for tests.
+
+use crate::gpu::matvec::{GpuMatrix, choice};
+use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
+use crate::gpu::step::StepUniform;
+use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
+
+/// Rows of `W` (columns of `Y`) per workgroup tile (`TILE_ROWS` in the WGSL).
+pub const TILE_ROWS: usize = 128;
+/// Tokens per workgroup tile (`TILE_TOKENS` in the WGSL).
+pub const TILE_TOKENS: usize = 64;
+
+/// What the kernel's workgroup tiles hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TilePrecision {
+    /// f32 tiles and accumulators: any adapter.
+    F32,
+    /// f16 tiles, 16-product partial sums in f16, f32 accumulators: needs
+    /// `shader-f16`, and inputs within f16 range.
+    F16,
+}
+
+impl TilePrecision {
+    /// F16 where the device has `shader-f16`, F32 otherwise.
+    pub fn best(ctx: &GpuContext) -> TilePrecision {
+        if ctx.capabilities.shader_f16 {
+            TilePrecision::F16
+        } else {
+            TilePrecision::F32
+        }
+    }
+}
+
+/// A bias added to every token's output row: `bias[offset + r]` for row `r`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bias<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u32,
+}
+
+/// Where a fast mat-mul reads `X` and writes `Y`, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct FastMatMulIo<'a> {
+    /// `cols` values per token; offset and stride multiples of 4 (vec4 loads).
+    pub x: Rows<'a>,
+    /// The matrix's `rows` values per token.
+    pub y: Rows<'a>,
+    pub bias: Option<Bias<'a>>,
+    /// `Y += X·Wᵀ` (a residual) instead of `Y = X·Wᵀ`.
+    pub accumulate: bool,
+    pub max_tokens: u32,
+    /// A step uniform; its `n_tokens` (capped at `max_tokens`) is the
+    /// number of tokens each dispatch multiplies.
+    pub step: &'a wgpu::Buffer,
+}
+
+/// The kernel variant: the weight type's choice, then the flags.
+pub fn fast_matmul_flags(
+    ty: crate::quant::GgmlType,
+    precision: TilePrecision,
+    bias: bool,
+    accumulate: bool,
+) -> Result<Vec<&'static str>, GpuError> {
+    let mut flags = vec![choice(ty).map_err(|_| GpuError::Kernel {
+        kernel: Kernel::FastMatMul.name(),
+        message: format!("no fast mat-mul for {ty} weights"),
+    })?];
+    if precision == TilePrecision::F16 {
+        flags.push("HALF");
+    }
+    if accumulate {
+        flags.push("ACCUMULATE");
+    }
+    if bias {
+        flags.push("BIAS");
+    }
+    Ok(flags)
+}
+
+/// The workgroup grid of one chunk: (row tiles, spilling into z past 65535)
+/// × token tiles in y.
+fn dispatch_grid(rows: usize, max_tokens: u32) -> Result<[u32; 3], GpuError> {
+    let row_tiles = u32::try_from(rows.div_ceil(TILE_ROWS)).unwrap_or(u32::MAX);
+    let (gx, gz) = workgroup_grid(row_tiles);
+    let gy = max_tokens.div_ceil(TILE_TOKENS as u32);
+    if gy > 65_535 || gz > 65_535 {
+        return Err(GpuError::Shape(format!(
+            "fast mat-mul: {rows} rows × {max_tokens} tokens exceed one dispatch"
+        )));
+    }
+    Ok([gx, gy, gz])
+}
+
+/// The kernel's uniform block; layout matches `Params` in the WGSL.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    row_bytes: u32,
+    w_offset: u32,
+    x_offset: u32,
+    x_stride: u32,
+    y_offset: u32,
+    y_stride: u32,
+    max_tokens: u32,
+    bias_offset: u32,
+    _pad: [u32; 2],
+}
+
+fn shape_error(why: String) -> GpuError {
+    GpuError::Shape(format!("fast mat-mul: {why}"))
+}
+
+/// Prepares `Y (+)= X·Wᵀ (+ bias)` for up to `io.max_tokens` tokens with
+/// tiles of `precision` (F16 needs `shader-f16`: see [`TilePrecision::best`]).
+/// `Y` must not share a buffer with `X` or the bias.
+pub fn bind_fast_matmul(
+    ctx: &GpuContext,
+    matrix: &GpuMatrix,
+    precision: TilePrecision,
+    io: FastMatMulIo<'_>,
+) -> Result<KernelPass, GpuError> {
+    if precision == TilePrecision::F16 && !ctx.capabilities.shader_f16 {
+        return Err(GpuError::Kernel {
+            kernel: Kernel::FastMatMul.name(),
+            message: "f16 tiles need a device with shader-f16".into(),
+        });
+    }
+    let flags = fast_matmul_flags(matrix.ty, precision, io.bias.is_some(), io.accumulate)?;
+    if io.max_tokens == 0 {
+        return Err(shape_error("bound for zero tokens".into()));
+    }
+    if !matrix.cols.is_multiple_of(4)
+        || !io.x.offset.is_multiple_of(4)
+        || !io.x.stride.is_multiple_of(4)
+    {
+        return Err(shape_error(format!(
+            "X is read as vec4: cols {}, offset {} and stride {} must be multiples of 4",
+            matrix.cols, io.x.offset, io.x.stride
+        )));
+    }
+    let cols = to_u32("mat-mul cols", matrix.cols)?;
+    let rows = to_u32("mat-mul rows", matrix.rows)?;
+    check_words(ctx, "mat-mul X", io.x.buffer, io.x.end(io.max_tokens, cols))?;
+    check_words(ctx, "mat-mul Y", io.y.buffer, io.y.end(io.max_tokens, rows))?;
+    // The kernel indexes with u32.
+    if io.y.end(io.max_tokens, rows) > u64::from(u32::MAX) {
+        return Err(shape_error("Y indices overflow u32".into()));
+    }
+    if let Some(bias) = io.bias {
+        check_words(
+            ctx,
+            "mat-mul bias",
+            bias.buffer,
+            u64::from(bias.offset) + u64::from(rows),
+        )?;
+    }
+    if io.step.size() < size_of::<StepUniform>() as u64 {
+        return Err(shape_error("the step buffer is short".into()));
+    }
+
+    let pipeline = ctx.pipeline(Kernel::FastMatMul, &flags)?;
+    let layout = pipeline.get_bind_group_layout(0);
+    let mut prepared = KernelPass::default();
+    for chunk in &matrix.chunks {
+        let chunk_rows = chunk.rows.len();
+        let start = to_u32("chunk start", chunk.rows.start)?;
+        let params = Params {
+            rows: to_u32("chunk rows", chunk_rows)?,
+            cols,
+            row_bytes: to_u32("row bytes", matrix.row_bytes)?,
+            w_offset: u32::try_from(chunk.byte_offset)
+                .map_err(|_| shape_error("weights offset overflows u32".into()))?,
+            x_offset: io.x.offset / 4,
+            x_stride: io.x.stride / 4,
+            // Checked above: every index of Y fits a u32.
+            y_offset: io.y.offset + start,
+            y_stride: io.y.stride,
+            max_tokens: io.max_tokens,
+            bias_offset: io.bias.map_or(0, |b| b.offset + start),
+            _pad: [0; 2],
+        };
+        let uniform = pass::uniform(ctx, "fast matmul params", &params);
+        let weights_end =
+            (chunk.byte_offset + (chunk_rows * matrix.row_bytes) as u64).next_multiple_of(4);
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &chunk.buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(weights_end),
+                }),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: io.x.buffer.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: io.y.buffer.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 4,
+                resource: io.step.as_entire_binding(),
+            },
+        ];
+        if let Some(bias) = io.bias {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 5,
+                resource: bias.buffer.as_entire_binding(),
+            });
+        }
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("fast matmul"),
+            layout: &layout,
+            entries: &entries,
+        });
+        prepared.push_grid(
+            pipeline.clone(),
+            bind_group,
+            dispatch_grid(chunk_rows, io.max_tokens)?,
+        );
+    }
+    Ok(prepared)
+}
+
+/// Inputs of the one-shot [`fast_matmul`] beyond `X`.
+#[derive(Debug, Clone, Copy)]
+pub struct FastMatMulOptions<'a> {
+    pub precision: TilePrecision,
+    pub bias: Option<&'a [f32]>,
+    /// `Y`'s values before the product, added to (ACCUMULATE).
+    pub accumulate_onto: Option<&'a [f32]>,
+}
+
+/// `X·Wᵀ` (+ bias, + a previous `Y`), one shot: `x` holds `x.len() / cols`
+/// tokens of `cols` values; uploads, dispatches and reads `Y` (tokens ×
+/// rows) back. For tests and checks, not the prefill loop.
+pub async fn fast_matmul(
+    ctx: &GpuContext,
+    matrix: &GpuMatrix,
+    x: &[f32],
+    options: FastMatMulOptions<'_>,
+) -> Result<Vec<f32>, GpuError> {
+    if x.is_empty() || !x.len().is_multiple_of(matrix.cols) {
+        return Err(shape_error(format!(
+            "{} values are not whole tokens of {} columns",
+            x.len(),
+            matrix.cols
+        )));
+    }
+    let n = to_u32("tokens", x.len() / matrix.cols)?;
+    let y_len = x.len() / matrix.cols * matrix.rows;
+    let y_init = match options.accumulate_onto {
+        Some(y) if y.len() != y_len => {
+            return Err(shape_error(format!(
+                "Y has {} values, not {y_len}",
+                y.len()
+            )));
+        }
+        Some(y) => y.to_vec(),
+        None => vec![0.0; y_len],
+    };
+    let x_buffer = pass::storage_init(ctx, "fast matmul x", bytemuck::cast_slice(x));
+    let y_buffer = pass::storage_init(ctx, "fast matmul y", bytemuck::cast_slice(&y_init));
+    let bias_buffer = options
+        .bias
+        .map(|b| pass::storage_init(ctx, "fast matmul bias", bytemuck::cast_slice(b)));
+    let step = StepUniform::new(0, n).to_buffer(ctx);
+    let rows = |buffer, stride| Rows {
+        buffer,
+        offset: 0,
+        stride,
+    };
+    let prepared = bind_fast_matmul(
+        ctx,
+        matrix,
+        options.precision,
+        FastMatMulIo {
+            x: rows(&x_buffer, to_u32("cols", matrix.cols)?),
+            y: rows(&y_buffer, to_u32("rows", matrix.rows)?),
+            bias: bias_buffer
+                .as_ref()
+                .map(|buffer| Bias { buffer, offset: 0 }),
+            accumulate: options.accumulate_onto.is_some(),
+            max_tokens: n,
+            step: &step,
+        },
+    )?;
+    let raw = pass::run_and_read(ctx, &[&prepared], &y_buffer, (y_len * 4) as u64).await?;
+    Ok(bytemuck::cast_slice(&raw).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::preprocess;
+    use crate::quant::GgmlType;
+
+    /// The text from `fn name(` in `source` up to its closing `}` line.
+    fn function<'a>(source: &'a str, name: &str) -> &'a str {
+        let start = source
+            .find(&format!("\nfn {name}("))
+            .unwrap_or_else(|| panic!("no `fn {name}`"));
+        let end = source[start..].find("\n}\n").expect("closing brace") + start;
+        &source[start..end]
+    }
+
+    #[test]
+    fn dequantisers_match_the_shared_matmul() {
+        for choice in Kernel::MatMul.declared_flags().choices[0].clone() {
+            let shared = Kernel::MatMul.source(&[choice]).unwrap();
+            let fast = Kernel::FastMatMul.source(&[choice]).unwrap();
+            for name in [
+                "dequant8",
+                "scale_min_k4",
+                "nibbles8",
+                "fifth_bits8",
+                "eight",
+            ] {
+                if shared.contains(&format!("\nfn {name}(")) {
+                    assert_eq!(
+                        function(&shared, name),
+                        function(&fast, name),
+                        "{choice}: `{name}` differs"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn variants_cover_every_type_and_epilogue() {
+        let declared = Kernel::FastMatMul.declared_flags();
+        assert_eq!(declared.choices, Kernel::MatMul.declared_flags().choices);
+        assert_eq!(declared.flags, ["HALF", "ACCUMULATE", "BIAS"]);
+        assert_eq!(preprocess::all_variants(&declared).len(), 11 * 8);
+        let flags = fast_matmul_flags(GgmlType::Q4_K, TilePrecision::F16, true, true).unwrap();
+        assert_eq!(flags, ["Q4_K", "HALF", "ACCUMULATE", "BIAS"]);
+        Kernel::FastMatMul.source(&flags).unwrap();
+        assert!(matches!(
+            fast_matmul_flags(GgmlType::Q2_K, TilePrecision::F32, false, false),
+            Err(GpuError::Kernel {
+                kernel: "fast_matmul",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn tile_sizes_match_the_kernel() {
+        let source = Kernel::FastMatMul.source(&["Q8_0"]).unwrap();
+        for line in [
+            format!("const TILE_ROWS: u32 = {TILE_ROWS}u;"),
+            format!("const TILE_TOKENS: u32 = {TILE_TOKENS}u;"),
+        ] {
+            assert!(source.contains(&line), "kernel lost `{line}`");
+        }
+    }
+
+    #[test]
+    fn grid_covers_rows_and_tokens() {
+        assert_eq!(dispatch_grid(1, 1).unwrap(), [1, 1, 1]);
+        assert_eq!(dispatch_grid(129, 65).unwrap(), [2, 2, 1]);
+        assert_eq!(dispatch_grid(151_936, 512).unwrap(), [1187, 8, 1]);
+        assert!(dispatch_grid(1, u32::MAX).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! The `fast` one-token mat-vec (`kernels/fast/matvec.wgsl`): `y =
+//! epilogue(W · norm(x))` with the weights decoded in registers and dotted
+//! with the f32 activations, the input's RMSNorm, a bias, the residual add
+//! or the gated activation fused in, so a linear layer and its neighbours
+//! are one dispatch.
+
+use crate::gpu::matvec::{GpuMatrix, choice};
+use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
+use crate::gpu::{GpuContext, GpuError, Kernel};
+
+/// Output rows one workgroup computes (`ROWS` in the WGSL).
+pub const ROWS_PER_WORKGROUP: usize = 2;
+
+/// What the kernel does with a row's dot product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// `y[r] = dot`
+    Store,
+    /// `y[r] += dot` (the residual add, in place on the hidden state).
+    Add,
+    /// `y[r] = silu(dot_gate) · dot_up`: the matrix is the gate rows, then
+    /// as many up rows.
+    SiluMul,
+    /// `y[r] = gelu_tanh(dot_gate) · dot_up`, rows as for `SiluMul`.
+    GeluMul,
+}
+
+impl Epilogue {
+    fn flag(self) -> &'static str {
+        match self {
+            Epilogue::Store => "STORE",
+            Epilogue::Add => "ADD",
+            Epilogue::SiluMul => "SILU_MUL",
+            Epilogue::GeluMul => "GELU_MUL",
+        }
+    }
+
+    /// Whether the matrix holds two rows (gate, up) per output.
+    pub fn is_gated(self) -> bool {
+        matches!(self, Epilogue::SiluMul | Epilogue::GeluMul)
+    }
+}
+
+/// One fused linear layer: `y[y_offset..] = epilogue(W · norm(x[x_offset..]))`.
+#[derive(Debug, Clone, Copy)]
+pub struct FastLinear<'a> {
+    pub matrix: &'a GpuMatrix,
+    pub x: &'a wgpu::Buffer,
+    pub x_offset: u32,
+    pub y: &'a wgpu::Buffer,
+    pub y_offset: u32,
+    pub epilogue: Epilogue,
+    /// RMSNorm of `x` first: its weights (`cols` of them) and epsilon.
+    pub norm: Option<(&'a wgpu::Buffer, f32)>,
+    /// A bias per output row: its buffer and the index of row 0's.
+    pub bias: Option<(&'a wgpu::Buffer, u32)>,
+}
+
+/// The kernel's uniform block; layout matches `Params` in the WGSL.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    row_bytes: u32,
+    w_offset: u32,
+    x_offset: u32,
+    y_offset: u32,
+    up_rows: u32,
+    bias_offset: u32,
+    eps: f32,
+    _pad: [u32; 3],
+}
+
+/// The kernel variant of a layer on this device.
+pub fn fast_flags(
+    ctx: &GpuContext,
+    linear: &FastLinear<'_>,
+) -> Result<Vec<&'static str>, GpuError> {
+    let mut flags = vec![choice(linear.matrix.ty)?, linear.epilogue.flag()];
+    if ctx.capabilities.subgroups {
+        flags.push("SUBGROUPS");
+    }
+    if linear.norm.is_some() {
+        flags.push("NORM");
+    }
+    if linear.bias.is_some() {
+        flags.push("BIAS");
+    }
+    Ok(flags)
+}
+
+/// Prepares `linear`, one dispatch per row chunk of the matrix (a gated
+/// epilogue needs the matrix in one chunk).
+pub fn bind_fast_linear(ctx: &GpuContext, linear: &FastLinear<'_>) -> Result<KernelPass, GpuError> {
+    let flags = fast_flags(ctx, linear)?;
+    bind_with_flags(ctx, linear, &flags)
+}
+
+/// [`bind_fast_linear`] with an explicit variant (tests: the shared-memory
+/// reduction on a device with subgroups).
+pub fn bind_with_flags(
+    ctx: &GpuContext,
+    linear: &FastLinear<'_>,
+    flags: &[&'static str],
+) -> Result<KernelPass, GpuError> {
+    let m = linear.matrix;
+    let gated = linear.epilogue.is_gated();
+    if gated && (m.chunks.len() != 1 || !m.rows.is_multiple_of(2)) {
+        return Err(GpuError::Shape(format!(
+            "fast mat-vec: a gated layer needs gate and up rows in one buffer ({} rows, {} chunks)",
+            m.rows,
+            m.chunks.len()
+        )));
+    }
+    if flags.contains(&"SUBGROUPS") && !ctx.capabilities.subgroups {
+        return Err(GpuError::Kernel {
+            kernel: Kernel::FastMatVec.name(),
+            message: "the SUBGROUPS variant needs a device with subgroups".into(),
+        });
+    }
+    let out_rows = if gated { m.rows / 2 } else { m.rows };
+    let cols = to_u32("fast mat-vec cols", m.cols)?;
+    check_words(
+        ctx,
+        "fast mat-vec x",
+        linear.x,
+        u64::from(linear.x_offset) + u64::from(cols),
+    )?;
+    check_words(
+        ctx,
+        "fast mat-vec y",
+        linear.y,
+        u64::from(linear.y_offset) + out_rows as u64,
+    )?;
+    if let Some((norm, _)) = linear.norm {
+        check_words(ctx, "fast mat-vec norm", norm, u64::from(cols))?;
+    }
+    if let Some((bias, offset)) = linear.bias {
+        check_words(
+            ctx,
+            "fast mat-vec bias",
+            bias,
+            u64::from(offset) + out_rows as u64,
+        )?;
+    }
+    let pipeline = ctx.pipeline(Kernel::FastMatVec, flags)?;
+    let layout = pipeline.get_bind_group_layout(0);
+    let mut prepared = KernelPass::default();
+    for chunk in &m.chunks {
+        let rows = if gated { out_rows } else { chunk.rows.len() };
+        let first = to_u32("fast mat-vec row", chunk.rows.start)?;
+        let params = Params {
+            rows: to_u32("fast mat-vec rows", rows)?,
+            cols,
+            row_bytes: to_u32("fast mat-vec row bytes", m.row_bytes)?,
+            w_offset: to_u32("fast mat-vec weights offset", chunk.byte_offset as usize)?,
+            x_offset: linear.x_offset,
+            y_offset: linear.y_offset + first,
+            up_rows: to_u32("fast mat-vec up rows", out_rows)?,
+            bias_offset: linear.bias.map_or(0, |(_, offset)| offset + first),
+            eps: linear.norm.map_or(0.0, |(_, eps)| eps),
+            _pad: [0; 3],
+        };
+        let uniform = pass::uniform(ctx, "fast matvec params", &params);
+        let weights_end =
+            (chunk.byte_offset + (chunk.rows.len() * m.row_bytes) as u64).next_multiple_of(4);
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &chunk.buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(weights_end),
+                }),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: linear.x.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: linear.y.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: uniform.as_entire_binding(),
+            },
+        ];
+        if let Some((norm, _)) = linear.norm {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 4,
+                resource: norm.as_entire_binding(),
+            });
+        }
+        if let Some((bias, _)) = linear.bias {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 5,
+                resource: bias.as_entire_binding(),
+            });
+        }
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("fast matvec"),
+            layout: &layout,
+            entries: &entries,
+        });
+        let groups = to_u32("fast mat-vec workgroups", rows.div_ceil(ROWS_PER_WORKGROUP))?;
+        prepared.push(pipeline.clone(), bind_group, groups);
+    }
+    Ok(prepared)
+}
+
+/// The inputs of a one-shot [`fast_matvec`].
+#[derive(Debug, Clone, Copy)]
+pub struct FastInputs<'a> {
+    pub x: &'a [f32],
+    pub epilogue: Epilogue,
+    /// RMSNorm weights and epsilon.
+    pub norm: Option<(&'a [f32], f32)>,
+    pub bias: Option<&'a [f32]>,
+    /// `y` before the kernel (what `Add` adds to); zeros when `None`.
+    pub y: Option<&'a [f32]>,
+    /// The shared-memory reduction even where the device has subgroups.
+    pub no_subgroups: bool,
+}
+
+/// One shot: uploads the inputs, runs the kernel, reads `y` back. For tests.
+pub async fn fast_matvec(
+    ctx: &GpuContext,
+    matrix: &GpuMatrix,
+    inputs: FastInputs<'_>,
+) -> Result<Vec<f32>, GpuError> {
+    let out_rows = if inputs.epilogue.is_gated() {
+        matrix.rows / 2
+    } else {
+        matrix.rows
+    };
+    if inputs.x.len() != matrix.cols {
+        return Err(GpuError::Shape(format!(
+            "fast mat-vec: x has {} values, the matrix {} columns",
+            inputs.x.len(),
+            matrix.cols
+        )));
+    }
+    let x = pass::storage_init(ctx, "x", bytemuck::cast_slice(inputs.x));
+    let zeros = vec![0f32; out_rows];
+    let y_init = inputs.y.unwrap_or(&zeros);
+    let y = pass::storage_init(ctx, "y", bytemuck::cast_slice(y_init));
+    let norm = inputs.norm.map(|(w, eps)| {
+        (
+            pass::storage_init(ctx, "norm", bytemuck::cast_slice(w)),
+            eps,
+        )
+    });
+    let bias = inputs
+        .bias
+        .map(|b| pass::storage_init(ctx, "bias", bytemuck::cast_slice(b)));
+    let linear = FastLinear {
+        matrix,
+        x: &x,
+        x_offset: 0,
+        y: &y,
+        y_offset: 0,
+        epilogue: inputs.epilogue,
+        norm: norm.as_ref().map(|(b, eps)| (b, *eps)),
+        bias: bias.as_ref().map(|b| (b, 0)),
+    };
+    let mut flags = fast_flags(ctx, &linear)?;
+    if inputs.no_subgroups {
+        flags.retain(|f| *f != "SUBGROUPS");
+    }
+    let prepared = bind_with_flags(ctx, &linear, &flags)?;
+    let raw = pass::run_and_read(ctx, &[&prepared], &y, (out_rows * 4) as u64).await?;
+    Ok(bytemuck::cast_slice(&raw).to_vec())
+}

@@ -1,0 +1,260 @@
+//! The `fast` one-token mat-vec (`kernels/fast/matvec.wgsl`) against the CPU
+//! on seeded random weights of every type, odd shapes, with each fused
+//! piece (RMSNorm of the input, bias, residual add, SiLU/GELU gating) and
+//! both reductions (subgroups, shared memory).
+//!
+//! The reference dequantises on the CPU (`quant::dequantize`) and computes
+//! in f64; the kernel sums in f32 in another order, so the bound is on the
+//! normalised mean squared error: NMSE = Σ(got − want)² / Σ want² ≤ 1e-9
+//! (f32 rounding gives about 1e-13 here). A kernel that reads x one value
+//! off, or a block's neighbour's scale, is off by far more (checked below).
+
+mod gpu_weights;
+
+use gpu_weights::{col_cases, random_matrix, random_x};
+use locus::gpu::GpuContext;
+use locus::gpu::fast::matvec::{Epilogue, FastInputs, fast_matvec};
+use locus::gpu::matvec::GpuMatrix;
+use locus::quant::GgmlType;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const MAX_NMSE: f64 = 1e-9;
+const EPS: f32 = 1e-5;
+
+fn context() -> GpuContext {
+    pollster::block_on(GpuContext::create())
+        .expect("a GPU adapter (CI uses Mesa's lavapipe); none found")
+}
+
+fn nmse(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let err: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (f64::from(g) - w).powi(2))
+        .sum();
+    let norm: f64 = want.iter().map(|w| w * w).sum();
+    err / norm.max(1e-300)
+}
+
+/// One case's inputs, generated from a seed.
+struct Case {
+    ty: GgmlType,
+    /// Rows of the matrix (twice the outputs when gated).
+    rows: usize,
+    cols: usize,
+    bytes: Vec<u8>,
+    x: Vec<f32>,
+    norm: Option<Vec<f32>>,
+    bias: Option<Vec<f32>>,
+    y: Vec<f32>,
+    epilogue: Epilogue,
+}
+
+impl Case {
+    fn new(
+        ty: GgmlType,
+        outputs: usize,
+        cols: usize,
+        epilogue: Epilogue,
+        norm: bool,
+        bias: bool,
+    ) -> Case {
+        let mut rng = SmallRng::seed_from_u64((outputs * 7919 + cols) as u64 ^ ty.id() as u64);
+        let rows = if epilogue.is_gated() {
+            2 * outputs
+        } else {
+            outputs
+        };
+        let bytes = random_matrix(&mut rng, ty, rows, cols);
+        // Hidden states are larger than 1 and uneven: the norm matters.
+        let x: Vec<f32> = random_x(&mut rng, cols).iter().map(|v| 3.0 * v).collect();
+        let norm = norm.then(|| (0..cols).map(|_| rng.random_range(0.5..1.5)).collect());
+        let bias = bias.then(|| random_x(&mut rng, outputs));
+        let y = random_x(&mut rng, outputs);
+        Case {
+            ty,
+            rows,
+            cols,
+            bytes,
+            x,
+            norm,
+            bias,
+            y,
+            epilogue,
+        }
+    }
+
+    /// The CPU's answer for weights `bytes` and input `x`.
+    fn reference(&self, bytes: &[u8], x: &[f32]) -> Vec<f64> {
+        let w = gpu_weights::dequantize(self.ty, bytes, self.cols);
+        let mut xn: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        if let Some(norm) = &self.norm {
+            let mean = xn.iter().map(|v| v * v).sum::<f64>() / self.cols as f64;
+            let scale = 1.0 / (mean + f64::from(EPS)).sqrt();
+            for (v, &n) in xn.iter_mut().zip(norm) {
+                *v *= scale * f64::from(n);
+            }
+        }
+        let dot = |row: usize| -> f64 {
+            w[row * self.cols..][..self.cols]
+                .iter()
+                .zip(&xn)
+                .map(|(&w, x)| f64::from(w) * x)
+                .sum()
+        };
+        let outputs = self.y.len();
+        (0..outputs)
+            .map(|r| {
+                let mut v = dot(r);
+                if let Some(bias) = &self.bias {
+                    v += f64::from(bias[r]);
+                }
+                match self.epilogue {
+                    Epilogue::Store => v,
+                    Epilogue::Add => f64::from(self.y[r]) + v,
+                    Epilogue::SiluMul => v / (1.0 + (-v).exp()) * dot(r + outputs),
+                    Epilogue::GeluMul => {
+                        let a = 0.797_884_560_802_865_4 * (v + 0.044715 * v * v * v);
+                        0.5 * v * (1.0 + a.tanh()) * dot(r + outputs)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn run(&self, ctx: &GpuContext, no_subgroups: bool) -> Vec<f32> {
+        let matrix = GpuMatrix::upload(ctx, self.ty, self.rows, self.cols, &self.bytes).unwrap();
+        let inputs = FastInputs {
+            x: &self.x,
+            epilogue: self.epilogue,
+            norm: self.norm.as_deref().map(|n| (n, EPS)),
+            bias: self.bias.as_deref(),
+            y: Some(&self.y),
+            no_subgroups,
+        };
+        pollster::block_on(fast_matvec(ctx, &matrix, inputs)).unwrap()
+    }
+}
+
+fn check(ctx: &GpuContext, case: &Case) {
+    let want = case.reference(&case.bytes, &case.x);
+    let reductions: &[bool] = if ctx.capabilities.subgroups {
+        &[false, true]
+    } else {
+        &[true]
+    };
+    for &no_subgroups in reductions {
+        let got = case.run(ctx, no_subgroups);
+        let error = nmse(&got, &want);
+        assert!(
+            error <= MAX_NMSE,
+            "{} {:?} {} × {} (norm {}, bias {}, subgroups {}): NMSE {error:e}",
+            case.ty,
+            case.epilogue,
+            case.rows,
+            case.cols,
+            case.norm.is_some(),
+            case.bias.is_some(),
+            !no_subgroups
+        );
+    }
+}
+
+const TYPES: [GgmlType; 11] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+#[test]
+fn every_type_with_norm_and_bias_matches_the_cpu() {
+    let ctx = context();
+    for ty in TYPES {
+        for &cols in col_cases(ty) {
+            // 37 rows: not a multiple of the workgroup's rows.
+            check(&ctx, &Case::new(ty, 37, cols, Epilogue::Store, true, true));
+        }
+    }
+}
+
+#[test]
+fn every_type_plain_matches_the_cpu() {
+    let ctx = context();
+    for ty in TYPES {
+        let cols = col_cases(ty)[1];
+        check(&ctx, &Case::new(ty, 5, cols, Epilogue::Store, false, false));
+    }
+}
+
+#[test]
+fn epilogues_match_the_cpu() {
+    let ctx = context();
+    for ty in [
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        let cols = col_cases(ty)[1];
+        for epilogue in [Epilogue::Add, Epilogue::SiluMul, Epilogue::GeluMul] {
+            check(&ctx, &Case::new(ty, 19, cols, epilogue, true, false));
+            check(&ctx, &Case::new(ty, 3, cols, epilogue, false, false));
+        }
+    }
+}
+
+/// The bound must reject wrong kernels: the correct GPU result against
+/// the CPU answers for x shifted by one, each block read one block late,
+/// a neighbour's scale, and no norm weights.
+#[test]
+fn the_bound_catches_wrong_kernels() {
+    let ctx = context();
+    let case = Case::new(GgmlType::Q4_K, 33, 768, Epilogue::SiluMul, true, false);
+    let got = case.run(&ctx, false);
+    let correct = nmse(&got, &case.reference(&case.bytes, &case.x));
+    assert!(correct <= MAX_NMSE, "the kernel itself is off: {correct:e}");
+
+    let (row_bytes, block) = (case.ty.row_bytes(case.cols).unwrap(), case.ty.type_size());
+    let mut shifted = case.x.clone();
+    shifted.rotate_left(1);
+    let mut late = case.bytes.clone();
+    for row in late.chunks_exact_mut(row_bytes) {
+        row.rotate_left(block);
+    }
+    let mut wrong_scale = case.bytes.clone();
+    for row in wrong_scale.chunks_exact_mut(row_bytes) {
+        let d = [row[0], row[1]];
+        row[block..block + 2].copy_from_slice(&d);
+    }
+    let unnormed = Case {
+        norm: Some(vec![1.0; case.cols]),
+        ..Case::new(GgmlType::Q4_K, 33, 768, Epilogue::SiluMul, true, false)
+    };
+    let wrongs = [
+        ("x shifted by one", case.reference(&case.bytes, &shifted)),
+        ("blocks off by one", case.reference(&late, &case.x)),
+        ("a neighbour's scale", case.reference(&wrong_scale, &case.x)),
+        (
+            "norm weights ignored",
+            unnormed.reference(&case.bytes, &case.x),
+        ),
+    ];
+    for (what, wrong) in wrongs {
+        let error = nmse(&got, &wrong);
+        eprintln!("bound check, {what}: NMSE {error:.2e} (bound {MAX_NMSE:e})");
+        assert!(
+            error > 1000.0 * MAX_NMSE,
+            "a kernel with `{what}` would pass: {error:e}"
+        );
+    }
+}

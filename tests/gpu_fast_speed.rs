@@ -1,0 +1,282 @@
+//! A throughput print, not a test: the `fast` prefill kernels on one
+//! SmolLM2-135M-shaped and one Qwen2.5-0.5B-shaped layer for a 512-token
+//! prompt (the seven linears with the model's weight types, flash attention
+//! over the batch), each against the shared f32 kernel it replaces
+//! (`gpu::matmul`, `gpu::attention`), and one-token split attention over a
+//! 4,096-position cache against the shared one-token kernel. Prints ms,
+//! GFLOP/s and the layer's tokens/s. Ignored by default (lavapipe's numbers
+//! say nothing about a GPU); run with
+//! `cargo test --release --test gpu_fast_speed -- --ignored --nocapture`.
+
+mod gpu_weights;
+
+use std::time::{Duration, Instant};
+
+use gpu_weights::{random_matrix, random_x};
+use locus::cpu::attention::AttentionShape;
+use locus::gpu::attention::{KvCacheView, attention_scratch, bind_attention, kv_words};
+use locus::gpu::fast::attention::{
+    SplitChunks, bind_flash_attention, bind_split_attention, split_attention_scratch,
+};
+use locus::gpu::fast::matmul::{FastMatMulIo, TilePrecision, bind_fast_matmul};
+use locus::gpu::matmul::{MatMulIo, matmul_flags};
+use locus::gpu::matvec::GpuMatrix;
+use locus::gpu::pass::Rows;
+use locus::gpu::step::StepUniform;
+use locus::gpu::{GpuContext, KernelPass};
+use locus::quant::GgmlType;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+const TOKENS: usize = 512;
+/// Dispatches of one op per submission, so submission cost is amortised.
+const REPEATS: usize = 10;
+
+struct Layer {
+    name: &'static str,
+    hidden: usize,
+    ffn: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    /// (name, rows, cols, type) of the seven linears.
+    types: [GgmlType; 7],
+}
+
+const LAYERS: [Layer; 2] = [
+    Layer {
+        name: "SmolLM2-135M Q4_1",
+        hidden: 576,
+        ffn: 1536,
+        heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        types: [GgmlType::Q4_1; 7],
+    },
+    Layer {
+        name: "Qwen2.5-0.5B Q4_K_M",
+        hidden: 896,
+        ffn: 4864,
+        heads: 14,
+        kv_heads: 2,
+        head_dim: 64,
+        types: [
+            GgmlType::Q5_0,
+            GgmlType::Q5_0,
+            GgmlType::Q8_0,
+            GgmlType::Q5_0,
+            GgmlType::Q4_K,
+            GgmlType::Q4_K,
+            GgmlType::Q6_K,
+        ],
+    },
+];
+
+/// Median wall time of one dispatch of `pass`, `REPEATS` per submission.
+fn time(ctx: &GpuContext, pass: &KernelPass) -> Duration {
+    let mut times = Vec::new();
+    for round in 0..8 {
+        let start = Instant::now();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut compute = encoder.begin_compute_pass(&Default::default());
+            for _ in 0..REPEATS {
+                pass.encode(&mut compute);
+            }
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+        // The first round pays for compilation.
+        if round > 0 {
+            times.push(start.elapsed() / REPEATS as u32);
+        }
+    }
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn storage(ctx: &GpuContext, floats: usize) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("speed"),
+        size: (floats * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+fn ms(t: Duration) -> f64 {
+    t.as_secs_f64() * 1e3
+}
+
+#[test]
+#[ignore = "timing print; run with --release --ignored --nocapture"]
+fn prefill_layer_throughput() {
+    let ctx = pollster::block_on(GpuContext::create()).expect("a GPU adapter");
+    eprintln!(
+        "adapter: {} ({:?}), shader-f16 {}",
+        ctx.info.name, ctx.info.backend, ctx.capabilities.shader_f16
+    );
+    let precision = TilePrecision::best(&ctx);
+    let step = StepUniform::new(0, TOKENS as u32).to_buffer(&ctx);
+    for layer in &LAYERS {
+        let (d, kvd) = (layer.hidden, layer.kv_heads * layer.head_dim);
+        let shapes = [
+            ("q", d, d),
+            ("k", kvd, d),
+            ("v", kvd, d),
+            ("o", d, d),
+            ("gate", layer.ffn, d),
+            ("up", layer.ffn, d),
+            ("down", d, layer.ffn),
+        ];
+        let x = storage(&ctx, TOKENS * layer.ffn.max(d));
+        ctx.queue.write_buffer(
+            &x,
+            0,
+            bytemuck::cast_slice(&random_x(
+                &mut SmallRng::seed_from_u64(2),
+                TOKENS * layer.ffn.max(d),
+            )),
+        );
+        let y = storage(&ctx, TOKENS * layer.ffn.max(d));
+        let (mut fast_total, mut shared_total) = (Duration::ZERO, Duration::ZERO);
+        eprintln!(
+            "{} layer, {TOKENS} tokens, {precision:?} tiles:",
+            layer.name
+        );
+        for (&(name, rows, cols), &ty) in shapes.iter().zip(&layer.types) {
+            let mut rng = SmallRng::seed_from_u64(1);
+            let bytes = random_matrix(&mut rng, ty, rows, cols);
+            let matrix = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
+            let rows_of = |buffer, stride: usize| Rows {
+                buffer,
+                offset: 0,
+                stride: stride as u32,
+            };
+            let fast = bind_fast_matmul(
+                &ctx,
+                &matrix,
+                precision,
+                FastMatMulIo {
+                    x: rows_of(&x, cols),
+                    y: rows_of(&y, rows),
+                    bias: None,
+                    accumulate: false,
+                    max_tokens: TOKENS as u32,
+                    step: &step,
+                },
+            )
+            .unwrap();
+            let shared = matrix
+                .bind_matmul(
+                    &ctx,
+                    &matmul_flags(ty).unwrap(),
+                    MatMulIo {
+                        x: &x,
+                        x_offset: 0,
+                        y: &y,
+                        y_offset: 0,
+                        max_tokens: TOKENS as u32,
+                        step: &step,
+                    },
+                )
+                .unwrap();
+            let (t_fast, t_shared) = (time(&ctx, &fast), time(&ctx, &shared));
+            fast_total += t_fast;
+            shared_total += t_shared;
+            let gflops = |t: Duration| 2.0 * (rows * cols * TOKENS) as f64 / t.as_secs_f64() / 1e9;
+            eprintln!(
+                "  {name:>4} {ty} {rows}×{cols}: fast {:.3} ms ({:.0} GFLOP/s), shared {:.3} ms ({:.0} GFLOP/s)",
+                ms(t_fast),
+                gflops(t_fast),
+                ms(t_shared),
+                gflops(t_shared)
+            );
+        }
+
+        let shape = AttentionShape {
+            heads: layer.heads,
+            kv_heads: layer.kv_heads,
+            head_dim: layer.head_dim,
+            value_dim: layer.head_dim,
+            scale: 1.0 / (layer.head_dim as f32).sqrt(),
+            window: None,
+        };
+        let (kw, vw) = kv_words(&shape);
+        let capacity = TOKENS as u32;
+        let keys = storage(&ctx, TOKENS * kw);
+        let values = storage(&ctx, TOKENS * vw);
+        let cache = KvCacheView {
+            keys: &keys,
+            k_offset: 0,
+            values: &values,
+            v_offset: 0,
+            capacity,
+        };
+        let q_width = layer.heads * layer.head_dim;
+        let q = Rows {
+            buffer: &x,
+            offset: 0,
+            stride: q_width as u32,
+        };
+        let out = Rows {
+            buffer: &y,
+            offset: 0,
+            stride: q_width as u32,
+        };
+        let flash =
+            bind_flash_attention(&ctx, &shape, &cache, q, out, &step, TOKENS as u32).unwrap();
+        let scratch = attention_scratch(&ctx, shape.heads, capacity, TOKENS as u32).unwrap();
+        let shared =
+            bind_attention(&ctx, &shape, &cache, q, out, &scratch, &step, TOKENS as u32).unwrap();
+        let (t_flash, t_shared) = (time(&ctx, &flash), time(&ctx, &shared));
+        fast_total += t_flash;
+        shared_total += t_shared;
+        // Causal: about half the n² score and value products.
+        let flops = 2.0 * 2.0 * (TOKENS * TOKENS / 2 * q_width) as f64;
+        eprintln!(
+            "  attention: flash {:.3} ms ({:.0} GFLOP/s), shared {:.3} ms",
+            ms(t_flash),
+            flops / t_flash.as_secs_f64() / 1e9,
+            ms(t_shared)
+        );
+        let tokens_per_s = |t: Duration| TOKENS as f64 / t.as_secs_f64();
+        eprintln!(
+            "  layer (linears + attention): fast {:.3} ms = {:.0} tokens/s, shared {:.3} ms = {:.0} tokens/s ({:.1}×)",
+            ms(fast_total),
+            tokens_per_s(fast_total),
+            ms(shared_total),
+            tokens_per_s(shared_total),
+            shared_total.as_secs_f64() / fast_total.as_secs_f64()
+        );
+
+        // One token over a long cache.
+        let long = 4096u32;
+        let keys = storage(&ctx, long as usize * kw);
+        let values = storage(&ctx, long as usize * vw);
+        let cache = KvCacheView {
+            keys: &keys,
+            k_offset: 0,
+            values: &values,
+            v_offset: 0,
+            capacity: long,
+        };
+        for positions in [128u32, 2048, 4096] {
+            let one = StepUniform::new(positions - 1, 1).to_buffer(&ctx);
+            let chunks = SplitChunks::for_capacity(long);
+            let scratch = split_attention_scratch(&ctx, &shape, chunks).unwrap();
+            let split =
+                bind_split_attention(&ctx, &shape, &cache, q, out, &scratch, &one, chunks).unwrap();
+            let shared_scratch = attention_scratch(&ctx, shape.heads, long, 1).unwrap();
+            let shared =
+                bind_attention(&ctx, &shape, &cache, q, out, &shared_scratch, &one, 1).unwrap();
+            eprintln!(
+                "  one token over {positions} positions: split {:.3} ms, shared {:.3} ms",
+                ms(time(&ctx, &split)),
+                ms(time(&ctx, &shared))
+            );
+        }
+    }
+}
