@@ -18,7 +18,9 @@ use locus::gpu::attention::{KvCacheView, attention_scratch, bind_attention, kv_w
 use locus::gpu::fast::attention::{
     SplitChunks, bind_flash_attention, bind_split_attention, split_attention_scratch,
 };
-use locus::gpu::fast::matmul::{FastMatMulIo, TilePrecision, bind_fast_matmul};
+use locus::gpu::fast::matmul::{
+    FastMatMulIo, FastMatMulKernel, TilePrecision, TileRows, bind_fast_matmul,
+};
 use locus::gpu::matmul::{MatMulIo, matmul_flags};
 use locus::gpu::matvec::GpuMatrix;
 use locus::gpu::pass::Rows;
@@ -155,20 +157,19 @@ fn prefill_layer_throughput() {
                 offset: 0,
                 stride: stride as u32,
             };
-            let fast = bind_fast_matmul(
-                &ctx,
-                &matrix,
-                precision,
-                FastMatMulIo {
+            let fast = |tiles| {
+                let kernel = FastMatMulKernel { precision, tiles };
+                let io = FastMatMulIo {
                     x: rows_of(&x, cols),
                     y: rows_of(&y, rows),
                     bias: None,
                     accumulate: false,
                     max_tokens: TOKENS as u32,
                     step: &step,
-                },
-            )
-            .unwrap();
+                };
+                bind_fast_matmul(&ctx, &matrix, kernel, io).unwrap()
+            };
+            let chosen = TileRows::for_shape(rows, TOKENS as u32);
             let shared = matrix
                 .bind_matmul(
                     &ctx,
@@ -183,14 +184,24 @@ fn prefill_layer_throughput() {
                     },
                 )
                 .unwrap();
-            let (t_fast, t_shared) = (time(&ctx, &fast), time(&ctx, &shared));
+            let t_wide = time(&ctx, &fast(TileRows::Wide));
+            let t_narrow = time(&ctx, &fast(TileRows::Narrow));
+            let t_shared = time(&ctx, &shared);
+            let t_fast = if chosen == TileRows::Wide {
+                t_wide
+            } else {
+                t_narrow
+            };
             fast_total += t_fast;
             shared_total += t_shared;
             let gflops = |t: Duration| 2.0 * (rows * cols * TOKENS) as f64 / t.as_secs_f64() / 1e9;
             eprintln!(
-                "  {name:>4} {ty} {rows}×{cols}: fast {:.3} ms ({:.0} GFLOP/s), shared {:.3} ms ({:.0} GFLOP/s)",
-                ms(t_fast),
-                gflops(t_fast),
+                "  {name:>4} {ty} {rows}×{cols}: fast wide {:.3} ms ({:.0} GFLOP/s), \
+                 narrow {:.3} ms ({:.0} GFLOP/s), chosen {chosen:?}; shared {:.3} ms ({:.0} GFLOP/s)",
+                ms(t_wide),
+                gflops(t_wide),
+                ms(t_narrow),
+                gflops(t_narrow),
                 ms(t_shared),
                 gflops(t_shared)
             );
