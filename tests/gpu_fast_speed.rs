@@ -6,7 +6,8 @@
 //! 4,096-position cache against the shared one-token kernel. Prints ms,
 //! GFLOP/s and the layer's tokens/s. Ignored by default (lavapipe's numbers
 //! say nothing about a GPU); run with
-//! `cargo test --release --test gpu_fast_speed -- --ignored --nocapture`.
+//! `cargo test --release --test gpu_fast_speed -- --ignored --nocapture`
+//! (`LOCUS_SPEED_TOKENS=16` for a quick smoke run on a CPU driver).
 
 mod gpu_weights;
 
@@ -18,7 +19,9 @@ use locus::gpu::attention::{KvCacheView, attention_scratch, bind_attention, kv_w
 use locus::gpu::fast::attention::{
     SplitChunks, bind_flash_attention, bind_split_attention, split_attention_scratch,
 };
-use locus::gpu::fast::matmul::{FastMatMulIo, TilePrecision, bind_fast_matmul};
+use locus::gpu::fast::matmul::{
+    FastMatMulIo, FastMatMulKernel, TilePrecision, TileRows, bind_fast_matmul,
+};
 use locus::gpu::matmul::{MatMulIo, matmul_flags};
 use locus::gpu::matvec::GpuMatrix;
 use locus::gpu::pass::Rows;
@@ -28,7 +31,13 @@ use locus::quant::GgmlType;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-const TOKENS: usize = 512;
+/// Prompt tokens: 512, or `LOCUS_SPEED_TOKENS`.
+fn prompt_tokens() -> usize {
+    std::env::var("LOCUS_SPEED_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
 /// Dispatches of one op per submission, so submission cost is amortised.
 const REPEATS: usize = 10;
 
@@ -39,7 +48,7 @@ struct Layer {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    /// (name, rows, cols, type) of the seven linears.
+    /// Weight types of q, k, v, o, gate, up, down.
     types: [GgmlType; 7],
 }
 
@@ -60,14 +69,16 @@ const LAYERS: [Layer; 2] = [
         heads: 14,
         kv_heads: 2,
         head_dim: 64,
+        // Its 896-wide rows are no whole K-quant blocks: legacy types
+        // there, K-quants only in the FFN down projection.
         types: [
             GgmlType::Q5_0,
             GgmlType::Q5_0,
             GgmlType::Q8_0,
             GgmlType::Q5_0,
+            GgmlType::Q5_0,
+            GgmlType::Q5_0,
             GgmlType::Q4_K,
-            GgmlType::Q4_K,
-            GgmlType::Q6_K,
         ],
     },
 ];
@@ -119,7 +130,8 @@ fn prefill_layer_throughput() {
         ctx.info.name, ctx.info.backend, ctx.capabilities.shader_f16
     );
     let precision = TilePrecision::best(&ctx);
-    let step = StepUniform::new(0, TOKENS as u32).to_buffer(&ctx);
+    let tokens = prompt_tokens();
+    let step = StepUniform::new(0, tokens as u32).to_buffer(&ctx);
     for layer in &LAYERS {
         let (d, kvd) = (layer.hidden, layer.kv_heads * layer.head_dim);
         let shapes = [
@@ -131,19 +143,19 @@ fn prefill_layer_throughput() {
             ("up", layer.ffn, d),
             ("down", d, layer.ffn),
         ];
-        let x = storage(&ctx, TOKENS * layer.ffn.max(d));
+        let x = storage(&ctx, tokens * layer.ffn.max(d));
         ctx.queue.write_buffer(
             &x,
             0,
             bytemuck::cast_slice(&random_x(
                 &mut SmallRng::seed_from_u64(2),
-                TOKENS * layer.ffn.max(d),
+                tokens * layer.ffn.max(d),
             )),
         );
-        let y = storage(&ctx, TOKENS * layer.ffn.max(d));
+        let y = storage(&ctx, tokens * layer.ffn.max(d));
         let (mut fast_total, mut shared_total) = (Duration::ZERO, Duration::ZERO);
         eprintln!(
-            "{} layer, {TOKENS} tokens, {precision:?} tiles:",
+            "{} layer, {tokens} tokens, {precision:?} tiles:",
             layer.name
         );
         for (&(name, rows, cols), &ty) in shapes.iter().zip(&layer.types) {
@@ -155,20 +167,19 @@ fn prefill_layer_throughput() {
                 offset: 0,
                 stride: stride as u32,
             };
-            let fast = bind_fast_matmul(
-                &ctx,
-                &matrix,
-                precision,
-                FastMatMulIo {
+            let fast = |tiles| {
+                let kernel = FastMatMulKernel { precision, tiles };
+                let io = FastMatMulIo {
                     x: rows_of(&x, cols),
                     y: rows_of(&y, rows),
                     bias: None,
                     accumulate: false,
-                    max_tokens: TOKENS as u32,
+                    max_tokens: tokens as u32,
                     step: &step,
-                },
-            )
-            .unwrap();
+                };
+                bind_fast_matmul(&ctx, &matrix, kernel, io).unwrap()
+            };
+            let chosen = TileRows::for_shape(rows, tokens as u32);
             let shared = matrix
                 .bind_matmul(
                     &ctx,
@@ -178,19 +189,29 @@ fn prefill_layer_throughput() {
                         x_offset: 0,
                         y: &y,
                         y_offset: 0,
-                        max_tokens: TOKENS as u32,
+                        max_tokens: tokens as u32,
                         step: &step,
                     },
                 )
                 .unwrap();
-            let (t_fast, t_shared) = (time(&ctx, &fast), time(&ctx, &shared));
+            let t_wide = time(&ctx, &fast(TileRows::Wide));
+            let t_narrow = time(&ctx, &fast(TileRows::Narrow));
+            let t_shared = time(&ctx, &shared);
+            let t_fast = if chosen == TileRows::Wide {
+                t_wide
+            } else {
+                t_narrow
+            };
             fast_total += t_fast;
             shared_total += t_shared;
-            let gflops = |t: Duration| 2.0 * (rows * cols * TOKENS) as f64 / t.as_secs_f64() / 1e9;
+            let gflops = |t: Duration| 2.0 * (rows * cols * tokens) as f64 / t.as_secs_f64() / 1e9;
             eprintln!(
-                "  {name:>4} {ty} {rows}×{cols}: fast {:.3} ms ({:.0} GFLOP/s), shared {:.3} ms ({:.0} GFLOP/s)",
-                ms(t_fast),
-                gflops(t_fast),
+                "  {name:>4} {ty} {rows}×{cols}: fast wide {:.3} ms ({:.0} GFLOP/s), \
+                 narrow {:.3} ms ({:.0} GFLOP/s), chosen {chosen:?}; shared {:.3} ms ({:.0} GFLOP/s)",
+                ms(t_wide),
+                gflops(t_wide),
+                ms(t_narrow),
+                gflops(t_narrow),
                 ms(t_shared),
                 gflops(t_shared)
             );
@@ -205,9 +226,9 @@ fn prefill_layer_throughput() {
             window: None,
         };
         let (kw, vw) = kv_words(&shape);
-        let capacity = TOKENS as u32;
-        let keys = storage(&ctx, TOKENS * kw);
-        let values = storage(&ctx, TOKENS * vw);
+        let capacity = tokens as u32;
+        let keys = storage(&ctx, tokens * kw);
+        let values = storage(&ctx, tokens * vw);
         let cache = KvCacheView {
             keys: &keys,
             k_offset: 0,
@@ -227,22 +248,22 @@ fn prefill_layer_throughput() {
             stride: q_width as u32,
         };
         let flash =
-            bind_flash_attention(&ctx, &shape, &cache, q, out, &step, TOKENS as u32).unwrap();
-        let scratch = attention_scratch(&ctx, shape.heads, capacity, TOKENS as u32).unwrap();
+            bind_flash_attention(&ctx, &shape, &cache, q, out, &step, tokens as u32).unwrap();
+        let scratch = attention_scratch(&ctx, shape.heads, capacity, tokens as u32).unwrap();
         let shared =
-            bind_attention(&ctx, &shape, &cache, q, out, &scratch, &step, TOKENS as u32).unwrap();
+            bind_attention(&ctx, &shape, &cache, q, out, &scratch, &step, tokens as u32).unwrap();
         let (t_flash, t_shared) = (time(&ctx, &flash), time(&ctx, &shared));
         fast_total += t_flash;
         shared_total += t_shared;
         // Causal: about half the n² score and value products.
-        let flops = 2.0 * 2.0 * (TOKENS * TOKENS / 2 * q_width) as f64;
+        let flops = 2.0 * 2.0 * (tokens * tokens / 2 * q_width) as f64;
         eprintln!(
             "  attention: flash {:.3} ms ({:.0} GFLOP/s), shared {:.3} ms",
             ms(t_flash),
             flops / t_flash.as_secs_f64() / 1e9,
             ms(t_shared)
         );
-        let tokens_per_s = |t: Duration| TOKENS as f64 / t.as_secs_f64();
+        let tokens_per_s = |t: Duration| tokens as f64 / t.as_secs_f64();
         eprintln!(
             "  layer (linears + attention): fast {:.3} ms = {:.0} tokens/s, shared {:.3} ms = {:.0} tokens/s ({:.1}×)",
             ms(fast_total),

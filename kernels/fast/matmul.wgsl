@@ -1,21 +1,23 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! flags: HALF ACCUMULATE BIAS
+//! flags: HALF NARROW ACCUMULATE BIAS
 //! include: step ggml_bytes ggml_numerics
 // The `fast` prefill mat-mul: Y[t, r] = sum_c W[r, c] * X[t, c] (Y = X·Wᵀ)
 // for n tokens, X and Y token-major f32 rows, W raw GGUF blocks.
 //
-// Tiling: a workgroup of 256 threads computes a 128-row × 64-token tile of
-// Y, each thread 8 rows × 4 tokens (32 f32 accumulators). K is walked 16
-// values at a time (half a legacy block or K-quant sub-block): the 256
-// threads dequantise the 128 × 16 slice of W into workgroup memory (8 values
-// each, the same `dequant8` as kernels/matmul.wgsl, kept identical by a test
-// in src/gpu/fast/matmul.rs) and copy the 64 × 16 slice of X beside it with
-// one vec4 load each.
+// Tiling: a workgroup computes a TILE_ROWS × 64-token tile of Y (128 rows
+// with 256 threads; NARROW: 64 rows with 128 threads, for matrices whose
+// wide tiles would leave the GPU idle), each thread 8 rows × 4 tokens (32
+// f32 accumulators). K is walked STEP_K values at a time: the threads
+// dequantise the TILE_ROWS × STEP_K slice of W into workgroup memory (8
+// values per `dequant8`, the same function as kernels/matmul.wgsl, kept
+// identical by a test in src/gpu/fast/matmul.rs) and copy the 64 × STEP_K
+// slice of X beside it with vec4 loads.
 //
-// HALF (adapters with shader-f16): the tiles hold f16 (half the workgroup
-// memory and loads) and each K step's 16 products per output are summed in
-// f16 before joining the f32 accumulator; inputs must stay within f16 range.
-// Without HALF everything is f32.
+// HALF (adapters with shader-f16): the tiles hold f16, STEP_K is 32, and
+// each step's 32 products per output are summed in f16 before joining the
+// f32 accumulator; inputs must stay within f16 range. Without HALF the
+// tiles and sums are f32 and STEP_K is 16 (12 KiB of workgroup memory at
+// most, under WebGPU's guaranteed 16 KiB).
 //
 // ACCUMULATE adds the result to Y (a residual); BIAS adds bias[r].
 // The token count is read from the shared Step uniform (capped at
@@ -24,9 +26,23 @@
 #if HALF
 enable f16;
 alias T = f16;
+const STEP_K: u32 = 32u;
 #else
 alias T = f32;
+const STEP_K: u32 = 16u;
 #endif
+#if NARROW
+const TILE_ROWS: u32 = 64u;
+#else
+const TILE_ROWS: u32 = 128u;
+#endif
+const TILE_TOKENS: u32 = 64u;
+const TILE_K: u32 = 32u; // values per dequantisation unit (dequant8's u)
+const WG: u32 = 2u * TILE_ROWS;
+const ROW_THREADS: u32 = TILE_ROWS / 8u; // threads side by side along rows
+const ROW_VECS: u32 = TILE_ROWS / 4u;    // vec4s per k in w_tile
+const W_PARTS: u32 = STEP_K / 16u;       // dequant8 calls per thread and step
+const X_VECS: u32 = TILE_TOKENS * STEP_K / (4u * WG); // vec4s of X per thread and step
 
 struct Params {
     rows: u32,        // rows in this dispatch (one chunk of the matrix)
@@ -52,15 +68,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 #endif
 
-const TILE_ROWS: u32 = 128u;
-const TILE_TOKENS: u32 = 64u;
-const TILE_K: u32 = 32u; // values per dequantisation unit (dequant8)
-const STEP_K: u32 = 16u; // values per step of the K loop
-
-// K-major slices: w_tile[k * 32 + i] holds rows 4i..4i+4 at column k of the
-// step, x_tile[k * 16 + i] tokens 4i..4i+4.
-var<workgroup> w_tile: array<vec4<T>, 512>; // STEP_K * TILE_ROWS / 4
-var<workgroup> x_tile: array<vec4<T>, 256>; // STEP_K * TILE_TOKENS / 4
+// K-major slices: w_tile[k * ROW_VECS + i] holds rows 4i..4i+4 at column k
+// of the step, x_tile[k * 16 + i] tokens 4i..4i+4.
+var<workgroup> w_tile: array<vec4<T>, STEP_K * TILE_ROWS / 4u>;
+var<workgroup> x_tile: array<vec4<T>, STEP_K * TILE_TOKENS / 4u>;
 
 // ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
 // Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
@@ -267,7 +278,7 @@ fn dequant8(row: u32, u: u32, p: u32) -> array<f32, 8> {
 
 // ---- The kernel.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -282,47 +293,54 @@ fn main(
         return;
     }
 
-    // Loading W: thread lid fills tile row lid / 2 with values 8h..8h+8 of
-    // the step's 16, h = lid % 2. Loading X: token lid / 4, values 4q..4q+4,
-    // q = lid % 4.
+    // Loading W: thread lid fills tile row lid / 2 with the step's values
+    // 8 W_PARTS h.. (W_PARTS runs of 8), h = lid % 2.
     let w_lane = lid / 2u;
     let h = lid % 2u;
     let w_row = row0 + w_lane;
     let row_start = params.w_offset + w_row * params.row_bytes;
-    let x_lane = lid / 4u;
-    let q = lid % 4u;
-    let x_tok = tok0 + x_lane;
-    let x_start = params.x_offset + x_tok * params.x_stride;
 
-    // Computing: thread lid owns rows 8(lid % 16).. and tokens 4(lid / 16)..;
-    // acc[2j + i] holds rows 8tr + 4i.. of token j.
-    let tr = lid % 16u;
-    let tt = lid / 16u;
+    // Computing: thread lid owns rows 4 tr.. and TILE_ROWS / 2 + 4 tr..
+    // (neighbouring threads read neighbouring vec4s: no bank conflicts),
+    // tokens 4 tt..; acc[2j + i] holds row group i of token j.
+    let tr = lid % ROW_THREADS;
+    let tt = lid / ROW_THREADS;
     var acc = array<vec4<f32>, 8>();
 
     let steps = (params.cols + STEP_K - 1u) / STEP_K;
     for (var s = 0u; s < steps; s++) {
-        var w = array<f32, 8>();
-        if (w_row < params.rows) {
-            w = dequant8(row_start, s / 2u, 2u * (s % 2u) + h);
+        for (var part = 0u; part < W_PARTS; part++) {
+            let k0 = 8u * (W_PARTS * h + part);
+            let value = s * STEP_K + k0;
+            var w = array<f32, 8>();
+            if (w_row < params.rows) {
+                w = dequant8(row_start, value / TILE_K, (value % TILE_K) / 8u);
+            }
+            for (var i = 0u; i < 8u; i++) {
+                w_tile[(k0 + i) * ROW_VECS + w_lane / 4u][w_lane % 4u] = T(w[i]);
+            }
         }
-        for (var i = 0u; i < 8u; i++) {
-            w_tile[(8u * h + i) * 32u + w_lane / 4u][w_lane % 4u] = T(w[i]);
-        }
-        var xv = vec4<f32>();
-        let first = s * STEP_K + 4u * q;
-        if (x_tok < n && first < params.cols) {
-            xv = x[x_start + first / 4u];
-        }
-        for (var i = 0u; i < 4u; i++) {
-            x_tile[(4u * q + i) * 16u + x_lane / 4u][x_lane % 4u] = T(xv[i]);
+        // Loading X: vec4 `at` of the slice is token at / (STEP_K / 4),
+        // values 4 (at % (STEP_K / 4)).. of the step.
+        for (var v = 0u; v < X_VECS; v++) {
+            let at = lid + WG * v;
+            let tok = at / (STEP_K / 4u);
+            let k0 = 4u * (at % (STEP_K / 4u));
+            let first = s * STEP_K + k0;
+            var xv = vec4<f32>();
+            if (tok0 + tok < n && first < params.cols) {
+                xv = x[params.x_offset + (tok0 + tok) * params.x_stride + first / 4u];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                x_tile[(k0 + i) * 16u + tok / 4u][tok % 4u] = T(xv[i]);
+            }
         }
         workgroupBarrier();
 #if HALF
         var part = array<vec4<f16>, 8>();
         for (var k = 0u; k < STEP_K; k++) {
-            let a0 = w_tile[k * 32u + 2u * tr];
-            let a1 = w_tile[k * 32u + 2u * tr + 1u];
+            let a0 = w_tile[k * ROW_VECS + tr];
+            let a1 = w_tile[k * ROW_VECS + ROW_THREADS + tr];
             let t = x_tile[k * 16u + tt];
             part[0] = fma(a0, vec4<f16>(t.x), part[0]);
             part[1] = fma(a1, vec4<f16>(t.x), part[1]);
@@ -338,8 +356,8 @@ fn main(
         }
 #else
         for (var k = 0u; k < STEP_K; k++) {
-            let a0 = w_tile[k * 32u + 2u * tr];
-            let a1 = w_tile[k * 32u + 2u * tr + 1u];
+            let a0 = w_tile[k * ROW_VECS + tr];
+            let a1 = w_tile[k * ROW_VECS + ROW_THREADS + tr];
             let t = x_tile[k * 16u + tt];
             acc[0] = fma(a0, vec4<f32>(t.x), acc[0]);
             acc[1] = fma(a1, vec4<f32>(t.x), acc[1]);
@@ -354,21 +372,21 @@ fn main(
         workgroupBarrier();
     }
 
-    let r = row0 + 8u * tr;
     for (var j = 0u; j < 4u; j++) {
         let t = tok0 + 4u * tt + j;
         if (t < n) {
-            let out = params.y_offset + t * params.y_stride + r;
             for (var i = 0u; i < 8u; i++) {
-                if (r + i < params.rows) {
+                let r = row0 + (i / 4u) * (TILE_ROWS / 2u) + 4u * tr + i % 4u;
+                if (r < params.rows) {
+                    let out = params.y_offset + t * params.y_stride + r;
                     var v = acc[2u * j + i / 4u][i % 4u];
 #if BIAS
-                    v += bias[params.bias_offset + r + i];
+                    v += bias[params.bias_offset + r];
 #endif
 #if ACCUMULATE
-                    v += y[out + i];
+                    v += y[out];
 #endif
-                    y[out + i] = v;
+                    y[out] = v;
                 }
             }
         }

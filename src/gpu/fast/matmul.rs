@@ -1,9 +1,9 @@
 //! The `fast` prefill mat-mul (`kernels/fast/matmul.wgsl`): `Y = X·Wᵀ` for
 //! `n` tokens, `W` a [`GpuMatrix`] (raw GGUF blocks, the upload every kernel
-//! shares), `X` and `Y` f32 [`Rows`], with 128-row × 64-token workgroup
-//! tiles of 8 × 4 outputs per thread, f16 tiles where the adapter has
-//! `shader-f16` ([`TilePrecision`]), and optional epilogues: a bias and
-//! `Y += result` (the residual).
+//! shares), `X` and `Y` f32 [`Rows`], with 128- or 64-row × 64-token
+//! workgroup tiles ([`TileRows`]) of 8 × 4 outputs per thread, f16 tiles
+//! where the adapter has `shader-f16` ([`TilePrecision`]), and optional
+//! epilogues: a bias and `Y += result` (the residual).
 //!
 //! [`bind_fast_matmul`] builds the bind groups once (one per row chunk of
 //! the matrix) for buffers sized for `max_tokens` tokens; the token count is
@@ -15,8 +15,15 @@ use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::StepUniform;
 use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
 
-/// Rows of `W` (columns of `Y`) per workgroup tile (`TILE_ROWS` in the WGSL).
-pub const TILE_ROWS: usize = 128;
+/// Rows of `W` (columns of `Y`) per wide workgroup tile (`TILE_ROWS` in
+/// the WGSL).
+pub const WIDE_ROWS: usize = 128;
+/// Rows per narrow tile (`TILE_ROWS` with `NARROW`).
+pub const NARROW_ROWS: usize = 64;
+/// Wide tiles are chosen where they make at least this many workgroups;
+/// fewer would leave a large GPU's cores idle (132 SMs on an H100, two
+/// 256-thread workgroups each). A guess until measured on the device.
+const WIDE_MIN_WORKGROUPS: usize = 256;
 /// Tokens per workgroup tile (`TILE_TOKENS` in the WGSL).
 pub const TILE_TOKENS: usize = 64;
 
@@ -37,6 +44,52 @@ impl TilePrecision {
             TilePrecision::F16
         } else {
             TilePrecision::F32
+        }
+    }
+}
+
+/// Rows per workgroup tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileRows {
+    /// 128 rows, 256 threads.
+    Wide,
+    /// 64 rows, 128 threads: twice the workgroups for small matrices.
+    Narrow,
+}
+
+impl TileRows {
+    pub fn rows(self) -> usize {
+        match self {
+            TileRows::Wide => WIDE_ROWS,
+            TileRows::Narrow => NARROW_ROWS,
+        }
+    }
+
+    /// Wide where that still makes enough workgroups, else narrow.
+    pub fn for_shape(rows: usize, max_tokens: u32) -> TileRows {
+        let workgroups = rows.div_ceil(WIDE_ROWS) * (max_tokens as usize).div_ceil(TILE_TOKENS);
+        if workgroups >= WIDE_MIN_WORKGROUPS {
+            TileRows::Wide
+        } else {
+            TileRows::Narrow
+        }
+    }
+}
+
+/// Which variant of the kernel runs: tile precision and shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastMatMulKernel {
+    pub precision: TilePrecision,
+    pub tiles: TileRows,
+}
+
+impl FastMatMulKernel {
+    /// The best precision of the device and the tile shape for `rows` ×
+    /// `max_tokens` outputs.
+    pub fn best(ctx: &GpuContext, rows: usize, max_tokens: u32) -> FastMatMulKernel {
+        FastMatMulKernel {
+            precision: TilePrecision::best(ctx),
+            tiles: TileRows::for_shape(rows, max_tokens),
         }
     }
 }
@@ -67,7 +120,7 @@ pub struct FastMatMulIo<'a> {
 /// The kernel variant: the weight type's choice, then the flags.
 pub fn fast_matmul_flags(
     ty: crate::quant::GgmlType,
-    precision: TilePrecision,
+    kernel: FastMatMulKernel,
     bias: bool,
     accumulate: bool,
 ) -> Result<Vec<&'static str>, GpuError> {
@@ -75,8 +128,11 @@ pub fn fast_matmul_flags(
         kernel: Kernel::FastMatMul.name(),
         message: format!("no fast mat-mul for {ty} weights"),
     })?];
-    if precision == TilePrecision::F16 {
+    if kernel.precision == TilePrecision::F16 {
         flags.push("HALF");
+    }
+    if kernel.tiles == TileRows::Narrow {
+        flags.push("NARROW");
     }
     if accumulate {
         flags.push("ACCUMULATE");
@@ -89,8 +145,8 @@ pub fn fast_matmul_flags(
 
 /// The workgroup grid of one chunk: (row tiles, spilling into z past 65535)
 /// × token tiles in y.
-fn dispatch_grid(rows: usize, max_tokens: u32) -> Result<[u32; 3], GpuError> {
-    let row_tiles = u32::try_from(rows.div_ceil(TILE_ROWS)).unwrap_or(u32::MAX);
+fn dispatch_grid(rows: usize, tiles: TileRows, max_tokens: u32) -> Result<[u32; 3], GpuError> {
+    let row_tiles = u32::try_from(rows.div_ceil(tiles.rows())).unwrap_or(u32::MAX);
     let (gx, gz) = workgroup_grid(row_tiles);
     let gy = max_tokens.div_ceil(TILE_TOKENS as u32);
     if gy > 65_535 || gz > 65_535 {
@@ -123,21 +179,22 @@ fn shape_error(why: String) -> GpuError {
 }
 
 /// Prepares `Y (+)= X·Wᵀ (+ bias)` for up to `io.max_tokens` tokens with
-/// tiles of `precision` (F16 needs `shader-f16`: see [`TilePrecision::best`]).
-/// `Y` must not share a buffer with `X` or the bias.
+/// the `kernel` variant (F16 needs `shader-f16`: see
+/// [`FastMatMulKernel::best`]). `Y` must not share a buffer with `X` or the
+/// bias.
 pub fn bind_fast_matmul(
     ctx: &GpuContext,
     matrix: &GpuMatrix,
-    precision: TilePrecision,
+    kernel: FastMatMulKernel,
     io: FastMatMulIo<'_>,
 ) -> Result<KernelPass, GpuError> {
-    if precision == TilePrecision::F16 && !ctx.capabilities.shader_f16 {
+    if kernel.precision == TilePrecision::F16 && !ctx.capabilities.shader_f16 {
         return Err(GpuError::Kernel {
             kernel: Kernel::FastMatMul.name(),
             message: "f16 tiles need a device with shader-f16".into(),
         });
     }
-    let flags = fast_matmul_flags(matrix.ty, precision, io.bias.is_some(), io.accumulate)?;
+    let flags = fast_matmul_flags(matrix.ty, kernel, io.bias.is_some(), io.accumulate)?;
     if io.max_tokens == 0 {
         return Err(shape_error("bound for zero tokens".into()));
     }
@@ -234,7 +291,7 @@ pub fn bind_fast_matmul(
         prepared.push_grid(
             pipeline.clone(),
             bind_group,
-            dispatch_grid(chunk_rows, io.max_tokens)?,
+            dispatch_grid(chunk_rows, kernel.tiles, io.max_tokens)?,
         );
     }
     Ok(prepared)
@@ -243,7 +300,7 @@ pub fn bind_fast_matmul(
 /// Inputs of the one-shot [`fast_matmul`] beyond `X`.
 #[derive(Debug, Clone, Copy)]
 pub struct FastMatMulOptions<'a> {
-    pub precision: TilePrecision,
+    pub kernel: FastMatMulKernel,
     pub bias: Option<&'a [f32]>,
     /// `Y`'s values before the product, added to (ACCUMULATE).
     pub accumulate_onto: Option<&'a [f32]>,
@@ -291,7 +348,7 @@ pub async fn fast_matmul(
     let prepared = bind_fast_matmul(
         ctx,
         matrix,
-        options.precision,
+        options.kernel,
         FastMatMulIo {
             x: rows(&x_buffer, to_u32("cols", matrix.cols)?),
             y: rows(&y_buffer, to_u32("rows", matrix.rows)?),
@@ -349,13 +406,25 @@ mod tests {
     fn variants_cover_every_type_and_epilogue() {
         let declared = Kernel::FastMatMul.declared_flags();
         assert_eq!(declared.choices, Kernel::MatMul.declared_flags().choices);
-        assert_eq!(declared.flags, ["HALF", "ACCUMULATE", "BIAS"]);
-        assert_eq!(preprocess::all_variants(&declared).len(), 11 * 8);
-        let flags = fast_matmul_flags(GgmlType::Q4_K, TilePrecision::F16, true, true).unwrap();
-        assert_eq!(flags, ["Q4_K", "HALF", "ACCUMULATE", "BIAS"]);
+        assert_eq!(declared.flags, ["HALF", "NARROW", "ACCUMULATE", "BIAS"]);
+        assert_eq!(preprocess::all_variants(&declared).len(), 11 * 16);
+        let kernel = FastMatMulKernel {
+            precision: TilePrecision::F16,
+            tiles: TileRows::Narrow,
+        };
+        let flags = fast_matmul_flags(GgmlType::Q4_K, kernel, true, true).unwrap();
+        assert_eq!(flags, ["Q4_K", "HALF", "NARROW", "ACCUMULATE", "BIAS"]);
         Kernel::FastMatMul.source(&flags).unwrap();
+        let kernel = FastMatMulKernel {
+            precision: TilePrecision::F32,
+            tiles: TileRows::Wide,
+        };
+        assert_eq!(
+            fast_matmul_flags(GgmlType::Q8_0, kernel, false, false).unwrap(),
+            ["Q8_0"]
+        );
         assert!(matches!(
-            fast_matmul_flags(GgmlType::Q2_K, TilePrecision::F32, false, false),
+            fast_matmul_flags(GgmlType::Q2_K, kernel, false, false),
             Err(GpuError::Kernel {
                 kernel: "fast_matmul",
                 ..
@@ -365,20 +434,37 @@ mod tests {
 
     #[test]
     fn tile_sizes_match_the_kernel() {
-        let source = Kernel::FastMatMul.source(&["Q8_0"]).unwrap();
-        for line in [
-            format!("const TILE_ROWS: u32 = {TILE_ROWS}u;"),
-            format!("const TILE_TOKENS: u32 = {TILE_TOKENS}u;"),
+        for (flags, rows) in [
+            (vec!["Q8_0"], WIDE_ROWS),
+            (vec!["Q8_0", "NARROW"], NARROW_ROWS),
         ] {
-            assert!(source.contains(&line), "kernel lost `{line}`");
+            let source = Kernel::FastMatMul.source(&flags).unwrap();
+            // The `#if` branch not taken is blanked.
+            for line in [
+                format!("const TILE_ROWS: u32 = {rows}u;"),
+                format!("const TILE_TOKENS: u32 = {TILE_TOKENS}u;"),
+            ] {
+                assert_eq!(source.matches(&line).count(), 1, "{flags:?}: `{line}`");
+            }
         }
     }
 
     #[test]
     fn grid_covers_rows_and_tokens() {
-        assert_eq!(dispatch_grid(1, 1).unwrap(), [1, 1, 1]);
-        assert_eq!(dispatch_grid(129, 65).unwrap(), [2, 2, 1]);
-        assert_eq!(dispatch_grid(151_936, 512).unwrap(), [1187, 8, 1]);
-        assert!(dispatch_grid(1, u32::MAX).is_err());
+        use TileRows::{Narrow, Wide};
+        assert_eq!(dispatch_grid(1, Wide, 1).unwrap(), [1, 1, 1]);
+        assert_eq!(dispatch_grid(129, Wide, 65).unwrap(), [2, 2, 1]);
+        assert_eq!(dispatch_grid(129, Narrow, 65).unwrap(), [3, 2, 1]);
+        assert_eq!(dispatch_grid(151_936, Wide, 512).unwrap(), [1187, 8, 1]);
+        assert!(dispatch_grid(1, Wide, u32::MAX).is_err());
+    }
+
+    #[test]
+    fn small_matrices_take_narrow_tiles() {
+        // SmolLM2's 576-wide projections for a 512-token prompt: 40 wide
+        // workgroups; Qwen2.5-0.5B's 4864-row FFN: 304.
+        assert_eq!(TileRows::for_shape(576, 512), TileRows::Narrow);
+        assert_eq!(TileRows::for_shape(4864, 512), TileRows::Wide);
+        assert_eq!(TileRows::for_shape(151_936, 1), TileRows::Wide);
     }
 }
