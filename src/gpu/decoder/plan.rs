@@ -9,7 +9,7 @@ use crate::cpu::attention::AttentionShape;
 use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
-use crate::gpu::fast::attention::bind_flash_attention;
+use crate::gpu::fast::attention::{bind_flash_attention, flash_attention_fits};
 use crate::gpu::pass::{KernelPass, Rows};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
@@ -205,11 +205,20 @@ impl Bindings<'_> {
             let out = &a.attn;
             let attn_width = c.head_count * c.value_dim;
             let (q_rows, out_rows) = (rows(q, c.q_width()), rows(out, attn_width));
-            passes.push(match self.numerics {
-                Numerics::Fast if max_tokens > 1 => bind_flash_attention(
-                    self.ctx, &shape, &cache, q_rows, out_rows, self.step, max_tokens,
-                )?,
-                _ => bind_attention(
+            // Fast batches take flash attention where the adapter has the
+            // workgroup memory it needs (above WebGPU's guaranteed 16 KiB);
+            // otherwise, and in exact numerics, the shared kernel.
+            let flash = match self.numerics {
+                Numerics::Fast if max_tokens > 1 && flash_attention_fits(self.ctx) => {
+                    Some(bind_flash_attention(
+                        self.ctx, &shape, &cache, q_rows, out_rows, self.step, max_tokens,
+                    )?)
+                }
+                _ => None,
+            };
+            passes.push(match flash {
+                Some(pass) => pass,
+                None => bind_attention(
                     self.ctx,
                     &shape,
                     &cache,

@@ -90,6 +90,12 @@ struct FlashParams {
     _pad: [u32; 3],
 }
 
+/// Whether the device has the workgroup memory flash attention needs (more
+/// than WebGPU's guaranteed 16 KiB: SwiftShader, say, may not).
+pub fn flash_attention_fits(ctx: &GpuContext) -> bool {
+    ctx.limits.max_compute_workgroup_storage_size >= FLASH_WORKGROUP_BYTES
+}
+
 /// Prepares causal attention of up to `max_tokens` queries `q` (`heads ×
 /// head_dim` per token, at positions `pos0..` from `step`) over `cache`
 /// (their own keys and values already stored), writing `heads × value_dim`

@@ -4,7 +4,7 @@
 //! take the fast tiled mat-mul (`gpu::fast::matmul`), one token the f32
 //! mat-vec (the fast decode plan has its own fused mat-vecs).
 
-use super::matmul::{FastMatMulIo, TilePrecision, bind_fast_matmul};
+use super::matmul::{FastMatMulIo, FastMatMulKernel, bind_fast_matmul};
 use crate::gpu::decoder::plan::rows;
 use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::KernelPass;
@@ -46,5 +46,6 @@ fn bind_linear(
         max_tokens,
         step,
     };
-    bind_fast_matmul(ctx, matrix, TilePrecision::best(ctx), io)
+    let kernel = FastMatMulKernel::best(ctx, matrix.rows, max_tokens);
+    bind_fast_matmul(ctx, matrix, kernel, io)
 }
