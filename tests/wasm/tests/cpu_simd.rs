@@ -1,0 +1,4 @@
+//! `tests/cpu_simd.rs`, run under wasm32: the SIMD128 kernels against the
+//! portable ones, bit for bit.
+
+include!("../../cpu_simd.rs");
