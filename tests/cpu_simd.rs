@@ -65,7 +65,9 @@ fn fast_kernels_match_the_portable_ones_bit_for_bit() {
             let bytes = random_rows(ty, rows, blocks, &mut rng);
             // Activations of very different magnitudes, some with outliers.
             let scale = [1.0, 1e-3, 40.0, 0.2][trial % 4];
-            let mut x: Vec<f32> = (0..n).map(|_| scale * rng.random_range(-2.0..2.0)).collect();
+            let mut x: Vec<f32> = (0..n)
+                .map(|_| scale * rng.random_range(-2.0..2.0))
+                .collect();
             if trial % 3 == 0 {
                 x[rng.random_range(0..n)] *= 50.0;
             }
@@ -101,13 +103,19 @@ fn fast_kernels_handle_extreme_codes() {
                     block[at..at + 2].copy_from_slice(&half::f16::from_f32(0.75).to_le_bytes());
                 }
             }
-            let x: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 3.0 } else { -3.0 }).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
+                .collect();
             let act = QuantizedRow::quantize(ty, &x).unwrap();
             for order in [DotOrder::VecDot, DotOrder::Gemm] {
                 let (mut fast, mut portable) = (vec![f32::NAN; 3], vec![f32::NAN; 3]);
                 dot_quantized_rows_ordered(ty, &bytes, &act, order, &mut fast).unwrap();
                 dot_quantized_rows_portable(ty, &bytes, &act, order, &mut portable).unwrap();
-                assert_eq!(bits(&fast), bits(&portable), "{ty} {order:?} fill {fill:#x}");
+                assert_eq!(
+                    bits(&fast),
+                    bits(&portable),
+                    "{ty} {order:?} fill {fill:#x}"
+                );
             }
         }
     }

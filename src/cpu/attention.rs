@@ -172,7 +172,9 @@ mod tests {
             };
             let pos = 97;
             let mut random = |n: usize, scale: f32| -> Vec<f32> {
-                (0..n).map(|_| scale * rng.random_range(-1.0f32..1.0)).collect()
+                (0..n)
+                    .map(|_| scale * rng.random_range(-1.0f32..1.0))
+                    .collect()
             };
             let query = random(heads * hd, 3.0);
             let keys = halves(&random((pos + 1) * kv_heads * hd, 2.0));
@@ -191,7 +193,11 @@ mod tests {
                 // And the same without native FMA (the WASM arithmetic).
                 attend_impl::<false>(&shape, &query, &keys, &values, pos, order, &mut got);
                 per_head::<false>(&shape, &query, &keys, &values, pos, order, &mut want);
-                assert_eq!(bits(&got), bits(&want), "{heads}/{kv_heads} {order:?} unfused");
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{heads}/{kv_heads} {order:?} unfused"
+                );
             }
         }
     }

@@ -202,7 +202,9 @@ fn kernels_simd128(
     let gemm = order == DotOrder::Gemm;
     match (ty, data) {
         (T::Q4_K, Data::Q8K(y)) if gemm => each_row!(rows, row_bytes, out, simd::gemm_q4_k_q8_k, y),
-        (T::Q6_K, Data::Q8K(y)) if gemm => each_row!(rows, row_bytes, out, simd::tiled_q6_k_q8_k, y),
+        (T::Q6_K, Data::Q8K(y)) if gemm => {
+            each_row!(rows, row_bytes, out, simd::tiled_q6_k_q8_k, y)
+        }
         (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q4_0_q8_0, y),
         (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q5_0_q8_0, y),
         (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q8_0_q8_0, y),

@@ -96,7 +96,10 @@ impl Acc8 {
                 f64x2_mul(d, f64x2_promote_low_f32x4(v_hi)),
                 f64x2_promote_low_f32x4(a_hi),
             );
-            *acc = i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi));
+            *acc = i32x4_shuffle::<0, 1, 4, 5>(
+                f32x4_demote_f64x2_zero(lo),
+                f32x4_demote_f64x2_zero(hi),
+            );
         }
     }
 
@@ -176,7 +179,10 @@ pub(super) fn q4_1_q8_1(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
 pub(super) fn q5_0_q8_0(x: &[BlockQ5_0], y: &[ActQ8_0]) -> f32 {
     let mut acc = Acc8::new();
     for (x, y) in x.iter().zip(y) {
-        acc.fma(f16_le(x.d) * y.d, block_lanes(q5_codes(x.qh, &x.qs, 16), &y.qs));
+        acc.fma(
+            f16_le(x.d) * y.d,
+            block_lanes(q5_codes(x.qh, &x.qs, 16), &y.qs),
+        );
     }
     acc.hsum()
 }
@@ -187,7 +193,10 @@ pub(super) fn q5_1_q8_1(x: &[BlockQ5_1], y: &[ActQ8_1]) -> f32 {
     let mut summs = 0.0f32;
     for (x, y) in x.iter().zip(y) {
         summs = fma::<false>(f16_le(x.m), y.s, summs);
-        acc.fma(f16_le(x.d) * y.d, block_lanes(q5_codes(x.qh, &x.qs, 0), &y.qs));
+        acc.fma(
+            f16_le(x.d) * y.d,
+            block_lanes(q5_codes(x.qh, &x.qs, 0), &y.qs),
+        );
     }
     acc.hsum() + summs
 }
@@ -270,7 +279,8 @@ pub(super) fn q5_k_q8_k(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
             let (b1, b2) = (u8x16_splat(1 << (2 * c)), u8x16_splat(2 << (2 * c)));
             for h in 0..2 {
                 let [l, u] = nibbles(qs[2 * c + h]);
-                let fifth = |bit: v128| v128_and(u8x16_eq(v128_and(qh[h], bit), bit), u8x16_splat(0x10));
+                let fifth =
+                    |bit: v128| v128_and(u8x16_eq(v128_and(qh[h], bit), bit), u8x16_splat(0x10));
                 let l = v128_or(l, fifth(b1));
                 let u = v128_or(u, fifth(b2));
                 lo = i32x4_add(lo, partial_dot(l, load(&q8[4 * c + h])));
@@ -301,9 +311,15 @@ fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [v128; 2] {
             let (a, b, hb) = (ql[4 * h + i], ql[4 * h + 2 + i], qh[2 * h + i]);
             let q = [
                 v128_or(v128_and(a, m4), i8x16_shl(v128_and(hb, u8x16_splat(3)), 4)),
-                v128_or(v128_and(b, m4), i8x16_shl(v128_and(hb, u8x16_splat(0x0C)), 2)),
+                v128_or(
+                    v128_and(b, m4),
+                    i8x16_shl(v128_and(hb, u8x16_splat(0x0C)), 2),
+                ),
                 v128_or(u8x16_shr(a, 4), v128_and(hb, u8x16_splat(0x30))),
-                v128_or(u8x16_shr(b, 4), u8x16_shr(v128_and(hb, u8x16_splat(0xC0)), 2)),
+                v128_or(
+                    u8x16_shr(b, 4),
+                    u8x16_shr(v128_and(hb, u8x16_splat(0xC0)), 2),
+                ),
             ];
             for (k, q) in q.into_iter().enumerate() {
                 let p = lanes4(q, load(&q8[8 * h + 2 * k + i]));
@@ -315,7 +331,10 @@ fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [v128; 2] {
     // Minus 32 · (sc[2l] · bsums[2l] + sc[2l+1] · bsums[2l+1]) in lane l.
     let bsums: &[[u8; 16]; 2] = bytemuck::cast_ref(&y.bsums);
     let scales = load(bytemuck::cast_ref(&x.scales));
-    let (s_lo, s_hi) = (i16x8_extend_low_i8x16(scales), i16x8_extend_high_i8x16(scales));
+    let (s_lo, s_hi) = (
+        i16x8_extend_low_i8x16(scales),
+        i16x8_extend_high_i8x16(scales),
+    );
     let corr_lo = i32x4_shl(i32x4_dot_i16x8(load(&bsums[0]), s_lo), 5);
     let corr_hi = i32x4_shl(i32x4_dot_i16x8(load(&bsums[1]), s_hi), 5);
     [i32x4_sub(lanes[0], corr_lo), i32x4_sub(lanes[1], corr_hi)]

@@ -24,15 +24,15 @@ pub fn wasm() -> Result {
         cmd = cmd.env("RUSTFLAGS", format!("{flags} {SIMD128}"));
     }
     cmd.args([
-            "build",
-            "--target",
-            "web",
-            "--release",
-            "--mode",
-            "no-install",
-        ])
-        .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"])
-        .run()
+        "build",
+        "--target",
+        "web",
+        "--release",
+        "--mode",
+        "no-install",
+    ])
+    .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"])
+    .run()
 }
 
 /// A library from `node_modules` (locked in package-lock.json) bundled into
