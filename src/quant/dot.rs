@@ -27,9 +27,10 @@ pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32
 /// multiply-adds in the same lanes and order, so the results are bit for bit
 /// llama.cpp's (checked against its CPU backend for Q4_1, Q5_0, Q8_0, Q4_K
 /// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
-/// `x86.rs` kernels; elsewhere portable code with the same arithmetic
-/// (fused multiply-adds emulated through f64 where there is no FMA, as on
-/// wasm32: see `fma`).
+/// `x86.rs` kernels; in wasm32 builds with SIMD128 the `wasm_simd.rs` ones;
+/// elsewhere portable code with the same arithmetic (fused multiply-adds
+/// emulated through f64 where there is no FMA, as on wasm32, where the
+/// SIMD128 kernels emulate them the same way: see `fma`).
 /// Q5_K and the float types are not bit-exact: no test model has them.
 pub fn dot_quantized_rows(
     ty: GgmlType,

@@ -29,7 +29,8 @@
 //! their quantisers), `quantized_row.rs` ([`vec_dot_type`] and
 //! [`QuantizedRow`]), `dot.rs` (the quantised dot product's dispatch),
 //! `batched.rs` (llama.cpp's batched K-quant orders), `x86.rs` (the same dot
-//! products with AVX2/FMA/F16C intrinsics, chosen at run time).
+//! products with AVX2/FMA/F16C intrinsics, chosen at run time),
+//! `wasm_simd.rs` (the same with SIMD128, in wasm32 builds with `+simd128`).
 
 mod activations;
 mod batched;
