@@ -51,36 +51,50 @@ fn attend_impl<const FUSED: bool>(
     let first = shape.window.map_or(0, |w| (pos + 1).saturating_sub(w));
     let (kv_width, v_width) = (shape.kv_heads * hd, shape.kv_heads * vd);
     let slots = order.slots();
-    // Positions keep their cache index: it decides their accumulator lane.
-    let mut scores = vec![f32::NEG_INFINITY; pos + 1];
-    let mut q16 = vec![0.0f32; hd];
+    let n = pos + 1;
+    // The heads sharing a KV head are done together, so that each cached
+    // key and value is widened from f16 once per group, not once per head;
+    // each head's arithmetic is unchanged. Positions keep their cache
+    // index: it decides their accumulator lane.
+    let mut scores = vec![f32::NEG_INFINITY; group * n];
+    let mut q16 = vec![0.0f32; group * hd];
     let mut k32 = vec![0.0f32; hd];
     let mut v32 = vec![0.0f32; vd];
-    // Value accumulators, slot-major: slot s holds positions j ≡ s.
-    let mut acc = vec![0.0f32; slots * vd];
-    for h in 0..shape.heads {
-        let kv = h / group;
-        scores[..first].fill(f32::NEG_INFINITY);
-        let q = &query[h * hd..(h + 1) * hd];
+    // Value accumulators per head of the group, slot-major: slot s holds
+    // positions j ≡ s.
+    let mut acc = vec![0.0f32; group * slots * vd];
+    for kv in 0..shape.kv_heads {
+        let q = &query[kv * group * hd..][..group * hd];
         q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
-        for (j, score) in scores.iter_mut().enumerate().skip(first) {
-            let k = &keys[j * kv_width + kv * hd..][..hd];
-            k.convert_to_f32_slice(&mut k32);
-            *score = dot_f16::<FUSED>(order, &k32, &q16) * shape.scale;
+        // The softmax of the previous KV head turned masked scores into 0s.
+        scores
+            .chunks_exact_mut(n)
+            .for_each(|s| s[..first].fill(f32::NEG_INFINITY));
+        for j in first..n {
+            keys[j * kv_width + kv * hd..][..hd].convert_to_f32_slice(&mut k32);
+            for (g, q16) in q16.chunks_exact(hd).enumerate() {
+                scores[g * n + j] = dot_f16::<FUSED>(order, &k32, q16) * shape.scale;
+            }
         }
-        softmax::<FUSED>(&mut scores);
+        scores.chunks_exact_mut(n).for_each(softmax::<FUSED>);
         acc.fill(0.0);
         // Masked positions have weight 0 and would add nothing.
-        for (j, &p) in scores.iter().enumerate().skip(first) {
-            let p = round_f16(p);
+        for j in first..n {
             values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
-            let a = &mut acc[(j % slots) * vd..][..vd];
-            a.iter_mut()
-                .zip(&v32)
-                .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+            for g in 0..group {
+                let p = round_f16(scores[g * n + j]);
+                let a = &mut acc[(g * slots + j % slots) * vd..][..vd];
+                a.iter_mut()
+                    .zip(&v32)
+                    .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+            }
         }
-        for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
-            *o = order.reduce(|s| acc[s * vd + c]);
+        for g in 0..group {
+            let acc = &acc[g * slots * vd..][..slots * vd];
+            let h = kv * group + g;
+            for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
+                *o = order.reduce(|s| acc[s * vd + c]);
+            }
         }
     }
 }
@@ -88,6 +102,105 @@ fn attend_impl<const FUSED: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The per-head loop attention was before heads were grouped by KV
+    /// head: the grouped one must give the same bits.
+    fn per_head<const FUSED: bool>(
+        shape: &AttentionShape,
+        query: &[f32],
+        keys: &[f16],
+        values: &[f16],
+        pos: usize,
+        order: DotF16,
+        out: &mut [f32],
+    ) {
+        let (hd, vd) = (shape.head_dim, shape.value_dim);
+        let group = shape.heads / shape.kv_heads;
+        let first = shape.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let (kv_width, v_width) = (shape.kv_heads * hd, shape.kv_heads * vd);
+        let slots = order.slots();
+        let mut scores = vec![f32::NEG_INFINITY; pos + 1];
+        let mut q16 = vec![0.0f32; hd];
+        let mut k32 = vec![0.0f32; hd];
+        let mut v32 = vec![0.0f32; vd];
+        let mut acc = vec![0.0f32; slots * vd];
+        for h in 0..shape.heads {
+            let kv = h / group;
+            scores[..first].fill(f32::NEG_INFINITY);
+            let q = &query[h * hd..(h + 1) * hd];
+            q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
+            for (j, score) in scores.iter_mut().enumerate().skip(first) {
+                let k = &keys[j * kv_width + kv * hd..][..hd];
+                k.convert_to_f32_slice(&mut k32);
+                *score = dot_f16::<FUSED>(order, &k32, &q16) * shape.scale;
+            }
+            softmax::<FUSED>(&mut scores);
+            acc.fill(0.0);
+            for (j, &p) in scores.iter().enumerate().skip(first) {
+                let p = round_f16(p);
+                values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
+                let a = &mut acc[(j % slots) * vd..][..vd];
+                a.iter_mut()
+                    .zip(&v32)
+                    .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+            }
+            for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
+                *o = order.reduce(|s| acc[s * vd + c]);
+            }
+        }
+    }
+
+    #[test]
+    fn grouped_heads_give_the_per_head_bits() {
+        let mut rng = SmallRng::seed_from_u64(0xA77);
+        for (heads, kv_heads, hd, vd, window) in [
+            (9, 3, 64, 64, None),
+            (14, 2, 64, 64, None),
+            (4, 1, 70, 33, Some(40)),
+            (6, 2, 64, 48, Some(30)),
+            (2, 2, 16, 16, None),
+        ] {
+            let shape = AttentionShape {
+                heads,
+                kv_heads,
+                head_dim: hd,
+                value_dim: vd,
+                scale: 0.125,
+                window,
+            };
+            let pos = 97;
+            let mut random = |n: usize, scale: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|_| scale * rng.random_range(-1.0f32..1.0))
+                    .collect()
+            };
+            let query = random(heads * hd, 3.0);
+            let keys = halves(&random((pos + 1) * kv_heads * hd, 2.0));
+            let values = halves(&random((pos + 1) * kv_heads * vd, 1.0));
+            for order in [DotF16::Single, DotF16::Batch] {
+                let mut got = vec![0.0; heads * vd];
+                let mut want = vec![0.0; heads * vd];
+                attend(&shape, &query, &keys, &values, pos, order, &mut got);
+                if crate::cpu::ggml_numerics::has_fma() {
+                    per_head::<true>(&shape, &query, &keys, &values, pos, order, &mut want);
+                } else {
+                    per_head::<false>(&shape, &query, &keys, &values, pos, order, &mut want);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{heads}/{kv_heads} {order:?}");
+                // And the same without native FMA (the WASM arithmetic).
+                attend_impl::<false>(&shape, &query, &keys, &values, pos, order, &mut got);
+                per_head::<false>(&shape, &query, &keys, &values, pos, order, &mut want);
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{heads}/{kv_heads} {order:?} unfused"
+                );
+            }
+        }
+    }
 
     fn halves(v: &[f32]) -> Vec<f16> {
         v.iter().map(|&x| f16::from_f32(x)).collect()

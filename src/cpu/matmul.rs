@@ -4,7 +4,8 @@
 //! is dotted with it by [`quant::dot_quantized_rows_ordered`], whose results
 //! are bit for bit those of llama.cpp's x86 CPU kernels, in the float order
 //! of the kernel llama.cpp picks for that token ([`dot_order`]). Natively,
-//! large matrices have their rows split over the machine's cores.
+//! every mat-vec but the smallest has its rows split over rayon's pool (one
+//! thread per core), as llama.cpp splits each over its threads.
 
 use crate::model::{ModelError, QTensor};
 use crate::quant::{self, DotOrder, GgmlType, QuantError, QuantizedRow};
@@ -33,59 +34,47 @@ pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Resu
             .map_err(quant_error)?
     };
     let acts = &acts[..];
-    let threads = thread_count(w.rows, w.rows * w.cols * n_tokens);
-    let per_thread = w.rows.div_ceil(threads);
+    // Two parts per thread, so that a thread the busy machine preempts
+    // leaves less to wait for (rayon's idle threads steal the other parts).
+    let parts = (2 * thread_count(w.rows * w.cols * n_tokens)).min(w.rows.div_ceil(ROW_BLOCK));
+    let per_part = w.rows.div_ceil(parts.max(1));
     if n_tokens == 1 {
-        // `out` is one row of results: each thread fills its own slice of it.
-        return std::thread::scope(|scope| {
-            let mut parts = out.chunks_mut(per_thread).enumerate();
-            let (_, mine) = parts
-                .next()
-                .ok_or(ModelError::BadConfig("empty matmul".into()))?;
-            let handles: Vec<_> = parts
-                .map(|(k, part)| scope.spawn(move || rows_into(w, acts, k * per_thread, part)))
-                .collect();
-            let mut result = rows_into(w, acts, 0, mine);
-            for handle in handles {
-                let joined = handle.join().unwrap_or_else(|_| {
-                    Err(ModelError::BadConfig("a worker thread panicked".into()))
-                });
-                result = result.and(joined);
-            }
-            result
-        });
-    }
-    // Several tokens: each thread computes its rows for every token
-    // (token-major), then they are copied into place.
-    let parts: Vec<Result<Vec<f32>, ModelError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads)
-            .map(|k| {
-                let first = k * per_thread;
-                let count = per_thread.min(w.rows.saturating_sub(first));
-                scope.spawn(move || {
-                    let mut part = vec![0.0; count * n_tokens];
-                    rows_into(w, acts, first, &mut part).map(|()| part)
-                })
-            })
+        // `out` is one row of results: each part fills its own slice of it.
+        let chunks: Vec<(usize, &mut [f32])> = out.chunks_mut(per_part).enumerate().collect();
+        return in_parallel(chunks, |(k, part)| rows_into(w, acts, k * per_part, part))
+            .into_iter()
             .collect();
-        let count = per_thread.min(w.rows);
+    }
+    // Several tokens: each part computes its rows for every token
+    // (token-major), then they are copied into place.
+    let firsts: Vec<usize> = (0..w.rows).step_by(per_part).collect();
+    let parts = in_parallel(firsts, |first| {
+        let count = per_part.min(w.rows - first);
         let mut part = vec![0.0; count * n_tokens];
-        let mut parts = vec![rows_into(w, acts, 0, &mut part).map(|()| part)];
-        parts.extend(handles.into_iter().map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(ModelError::BadConfig("a worker thread panicked".into())))
-        }));
-        parts
+        rows_into(w, acts, first, &mut part).map(|()| (first, part))
     });
-    for (k, part) in parts.into_iter().enumerate() {
-        let part = part?;
-        let first = k * per_thread;
+    for part in parts {
+        let (first, part) = part?;
         let count = part.len() / n_tokens;
         for (t, results) in part.chunks_exact(count.max(1)).enumerate().take(n_tokens) {
             out[t * w.rows + first..][..count].copy_from_slice(&results[..count]);
         }
     }
     Ok(())
+}
+
+/// `f` applied to every item, on the native thread pool (rayon's, started
+/// once: decode runs hundreds of mat-vecs a token, too many to start
+/// threads for each), or one after the other in WASM.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        if items.len() > 1 {
+            return items.into_par_iter().map(f).collect();
+        }
+    }
+    items.into_iter().map(f).collect()
 }
 
 /// The float order llama.cpp's CPU backend computes token `t` of an
@@ -132,19 +121,28 @@ fn rows_into(
     Ok(())
 }
 
-/// Threads worth using for `work` multiply-adds over `rows` rows. Threads
-/// are started per call (tens of microseconds each) and a mat-vec is mostly
-/// bound by memory bandwidth, so only matrices of about four million
-/// multiply-adds or more (the output projection, large feed-forwards) are
-/// split.
-fn thread_count(rows: usize, work: usize) -> usize {
-    if cfg!(target_arch = "wasm32") || work < 1 << 22 {
-        return 1;
-    }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    cores.min(rows.div_ceil(ROW_BLOCK)).max(1)
+/// Multiply-adds below which a mat-vec stays on one thread: handing work
+/// to the pool costs a few microseconds, a 64 × 576 Q4_1 mat-vec about as
+/// much.
+#[cfg(not(target_arch = "wasm32"))]
+const MIN_PARALLEL_WORK: usize = 1 << 16;
+
+/// Threads to split `work` multiply-adds over: every pool thread (all of
+/// SmolLM2's and Qwen2.5's decode mat-vecs qualify, as in llama.cpp, which
+/// splits every one over its threads), one in WASM.
+fn thread_count(work: usize) -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    let threads = if work >= MIN_PARALLEL_WORK {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    #[cfg(target_arch = "wasm32")]
+    let threads = {
+        let _ = work;
+        1
+    };
+    threads.max(1)
 }
 
 #[cfg(test)]

@@ -27,9 +27,10 @@ pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32
 /// multiply-adds in the same lanes and order, so the results are bit for bit
 /// llama.cpp's (checked against its CPU backend for Q4_1, Q5_0, Q8_0, Q4_K
 /// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
-/// `x86.rs` kernels; elsewhere portable code with the same arithmetic
-/// (fused multiply-adds emulated through f64 where there is no FMA, as on
-/// wasm32: see `fma`).
+/// `x86.rs` kernels; in wasm32 builds with SIMD128 the `wasm_simd.rs` ones;
+/// elsewhere portable code with the same arithmetic (fused multiply-adds
+/// emulated through f64 where there is no FMA, as on wasm32, where the
+/// SIMD128 kernels emulate them the same way: see `fma`).
 /// Q5_K and the float types are not bit-exact: no test model has them.
 pub fn dot_quantized_rows(
     ty: GgmlType,
@@ -86,6 +87,32 @@ pub fn dot_quantized_rows_ordered(
     if has_avx2_fma_f16c() {
         // SAFETY: `kernels_x86` needs AVX2, FMA and F16C, which this CPU has.
         return unsafe { kernels_x86(ty, rows, row_bytes, &x.data, order, out) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return kernels_simd128(ty, rows, row_bytes, &x.data, order, out);
+    #[allow(unreachable_code)]
+    kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, order, out)
+}
+
+/// [`dot_quantized_rows_ordered`] through the portable kernels, with the
+/// fused multiply-adds the fast kernels of this build use (x86 FMA where
+/// the x86 kernels run, else this target's own: none on wasm32): what the
+/// SIMD kernels must reproduce bit for bit. For tests only.
+#[doc(hidden)]
+pub fn dot_quantized_rows_portable(
+    ty: GgmlType,
+    rows: &[u8],
+    x: &QuantizedRow,
+    order: DotOrder,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let row_bytes = ty.row_bytes(x.len)?;
+    if row_bytes == 0 || rows.len() != row_bytes * out.len() || vec_dot_type(ty)? != x.format {
+        return dot_quantized_rows_ordered(ty, rows, x, order, out);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma_f16c() {
+        return kernels::<true>(ty, rows, row_bytes, &x.data, order, out);
     }
     kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, order, out)
 }
@@ -156,6 +183,38 @@ fn kernels_x86(
         (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q4_k_q8_k, y),
         (T::Q6_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, x86::q6_k_q8_k, y),
         _ => return kernels::<true>(ty, rows, row_bytes, data, order, out),
+    }
+    Ok(())
+}
+
+/// The SIMD128 kernels (`wasm_simd.rs`), for every quantised type; the
+/// float types run the portable [`kernels`] (auto-vectorised).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn kernels_simd128(
+    ty: GgmlType,
+    rows: &[u8],
+    row_bytes: usize,
+    data: &Data,
+    order: DotOrder,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    use super::wasm_simd as simd;
+    use GgmlType as T;
+    let gemm = order == DotOrder::Gemm;
+    match (ty, data) {
+        (T::Q4_K, Data::Q8K(y)) if gemm => each_row!(rows, row_bytes, out, simd::gemm_q4_k_q8_k, y),
+        (T::Q6_K, Data::Q8K(y)) if gemm => {
+            each_row!(rows, row_bytes, out, simd::tiled_q6_k_q8_k, y)
+        }
+        (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q4_0_q8_0, y),
+        (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q5_0_q8_0, y),
+        (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q8_0_q8_0, y),
+        (T::Q4_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, simd::q4_1_q8_1, y),
+        (T::Q5_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, simd::q5_1_q8_1, y),
+        (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, simd::q4_k_q8_k, y),
+        (T::Q5_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, simd::q5_k_q8_k, y),
+        (T::Q6_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, simd::q6_k_q8_k, y),
+        _ => return kernels::<NATIVE_FMA>(ty, rows, row_bytes, data, order, out),
     }
     Ok(())
 }

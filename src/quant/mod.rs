@@ -29,7 +29,8 @@
 //! their quantisers), `quantized_row.rs` ([`vec_dot_type`] and
 //! [`QuantizedRow`]), `dot.rs` (the quantised dot product's dispatch),
 //! `batched.rs` (llama.cpp's batched K-quant orders), `x86.rs` (the same dot
-//! products with AVX2/FMA/F16C intrinsics, chosen at run time).
+//! products with AVX2/FMA/F16C intrinsics, chosen at run time),
+//! `wasm_simd.rs` (the same with SIMD128, in wasm32 builds with `+simd128`).
 
 mod activations;
 mod batched;
@@ -41,6 +42,8 @@ mod legacy;
 mod quantized_row;
 #[cfg(test)]
 mod tests;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm_simd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -50,7 +53,10 @@ use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
 pub(crate) use dot::fma;
-pub use dot::{DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered};
+pub use dot::{
+    DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered,
+    dot_quantized_rows_portable,
+};
 pub(crate) use quantized_row::Data as ActivationData;
 pub use quantized_row::{QuantizedRow, vec_dot_type};
 

@@ -7,23 +7,32 @@ use std::fs;
 use crate::paths;
 use crate::shell::{self, Cmd, Result};
 
+/// The target feature every wasm32 build of the runtime gets (every Chrome
+/// with Manifest V3 runs SIMD128).
+const SIMD128: &str = "-C target-feature=+simd128";
+
 pub fn wasm() -> Result {
     vendor()?;
     shell::step("Building the WASM runtime into pkg/");
     // `--mode no-install`: a wasm-bindgen of the wrong version is an error, not
     // a download. wasm-opt comes from npm's binaryen (first on PATH): Debian's
     // wasm-opt 108 breaks the externref table that wasm-bindgen emits.
-    Cmd::new("wasm-pack")
-        .args([
-            "build",
-            "--target",
-            "web",
-            "--release",
-            "--mode",
-            "no-install",
-        ])
-        .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"])
-        .run()
+    let mut cmd = Cmd::new("wasm-pack");
+    // SIMD128 for the CPU fallback's kernels comes from `.cargo/config.toml`,
+    // which an explicit RUSTFLAGS would replace: keep the flag there too.
+    if let Ok(flags) = std::env::var("RUSTFLAGS") {
+        cmd = cmd.env("RUSTFLAGS", format!("{flags} {SIMD128}"));
+    }
+    cmd.args([
+        "build",
+        "--target",
+        "web",
+        "--release",
+        "--mode",
+        "no-install",
+    ])
+    .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"])
+    .run()
 }
 
 /// A library from `node_modules` (locked in package-lock.json) bundled into

@@ -1,0 +1,361 @@
+//! SIMD128 versions of the quantised dot products, for wasm32 builds with
+//! `+simd128` (every Chrome with Manifest V3 has it).
+//!
+//! They compute exactly what the portable kernels of `legacy.rs`,
+//! `k_quants.rs` and `batched.rs` compute without native fused
+//! multiply-adds (`FUSED = false`), bit for bit (checked by
+//! `tests/cpu_simd.rs` under wasm): the integer lane sums are exact in any
+//! order, so they only need the same lane assignment as ggml's AVX2 code
+//! (lane `l` of 8 holds values `4l..4l+4` of each 32); the float steps are
+//! the same operations in the same order. An AVX2 8-lane f32 accumulator is
+//! two `v128`s, and its fused multiply-add is emulated as the portable code
+//! does it (wasm has no FMA): the product and sum in f64, rounded once to
+//! f32, two lanes per `f64x2`.
+
+use core::arch::wasm32::*;
+
+use super::activations::{ActQ8_0, ActQ8_1, ActQ8K};
+use super::block::f16_le;
+use super::dot::fma;
+use super::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, scale_min_k4};
+use super::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
+
+/// 16 bytes as a vector.
+#[inline(always)]
+fn load(b: &[u8; 16]) -> v128 {
+    // SAFETY: `b` is 16 readable bytes; `v128_load` has no alignment needs.
+    unsafe { v128_load(b.as_ptr().cast()) }
+}
+
+/// The two 16-byte halves of 32 signed codes.
+#[inline(always)]
+fn halves(q: &[i8; 32]) -> [v128; 2] {
+    let q: &[[u8; 16]; 2] = bytemuck::cast_ref(q);
+    [load(&q[0]), load(&q[1])]
+}
+
+/// The 16-byte vectors of `N` bytes.
+#[inline(always)]
+fn vectors<const N: usize, const V: usize>(q: &[u8; N]) -> [v128; V] {
+    let q: &[[u8; 16]] = bytemuck::cast_slice(q.as_slice());
+    std::array::from_fn(|i| load(&q[i]))
+}
+
+/// Lane `l` = Σ a[i]·b[i] over i in 4l..4l+4 (signed bytes; every product
+/// fits i16 for the codes and activations here, and the sums are exact).
+#[inline(always)]
+fn lanes4(a: v128, b: v128) -> v128 {
+    let lo = i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b));
+    let hi = i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b));
+    i32x4_add(
+        i32x4_shuffle::<0, 2, 4, 6>(lo, hi),
+        i32x4_shuffle::<1, 3, 5, 7>(lo, hi),
+    )
+}
+
+/// Σ a[i]·b[i] over 16 signed bytes, in four i32 partial sums.
+#[inline(always)]
+fn partial_dot(a: v128, b: v128) -> v128 {
+    i32x4_add(
+        i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b)),
+        i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b)),
+    )
+}
+
+/// Sum of four i32 lanes (integer: any order).
+#[inline(always)]
+fn hsum_i32(v: v128) -> i32 {
+    let v = i32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+    let v = i32x4_add(v, i32x4_shuffle::<1, 0, 3, 2>(v, v));
+    i32x4_extract_lane::<0>(v)
+}
+
+/// `Acc8`: an AVX2 `__m256` accumulator as two f32x4 (lanes 0..4, 4..8).
+struct Acc8([v128; 2]);
+
+impl Acc8 {
+    fn new() -> Self {
+        Acc8([f32x4_splat(0.0); 2])
+    }
+
+    /// `acc = fma(d, lanes as f32, acc)` lane by lane, each rounded once
+    /// through f64 as `dot::fma::<false>` does.
+    #[inline(always)]
+    fn fma(&mut self, d: f32, lanes: [v128; 2]) {
+        let d = f64x2_splat(f64::from(d));
+        for (acc, lanes) in self.0.iter_mut().zip(lanes) {
+            let v = f32x4_convert_i32x4(lanes);
+            let a = *acc;
+            let v_hi = i32x4_shuffle::<2, 3, 0, 1>(v, v);
+            let a_hi = i32x4_shuffle::<2, 3, 0, 1>(a, a);
+            let lo = f64x2_add(
+                f64x2_mul(d, f64x2_promote_low_f32x4(v)),
+                f64x2_promote_low_f32x4(a),
+            );
+            let hi = f64x2_add(
+                f64x2_mul(d, f64x2_promote_low_f32x4(v_hi)),
+                f64x2_promote_low_f32x4(a_hi),
+            );
+            *acc = i32x4_shuffle::<0, 1, 4, 5>(
+                f32x4_demote_f64x2_zero(lo),
+                f32x4_demote_f64x2_zero(hi),
+            );
+        }
+    }
+
+    /// ggml's `hsum_float_8`: ((x0+x4) + (x2+x6)) + ((x1+x5) + (x3+x7)).
+    #[inline(always)]
+    fn hsum(&self) -> f32 {
+        let r = f32x4_add(self.0[1], self.0[0]);
+        let (r0, r1) = (f32x4_extract_lane::<0>(r), f32x4_extract_lane::<1>(r));
+        let (r2, r3) = (f32x4_extract_lane::<2>(r), f32x4_extract_lane::<3>(r));
+        (r0 + r2) + (r1 + r3)
+    }
+}
+
+/// The low and high nibbles of 16 bytes: values 0..16 and 16..32 of a
+/// 32-value block (or sub-blocks 2c and 2c + 1 of a K-quant chunk).
+#[inline(always)]
+fn nibbles(q: v128) -> [v128; 2] {
+    [v128_and(q, u8x16_splat(0x0F)), u8x16_shr(q, 4)]
+}
+
+/// 0x10 in byte i where bit i of `qh` is set, for values 0..16 and 16..32.
+#[inline(always)]
+fn fifth_bits(qh: [u8; 4]) -> [v128; 2] {
+    let v = u32x4_splat(u32::from_le_bytes(qh));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let pick = |a: u8, b: u8| {
+        let bytes = u8x16_swizzle(v, u8x16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b));
+        v128_and(u8x16_eq(v128_and(bytes, bit), bit), u8x16_splat(0x10))
+    };
+    [pick(0, 1), pick(2, 3)]
+}
+
+/// The eight integer lanes of a 32-value block's codes against activations.
+#[inline(always)]
+fn block_lanes(codes: [v128; 2], y: &[i8; 32]) -> [v128; 2] {
+    let y = halves(y);
+    [lanes4(codes[0], y[0]), lanes4(codes[1], y[1])]
+}
+
+fn q4_codes(qs: &[u8; 16], offset: i8) -> [v128; 2] {
+    let [lo, hi] = nibbles(load(qs));
+    let off = i8x16_splat(offset);
+    [i8x16_sub(lo, off), i8x16_sub(hi, off)]
+}
+
+fn q5_codes(qh: [u8; 4], qs: &[u8; 16], offset: i8) -> [v128; 2] {
+    let [lo, hi] = nibbles(load(qs));
+    let [h_lo, h_hi] = fifth_bits(qh);
+    let off = i8x16_splat(offset);
+    [
+        i8x16_sub(v128_or(lo, h_lo), off),
+        i8x16_sub(v128_or(hi, h_hi), off),
+    ]
+}
+
+/// `legacy::vec_dot_q4_0_q8_0::<false>`.
+pub(super) fn q4_0_q8_0(x: &[BlockQ4_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs, 8), &y.qs));
+    }
+    acc.hsum()
+}
+
+/// `legacy::vec_dot_q4_1_q8_1::<false>`.
+pub(super) fn q4_1_q8_1(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
+    let mut acc = Acc8::new();
+    let mut summs = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        summs = fma::<false>(f16_le(x.m), y.s, summs);
+        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs, 0), &y.qs));
+    }
+    acc.hsum() + summs
+}
+
+/// `legacy::vec_dot_q5_0_q8_0::<false>`.
+pub(super) fn q5_0_q8_0(x: &[BlockQ5_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma(
+            f16_le(x.d) * y.d,
+            block_lanes(q5_codes(x.qh, &x.qs, 16), &y.qs),
+        );
+    }
+    acc.hsum()
+}
+
+/// `legacy::vec_dot_q5_1_q8_1::<false>`.
+pub(super) fn q5_1_q8_1(x: &[BlockQ5_1], y: &[ActQ8_1]) -> f32 {
+    let mut acc = Acc8::new();
+    let mut summs = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        summs = fma::<false>(f16_le(x.m), y.s, summs);
+        acc.fma(
+            f16_le(x.d) * y.d,
+            block_lanes(q5_codes(x.qh, &x.qs, 0), &y.qs),
+        );
+    }
+    acc.hsum() + summs
+}
+
+/// `legacy::vec_dot_q8_0_q8_0::<false>`.
+pub(super) fn q8_0_q8_0(x: &[BlockQ8_0], y: &[ActQ8_0]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma(f16_le(x.d) * y.d, block_lanes(halves(&x.qs), &y.qs));
+    }
+    acc.hsum()
+}
+
+/// Σ_j scale_j Σ q·q8 of one Q4_K super-block per pair of sub-blocks
+/// (chunks of 64 values), exact.
+#[inline(always)]
+fn q4_k_pair_sums(x: &BlockQ4K, y: &ActQ8K, sm: &[(u8, u8); 8]) -> [i32; 4] {
+    let qs: [v128; 8] = vectors(&x.qs);
+    let q8: &[[u8; 16]; 16] = bytemuck::cast_ref(&y.qs);
+    std::array::from_fn(|c| {
+        let mut lo = i32x4_splat(0);
+        let mut hi = i32x4_splat(0);
+        for h in 0..2 {
+            let [l, u] = nibbles(qs[2 * c + h]);
+            lo = i32x4_add(lo, partial_dot(l, load(&q8[4 * c + h])));
+            hi = i32x4_add(hi, partial_dot(u, load(&q8[4 * c + 2 + h])));
+        }
+        let lo = i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0)));
+        let hi = i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0)));
+        hsum_i32(i32x4_add(lo, hi))
+    })
+}
+
+/// Σ_j min_j · (sum of the 32 activation codes of sub-block j).
+#[inline(always)]
+fn mins_pair(sm: &[(u8, u8); 8], bsums: &[i16; 16], pair: usize) -> i32 {
+    (2 * pair..2 * pair + 2)
+        .map(|j| i32::from(sm[j].1) * (i32::from(bsums[2 * j]) + i32::from(bsums[2 * j + 1])))
+        .sum()
+}
+
+/// `k_quants::vec_dot_q4_k_q8_k::<false>`.
+pub(super) fn q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let sumi: i32 = q4_k_pair_sums(x, y, &sm).iter().sum();
+        let mins: i32 = (0..4).map(|p| mins_pair(&sm, &y.bsums, p)).sum();
+        acc = fma::<false>(sumi as f32, f16_le(x.d) * y.d, acc);
+        acc_m = fma::<false>(mins as f32, f16_le(x.dmin) * y.d, acc_m);
+    }
+    acc - acc_m
+}
+
+/// `batched::gemm_q4_k_q8_k::<false>`.
+pub(super) fn gemm_q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let (d, dmin) = (f16_le(x.d) * y.d, f16_le(x.dmin) * y.d);
+        for (pair, sum) in q4_k_pair_sums(x, y, &sm).into_iter().enumerate() {
+            acc = fma::<false>(sum as f32, d, acc);
+            acc_m = fma::<false>(mins_pair(&sm, &y.bsums, pair) as f32, dmin, acc_m);
+        }
+    }
+    acc - acc_m
+}
+
+/// `k_quants::vec_dot_q5_k_q8_k::<false>`.
+pub(super) fn q5_k_q8_k(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in x.iter().zip(y) {
+        let sm = scale_min_k4(&x.scales);
+        let qs: [v128; 8] = vectors(&x.qs);
+        let qh: [v128; 2] = vectors(&x.qh);
+        let q8: &[[u8; 16]; 16] = bytemuck::cast_ref(&y.qs);
+        let mut sumi = i32x4_splat(0);
+        for c in 0..4 {
+            let (mut lo, mut hi) = (i32x4_splat(0), i32x4_splat(0));
+            let (b1, b2) = (u8x16_splat(1 << (2 * c)), u8x16_splat(2 << (2 * c)));
+            for h in 0..2 {
+                let [l, u] = nibbles(qs[2 * c + h]);
+                let fifth =
+                    |bit: v128| v128_and(u8x16_eq(v128_and(qh[h], bit), bit), u8x16_splat(0x10));
+                let l = v128_or(l, fifth(b1));
+                let u = v128_or(u, fifth(b2));
+                lo = i32x4_add(lo, partial_dot(l, load(&q8[4 * c + h])));
+                hi = i32x4_add(hi, partial_dot(u, load(&q8[4 * c + 2 + h])));
+            }
+            sumi = i32x4_add(sumi, i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0))));
+            sumi = i32x4_add(sumi, i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0))));
+        }
+        let mins: i32 = (0..4).map(|p| mins_pair(&sm, &y.bsums, p)).sum();
+        acc = fma::<false>(y.d * f16_le(x.d), hsum_i32(sumi) as f32, acc);
+        acc_m = fma::<false>(-y.d * f16_le(x.dmin), mins as f32, acc_m);
+    }
+    acc + acc_m
+}
+
+/// `k_quants::q6_k_lanes`: one Q6_K super-block's eight exact integer lanes.
+#[inline(always)]
+fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [v128; 2] {
+    let ql: [v128; 8] = vectors(&x.ql);
+    let qh: [v128; 4] = vectors(&x.qh);
+    let q8: &[[u8; 16]; 16] = bytemuck::cast_ref(&y.qs);
+    let sc = &x.scales;
+    let m4 = u8x16_splat(0x0F);
+    let mut lanes = [i32x4_splat(0); 2];
+    for h in 0..2 {
+        // Values 16i..16i+16 of each group of 32 (lanes 4i..4i+4).
+        for (i, lanes) in lanes.iter_mut().enumerate() {
+            let (a, b, hb) = (ql[4 * h + i], ql[4 * h + 2 + i], qh[2 * h + i]);
+            let q = [
+                v128_or(v128_and(a, m4), i8x16_shl(v128_and(hb, u8x16_splat(3)), 4)),
+                v128_or(
+                    v128_and(b, m4),
+                    i8x16_shl(v128_and(hb, u8x16_splat(0x0C)), 2),
+                ),
+                v128_or(u8x16_shr(a, 4), v128_and(hb, u8x16_splat(0x30))),
+                v128_or(
+                    u8x16_shr(b, 4),
+                    u8x16_shr(v128_and(hb, u8x16_splat(0xC0)), 2),
+                ),
+            ];
+            for (k, q) in q.into_iter().enumerate() {
+                let p = lanes4(q, load(&q8[8 * h + 2 * k + i]));
+                let scale = i32::from(sc[8 * h + 2 * k + i]);
+                *lanes = i32x4_add(*lanes, i32x4_mul(p, i32x4_splat(scale)));
+            }
+        }
+    }
+    // Minus 32 · (sc[2l] · bsums[2l] + sc[2l+1] · bsums[2l+1]) in lane l.
+    let bsums: &[[u8; 16]; 2] = bytemuck::cast_ref(&y.bsums);
+    let scales = load(bytemuck::cast_ref(&x.scales));
+    let (s_lo, s_hi) = (
+        i16x8_extend_low_i8x16(scales),
+        i16x8_extend_high_i8x16(scales),
+    );
+    let corr_lo = i32x4_shl(i32x4_dot_i16x8(load(&bsums[0]), s_lo), 5);
+    let corr_hi = i32x4_shl(i32x4_dot_i16x8(load(&bsums[1]), s_hi), 5);
+    [i32x4_sub(lanes[0], corr_lo), i32x4_sub(lanes[1], corr_hi)]
+}
+
+/// `k_quants::vec_dot_q6_k_q8_k::<false>`.
+pub(super) fn q6_k_q8_k(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
+    let mut acc = Acc8::new();
+    for (x, y) in x.iter().zip(y) {
+        acc.fma(f16_le(x.d) * y.d, q6_k_lanes(x, y));
+    }
+    acc.hsum()
+}
+
+/// `batched::tiled_q6_k_q8_k::<false>`.
+pub(super) fn tiled_q6_k_q8_k(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
+    let mut acc = 0.0f32;
+    for (x, y) in x.iter().zip(y) {
+        let [lo, hi] = q6_k_lanes(x, y);
+        let total = hsum_i32(i32x4_add(lo, hi));
+        acc = fma::<false>(total as f32 * f16_le(x.d), y.d, acc);
+    }
+    acc
+}

@@ -1,0 +1,122 @@
+//! The fast quantised dot products (SIMD128 in wasm32 builds, AVX2 on x86)
+//! against the portable kernels they must reproduce bit for bit, on seeded
+//! random blocks of every quantised type, in both of llama.cpp's float
+//! orders. Natively this checks the x86 kernels; under wasm (run with
+//! `cargo test --target wasm32-unknown-unknown --test cpu_simd`, which runs
+//! it in Node through wasm-bindgen-test-runner) the SIMD128 ones.
+
+use locus::quant::{
+    DotOrder, GgmlType, QuantizedRow, dot_quantized_rows_ordered, dot_quantized_rows_portable,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// Every quantised type Locus dots.
+const TYPES: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+/// Byte offsets of a block's f16 scales (kept finite; the rest is random).
+fn scale_offsets(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        _ => &[0],
+    }
+}
+
+/// `rows` random rows of `blocks` blocks of `ty`: random codes, scales,
+/// mins and sub-block scales, with f16 super-scales of either sign.
+fn random_rows(ty: GgmlType, rows: usize, blocks: usize, rng: &mut SmallRng) -> Vec<u8> {
+    let mut bytes = vec![0u8; rows * blocks * ty.type_size()];
+    rng.fill(&mut bytes[..]);
+    for block in bytes.chunks_exact_mut(ty.type_size()) {
+        for &at in scale_offsets(ty) {
+            let v: f32 = rng.random_range(0.001..1.0);
+            let v = if rng.random() { v } else { -v };
+            block[at..at + 2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
+        }
+    }
+    bytes
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn fast_kernels_match_the_portable_ones_bit_for_bit() {
+    let mut rng = SmallRng::seed_from_u64(0x51_3D);
+    for ty in TYPES {
+        let blocks = if ty.block_size() == 32 { 19 } else { 3 };
+        let n = blocks * ty.block_size();
+        for trial in 0..12 {
+            let rows = 7;
+            let bytes = random_rows(ty, rows, blocks, &mut rng);
+            // Activations of very different magnitudes, some with outliers.
+            let scale = [1.0, 1e-3, 40.0, 0.2][trial % 4];
+            let mut x: Vec<f32> = (0..n)
+                .map(|_| scale * rng.random_range(-2.0..2.0))
+                .collect();
+            if trial % 3 == 0 {
+                x[rng.random_range(0..n)] *= 50.0;
+            }
+            let act = QuantizedRow::quantize(ty, &x).unwrap();
+            for order in [DotOrder::VecDot, DotOrder::Gemm] {
+                let mut fast = vec![f32::NAN; rows];
+                let mut portable = vec![f32::NAN; rows];
+                dot_quantized_rows_ordered(ty, &bytes, &act, order, &mut fast).unwrap();
+                dot_quantized_rows_portable(ty, &bytes, &act, order, &mut portable).unwrap();
+                assert!(fast.iter().all(|v| v.is_finite()), "{ty}: {fast:?}");
+                assert_eq!(
+                    bits(&fast),
+                    bits(&portable),
+                    "{ty} {order:?} trial {trial}: {fast:?} vs {portable:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_kernels_handle_extreme_codes() {
+    // All-ones bytes: every nibble 15, every fifth bit set, Q8_0 codes -1,
+    // Q6_K codes 63 with scales -1; and all-zero codes. Activations at
+    // ±amax so codes reach ±127.
+    for ty in TYPES {
+        let blocks = if ty.block_size() == 32 { 4 } else { 2 };
+        let n = blocks * ty.block_size();
+        for fill in [0xFFu8, 0x00, 0x80, 0x7F] {
+            let mut bytes = vec![fill; 3 * blocks * ty.type_size()];
+            for block in bytes.chunks_exact_mut(ty.type_size()) {
+                for &at in scale_offsets(ty) {
+                    block[at..at + 2].copy_from_slice(&half::f16::from_f32(0.75).to_le_bytes());
+                }
+            }
+            let x: Vec<f32> = (0..n)
+                .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
+                .collect();
+            let act = QuantizedRow::quantize(ty, &x).unwrap();
+            for order in [DotOrder::VecDot, DotOrder::Gemm] {
+                let (mut fast, mut portable) = (vec![f32::NAN; 3], vec![f32::NAN; 3]);
+                dot_quantized_rows_ordered(ty, &bytes, &act, order, &mut fast).unwrap();
+                dot_quantized_rows_portable(ty, &bytes, &act, order, &mut portable).unwrap();
+                assert_eq!(
+                    bits(&fast),
+                    bits(&portable),
+                    "{ty} {order:?} fill {fill:#x}"
+                );
+            }
+        }
+    }
+}
