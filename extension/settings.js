@@ -1,5 +1,11 @@
 // @ts-check
-/** User settings in chrome.storage.sync, with defaults. Shared by the popup and the service worker. */
+/**
+ * User settings, with defaults. Shared by the popup and the service worker.
+ * Small choices live in chrome.storage.sync (they follow the user's Chrome
+ * profile); the chat system prompt lives in chrome.storage.local: it can be
+ * longer than sync's 8 KB per item, and a failed write there would make every
+ * settings save fail. Writes reject with the storage's own error.
+ */
 
 /**
  * @typedef {{
@@ -9,10 +15,12 @@
  *   targetLanguages: string[],
  *   defaultModels: {summarize?: string, translate?: string, chat?: string},
  *   systemPrompt: string,
+ *   history: 'keep'|'week'|'none',
  * }} Settings
  * `targetLanguages[0]` is the default target (the translate shortcut's);
  * `defaultModels` names a model id in the store per task (none: the first
- * installed model).
+ * installed model); `history` is what of the chat is kept on disk (see
+ * `extension/runtime/history.js`).
  */
 
 /** Tasks that can each have their own default model (model ids in the store). */
@@ -38,19 +46,34 @@ export function defaultSettings() {
     targetLanguages: [first, ...others].slice(0, 6),
     defaultModels: {},
     systemPrompt: '',
+    history: 'keep',
   };
 }
 
+/** Settings kept in chrome.storage.local rather than sync. */
+const LOCAL_KEYS = Object.freeze(['systemPrompt']);
+
 /** @returns {Promise<Settings>} */
 export async function loadSettings() {
-  const stored = await chrome.storage.sync.get('settings');
-  return { ...defaultSettings(), ...(stored.settings ?? {}) };
+  const [synced, local] = await Promise.all([chrome.storage.sync.get('settings'), chrome.storage.local.get('settings')]);
+  // An older version kept the system prompt in sync: the local copy wins.
+  return { ...defaultSettings(), ...(synced.settings ?? {}), ...(local.settings ?? {}) };
 }
 
-/** @param {Partial<Settings>} changes */
+/**
+ * Saves changes; rejects with the storage's error (e.g. a quota) so the
+ * caller can show it.
+ * @param {Partial<Settings>} changes
+ */
 export async function saveSettings(changes) {
   const settings = { ...(await loadSettings()), ...changes };
-  await chrome.storage.sync.set({ settings });
+  /** @type {Record<string, unknown>} */
+  const local = {};
+  /** @type {Record<string, unknown>} */
+  const synced = {};
+  for (const [key, value] of Object.entries(settings)) (LOCAL_KEYS.includes(key) ? local : synced)[key] = value;
+  await chrome.storage.local.set({ settings: local });
+  await chrome.storage.sync.set({ settings: synced });
   return settings;
 }
 

@@ -58,9 +58,9 @@ export class ChatTab {
     });
   }
 
-  /** Attaches to the worker's conversation. */
-  start() {
-    this.#client.request('chat.watch', {}, (event) => {
+  /** Attaches to the worker's conversation, telling it the user's history choice. */
+  async start() {
+    this.#client.request('chat.watch', await privacy(), (event) => {
       if (event.event === 'progress' && /** @type {any} */ (event).state) this.#render(/** @type {any} */ (event).state);
       else if (event.event === 'token' && this.#partial) {
         this.#partial.textContent += event.text;
@@ -73,11 +73,19 @@ export class ChatTab {
   async #send(text) {
     const { systemPrompt } = await loadSettings();
     /** @type {Record<string, any>} */
-    const payload = { text, system: systemPrompt ?? '' };
+    const payload = { text, system: systemPrompt ?? '', ...(await privacy()) };
     if (this.#pendingContext !== undefined) payload.context = this.#pendingContext;
     this.#pendingContext = undefined;
     this.#client.request('chat.send', payload, (event) => {
       if (event.event === 'error') this.#note(event.message, true);
+    });
+  }
+
+  /** Tells the conversation the user's (new) history choice; it applies it at once. */
+  applyPrivacy() {
+    void privacy().then((payload) => {
+      const job = this.#client.request('chat.watch', payload, () => {});
+      setTimeout(() => job.abort(), 5000); // a watch never ends by itself
     });
   }
 
@@ -165,6 +173,16 @@ export class ChatTab {
     }
     return item;
   }
+}
+
+/**
+ * What the conversation needs to know to keep only what the user allows: the
+ * history choice, and whether this popup is in an incognito window (then
+ * nothing of the conversation is written to disk).
+ */
+async function privacy() {
+  const [{ history }, window] = await Promise.all([loadSettings(), chrome.windows.getCurrent().catch(() => null)]);
+  return { history, incognito: Boolean(window?.incognito) };
 }
 
 /** @param {{title:string, chars:number, total:number, trimmed:boolean}|{title:string, text:string, total:number, trimmed:boolean}} context */

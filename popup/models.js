@@ -6,7 +6,7 @@
  * watches them, so closing the popup never stops one.
  */
 
-import { idFrom, kindOf } from '../extension/model_names.js';
+import { kindOf, parseModelUrl, uniqueId } from '../extension/model_names.js';
 import { MODEL_TASKS, loadSettings, saveSettings } from '../extension/settings.js';
 import { Rate, bytes, duration, el, percent, speed, t } from './format.js';
 import { setUpImport } from './importer.js';
@@ -34,10 +34,7 @@ export class ModelsTab {
     $('add-url').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = /** @type {HTMLInputElement} */ (/** @type {HTMLFormElement} */ ($('add-url')).elements.namedItem('url'));
-      const url = input.value.trim();
-      input.value = '';
-      const name = decodeURIComponent(url.split(/[?#]/)[0].split('/').pop() ?? url);
-      this.download({ id: idFrom(url), name, url, kind: kindOf(url) });
+      void this.#addUrl(input);
     });
     setUpImport(client, (message, isError) => this.say(message, isError), () => this.refresh());
   }
@@ -46,6 +43,21 @@ export class ModelsTab {
     const response = await fetch(chrome.runtime.getURL('extension/catalog.json'));
     this.#catalog = (await response.json()).models;
     await this.refresh();
+  }
+
+  /** "Download a file from a URL": a malformed URL gets a message; the id is unique per source. @param {HTMLInputElement} input */
+  async #addUrl(input) {
+    let parsed;
+    try {
+      parsed = parseModelUrl(input.value);
+    } catch (error) {
+      this.say(t('modelsBadUrl', String(/** @type {any} */ (error)?.message ?? error)), true);
+      return;
+    }
+    input.value = '';
+    await this.refresh();
+    const id = uniqueId(parsed.url, [...this.#models, ...this.#catalog]);
+    this.download({ id, name: parsed.fileName, url: parsed.url, kind: kindOf(parsed.fileName) });
   }
 
   /** Shows a status line (errors in the error style). @param {string} message @param {boolean} [isError] */
@@ -140,6 +152,7 @@ export class ModelsTab {
     const size = model.size ?? this.#catalogEntry(model.id)?.bytes;
     const meta = [t('modelsOnDisk', bytes(model.bytes ?? 0)), model.architecture, model.source === 'file' ? t('modelsImportedTag') : ''];
     item.append(el('p', 'muted', meta.filter(Boolean).join(' · ')));
+    if (model.status === 'ready' && model.sha256) item.append(this.#integrity(model));
     if (model.status === 'downloading' || model.status === 'paused') {
       const bar = /** @type {HTMLProgressElement} */ (el('progress'));
       bar.setAttribute('aria-label', t('modelsProgressLabel', model.name));
@@ -165,6 +178,23 @@ export class ModelsTab {
     item.append(actions);
     if (model.status === 'ready' && model.kind !== 'fasttext') item.append(this.#defaultsFor(model, defaults));
     return item;
+  }
+
+  /**
+   * "Verified" when the file matched a hash known before it came (the
+   * catalog's); otherwise "unverified" with the hash recorded on its first
+   * download, for the user to compare. And where the bytes came from.
+   * @param {any} model
+   */
+  #integrity(model) {
+    const verified = model.verified === true || (model.sha256 && this.#catalogEntry(model.id)?.sha256 === model.sha256);
+    const line = el('p', 'integrity muted');
+    line.append(el('span', `badge ${verified ? 'verified' : 'unverified'}`, t(verified ? 'modelsVerified' : 'modelsUnverified')), document.createTextNode(' '));
+    const hash = el('code', 'sha256', model.sha256);
+    hash.title = t(verified ? 'modelsHashVerified' : 'modelsHashRecorded');
+    line.append(document.createTextNode(`${t('modelsSha256')} `), hash);
+    if (model.finalUrl) line.append(document.createTextNode(` · ${t('modelsServedFrom', hostOf(model.finalUrl))}`));
+    return line;
   }
 
   /** Checkboxes "default for chat / summaries / translation"; one model per task. */
@@ -197,6 +227,7 @@ export class ModelsTab {
       const head = el('div', 'row');
       head.append(el('strong', '', entry.name));
       if (entry.default) head.append(el('span', 'badge', t('modelsRecommended')));
+      if (!entry.sha256) head.append(el('span', 'badge unverified', t('modelsUnverified')));
       const size = entry.bytes ? bytes(entry.bytes) : t('modelsAbout', bytes(entry.approxBytes ?? 0));
       const tasks = entry.tasks.map((task) => t(TASK_LABELS[/** @type {'chat'} */ (task)] ?? 'taskDetect')).join(', ');
       item.append(
@@ -254,6 +285,15 @@ function progressText(done, total, rate) {
   if (rate > 0) parts.push(speed(rate));
   if (rate > 0 && total) parts.push(t('modelsTimeLeft', duration((total - done) / rate)));
   return parts.join(' · ');
+}
+
+/** The host of a URL, or the URL itself when it does not parse. @param {string} url */
+function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }
 
 /** @param {string} label @param {() => void} onClick */

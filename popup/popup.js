@@ -15,7 +15,8 @@ if (new URLSearchParams(location.search).get('view') === 'side') document.body.c
 localize(document);
 setUpTabs();
 showBackend();
-new ChatTab(client).start();
+const chat = new ChatTab(client);
+chat.start();
 const models = new ModelsTab(client);
 void models.start();
 void setUpSettings();
@@ -66,24 +67,45 @@ function showBackend() {
 async function setUpSettings() {
   const form = /** @type {HTMLFormElement} */ ($('settings-form'));
   const settings = await loadSettings();
-  for (const name of ['summaryType', 'summaryLength', 'summaryFormat', 'systemPrompt']) {
+  for (const name of ['summaryType', 'summaryLength', 'summaryFormat', 'systemPrompt', 'history']) {
     /** @type {HTMLSelectElement} */ (form.elements.namedItem(name)).value = /** @type {any} */ (settings)[name] ?? '';
   }
   const languages = /** @type {HTMLInputElement} */ (form.elements.namedItem('targetLanguages'));
   languages.value = settings.targetLanguages.join(', ');
+  const status = $('settings-saved');
+  const show = (/** @type {string} */ message, isError = false) => {
+    status.textContent = message;
+    status.classList.toggle('error', isError);
+    status.setAttribute('role', isError ? 'alert' : 'status');
+  };
+  $('clear-history').addEventListener('click', () =>
+    client.request('chat.clear', {}, (event) => {
+      if (event.event === 'done') show(t('settingsHistoryCleared'));
+      if (event.event === 'error') show(event.message, true);
+    }),
+  );
   form.addEventListener('change', async () => {
     const codes = languages.value
       .split(/[\s,]+/)
       .map((code) => code.trim().toLowerCase())
       .filter((code) => /^[a-z]{2,3}(-[a-z0-9]{2,8})?$/.test(code));
     const data = new FormData(form);
-    await saveSettings({
-      summaryType: /** @type {any} */ (data.get('summaryType')),
-      summaryLength: /** @type {any} */ (data.get('summaryLength')),
-      summaryFormat: /** @type {any} */ (data.get('summaryFormat')),
-      systemPrompt: String(data.get('systemPrompt') ?? '').slice(0, 4000),
-      ...(codes.length ? { targetLanguages: codes } : {}),
-    });
-    $('settings-saved').textContent = t('settingsSaved');
+    const history = /** @type {any} */ (data.get('history'));
+    try {
+      await saveSettings({
+        summaryType: /** @type {any} */ (data.get('summaryType')),
+        summaryLength: /** @type {any} */ (data.get('summaryLength')),
+        summaryFormat: /** @type {any} */ (data.get('summaryFormat')),
+        systemPrompt: String(data.get('systemPrompt') ?? '').slice(0, 4000),
+        history,
+        ...(codes.length ? { targetLanguages: codes } : {}),
+      });
+      show(t('settingsSaved'));
+    } catch (error) {
+      show(t('settingsSaveFailed', String(/** @type {any} */ (error)?.message ?? error)), true);
+      return;
+    }
+    // The conversation applies a new choice at once (e.g. "Don't keep" deletes the saved one).
+    chat.applyPrivacy();
   });
 }

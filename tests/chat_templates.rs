@@ -102,6 +102,22 @@ fn prompts_match_llama_cpp() {
                 ids(&conversation["prompt_ids"]),
                 "{name} conversation {i}: prompt ids"
             );
+            // Markup and text tokenized apart (control tokens from the markup
+            // only) give llama.cpp's ids too, on both templates.
+            let pieces = builtin.render_pieces(&msgs, add_generation_prompt).unwrap();
+            assert_eq!(
+                tokenizer.encode_prompt(&pieces, true).unwrap(),
+                prompt_ids,
+                "{name} conversation {i}: prompt ids from pieces"
+            );
+            let pieces = ours.render_pieces(&msgs, add_generation_prompt).unwrap();
+            let rendered = ours.render(&msgs, add_generation_prompt).unwrap();
+            assert_eq!(locus::tokenizer::prompt_text(&pieces), rendered);
+            assert_eq!(
+                tokenizer.encode_prompt(&pieces, true).unwrap(),
+                tokenizer.encode(&rendered, true, true).unwrap(),
+                "{name} conversation {i}: from_gguf's ids from pieces"
+            );
             // Where the model's own template agrees with llama.cpp's format, ours must too.
             let rendered = ours.render(&msgs, add_generation_prompt).unwrap();
             if msgs[0].role == Role::System || ours.source() != "gguf" {
@@ -150,6 +166,40 @@ fn gguf_templates_render_like_jinja2() {
     }
     eprintln!("{checked} Jinja2 renders matched");
     assert!(checked >= 10, "SmolLM2's cases must run");
+}
+
+#[test]
+fn long_conversations_render_within_the_template_limits() {
+    // The fuel and output limits stop runaway templates, not real chats:
+    // 1,000 messages of 2 KB each on every test model's template.
+    let long = "A long message about nothing in particular. ".repeat(45);
+    let mut messages = vec![ChatMessage {
+        role: Role::System,
+        content: long.clone(),
+    }];
+    for i in 0..1000 {
+        let role = if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        messages.push(ChatMessage {
+            role,
+            content: long.clone(),
+        });
+    }
+    for (name, file_name) in MODELS {
+        let template = ChatTemplate::from_gguf(&common::metadata(file_name)).unwrap();
+        let started = std::time::Instant::now();
+        let pieces = template.render_pieces(&messages, true);
+        let pieces = pieces.unwrap_or_else(|e| panic!("{name}: {e}"));
+        eprintln!(
+            "{name}: {} messages, {} pieces in {:.0} ms",
+            messages.len(),
+            pieces.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 /// Jinja2 3.1.6, `ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)`,

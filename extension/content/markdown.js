@@ -4,8 +4,10 @@
  * xtask/src/build.rs) parses the text into tokens, and this module builds
  * DOM nodes from them with createElement and textContent. markdown-it's own
  * HTML renderer is never used and nothing is assigned to innerHTML, so raw
- * HTML in the model's output stays text. Links keep only http(s) targets;
- * images become their alt text (no request leaves the page for them).
+ * HTML in the model's output stays text. Links keep only http(s) targets and
+ * show their host after their text (`[your bank](https://evil.example)` reads
+ * "your bank (evil.example)"); images become their alt text (no request
+ * leaves the page for them).
  */
 
 import markdownit from '../vendor/markdown-it.js';
@@ -54,7 +56,8 @@ function build(tokens, root) {
     if (type.endsWith('_open')) {
       stack.push(top().appendChild(openElement(token, type.slice(0, -5))));
     } else if (type.endsWith('_close')) {
-      if (stack.length > 1) stack.pop();
+      const closed = stack.length > 1 ? stack.pop() : null;
+      if (type === 'link_close' && closed instanceof HTMLAnchorElement) top().appendChild(hostNote(closed));
     } else {
       appendLeaf(token, type, top());
     }
@@ -93,6 +96,14 @@ function link(href) {
   a.setAttribute('target', '_blank');
   a.setAttribute('rel', 'noopener noreferrer nofollow');
   return a;
+}
+
+/** ` (host)` after a link, so its text cannot pass for another site. @param {HTMLAnchorElement} a */
+function hostNote(a) {
+  const note = document.createElement('span');
+  note.className = 'link-host';
+  note.textContent = ` (${new URL(a.href).host})`;
+  return note;
 }
 
 /** @param {any} token @param {string} type @param {Node} parent */

@@ -61,6 +61,8 @@ export class Panel {
   /** @type {{stage: string, message: string, done?: number, total?: number}[]} */
   #progressLog = [];
   #onKey = (/** @type {KeyboardEvent} */ e) => {
+    // Only the user's own key presses: a page can dispatch synthetic events.
+    if (!e.isTrusted) return;
     if (e.key === 'Escape') this.close();
   };
 

@@ -41,6 +41,7 @@ button[hidden], .options[hidden] { display: none; }
 .output pre code { display: block; padding: 6px; }
 .output blockquote { border-left: 3px solid #cac4d0; padding-left: 8px; color: #49454f; }
 .output a { color: #0f766e; }
+.output .link-host { color: #6b7280; font-size: 0.9em; }
 .output table { border-collapse: collapse; } .output th, .output td { border: 1px solid #cac4d0; padding: 2px 6px; }
 .output .ranking { list-style: none; margin: 0; padding: 0; white-space: normal; }
 .ranking li { display: grid; grid-template-columns: 1fr 90px 3.2em; gap: 8px; align-items: center; padding: 2px 0; }

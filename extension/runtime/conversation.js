@@ -3,13 +3,18 @@
  * The popup's conversation, kept in the runtime worker so that it outlives
  * the popup: a reply goes on being written while the popup is closed, and a
  * reopened popup re-attaches with `chat.watch`. Saved to OPFS after every
- * turn, so it also survives the offscreen document being closed. The runtime
- * keeps the KV cache between turns; this module only holds the text.
+ * turn as the user chose (keep / keep 7 days / don't keep: `history.js`;
+ * never from an incognito window), so it can survive the offscreen document
+ * being closed. The runtime keeps the KV cache between turns; this module
+ * only holds the text.
  */
 
+import { checkPolicy, fromDisk, toDisk } from './history.js';
+
 /**
- * @typedef {{role:'user'|'assistant', content:string, stopped?:boolean, failed?:string, stats?:Record<string, number>}} Turn
- * @typedef {{title:string, text:string, trimmed:boolean, total:number}} PageContext
+ * @typedef {{role:'user'|'assistant', content:string, at?:number, stopped?:boolean, failed?:string, stats?:Record<string, number>}} Turn
+ * @typedef {{title:string, text:string, trimmed:boolean, total:number, at?:number}} PageContext
+ * @typedef {{history?: unknown, incognito?: unknown}} Privacy what the popup says of the user's choice and its window
  * @typedef {{turns: Turn[], context: PageContext|null, system: string}} Saved
  * @typedef {(messages: {role:string, content:string}[], turnId: string, onEvent: (e: any) => void) => Promise<void>} RunTurn
  */
@@ -25,8 +30,13 @@ let replying = null;
 /** @type {Map<string, (event: object) => void>} */
 const watchers = new Map();
 let counter = 0;
+/** @type {import('./history.js').HistoryPolicy} */
+let policy = 'keep';
+/** A turn came from an incognito window: nothing is written until the conversation is cleared. */
+let offTheRecord = false;
 
-const loaded = load();
+// Read back, then rewritten as the saved policy allows (a week-old conversation goes).
+const loaded = load().then(() => persist());
 
 /** What a watcher is shown: the turns, the reply so far, the page context's size (not its text). */
 function snapshot() {
@@ -44,9 +54,23 @@ function broadcast() {
   for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'chat', message: '', state });
 }
 
+/**
+ * Applies the user's history choice (and whether the popup is in an incognito
+ * window) at once: a file that may no longer exist is deleted, old turns pruned.
+ * @param {Privacy} privacy
+ */
+function applyPrivacy({ history, incognito }) {
+  const chosen = checkPolicy(history);
+  const changed = (chosen !== undefined && chosen !== policy) || (incognito === true && !offTheRecord);
+  if (chosen) policy = chosen;
+  if (incognito === true) offTheRecord = true;
+  if (changed) void persist();
+}
+
 /** Adds a watcher: it gets the state now and whenever it changes, and every token. */
-export async function watch(/** @type {string} */ id, /** @type {(event: object) => void} */ post) {
+export async function watch(/** @type {string} */ id, /** @type {(event: object) => void} */ post, /** @type {Privacy} */ privacy = {}) {
   await loaded;
+  applyPrivacy(privacy ?? {});
   watchers.set(id, post);
   post({ type: 'event', id, event: 'progress', stage: 'chat', message: '', state: snapshot() });
 }
@@ -59,7 +83,7 @@ export function unwatch(/** @type {string} */ id) {
 /**
  * Starts a turn and returns once it is under way; the reply streams to the
  * watchers. `context` replaces the page context (null removes it).
- * @param {{text?: unknown, system?: unknown, context?: PageContext|null}} payload
+ * @param {{text?: unknown, system?: unknown, context?: PageContext|null} & Privacy} payload
  * @param {RunTurn} runTurn
  */
 export async function send(payload, runTurn) {
@@ -67,9 +91,10 @@ export async function send(payload, runTurn) {
   const text = typeof payload.text === 'string' ? payload.text.trim() : '';
   if (!text) throw Object.assign(new Error('the message is empty'), { code: 'bad_message' });
   if (replying) throw Object.assign(new Error('a reply is still being written: stop it first'), { code: 'bad_message' });
+  applyPrivacy(payload);
   if (typeof payload.system === 'string') saved.system = payload.system.slice(0, 4000);
   if (payload.context !== undefined) saved.context = checkContext(payload.context);
-  const user = /** @type {Turn} */ ({ role: 'user', content: text.slice(0, 20_000) });
+  const user = /** @type {Turn} */ ({ role: 'user', content: text.slice(0, 20_000), at: Date.now() });
   saved.turns.push(user);
   const id = `chat-turn-${Date.now()}-${counter++}`;
   replying = { id, text: '' };
@@ -90,6 +115,7 @@ export function replyId() {
 export async function clear() {
   await loaded;
   replying = null;
+  offTheRecord = false;
   saved = { turns: [], context: null, system: saved.system };
   broadcast();
   await persist();
@@ -120,11 +146,11 @@ function onEvent(turnId, user, event) {
   if (event.event === 'done') {
     const r = event.result;
     const stats = { firstTokenMs: r.firstTokenMs, promptTokens: r.promptTokens, reusedTokens: r.reusedTokens, contextTokens: r.contextTokens, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, droppedMessages: r.droppedMessages };
-    saved.turns.push({ role: 'assistant', content: text, stats });
+    saved.turns.push({ role: 'assistant', content: text, stats, at: Date.now() });
   } else if (event.code === 'aborted') {
-    saved.turns.push({ role: 'assistant', content: text, stopped: true });
+    saved.turns.push({ role: 'assistant', content: text, stopped: true, at: Date.now() });
   } else if (text) {
-    saved.turns.push({ role: 'assistant', content: text, failed: event.message });
+    saved.turns.push({ role: 'assistant', content: text, failed: event.message, at: Date.now() });
   } else {
     user.failed = event.message;
   }
@@ -138,26 +164,39 @@ function checkContext(value) {
   if (!value || typeof value !== 'object') return null;
   const c = /** @type {any} */ (value);
   if (typeof c.text !== 'string' || !c.text.trim()) return null;
-  return { title: String(c.title ?? '').slice(0, 300), text: c.text.slice(0, 50_000), trimmed: Boolean(c.trimmed), total: Number(c.total) || c.text.length };
+  const at = typeof c.at === 'number' ? c.at : Date.now();
+  return { title: String(c.title ?? '').slice(0, 300), text: c.text.slice(0, 50_000), trimmed: Boolean(c.trimmed), total: Number(c.total) || c.text.length, at };
 }
 
 async function load() {
   try {
     const root = await navigator.storage.getDirectory();
     const file = await (await root.getFileHandle(FILE)).getFile();
-    const data = JSON.parse(await file.text());
-    if (Array.isArray(data?.turns)) saved = { turns: data.turns, context: checkContext(data.context), system: String(data.system ?? '') };
+    const read = fromDisk(JSON.parse(await file.text()), Date.now());
+    if (read) {
+      const { turns, context, system } = read.conversation;
+      saved = { turns: /** @type {Turn[]} */ (turns), context: checkContext(context), system };
+      policy = read.policy;
+    }
   } catch {
     /* no conversation yet */
   }
 }
 
-/** Saves the conversation; writes are queued so they land in order. */
+/**
+ * Saves the conversation as the policy allows, or deletes the file when
+ * nothing may be kept; writes are queued so they land in order.
+ */
 let writing = Promise.resolve();
 function persist() {
-  const bytes = new TextEncoder().encode(JSON.stringify(saved));
+  const kept = toDisk(saved, { policy, offTheRecord }, Date.now());
+  const bytes = kept && new TextEncoder().encode(JSON.stringify(kept));
   writing = writing.then(async () => {
     const root = await navigator.storage.getDirectory();
+    if (!bytes) {
+      await root.removeEntry(FILE).catch(() => {}); // NotFoundError: nothing was kept
+      return;
+    }
     const access = await (await root.getFileHandle(FILE, { create: true })).createSyncAccessHandle();
     try {
       access.truncate(0);

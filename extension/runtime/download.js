@@ -2,14 +2,16 @@
 /**
  * Downloading a model into the store, streamed to disk chunk by chunk (never
  * the whole file in memory). A download resumes from the bytes already on
- * disk with an HTTP Range request (guarded by If-Range when the server gave
- * an ETag), so a cut connection, a browser restart or a closed offscreen
- * document costs only the bytes in flight; a server that ignores Range makes
- * it start over cleanly. The SHA-256 is computed as the bytes arrive (in the
+ * disk with an HTTP Range request, so a cut connection, a browser restart or
+ * a closed offscreen document costs only the bytes in flight. Each answer is
+ * checked against the bytes on disk (`resume.js`: where a 206 starts, the
+ * ETag and size) and the download starts over cleanly when they disagree;
+ * a body is never allowed past the size the server announced. The SHA-256 is computed as the bytes arrive (in the
  * runtime) and the file's format is checked before it is marked ready.
  */
 
 import { Sha256 } from '../../pkg/locus.js';
+import { planResponse, rangeHeaders, sizeLimit } from './resume.js';
 import { StoreError, checkId, checkQuota, fileName, kindOf, modelsDir, readManifest, rehash, validate, writeManifest } from './store.js';
 
 /** Progress events at most this often. */
@@ -36,31 +38,39 @@ const RETRY_BASE_MS = 500;
  */
 export async function download(request, onProgress, signal) {
   const id = checkId(request.id);
+  const url = checkUrl(request.url ?? (await manifestOf(id))?.url);
   const dir = await (await modelsDir()).getDirectoryHandle(id, { create: true });
   const previous = await readManifest(dir);
-  if (previous?.status === 'ready' && (!request.url || request.url === previous.url)) return previous;
-  const url = checkUrl(request.url ?? previous?.url);
-  const sameFile = previous?.url === url.href;
+  if (previous && previous.url !== url.href) {
+    // Ids are unique per source: another file never joins or replaces this model.
+    throw new StoreError('bad_message', `another model already has the id ${id} (${previous.url ?? 'an imported file'}): delete it first, or give this one another id`);
+  }
+  if (previous?.status === 'ready') return previous;
+  const expectedSize = positive(request.size) ?? previous?.expectedSize;
   /** @type {Manifest} */
   const manifest = {
     id,
     name: request.name ?? previous?.name ?? id,
     kind: request.kind === 'fasttext' || request.kind === 'gguf' ? request.kind : (previous?.kind ?? kindOf(url.pathname)),
     url: url.href,
-    sha256: (request.sha256 ?? (sameFile ? previous?.sha256 : undefined))?.toLowerCase(),
-    size: request.size ?? (sameFile ? previous?.size : undefined),
-    validator: sameFile ? previous?.validator : undefined,
+    sha256: (request.sha256 ?? previous?.sha256)?.toLowerCase(),
+    expectedSize,
+    size: expectedSize ?? previous?.size,
+    validator: previous?.validator,
+    finalUrl: previous?.finalUrl,
     status: 'downloading',
     source: 'url',
   };
   await writeManifest(dir, manifest);
   const access = await (await dir.getFileHandle(fileName(manifest.kind), { create: true })).createSyncAccessHandle();
   try {
-    if (!sameFile) access.truncate(0); // a different file under the same id
-    const digest = await fetchInto(access, manifest, onProgress, signal);
+    if (!previous) access.truncate(0); // leftovers of a folder without a manifest
+    const digest = await fetchInto(access, manifest, expectedSize, onProgress, signal);
     access.flush();
     const { architecture } = validate(access, manifest.kind, digest, manifest.sha256);
-    Object.assign(manifest, { status: 'ready', size: access.getSize(), sha256: digest, architecture, error: undefined });
+    // Without an expected hash the file is unverified: its hash is recorded now, and shown.
+    const verified = Boolean(manifest.sha256);
+    Object.assign(manifest, { status: 'ready', size: access.getSize(), sha256: digest, verified, architecture, error: undefined });
     return manifest;
   } catch (error) {
     const code = /** @type {any} */ (error)?.code;
@@ -75,6 +85,20 @@ export async function download(request, onProgress, signal) {
     access.close();
     await writeManifest(dir, manifest);
   }
+}
+
+/** A model's manifest, or null when it has none. @param {string} id */
+async function manifestOf(id) {
+  try {
+    return await readManifest(await (await modelsDir()).getDirectoryHandle(id));
+  } catch {
+    return null;
+  }
+}
+
+/** @param {unknown} value @returns {number|undefined} */
+function positive(value) {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 /** @param {unknown} value */
@@ -92,19 +116,30 @@ function checkUrl(value) {
 
 /**
  * Fetches the rest of the file into `access`, retrying a cut connection from
- * where it stopped; returns the whole file's SHA-256.
+ * where it stopped; returns the whole file's SHA-256. Every response is
+ * checked against the bytes on disk (`resume.js`) before its body is written.
  * @param {FileSystemSyncAccessHandle} access
  * @param {Manifest} manifest
+ * @param {number|undefined} expectedSize the size the catalog or the request gave
  * @param {(progress: Progress) => void} onProgress
  * @param {AbortSignal} signal
  */
-async function fetchInto(access, manifest, onProgress, signal) {
+async function fetchInto(access, manifest, expectedSize, onProgress, signal) {
   const hasher = new Sha256();
   let hashed = 0;
   let lastError = '';
+  /** @type {string[]} why the download started over */
+  const restarts = [];
+  const startOver = () => {
+    access.truncate(0);
+    hasher.hexDigest(); // resets
+    hashed = 0;
+    manifest.validator = undefined;
+    manifest.size = expectedSize;
+  };
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (attempt > 0) await sleep(RETRY_BASE_MS * 2 ** (attempt - 1), signal);
-    let have = access.getSize();
+    if (attempt > 0 && lastError) await sleep(RETRY_BASE_MS * 2 ** (attempt - 1), signal);
+    const have = access.getSize();
     if (hashed !== have) {
       // First attempt (or a restart): the hash must cover what is on disk.
       hasher.hexDigest(); // resets
@@ -112,73 +147,77 @@ async function fetchInto(access, manifest, onProgress, signal) {
       hashed = have;
     }
     if (manifest.size && have === manifest.size) return hasher.hexDigest();
-    /** @type {Record<string, string>} */
-    const headers = {};
-    if (have > 0) {
-      headers.Range = `bytes=${have}-`;
-      if (manifest.validator) headers['If-Range'] = manifest.validator;
-    }
     let response;
     try {
-      response = await fetch(manifest.url ?? '', { headers, signal, cache: 'no-store' });
+      response = await fetch(manifest.url ?? '', { headers: rangeHeaders(have), signal, cache: 'no-store' });
     } catch (error) {
       if (signal.aborted) throw error;
       lastError = String(/** @type {any} */ (error)?.message ?? error);
       continue;
     }
-    if (response.status === 416 && have > 0) {
-      // Nothing past what we have: the file may be complete, else start over.
-      const total = Number(/\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1]);
-      if (total === have) return hasher.hexDigest();
-      access.truncate(0);
-      continue;
-    }
-    if (!response.ok || !response.body) {
+    // Where the bytes really came from (a CDN's redirect), for the record;
+    // resumes still ask the URL we were given (signed redirects expire).
+    if (response.url && response.url !== manifest.url) manifest.finalUrl = response.url;
+    if (!response.ok && response.status !== 416) {
+      await response.body?.cancel().catch(() => {});
       if (response.status >= 500) {
         lastError = `the server answered ${response.status}`;
         continue;
       }
       throw new StoreError('download_failed', `the server answered ${response.status} ${response.statusText}`.trim());
     }
-    let restarted = false;
-    if (have > 0 && response.status !== 206) {
-      // The server ignored Range (or the file changed): start over cleanly.
-      access.truncate(0);
-      hasher.hexDigest();
-      have = hashed = 0;
-      restarted = true;
+    const plan = planResponse(headOf(response), { have, validator: manifest.validator, size: manifest.size });
+    if (plan.action === 'complete') return hasher.hexDigest();
+    if (plan.action === 'refetch' || !response.body) {
+      await response.body?.cancel().catch(() => {});
+      startOver();
+      onProgress({ done: 0, total: manifest.size ?? null, restarted: true, attempt });
+      // Start over at once (no back-off): the server answered, just not usefully.
+      lastError = '';
+      restarts.push(plan.action === 'refetch' ? plan.reason : 'an empty answer');
+      continue;
     }
+    if (plan.at === 0 && have > 0) startOver();
     manifest.validator = response.headers.get('etag') ?? manifest.validator;
-    const total = totalOf(response, have) ?? manifest.size ?? null;
-    if (total !== null) manifest.size = total;
-    await checkQuota(total === null ? 0 : total - have);
-    onProgress({ done: have, total, restarted, attempt });
+    const limit = sizeLimit(plan.total, expectedSize);
+    if (limit === null) {
+      await response.body.cancel().catch(() => {});
+      throw new StoreError('download_failed', 'the server does not say how large the file is, so it could fill the disk: give its size, or use another server');
+    }
+    if (plan.total !== null) manifest.size = plan.total;
+    await checkQuota(limit - plan.at);
+    onProgress({ done: plan.at, total: manifest.size ?? null, restarted: plan.restarted, attempt });
     try {
-      hashed = await stream(response.body, access, hasher, have, total, onProgress);
+      hashed = await stream(response.body, access, hasher, plan.at, limit, manifest.size ?? null, onProgress);
     } catch (error) {
       access.flush();
       hashed = access.getSize(); // every byte written was hashed
-      if (signal.aborted) throw error;
+      if (/** @type {any} */ (error)?.code === 'download_failed') access.truncate(0); // more than announced: keep none of it
+      if (signal.aborted || /** @type {any} */ (error)?.code === 'download_failed') throw error;
       lastError = String(/** @type {any} */ (error)?.message ?? error);
       continue;
     }
-    if (total === null || hashed === total) {
+    if (plan.total === null || hashed === plan.total) {
       onProgress({ done: hashed, total: hashed });
       return hasher.hexDigest();
     }
-    lastError = `the connection closed at ${hashed} of ${total} bytes`;
+    lastError = `the connection closed at ${hashed} of ${plan.total} bytes`;
   }
-  const error = new StoreError('download_failed', `the download stopped (${lastError}); it resumes from ${access.getSize()} bytes`);
+  const error = new StoreError('download_failed', `the download stopped (${lastError || restarts.at(-1)}); it resumes from ${access.getSize()} bytes`);
   error.resumable = true;
   throw error;
 }
 
-/** The whole file's size from Content-Range, or from Content-Length plus what we have. */
-function totalOf(/** @type {Response} */ response, /** @type {number} */ have) {
-  const range = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
-  if (range) return Number(range[1]);
-  const length = Number(response.headers.get('content-length'));
-  return Number.isFinite(length) && length > 0 ? have + length : null;
+/** The response headers the resume decisions read. @param {Response} response */
+function headOf(response) {
+  const get = (/** @type {string} */ name) => response.headers.get(name);
+  return {
+    status: response.status,
+    contentRange: get('content-range'),
+    contentLength: get('content-length'),
+    contentEncoding: get('content-encoding'),
+    etag: get('etag'),
+  };
 }
 
 /**
@@ -187,10 +226,11 @@ function totalOf(/** @type {Response} */ response, /** @type {number} */ have) {
  * @param {FileSystemSyncAccessHandle} access
  * @param {Sha256} hasher
  * @param {number} at
+ * @param {number} limit the most bytes the file may reach: more is refused
  * @param {number|null} total
  * @param {(progress: Progress) => void} onProgress
  */
-async function stream(body, access, hasher, at, total, onProgress) {
+async function stream(body, access, hasher, at, limit, total, onProgress) {
   const reader = body.getReader();
   let done = at;
   let lastReport = 0;
@@ -199,6 +239,10 @@ async function stream(body, access, hasher, at, total, onProgress) {
     for (;;) {
       const { value, done: finished } = await reader.read();
       if (finished) return done;
+      if (done + value.byteLength > limit) {
+        await reader.cancel().catch(() => {});
+        throw new StoreError('download_failed', `the server sent more than the ${limit} bytes it announced`);
+      }
       access.write(value, { at: done });
       hasher.update(value);
       done += value.byteLength;

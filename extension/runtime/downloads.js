@@ -3,15 +3,17 @@
  * The downloads running in this worker, by model id. A download belongs to
  * the worker, not to the popup that asked for it: closing the popup only
  * detaches its listener, `cancel` pauses it, and a second request for the
- * same model joins the running one.
+ * same model from the same URL joins the running one (another URL under the
+ * same id is refused: it is another model).
  */
 
 import { download } from './download.js';
+import { StoreError } from './store.js';
 
 /**
  * @typedef {import('./download.js').Progress} Progress
  * @typedef {{controller: AbortController, listeners: Map<string, (p: Progress) => void>,
- *   last: Progress, promise: Promise<import('./store.js').Manifest>}} Running
+ *   last: Progress, promise: Promise<import('./store.js').Manifest>, url: string|undefined}} Running
  */
 
 /** @type {Map<string, Running>} */
@@ -26,10 +28,13 @@ const running = new Map();
  */
 export function start(request, requestId, listener) {
   let job = running.get(request.id);
+  if (job && request.url && job.url && request.url !== job.url) {
+    return Promise.reject(new StoreError('bad_message', `another download (${job.url}) is running under the id ${request.id}`));
+  }
   if (!job) {
     const controller = new AbortController();
     /** @type {Running} */
-    const created = { controller, listeners: new Map(), last: { done: 0, total: null }, promise: Promise.resolve(/** @type {any} */ (null)) };
+    const created = { controller, listeners: new Map(), last: { done: 0, total: null }, promise: Promise.resolve(/** @type {any} */ (null)), url: request.url };
     created.promise = download(
       request,
       (progress) => {

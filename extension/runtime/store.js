@@ -23,7 +23,12 @@ const FASTTEXT_MAGIC = 793712314;
  * @typedef {'gguf'|'fasttext'} ModelKind
  * @typedef {{id:string, name:string, kind:ModelKind, url?:string, size?:number, sha256?:string,
  *   status:'downloading'|'paused'|'ready'|'failed'|'importing', error?:string, bytes?:number,
- *   architecture?:string, validator?:string, source?:'url'|'file'}} Manifest
+ *   architecture?:string, validator?:string, source?:'url'|'file', finalUrl?:string,
+ *   expectedSize?:number, verified?:boolean}} Manifest
+ * `sha256`: the expected hash while downloading, the file's own once ready;
+ * `verified`: it matched a hash known before the download (the catalog's);
+ * `finalUrl`: where the bytes came from after redirects;
+ * `expectedSize`: the size the catalog gave, which bounds a body of unknown length.
  */
 
 /** A store error with a protocol code. */
@@ -79,8 +84,27 @@ export async function writeManifest(dir, manifest) {
   }
 }
 
+/**
+ * Imports left `importing` when this worker starts were cut short (the popup
+ * that streamed the file closed, or the browser stopped): nothing will finish
+ * them, so they are removed. Runs once, when the worker loads this module.
+ */
+async function removeInterruptedImports() {
+  const dir = await modelsDir();
+  // @ts-ignore: async iteration of directory handles is in every Chromium we support.
+  for await (const [id, handle] of dir.entries()) {
+    if (handle.kind !== 'directory') continue;
+    const manifest = await readManifest(handle);
+    if (manifest?.status === 'importing') await dir.removeEntry(id, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Start-up clean-up; every store operation waits for it. */
+export const startedUp = removeInterruptedImports().catch((error) => console.warn('Locus could not clean up the model store:', error));
+
 /** Every model in the store with its size on disk. @returns {Promise<(Manifest & {bytes:number})[]>} */
 export async function list() {
+  await startedUp;
   const dir = await modelsDir();
   const models = [];
   // @ts-ignore: async iteration of directory handles is in every Chromium we support.
@@ -157,6 +181,7 @@ export function rehash(/** @type {FileSystemSyncAccessHandle} */ access, /** @ty
  * @returns {Promise<Manifest & {file:string}>}
  */
 export async function beginImport(request) {
+  await startedUp;
   const name = String(request.name ?? '');
   const id = checkId(request.id ?? idFrom(name));
   const kind = kindOf(name);
@@ -196,8 +221,10 @@ export async function finishImport(request) {
     const size = access.getSize();
     const hasher = new Sha256();
     rehash(access, size, hasher);
-    const { architecture } = validate(access, manifest.kind, hasher.hexDigest(), undefined);
-    Object.assign(manifest, { status: 'ready', size, architecture, error: undefined });
+    const sha256 = hasher.hexDigest();
+    const { architecture } = validate(access, manifest.kind, sha256, undefined);
+    // A file of the user's own: unverified, its hash recorded for them to compare.
+    Object.assign(manifest, { status: 'ready', size, sha256, verified: false, architecture, error: undefined });
     return manifest;
   } catch (error) {
     access.truncate(0);

@@ -101,10 +101,14 @@ async function storeRequest(rt, { id, kind, payload }) {
   switch (kind) {
     case 'models.list':
       return done({ models: await listLive(), loaded: rt.modelName() ?? null, backend: rt.report().backend });
-    case 'models.delete':
+    case 'models.delete': {
       await downloads.cancel(payload?.id);
+      // A deleted model is not left loaded (and answering) in the runtime.
+      const unloaded = rt.modelName() === payload?.id;
+      if (unloaded) rt.unloadModel();
       await store.remove(payload?.id);
-      return done({ deleted: payload?.id });
+      return done({ deleted: payload?.id, unloaded });
+    }
     case 'models.cancel':
       await downloads.cancel(store.checkId(payload?.id));
       return done({ cancelled: payload?.id });
@@ -138,7 +142,7 @@ async function conversationRequest(rt, { id, kind, payload }) {
   const done = (/** @type {any} */ result) => post({ type: 'event', id, event: 'done', result });
   switch (kind) {
     case 'chat.watch':
-      return conversation.watch(id, post);
+      return conversation.watch(id, post, payload ?? {});
     case 'chat.send': {
       const { model, ...rest } = payload ?? {};
       const runTurn = async (/** @type {any[]} */ messages, /** @type {string} */ turnId, /** @type {(e: any) => void} */ onEvent) => {

@@ -3,6 +3,7 @@
 //! heuristics llama.cpp uses to pick one from a template's text.
 
 use crate::protocol::{ChatMessage, Role};
+use crate::tokenizer::{PromptPiece, prompt_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
@@ -47,18 +48,27 @@ impl Builtin {
     }
 
     pub fn render(self, messages: &[ChatMessage], add_generation_prompt: bool) -> String {
-        let mut out = String::new();
+        prompt_text(&self.pieces(messages, add_generation_prompt))
+    }
+
+    /// The prompt as the format's markup around each message's text.
+    pub fn pieces(self, messages: &[ChatMessage], add_generation_prompt: bool) -> Vec<PromptPiece> {
+        let mut out = Vec::new();
+        let markup = |out: &mut Vec<PromptPiece>, text: String| out.push(PromptPiece::Markup(text));
+        let text = |out: &mut Vec<PromptPiece>, text: &str| {
+            if !text.is_empty() {
+                out.push(PromptPiece::Text(text.to_string()));
+            }
+        };
         match self {
             Builtin::ChatMl => {
                 for m in messages {
-                    out += &format!(
-                        "<|im_start|>{}\n{}<|im_end|>\n",
-                        role_name(m.role),
-                        m.content
-                    );
+                    markup(&mut out, format!("<|im_start|>{}\n", role_name(m.role)));
+                    text(&mut out, &m.content);
+                    markup(&mut out, "<|im_end|>\n".into());
                 }
                 if add_generation_prompt {
-                    out += "<|im_start|>assistant\n";
+                    markup(&mut out, "<|im_start|>assistant\n".into());
                 }
             }
             Builtin::Gemma => {
@@ -73,17 +83,17 @@ impl Builtin {
                     } else {
                         role_name(m.role)
                     };
-                    out += &format!("<start_of_turn>{role}\n");
+                    markup(&mut out, format!("<start_of_turn>{role}\n"));
                     if !system.is_empty() && role != "model" {
-                        out += &system;
-                        out += "\n\n";
+                        text(&mut out, &system);
+                        markup(&mut out, "\n\n".into());
                         system.clear();
                     }
-                    out += trim(&m.content);
-                    out += "<end_of_turn>\n";
+                    text(&mut out, trim(&m.content));
+                    markup(&mut out, "<end_of_turn>\n".into());
                 }
                 if add_generation_prompt {
-                    out += "<start_of_turn>model\n";
+                    markup(&mut out, "<start_of_turn>model\n".into());
                 }
             }
         }

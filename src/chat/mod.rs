@@ -5,16 +5,20 @@
 //! - `jinja`: the template engine set up like `apply_chat_template`.
 //! - `builtin`: llama.cpp's ChatML and Gemma formats.
 //! - `clock`: `strftime_now` for templates that print the date.
+//! - `pieces`: the rendered prompt split into the template's markup and the
+//!   messages' text, so the text never becomes a control token.
 
 mod builtin;
 mod clock;
 mod jinja;
+mod pieces;
 
 pub use builtin::Builtin;
-use jinja::JinjaTemplate;
+use jinja::{JinjaTemplate, RenderError};
 
 use crate::gguf::Metadata;
 use crate::protocol::{ChatMessage, Role};
+use crate::tokenizer::PromptPiece;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -26,6 +30,8 @@ pub enum ChatError {
     Compile(String),
     #[error("the model's chat template failed: {0}")]
     Render(String),
+    #[error("the model's chat template is unusable: {0}")]
+    Limit(String),
     #[error("chat template metadata: {0}")]
     Metadata(#[from] crate::gguf::GgufError),
 }
@@ -73,6 +79,8 @@ impl ChatTemplate {
         let eos = token_text("tokenizer.ggml.eos_token_id")?;
         match ChatTemplate::from_jinja(source, bos, eos) {
             Ok(template) => Ok(template),
+            // A template that runs away is hostile: no format stands in for it.
+            Err(error @ ChatError::Limit(_)) => Err(error),
             Err(error) => match fallback.or_else(|| Builtin::detect(source)) {
                 Some(builtin) => Ok(ChatTemplate::builtin(builtin)),
                 None => Err(error),
@@ -80,7 +88,9 @@ impl ChatTemplate {
         }
     }
 
-    /// A Jinja template, checked on a one-message conversation.
+    /// A Jinja template, checked on a one-message conversation, then run on
+    /// a longer one (system prompt, several turns) to catch templates that
+    /// run away only later in a conversation.
     pub fn from_jinja(
         source: &str,
         bos_token: String,
@@ -92,9 +102,16 @@ impl ChatTemplate {
             role: Role::User,
             content: "Hello".into(),
         }];
-        template
-            .render(&probe, true)
-            .map_err(|e| ChatError::Compile(describe(&e)))?;
+        match template.render(&probe, true) {
+            Ok(_) => {}
+            Err(RenderError::Limit(why)) => return Err(ChatError::Limit(why)),
+            Err(RenderError::Template(e)) => return Err(ChatError::Compile(describe(&e))),
+        }
+        // A template may refuse this shape (roles it does not know); only
+        // running away counts against it.
+        if let Err(RenderError::Limit(why)) = template.render(&sample_conversation(), true) {
+            return Err(ChatError::Limit(why));
+        }
         Ok(ChatTemplate {
             engine: Engine::Jinja(Box::new(template)),
             source: "gguf".into(),
@@ -138,8 +155,24 @@ impl ChatTemplate {
         match &self.engine {
             Engine::Jinja(template) => template
                 .render(messages, add_generation_prompt)
-                .map_err(|e| ChatError::Render(describe(&e))),
+                .map_err(ChatError::from),
             Engine::Builtin(builtin) => Ok(builtin.render(messages, add_generation_prompt)),
+        }
+    }
+
+    /// The prompt for `messages` as the template's markup and the messages'
+    /// text, to be tokenized with `Tokenizer::encode_prompt`: control-token
+    /// text in a message stays text.
+    pub fn render_pieces(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<PromptPiece>, ChatError> {
+        match &self.engine {
+            Engine::Jinja(template) => {
+                pieces::render(template, messages, add_generation_prompt).map_err(ChatError::from)
+            }
+            Engine::Builtin(builtin) => Ok(builtin.pieces(messages, add_generation_prompt)),
         }
     }
 
@@ -147,6 +180,35 @@ impl ChatTemplate {
     pub fn source(&self) -> &str {
         &self.source
     }
+}
+
+impl From<RenderError> for ChatError {
+    fn from(error: RenderError) -> ChatError {
+        match error {
+            RenderError::Limit(why) => ChatError::Limit(why),
+            RenderError::Template(e) => ChatError::Render(describe(&e)),
+        }
+    }
+}
+
+/// A conversation every chat template should render: a system prompt and
+/// three user turns (what `inspect_model` and `from_jinja` try).
+pub fn sample_conversation() -> Vec<ChatMessage> {
+    let turns = [
+        (Role::System, "You are a helpful assistant."),
+        (Role::User, "Hello!"),
+        (Role::Assistant, "Hello, how can I help?"),
+        (Role::User, "Summarise this text: a cat sat on a mat."),
+        (Role::Assistant, "A cat sat on a mat."),
+        (Role::User, "Thank you."),
+    ];
+    turns
+        .into_iter()
+        .map(|(role, content)| ChatMessage {
+            role,
+            content: content.into(),
+        })
+        .collect()
 }
 
 /// A minijinja error with its cause chain, on one line.

@@ -45,6 +45,8 @@ pub enum GgufError {
         expected: &'static str,
         found: &'static str,
     },
+    #[error("metadata `{key}` would take more than the {limit} bytes allowed for all metadata")]
+    MetadataTooLarge { key: String, limit: u64 },
     #[error("alignment {0} is not a power of two")]
     BadAlignment(u64),
     #[error("reading the file failed: {0}")]

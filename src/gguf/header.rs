@@ -13,6 +13,11 @@ const MAX_DIMS: u32 = 4;
 const MAX_DEPTH: usize = 4;
 /// How much of the file the cursor reads at a time while parsing the header.
 const CHUNK: usize = 1 << 16;
+/// Memory the parsed metadata may take (values and string bytes). The
+/// largest vocabularies we know (Gemma 3: 262,144 tokens with scores and
+/// types; Qwen2: 151,936 tokens and 151,387 merges) take under 40 MiB; a
+/// header claiming a 300M-item array is refused before anything is allocated.
+pub(crate) const METADATA_BUDGET: u64 = 256 << 20;
 
 /// One tensor of the table.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +239,8 @@ struct Cursor<'a, S: ByteSource> {
     pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
+    /// Bytes of metadata memory still allowed (`METADATA_BUDGET`).
+    budget: u64,
 }
 
 impl<'a, S: ByteSource> Cursor<'a, S> {
@@ -245,7 +252,20 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
             pos: 0,
             buf: Vec::new(),
             buf_start: 0,
+            budget: METADATA_BUDGET,
         }
+    }
+
+    /// Takes `bytes` of memory from the metadata budget for `key`'s value.
+    fn charge(&mut self, key: &str, bytes: u64) -> Result<(), GgufError> {
+        self.budget =
+            self.budget
+                .checked_sub(bytes)
+                .ok_or_else(|| GgufError::MetadataTooLarge {
+                    key: key.chars().take(64).collect(),
+                    limit: METADATA_BUDGET,
+                })?;
+        Ok(())
     }
 
     fn remaining(&self) -> u64 {
@@ -301,6 +321,10 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
 
     fn string(&mut self, what: &str) -> Result<String, GgufError> {
         let len = self.u64(what)?;
+        self.string_of_len(what, len)
+    }
+
+    fn string_of_len(&mut self, what: &str, len: u64) -> Result<String, GgufError> {
         if len > self.remaining() {
             return Err(GgufError::Truncated {
                 what: what.into(),
@@ -324,7 +348,14 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
             5 => Value::I32(i32::from_le_bytes(self.array(&what())?)),
             6 => Value::F32(f32::from_le_bytes(self.array(&what())?)),
             7 => Value::Bool(self.array::<1>(&what())?[0] != 0),
-            8 => Value::String(self.string(&what())?),
+            8 => {
+                let len = self.u64(&what())?;
+                // A length past the end of the file is reported as truncation.
+                if len <= self.remaining() {
+                    self.charge(key, len)?;
+                }
+                Value::String(self.string_of_len(&what(), len)?)
+            }
             9 => {
                 if depth >= MAX_DEPTH {
                     return Err(GgufError::TooDeep(MAX_DEPTH));
@@ -332,6 +363,8 @@ impl<'a, S: ByteSource> Cursor<'a, S> {
                 let item_type = self.u32(&what())?;
                 let count = self.u64(&what())?;
                 self.check_count("array items", count, min_value_size(item_type))?;
+                let item_size = std::mem::size_of::<Value>() as u64;
+                self.charge(key, count.saturating_mul(item_size))?;
                 let mut items = Vec::with_capacity(count as usize);
                 for _ in 0..count {
                     items.push(self.value(key, item_type, depth + 1)?);

@@ -3,6 +3,16 @@
 use super::ModelError;
 use crate::gguf::GgufFile;
 
+/// The smallest context window a model may declare: prompts need room.
+const MIN_CONTEXT: usize = 256;
+/// Bounds far above any model this runtime can run, low enough that
+/// products of them (cache sizes, tensor shapes) cannot overflow.
+const MAX_CONTEXT: usize = 1 << 24;
+const MAX_WIDTH: usize = 1 << 16;
+const MAX_BLOCKS: usize = 1024;
+const MAX_HEADS: usize = 1024;
+const MAX_HEAD_DIM: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     Llama,
@@ -94,7 +104,13 @@ impl ModelConfig {
             })
         };
         let opt_usize = |suffix: &str| -> Result<Option<usize>, ModelError> {
-            Ok(meta.opt_u64(&key(suffix))?.map(|v| v as usize))
+            meta.opt_u64(&key(suffix))?
+                .map(|value| {
+                    usize::try_from(value).map_err(|_| {
+                        ModelError::BadConfig(format!("{} = {value} is too large", key(suffix)))
+                    })
+                })
+                .transpose()
         };
 
         let embedding_length = usize_of("embedding_length")?;
@@ -167,13 +183,73 @@ impl ModelConfig {
             post_norms: gemma,
             final_logit_softcap: meta.opt_f32(&key("final_logit_softcapping"))?,
         };
-        if config.block_count == 0
-            || config.embedding_length == 0
-            || config.feed_forward_length == 0
-        {
-            return Err(ModelError::BadConfig("zero-sized model".into()));
-        }
+        config.check_ranges(arch_name)?;
+        check_block_tensors(file, config.block_count)?;
         Ok(config)
+    }
+
+    /// Every value within what a real model has and what the runtime's
+    /// arithmetic holds without overflow: a hostile file fails here, with the
+    /// key it lied about, instead of in a panic, a huge allocation or a
+    /// division by zero later.
+    fn check_ranges(&self, arch: &str) -> Result<(), ModelError> {
+        let sizes = [
+            (
+                "context_length",
+                self.context_length,
+                MIN_CONTEXT,
+                MAX_CONTEXT,
+            ),
+            ("embedding_length", self.embedding_length, 1, MAX_WIDTH),
+            ("block_count", self.block_count, 1, MAX_BLOCKS),
+            (
+                "feed_forward_length",
+                self.feed_forward_length,
+                1,
+                MAX_WIDTH * 8,
+            ),
+            ("attention.head_count", self.head_count, 1, MAX_HEADS),
+            ("attention.key_length", self.head_dim, 1, MAX_HEAD_DIM),
+            ("attention.value_length", self.value_dim, 1, MAX_HEAD_DIM),
+            (
+                "attention.sliding_window",
+                self.sliding_window.unwrap_or(1),
+                1,
+                MAX_CONTEXT,
+            ),
+        ];
+        for (suffix, value, min, max) in sizes {
+            if !(min..=max).contains(&value) {
+                return Err(ModelError::BadConfig(format!(
+                    "{arch}.{suffix} = {value} is outside {min}..={max}"
+                )));
+            }
+        }
+        let positive = [
+            ("attention.layer_norm_rms_epsilon", Some(self.rms_eps), 1.0),
+            ("rope.freq_base", Some(self.rope_base), f32::MAX),
+            ("rope.freq_base_swa", Some(self.rope_base_local), f32::MAX),
+            (
+                "rope.scaling.factor's inverse",
+                Some(self.rope_scale),
+                f32::MAX,
+            ),
+            (
+                "final_logit_softcapping",
+                self.final_logit_softcap,
+                f32::MAX,
+            ),
+        ];
+        for (suffix, value, max) in positive {
+            if let Some(value) = value
+                && !(value.is_finite() && value > 0.0 && value < max)
+            {
+                return Err(ModelError::BadConfig(format!(
+                    "{arch}.{suffix} = {value} is not a positive number below {max}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Whether layer `layer` attends only within the sliding window.
@@ -191,5 +267,32 @@ impl ModelConfig {
 
     pub fn v_width(&self) -> usize {
         self.head_count_kv * self.value_dim
+    }
+}
+
+/// `block_count` must be the number of layers the tensors hold: `blk.0.` to
+/// `blk.{n-1}.`, each present, none beyond.
+fn check_block_tensors(file: &GgufFile, block_count: usize) -> Result<(), ModelError> {
+    let mut seen = vec![false; block_count];
+    for tensor in &file.tensors {
+        let Some(rest) = tensor.name.strip_prefix("blk.") else {
+            continue;
+        };
+        let number = rest.split('.').next().unwrap_or_default();
+        match number.parse::<usize>() {
+            Ok(layer) if layer < block_count => seen[layer] = true,
+            _ => {
+                return Err(ModelError::BadConfig(format!(
+                    "tensor `{}` is outside the {block_count} layers of block_count",
+                    tensor.name
+                )));
+            }
+        }
+    }
+    match seen.iter().position(|&present| !present) {
+        Some(layer) => Err(ModelError::BadConfig(format!(
+            "block_count is {block_count}, but the file has no tensors for layer {layer}"
+        ))),
+        None => Ok(()),
     }
 }

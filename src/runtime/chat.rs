@@ -53,16 +53,18 @@ pub async fn run(
         Engine::Cpu(_) => engine.window().min(CHAT_CONTEXT),
         Engine::Gpu(_) => engine.window(),
     };
+    // max then min, never `clamp`: `window / 2` may be 0.
     let reply_budget = request
         .max_tokens
         .unwrap_or(CHAT_REPLY_TOKENS)
-        .clamp(1, window / 2);
+        .min(window / 2)
+        .max(1);
     let (tokenizer, template) = engine.text();
     let (prompt, dropped) = match fit(
         tokenizer,
         template,
         &request.messages,
-        window - reply_budget,
+        window.saturating_sub(reply_budget),
     ) {
         Ok(fitted) => fitted,
         Err(error) => return (Err(error), kept),
@@ -199,6 +201,12 @@ fn fit(
     loop {
         let conversation: Vec<ChatMessage> = system.iter().chain(&rest).cloned().collect();
         let prompt = prompt_ids(tokenizer, template, &conversation)?;
+        if prompt.is_empty() {
+            // Nothing to run, so no logits to sample the reply from.
+            return Err(LocusError::BadModel(
+                "the chat template gives an empty prompt".into(),
+            ));
+        }
         if prompt.len() <= room {
             return Ok((prompt, dropped));
         }

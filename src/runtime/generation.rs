@@ -21,6 +21,7 @@ use crate::lid::{Detection, LanguageDetector, UNDETERMINED};
 use crate::protocol::{ChatMessage, Event, EventBody, SummarizeRequest, TranslateRequest};
 use crate::tasks::{self, chunk};
 use crate::tokenizer::Tokenizer;
+
 /// The context used when a request does not ask for a smaller one: larger
 /// contexts cost memory (the KV cache) and minutes of CPU prefill, while
 /// map-reduce handles longer text anyway.
@@ -68,7 +69,8 @@ impl<'a> Job<'a> {
         let engine = slot.lock().await;
         let model_context = engine.window();
         let context = match context_tokens {
-            Some(asked) => asked.clamp(MIN_CONTEXT, model_context.max(MIN_CONTEXT)),
+            // max then min, never `clamp`: it panics when its bounds cross.
+            Some(asked) => asked.max(MIN_CONTEXT).min(model_context),
             None => model_context.min(DEFAULT_CONTEXT),
         };
         Job {
@@ -269,9 +271,11 @@ impl<'a> Job<'a> {
         for round in 0..MAX_NOTE_ROUNDS {
             let chunks = chunk::split(&notes, part_room, &|text: &str| self.count(text));
             let total = chunks.len();
-            let notes_budget = (combine_room / total)
+            // A tiny context may make `longest_notes` the smaller bound.
+            let notes_budget = (combine_room / total.max(1))
                 .saturating_sub(2)
-                .clamp(MIN_NOTES_TOKENS, longest_notes);
+                .max(MIN_NOTES_TOKENS)
+                .min(longest_notes);
             if round == 0 {
                 parts = total;
             }
@@ -386,20 +390,12 @@ pub(super) fn prompt_ids(
 }
 
 /// The rendered prompt of `messages` in the model's chat format and its
-/// token ids (BOS as the model asks).
+/// token ids (BOS as the model asks); see `tasks::chat_prompt`.
 fn render_prompt(
     tokenizer: &Tokenizer,
     template: Option<&ChatTemplate>,
     messages: &[ChatMessage],
 ) -> Result<(String, Vec<u32>), LocusError> {
-    let template = template.ok_or_else(|| {
-        LocusError::BadModel("the model has no chat template and no known chat format".into())
-    })?;
-    let text = template
-        .render(messages, true)
-        .map_err(|e| LocusError::BadModel(e.to_string()))?;
-    let ids = tokenizer
-        .encode(&text, true, true)
-        .map_err(|e| LocusError::Internal(EngineError::from(e).to_string()))?;
-    Ok((text, ids))
+    let prompt = tasks::chat_prompt(tokenizer, template, messages)?;
+    Ok((prompt.text, prompt.ids))
 }

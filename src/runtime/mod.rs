@@ -228,6 +228,12 @@ impl Runtime {
         self.language_model.borrow().is_some()
     }
 
+    /// Drops the loaded model and its kept chat cache.
+    pub fn unload_model(&self) {
+        self.model.borrow_mut().take();
+        self.chat.borrow_mut().take();
+    }
+
     /// The loaded model's name, if any.
     pub fn model_name(&self) -> Option<String> {
         self.model.borrow().as_ref().map(|slot| slot.name.clone())
@@ -375,8 +381,11 @@ pub fn inspect_language_model(bytes: &[u8]) -> Result<Value, LocusError> {
 }
 
 /// Checks a GGUF file without loading its weights: a readable header, a
-/// supported architecture and only tensor types the runtime decodes. What a
-/// download must pass before it is marked ready.
+/// supported architecture with every configuration value in range, only
+/// tensor types the runtime decodes, a tokenizer that builds, and a chat
+/// template that renders (and tokenizes) a sample conversation within its
+/// limits. What a download must pass before it is marked ready, so a file
+/// that would fail later is refused here.
 pub fn inspect_model<S: ByteSource>(source: &mut S) -> Result<Value, LocusError> {
     let bad = |e: &dyn std::fmt::Display| LocusError::BadModel(e.to_string());
     let file = crate::gguf::GgufFile::read(source).map_err(|e| bad(&e))?;
@@ -387,11 +396,19 @@ pub fn inspect_model<S: ByteSource>(source: &mut S) -> Result<Value, LocusError>
             tensor.name, tensor.ty
         )));
     }
+    let tokenizer = Tokenizer::from_gguf(&file.metadata).map_err(|e| bad(&e))?;
+    let template = ChatTemplate::from_gguf(&file.metadata).map_err(|e| bad(&e))?;
+    let sample = crate::chat::sample_conversation();
+    let pieces = template.render_pieces(&sample, true).map_err(|e| bad(&e))?;
+    tokenizer
+        .encode_prompt(&pieces, true)
+        .map_err(|e| bad(&e))?;
     Ok(serde_json::json!({
         "architecture": config.architecture.name(),
         "name": config.name,
         "layers": config.block_count,
         "contextLength": config.context_length,
         "bytes": file.file_len,
+        "chatTemplate": template.source(),
     }))
 }

@@ -4,10 +4,12 @@
 
 pub mod chunk;
 mod languages;
+mod prompt;
 mod summarize;
 mod translate;
 
 pub use languages::{english_name, primary_subtag};
+pub use prompt::{Prompt, chat_prompt};
 pub use summarize::{
     PART_NOTES_TOKENS, combine_messages, part_messages, summary_budget, summary_messages,
 };

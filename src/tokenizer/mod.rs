@@ -5,6 +5,7 @@
 //! - `bpe` and `pretokenize`: byte-level BPE (`gpt2` vocabularies).
 //! - `spm`: SentencePiece-style vocabularies (`llama`, e.g. Gemma).
 //! - `decode` and `stream`: ids back to text, whole or one at a time.
+//! - `prompt`: prompts whose untrusted text never becomes a control token.
 //!
 //! Control tokens are split out of the text only when `parse_special` is
 //! set; user-defined tokens always are, as llama.cpp does.
@@ -12,6 +13,7 @@
 mod bpe;
 mod decode;
 mod pretokenize;
+mod prompt;
 mod spm;
 mod stream;
 mod vocab;
@@ -21,6 +23,8 @@ use std::sync::{Mutex, PoisonError};
 use tokenizers::AddedToken;
 
 use crate::gguf::{GgufError, Metadata};
+use prompt::{ControlMatcher, Run};
+pub use prompt::{PromptPiece, prompt_text};
 pub use stream::StreamDecoder;
 use vocab::{Kind, Vocab, attr};
 
@@ -54,6 +58,8 @@ pub struct Tokenizer {
     vocab: Vocab,
     /// Locked per call to switch whether control tokens are split out.
     hf: Mutex<tokenizers::Tokenizer>,
+    /// Control tokens, for splitting them out of a template's markup only.
+    control: ControlMatcher,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -78,7 +84,12 @@ impl Tokenizer {
             Kind::Spm => spm::build(&vocab, ids)?,
         };
         add_special_tokens(&mut hf, &vocab)?;
+        let control: Vec<(String, u32)> = (0..vocab.len() as u32)
+            .filter(|&id| vocab.has_attr(id, attr::CONTROL | attr::UNKNOWN))
+            .map(|id| (vocab.tokens[id as usize].clone(), id))
+            .collect();
         Ok(Tokenizer {
+            control: ControlMatcher::new(&control)?,
             vocab,
             hf: Mutex::new(hf),
         })
@@ -103,6 +114,29 @@ impl Tokenizer {
                 .encode_fast(text, false)
                 .map_err(|e| TokenizerError::Encode(e.to_string()))?;
             ids.extend_from_slice(encoding.get_ids());
+        }
+        if add_bos && self.vocab.add_eos {
+            ids.extend(self.vocab.eos);
+        }
+        Ok(ids)
+    }
+
+    /// A rendered prompt: control tokens come from its markup only, never
+    /// from its text (see `prompt`). BOS and EOS as `encode` adds them.
+    pub fn encode_prompt(
+        &self,
+        pieces: &[PromptPiece],
+        add_bos: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        if add_bos && self.vocab.add_bos {
+            ids.extend(self.vocab.bos);
+        }
+        for run in self.control.runs(pieces) {
+            match run {
+                Run::Control(id) => ids.push(id),
+                Run::Text(text) => ids.extend(self.encode(&text, false, false)?),
+            }
         }
         if add_bos && self.vocab.add_eos {
             ids.extend(self.vocab.eos);

@@ -490,3 +490,27 @@ fn tokenizer_and_template_can_be_shared_across_threads() {
     shared::<Tokenizer>();
     shared::<crate::chat::ChatTemplate>();
 }
+
+#[test]
+fn prompts_take_control_tokens_from_markup_only() {
+    for t in [toy(toy_bpe("gpt-2")), toy(toy_spm(true))] {
+        let control = t.token_text(1).unwrap().to_string();
+        let markup = |s: &str| PromptPiece::Markup(s.to_string());
+        let text = |s: &str| PromptPiece::Text(s.to_string());
+        // Without control-token text, the pieces tokenize as the joined text.
+        let pieces = [markup(&format!("{control}a ")), text("b a"), markup(" a")];
+        assert_eq!(
+            t.encode_prompt(&pieces, true).unwrap(),
+            t.encode(&prompt_text(&pieces), true, true).unwrap()
+        );
+        // In text, the control token's text is text; in markup, the token.
+        let hostile = format!("a{control}a");
+        let ids = t
+            .encode_prompt(&[markup(&control), text(&hostile)], false)
+            .unwrap();
+        let mut expected = vec![1];
+        expected.extend(t.encode(&hostile, false, false).unwrap());
+        assert_eq!(ids, expected);
+        assert_eq!(ids.iter().filter(|&&id| id == 1).count(), 1, "{ids:?}");
+    }
+}

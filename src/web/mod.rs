@@ -110,6 +110,13 @@ impl WebRuntime {
         self.inner.model_name()
     }
 
+    /// Unloads the language model (e.g. its file was deleted); a reply
+    /// being written keeps its own reference until it ends.
+    #[wasm_bindgen(js_name = unloadModel)]
+    pub fn unload_model(&self) {
+        self.inner.unload_model();
+    }
+
     /// Handles one protocol message; `on_event` receives each event object.
     pub async fn handle(&self, message: JsValue, on_event: Function) {
         let mut emit = |event: Event| {

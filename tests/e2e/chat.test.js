@@ -81,7 +81,7 @@ test('two turns stream into the popup, and turn 2 reuses the KV cache', async ()
   await popup.click('#tab-settings');
   await popup.fill('textarea[name=systemPrompt]', SYSTEM);
   await popup.dispatchEvent('#settings-form', 'change');
-  await popup.waitForFunction(async (s) => (await chrome.storage.sync.get('settings')).settings?.systemPrompt === s, SYSTEM);
+  await popup.waitForFunction(async (s) => (await chrome.storage.local.get('settings')).settings?.systemPrompt === s, SYSTEM);
   await popup.click('#tab-chat');
 
   await recordStreaming(popup);

@@ -174,7 +174,7 @@ test('the Models tab: add by URL with a progress bar, status, default per task, 
   const page = await openExtensionPage(browser, 'popup/popup.html');
   await page.click('#tab-models');
   await page.waitForSelector('#catalog li[data-id="smollm2-135m-instruct-q4_1"]');
-  assert.ok((await page.locator('#catalog li').count()) >= 9, 'the catalog is listed');
+  assert.ok((await page.locator('#catalog li').count()) >= 3, 'the catalog is listed');
   await page.fill('#add-url input[name=url]', server.url(LID, 'slow').replace(LID, 'lid-copy.ftz'));
   // The server has no lid-copy.ftz: the failure is shown with its reason.
   await page.click('#add-url button[type=submit]');

@@ -9,6 +9,7 @@
 //! (or a fresh clone on the same machine) reuses them.
 
 mod build;
+mod catalog;
 mod models;
 mod paths;
 mod setup;
@@ -25,7 +26,8 @@ commands:
   test     run every check and test (what CI runs)
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
-  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/";
+  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/
+  catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         "setup" => setup::everything(),
         "build" => setup::everything().and_then(|()| build::wasm()),
         "models" => models::fetch_all().map(drop),
+        "catalog" => catalog::check_cached(),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::shell::{self, Cmd, Result};
-use crate::{build, models, paths, setup};
+use crate::{build, catalog, models, paths, setup};
 
 #[derive(Default)]
 struct Tally {
@@ -51,6 +51,10 @@ pub fn run_all() -> Result {
     let cargo = |args: &[&str]| Cmd::new("cargo").args(args);
     let mut run = Run::default();
     run.step("rustfmt", |_| cargo(&["fmt", "--all", "--check"]).run());
+    run.step(
+        "catalog: pinned revisions, sizes and hashes of cached models",
+        |_| catalog::check_cached(),
+    );
     run.step("clippy (native)", |_| {
         cargo(&[
             "clippy",
