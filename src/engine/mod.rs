@@ -9,7 +9,10 @@ mod stop;
 #[cfg(test)]
 pub(crate) use decode::run_ready;
 pub use decode::{CpuSession, Decode};
-pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
+pub use generate::{
+    GenerateOptions, Generation, PREFILL_CHUNK, PrefillProgress, StopReason, generate,
+    generate_observed, generate_on,
+};
 pub use loaded::{GpuModel, LoadedModel};
 pub use sampler::{Sampler, SamplingParams, argmax};
 pub use stop::{StopCheck, StopMatcher};

@@ -53,5 +53,19 @@ pub async fn yield_now() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// Natively: returns to the executor once, so that requests joined on one
+/// thread (as in tests) take turns as they do in the browser.
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn yield_now() {}
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
