@@ -14,15 +14,21 @@
 
 import { ERROR_CODES, PORTS, abort, errorEvent, isFinal } from './protocol.js';
 
+/** A worker that dies this soon after it started is started again only after this long (a worker that cannot load would otherwise be restarted in a loop). */
+const RESTART_BACKOFF_MS = 2_000;
+
 /** @type {chrome.runtime.Port|null} */
 let port = null;
+let startedAt = 0;
 /** Ids sent to the worker whose final event has not come back. */
 const inflight = new Set();
 /** Ids aborted by the client or by a lost port: their remaining events are dropped. */
 const aborted = new Set();
+/** @type {Worker|null} */
 let worker = startWorker();
 
 function startWorker() {
+  startedAt = Date.now();
   const started = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
   started.onmessage = ({ data }) => fromWorker(started, data);
   started.onerror = (event) => {
@@ -60,7 +66,14 @@ function replaceWorker(lost, reason) {
   }
   inflight.clear();
   aborted.clear();
-  worker = startWorker();
+  if (Date.now() - startedAt > RESTART_BACKOFF_MS) {
+    worker = startWorker();
+    return;
+  }
+  worker = null;
+  setTimeout(() => {
+    worker ??= startWorker();
+  }, RESTART_BACKOFF_MS);
 }
 
 /** @param {object} event */
@@ -84,9 +97,13 @@ function fromServiceWorker(message) {
       send(errorEvent(id, ERROR_CODES.BAD_MESSAGE, 'this request id is already running'));
       return;
     }
+    if (!worker) {
+      send(errorEvent(id, ERROR_CODES.RUNTIME_LOST, 'the runtime is restarting'));
+      return;
+    }
     inflight.add(id);
   }
-  worker.postMessage(message);
+  worker?.postMessage(message);
 }
 
 function connect() {
@@ -101,7 +118,7 @@ function connect() {
     for (const id of inflight) {
       if (aborted.has(id)) continue;
       aborted.add(id);
-      worker.postMessage(abort(id));
+      worker?.postMessage(abort(id));
     }
   });
 }
@@ -112,8 +129,8 @@ chrome.runtime.onMessage.addListener((message, sender) => {
   // For end-to-end tests, from the service worker only: crash the runtime
   // worker for real (a WASM panic) or terminate it, mid-request.
   if (message?.type === 'locus.runtime.crashForTest' && !sender.tab) {
-    if (message.how === 'terminate') replaceWorker(worker, 'the runtime was terminated');
-    else worker.postMessage({ type: 'debug.crash' });
+    if (message.how === 'terminate' && worker) replaceWorker(worker, 'the runtime was terminated');
+    else worker?.postMessage({ type: 'debug.crash' });
   }
 });
 connect();
