@@ -10,16 +10,14 @@ use crate::cpu::CpuDecoder;
 use crate::model::{KvCache, ModelError};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
-/// Prompt tokens run between two chances to report progress or stop: about
-/// a few seconds of CPU prefill in the browser, one GPU prefill batch.
-pub const PREFILL_CHUNK: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     pub stop_strings: Vec<String>,
-    /// Prompt tokens per prefill step (0: the whole prompt in one step).
+    /// Prompt tokens per prefill step; 0: the decoder's own
+    /// ([`Decode::prefill_chunk`]).
     pub prefill_chunk: usize,
 }
 
@@ -29,7 +27,7 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             sampling: SamplingParams::greedy(),
             stop_strings: Vec::new(),
-            prefill_chunk: PREFILL_CHUNK,
+            prefill_chunk: 0,
         }
     }
 }
@@ -204,7 +202,7 @@ async fn prefill<D: Decode>(
     on_prefill: &mut dyn FnMut(PrefillProgress) -> ControlFlow<()>,
 ) -> Result<Option<u32>, EngineError> {
     let chunk = match options.prefill_chunk {
-        0 => prompt.len(),
+        0 => decoder.prefill_chunk().max(1),
         n => n,
     };
     let total = prompt.len();
@@ -272,7 +270,7 @@ mod tests {
         let prompt = prompt(&model);
         let whole = GenerateOptions {
             max_tokens: 8,
-            prefill_chunk: 0,
+            prefill_chunk: usize::MAX,
             ..GenerateOptions::default()
         };
         let chunked = GenerateOptions {

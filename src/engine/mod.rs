@@ -8,9 +8,9 @@ mod stop;
 
 #[cfg(test)]
 pub(crate) use decode::run_ready;
-pub use decode::{CpuSession, Decode};
+pub use decode::{CPU_PREFILL_CHUNK, CpuSession, Decode, GPU_PREFILL_CHUNK};
 pub use generate::{
-    GenerateOptions, Generation, PREFILL_CHUNK, PrefillProgress, StopReason, generate,
+    GenerateOptions, Generation, PrefillProgress, StopReason, generate,
     generate_observed, generate_on,
 };
 pub use loaded::{GpuModel, LoadedModel};

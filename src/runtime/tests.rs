@@ -121,3 +121,62 @@ fn an_abort_during_a_long_prompt_ends_it_within_one_chunk() {
     assert_eq!(events.last().unwrap().2, "aborted");
     assert!(!events.iter().any(|(_, kind, _)| *kind == "token"));
 }
+
+/// Makes the loaded model's slot behave as a GPU one (one KV cache for every
+/// request), so that the invalidation logic runs on the CPU engine.
+fn as_if_the_cache_were_shared(runtime: &Runtime) {
+    let slot = runtime.model.borrow_mut().take().unwrap();
+    let slot = std::rc::Rc::try_unwrap(slot).ok().unwrap();
+    *runtime.model.borrow_mut() = Some(std::rc::Rc::new(super::ModelSlot {
+        shared_cache: true,
+        ..slot
+    }));
+}
+
+#[test]
+fn a_summary_arriving_during_a_chat_reply_leaves_the_next_turn_nothing_stale() {
+    let runtime = smollm2_runtime();
+    as_if_the_cache_were_shared(&runtime);
+    let events = RefCell::new(Vec::new());
+    let record = |event: Event| events.borrow_mut().push(summary(&event));
+    let (mut chat_events, mut summary_events) = (record, record);
+    let turn1 = json!([{ "role": "user", "content": "Name a colour." }]);
+    let summarize = json!({
+        "type": "request", "id": "sum", "kind": "summarize",
+        "payload": { "text": "The museum reopened after a long renovation of its east wing.", "type": "headline", "length": "short" },
+    });
+    let runtime = &runtime;
+    run_all(vec![
+        Box::pin(runtime.handle(
+            json!({ "type": "request", "id": "turn1", "kind": "chat", "payload": { "messages": turn1, "maxTokens": 8 } }),
+            &mut chat_events,
+        )),
+        Box::pin(runtime.handle(summarize, &mut summary_events)),
+    ]);
+    let events = events.into_inner();
+    let position = |id: &str, kind: &str| events.iter().position(|(i, k, _)| i == id && k == &kind);
+    // The summary arrived while the reply was being written, and ran after it.
+    assert!(position("sum", "progress") < position("turn1", "token"), "{events:?}");
+    let reply = events
+        .iter()
+        .find(|(id, kind, _)| id == "turn1" && *kind == "done")
+        .map(|(_, _, result)| serde_json::from_str::<Value>(result).unwrap())
+        .unwrap();
+    assert_eq!(events.iter().filter(|(i, k, _)| i == "sum" && *k == "done").count(), 1);
+
+    let turn2 = json!([
+        { "role": "user", "content": "Name a colour." },
+        { "role": "assistant", "content": reply["text"] },
+        { "role": "user", "content": "And a fruit?" },
+    ]);
+    let mut done = None;
+    crate::engine::run_ready(runtime.handle(
+        json!({ "type": "request", "id": "turn2", "kind": "chat", "payload": { "messages": turn2, "maxTokens": 4 } }),
+        &mut |event: Event| {
+            if let EventBody::Done { result } = event.body {
+                done = Some(result);
+            }
+        },
+    ));
+    assert_eq!(done.unwrap()["reusedTokens"], 0, "no stale KV entries reused");
+}

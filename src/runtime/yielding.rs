@@ -28,6 +28,10 @@ impl<D: Decode> Decode for Yielding<D> {
     fn truncate(&mut self, len: usize) {
         self.0.truncate(len);
     }
+
+    fn prefill_chunk(&self) -> usize {
+        self.0.prefill_chunk()
+    }
 }
 
 /// Lets the browser's event loop run once (a zero-delay timer).
