@@ -10,7 +10,6 @@ use crate::cpu::CpuDecoder;
 use crate::model::{KvCache, ModelError};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
-
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     pub max_tokens: usize,
@@ -92,7 +91,15 @@ pub async fn generate_on<D: Decode>(
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
     let mut on_prefill = |_: PrefillProgress| ControlFlow::Continue(());
-    generate_observed(decoder, tokenizer, prompt, options, on_text, &mut on_prefill).await
+    generate_observed(
+        decoder,
+        tokenizer,
+        prompt,
+        options,
+        on_text,
+        &mut on_prefill,
+    )
+    .await
 }
 
 /// How far the prompt has been read: `done` of `total` tokens.
@@ -214,7 +221,9 @@ async fn prefill<D: Decode>(
         }
         let end = (done + chunk).min(total);
         if end == total {
-            return Ok(Some(decoder.decode(&prompt[done..], sampler, prompt).await?));
+            return Ok(Some(
+                decoder.decode(&prompt[done..], sampler, prompt).await?,
+            ));
         }
         decoder
             .decode(&prompt[done..end], &mut throwaway, &prompt[..end])

@@ -329,7 +329,13 @@ mod tests {
         assert_eq!(thousands(512), "512");
         assert_eq!(thousands(1800), "1,800");
         assert_eq!(thousands(1234567), "1,234,567");
-        let event = prefill_event("x", PrefillProgress { done: 512, total: 1800 });
+        let event = prefill_event(
+            "x",
+            PrefillProgress {
+                done: 512,
+                total: 1800,
+            },
+        );
         let EventBody::Progress { message, .. } = event.body else {
             unreachable!()
         };

@@ -156,13 +156,22 @@ fn a_summary_arriving_during_a_chat_reply_leaves_the_next_turn_nothing_stale() {
     let events = events.into_inner();
     let position = |id: &str, kind: &str| events.iter().position(|(i, k, _)| i == id && k == &kind);
     // The summary arrived while the reply was being written, and ran after it.
-    assert!(position("sum", "progress") < position("turn1", "token"), "{events:?}");
+    assert!(
+        position("sum", "progress") < position("turn1", "token"),
+        "{events:?}"
+    );
     let reply = events
         .iter()
         .find(|(id, kind, _)| id == "turn1" && *kind == "done")
         .map(|(_, _, result)| serde_json::from_str::<Value>(result).unwrap())
         .unwrap();
-    assert_eq!(events.iter().filter(|(i, k, _)| i == "sum" && *k == "done").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(i, k, _)| i == "sum" && *k == "done")
+            .count(),
+        1
+    );
 
     let turn2 = json!([
         { "role": "user", "content": "Name a colour." },
@@ -178,5 +187,9 @@ fn a_summary_arriving_during_a_chat_reply_leaves_the_next_turn_nothing_stale() {
             }
         },
     ));
-    assert_eq!(done.unwrap()["reusedTokens"], 0, "no stale KV entries reused");
+    assert_eq!(
+        done.unwrap()["reusedTokens"],
+        0,
+        "no stale KV entries reused"
+    );
 }

@@ -27,7 +27,10 @@ fn start() {
 /// runtime worker defines `locusRuntimePanicked`) is told first, so it can end
 /// every request in flight and start a fresh runtime.
 fn report_panic(message: &str) {
-    let hook = Reflect::get(&js_sys::global(), &JsValue::from_str("locusRuntimePanicked"));
+    let hook = Reflect::get(
+        &js_sys::global(),
+        &JsValue::from_str("locusRuntimePanicked"),
+    );
     if let Ok(hook) = hook.and_then(|h| h.dyn_into::<Function>().map_err(JsValue::from)) {
         let _ = hook.call1(&JsValue::NULL, &JsValue::from_str(message));
     }
