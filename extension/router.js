@@ -23,8 +23,11 @@ const RUNTIME_CONNECT_TIMEOUT_MS = 20_000;
  * Longest silence from the runtime before a request is ended: the runtime
  * sends progress at least every prompt chunk, download chunk or token, so a
  * request silent this long is stuck (e.g. a runtime that hung mid-call).
+ * Some steps are one silent call: starting the runtime (the GPU self-test)
+ * and loading a model onto the GPU took over 120 s together on SwiftShader
+ * on the busy 2-core test machine, hence five minutes.
  */
-const WATCHDOG_MS = 120_000;
+const WATCHDOG_MS = 300_000;
 /** Kinds that may stay silent for good: `chat.watch` speaks only on changes. */
 const SILENT_KINDS = new Set(['chat.watch']);
 
