@@ -31,7 +31,7 @@ fn report_panic(message: &str) {
         &js_sys::global(),
         &JsValue::from_str("locusRuntimePanicked"),
     );
-    if let Ok(hook) = hook.and_then(|h| h.dyn_into::<Function>().map_err(JsValue::from)) {
+    if let Ok(hook) = hook.and_then(|h| h.dyn_into::<Function>()) {
         let _ = hook.call1(&JsValue::NULL, &JsValue::from_str(message));
     }
 }

@@ -28,6 +28,10 @@ let popup;
 before(async () => {
   [browser, server] = await Promise.all([launch({ webgpu: true }), serveModels()]);
   popup = await openExtensionPage(browser, 'popup/popup.html');
+  // Starting the runtime (GPU self-test) and loading the model onto
+  // SwiftShader are silent steps that took over 300 s on the busy 2-core
+  // test machine: give the router's watchdog room for them here.
+  await browser.sw.evaluate(() => /** @type {any} */ (globalThis).locus.router.setWatchdog(1_200_000));
   const download = await sendRaw(popup, { type: 'request', id: 'dl', kind: 'models.download', payload: { id: 'smollm2-135m', url: server.url(MODEL), sha256: SHA256 } }, 120_000);
   assert.equal(download.at(-1).event, 'done', JSON.stringify(download.at(-1)));
 });
