@@ -5,18 +5,23 @@
  * request has produced output, the request is sent once more on a new port
  * (the service worker may have been restarted), otherwise it ends with
  * `runtime_lost`. A caller never waits forever.
+ *
+ * The copy sent again gets a new id: the first copy may still be running
+ * (the runtime aborts it when the service worker's port drops, and refuses
+ * a second request with a running id). The caller sees the id it was given.
  */
 
-import { ERROR_CODES, PORTS, abort, errorEvent, isFinal, request } from './protocol.js';
+import { ERROR_CODES, PORTS, abort, errorEvent, isFinal, newRequestId, request } from './protocol.js';
 
 /**
  * @typedef {import('./protocol.js').RuntimeEvent} RuntimeEvent
- * @typedef {{message: import('./protocol.js').Request, onEvent: (e: RuntimeEvent) => void, started: boolean, retried: boolean}} Job
+ * @typedef {{id: string, message: import('./protocol.js').Request, onEvent: (e: RuntimeEvent) => void, started: boolean, retried: boolean}} Job
  */
 
 export class LocusClient {
   /** @type {chrome.runtime.Port|null} */
   #port = null;
+  /** Jobs by the id of the copy last sent. */
   /** @type {Map<string, Job>} */
   #jobs = new Map();
 
@@ -29,10 +34,10 @@ export class LocusClient {
    */
   request(kind, payload, onEvent) {
     const message = request(kind, payload);
-    const job = { message, onEvent, started: false, retried: false };
+    const job = { id: message.id, message, onEvent, started: false, retried: false };
     this.#jobs.set(message.id, job);
     this.#send(job);
-    return { id: message.id, abort: () => this.#abort(message.id) };
+    return { id: message.id, abort: () => this.#abort(job) };
   }
 
   /** @param {Job} job */
@@ -59,7 +64,7 @@ export class LocusClient {
     if (!job) return;
     if (event.event === 'token') job.started = true;
     if (isFinal(event)) this.#jobs.delete(event.id);
-    job.onEvent(event);
+    job.onEvent({ ...event, id: job.id });
   }
 
   /** @param {chrome.runtime.Port} port */
@@ -68,6 +73,9 @@ export class LocusClient {
     for (const job of [...this.#jobs.values()]) {
       if (!job.started && !job.retried) {
         job.retried = true;
+        this.#jobs.delete(job.message.id);
+        job.message = { ...job.message, id: newRequestId() };
+        this.#jobs.set(job.message.id, job);
         this.#send(job);
       } else {
         this.#finish(job, errorEvent(job.message.id, ERROR_CODES.RUNTIME_LOST, 'the connection to Locus was lost'));
@@ -75,21 +83,21 @@ export class LocusClient {
     }
   }
 
-  /** @param {string} id */
-  #abort(id) {
-    const job = this.#jobs.get(id);
-    if (!job) return;
+  /** @param {Job} job */
+  #abort(job) {
+    if (this.#jobs.get(job.message.id) !== job) return;
     try {
-      this.#port?.postMessage(abort(id));
+      this.#port?.postMessage(abort(job.message.id));
     } catch {
       /* the port is gone: finishing below is all that is left */
     }
-    this.#finish(job, errorEvent(id, ERROR_CODES.ABORTED, 'stopped'));
+    this.#finish(job, errorEvent(job.id, ERROR_CODES.ABORTED, 'stopped'));
   }
 
   /** @param {Job} job @param {RuntimeEvent} event */
   #finish(job, event) {
-    if (!this.#jobs.delete(job.message.id)) return;
-    job.onEvent(event);
+    if (this.#jobs.get(job.message.id) !== job) return;
+    this.#jobs.delete(job.message.id);
+    job.onEvent({ ...event, id: job.id });
   }
 }

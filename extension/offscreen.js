@@ -4,42 +4,133 @@
  * port and relays messages to and from the runtime worker, which hosts the
  * Rust/WASM runtime and the model store (OPFS synchronous file access only
  * exists in dedicated workers).
+ *
+ * It also keeps the runtime from wedging: a worker that crashes (an error it
+ * did not catch, or a WASM panic, after which its memory cannot be trusted)
+ * is replaced by a fresh one, and every request it was answering ends with
+ * `runtime_lost`; when the service worker goes away, the requests it sent are
+ * aborted, since nobody is left to receive their answers.
  */
 
-import { PORTS } from './protocol.js';
+import { ERROR_CODES, PORTS, abort, errorEvent, isFinal } from './protocol.js';
 
-const worker = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
+/** A worker that dies this soon after it started is started again only after this long (a worker that cannot load would otherwise be restarted in a loop). */
+const RESTART_BACKOFF_MS = 2_000;
 
 /** @type {chrome.runtime.Port|null} */
 let port = null;
-/** Ids aborted by the client: their remaining events are dropped. */
+let startedAt = 0;
+/** Ids sent to the worker whose final event has not come back. */
+const inflight = new Set();
+/** Ids aborted by the client or by a lost port: their remaining events are dropped. */
 const aborted = new Set();
+/** @type {Worker|null} */
+let worker = startWorker();
 
-worker.onmessage = ({ data: event }) => {
-  if (aborted.has(event?.id)) {
-    if (event.event === 'done' || event.event === 'error') aborted.delete(event.id);
+function startWorker() {
+  startedAt = Date.now();
+  const started = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
+  started.onmessage = ({ data }) => fromWorker(started, data);
+  started.onerror = (event) => {
+    event.preventDefault();
+    replaceWorker(started, `the runtime failed: ${event.message || 'error'}`);
+  };
+  return started;
+}
+
+/** @param {Worker} from @param {any} event */
+function fromWorker(from, event) {
+  if (from !== worker) return; // a replaced worker's last words
+  if (event?.type === 'runtime.lost') {
+    replaceWorker(from, `the runtime crashed: ${event.message ?? 'panic'}`);
     return;
   }
+  if (isFinal(event)) inflight.delete(event.id);
+  if (aborted.has(event?.id)) {
+    if (isFinal(event)) aborted.delete(event.id);
+    return;
+  }
+  send(event);
+}
+
+/**
+ * Ends every request `lost` was answering and starts a fresh worker (it
+ * loads the runtime and, on the next request, the model again).
+ * @param {Worker} lost @param {string} reason
+ */
+function replaceWorker(lost, reason) {
+  if (lost !== worker) return;
+  lost.terminate();
+  for (const id of inflight) {
+    if (!aborted.has(id)) send(errorEvent(id, ERROR_CODES.RUNTIME_LOST, reason));
+  }
+  inflight.clear();
+  aborted.clear();
+  if (Date.now() - startedAt > RESTART_BACKOFF_MS) {
+    worker = startWorker();
+    return;
+  }
+  worker = null;
+  setTimeout(() => {
+    worker ??= startWorker();
+  }, RESTART_BACKOFF_MS);
+}
+
+/** @param {object} event */
+function send(event) {
   try {
     port?.postMessage(event);
   } catch {
     /* the service worker went away; its clients get runtime_lost */
   }
-};
+}
+
+/** @param {any} message */
+function fromServiceWorker(message) {
+  const id = message?.id;
+  if (message?.type === 'abort' && typeof id === 'string') {
+    if (inflight.has(id)) aborted.add(id);
+  } else if (message?.type === 'request' && typeof id === 'string') {
+    // A client that lost the service worker re-sends its request with the
+    // same id; the first copy may still be running (it was aborted).
+    if (inflight.has(id)) {
+      send(errorEvent(id, ERROR_CODES.BAD_MESSAGE, 'this request id is already running'));
+      return;
+    }
+    if (!worker) {
+      send(errorEvent(id, ERROR_CODES.RUNTIME_LOST, 'the runtime is restarting'));
+      return;
+    }
+    inflight.add(id);
+  }
+  worker?.postMessage(message);
+}
 
 function connect() {
   if (port) return;
-  port = chrome.runtime.connect({ name: PORTS.RUNTIME });
-  port.onMessage.addListener((message) => {
-    if (message?.type === 'abort' && typeof message.id === 'string') aborted.add(message.id);
-    worker.postMessage(message);
-  });
-  port.onDisconnect.addListener(() => {
+  const connected = chrome.runtime.connect({ name: PORTS.RUNTIME });
+  port = connected;
+  connected.onMessage.addListener(fromServiceWorker);
+  connected.onDisconnect.addListener(() => {
+    if (port !== connected) return;
     port = null; // reconnect only when the service worker asks, so an idle worker may sleep
+    // Nobody is left to receive these answers: stop the work.
+    for (const id of inflight) {
+      if (aborted.has(id)) continue;
+      aborted.add(id);
+      worker?.postMessage(abort(id));
+    }
   });
 }
 
 chrome.runtime.onMessage.addListener((message, sender) => {
-  if (sender.id === chrome.runtime.id && message?.type === 'locus.runtime.connect') connect();
+  if (sender.id !== chrome.runtime.id) return;
+  if (message?.type === 'locus.runtime.connect') connect();
+  // For end-to-end tests, from the service worker only: crash the runtime
+  // worker for real (a WASM panic) or terminate it, mid-request.
+  if (message?.type === 'locus.runtime.crashForTest' && !sender.tab) {
+    if (message.how === 'terminate' && worker) replaceWorker(worker, 'the runtime was terminated');
+    else worker?.postMessage({ type: 'debug.crash' });
+  }
 });
 connect();

@@ -19,6 +19,17 @@ import { ensureOffscreenDocument, offscreenUrl } from './offscreen_host.js';
 
 /** How long to wait for a freshly started runtime to connect. */
 const RUNTIME_CONNECT_TIMEOUT_MS = 20_000;
+/**
+ * Longest silence from the runtime before a request is ended: the runtime
+ * sends progress at least every prompt chunk, download chunk or token, so a
+ * request silent this long is stuck (e.g. a runtime that hung mid-call).
+ * Some steps are one silent call: starting the runtime (the GPU self-test)
+ * and loading a model onto the GPU took over 120 s together on SwiftShader
+ * on the busy 2-core test machine, hence five minutes.
+ */
+const WATCHDOG_MS = 300_000;
+/** Kinds that may stay silent for good: `chat.watch` speaks only on changes. */
+const SILENT_KINDS = new Set(['chat.watch']);
 
 export class Router {
   /** @type {chrome.runtime.Port|null} */
@@ -28,6 +39,10 @@ export class Router {
   /** Request id → the client port that asked. */
   /** @type {Map<string, chrome.runtime.Port>} */
   #inflight = new Map();
+  /** Request id → the watchdog timer that ends it if the runtime goes silent. */
+  /** @type {Map<string, ReturnType<typeof setTimeout>>} */
+  #watchdogs = new Map();
+  #watchdogMs;
   #extensionId;
   /** Fills in what a request leaves to the settings (e.g. the default model). */
   /** @type {(request: import('./protocol.js').Request) => Promise<import('./protocol.js').Request>} */
@@ -35,11 +50,17 @@ export class Router {
 
   /**
    * @param {string} extensionId
-   * @param {{prepare?: (request: import('./protocol.js').Request) => Promise<import('./protocol.js').Request>}} [options]
+   * @param {{prepare?: (request: import('./protocol.js').Request) => Promise<import('./protocol.js').Request>, watchdogMs?: number}} [options]
    */
-  constructor(extensionId, { prepare = async (request) => request } = {}) {
+  constructor(extensionId, { prepare = async (request) => request, watchdogMs = WATCHDOG_MS } = {}) {
     this.#extensionId = extensionId;
     this.#prepare = prepare;
+    this.#watchdogMs = watchdogMs;
+  }
+
+  /** Sets the longest silence a request may have (tests shorten it). @param {number} ms */
+  setWatchdog(ms) {
+    this.#watchdogMs = ms;
   }
 
   /** Entry point for every `chrome.runtime.onConnect`. @param {chrome.runtime.Port} port */
@@ -89,7 +110,7 @@ export class Router {
     const msg = checked.message;
     if (msg.type === 'abort') {
       if (this.#inflight.get(msg.id) !== port) return;
-      this.#inflight.delete(msg.id);
+      this.#forget(msg.id);
       this.#runtime?.postMessage(abort(msg.id));
       port.postMessage(errorEvent(msg.id, ERROR_CODES.ABORTED, 'stopped'));
       return;
@@ -103,10 +124,11 @@ export class Router {
       return;
     }
     this.#inflight.set(msg.id, port);
+    if (!SILENT_KINDS.has(msg.kind)) this.#watch(msg.id);
     try {
       await this.#sendToRuntime(await this.#prepare(msg));
     } catch (error) {
-      this.#inflight.delete(msg.id);
+      this.#forget(msg.id);
       safePost(port, errorEvent(msg.id, ERROR_CODES.RUNTIME_LOST, `the runtime could not be started: ${error}`));
     }
   }
@@ -146,8 +168,30 @@ export class Router {
   #fromRuntime(event) {
     const client = typeof event?.id === 'string' ? this.#inflight.get(event.id) : undefined;
     if (!client) return; // aborted, or its client has gone
-    if (isFinal(event)) this.#inflight.delete(event.id);
+    if (isFinal(event)) this.#forget(event.id);
+    else if (this.#watchdogs.has(event.id)) this.#watch(event.id);
     safePost(client, event);
+  }
+
+  /** (Re)starts the timer that ends request `id` after a silence. @param {string} id */
+  #watch(id) {
+    clearTimeout(this.#watchdogs.get(id));
+    const timer = setTimeout(() => {
+      const client = this.#inflight.get(id);
+      this.#forget(id);
+      if (!client) return;
+      this.#runtime?.postMessage(abort(id));
+      const seconds = Math.round(this.#watchdogMs / 1000);
+      safePost(client, errorEvent(id, ERROR_CODES.RUNTIME_LOST, `the runtime did not answer for ${seconds} s`));
+    }, this.#watchdogMs);
+    this.#watchdogs.set(id, timer);
+  }
+
+  /** Request `id` has ended: no more routing, no watchdog. @param {string} id */
+  #forget(id) {
+    this.#inflight.delete(id);
+    clearTimeout(this.#watchdogs.get(id));
+    this.#watchdogs.delete(id);
   }
 
   /** @param {chrome.runtime.Port} port */
@@ -155,16 +199,16 @@ export class Router {
     if (this.#runtime !== port) return;
     this.#runtime = null;
     for (const [id, client] of this.#inflight) {
+      this.#forget(id);
       safePost(client, errorEvent(id, ERROR_CODES.RUNTIME_LOST, 'the runtime stopped while answering'));
     }
-    this.#inflight.clear();
   }
 
   /** @param {chrome.runtime.Port} port */
   #clientGone(port) {
     for (const [id, client] of this.#inflight) {
       if (client !== port) continue;
-      this.#inflight.delete(id);
+      this.#forget(id);
       this.#runtime?.postMessage(abort(id));
     }
   }

@@ -62,7 +62,10 @@ export class ChatTab {
   async start() {
     this.#client.request('chat.watch', await privacy(), (event) => {
       if (event.event === 'progress' && /** @type {any} */ (event).state) this.#render(/** @type {any} */ (event).state);
-      else if (event.event === 'token' && this.#partial) {
+      else if (event.event === 'progress' && event.stage === 'prefill' && event.total !== undefined) {
+        this.#note(t('panelReadingProgress', (event.done ?? 0).toLocaleString(), event.total.toLocaleString()));
+      } else if (event.event === 'token' && this.#partial) {
+        if (!this.#partial.textContent) this.#note(''); // the prompt has been read
         this.#partial.textContent += event.text;
         $('messages').scrollTop = $('messages').scrollHeight;
       } else if (event.event === 'error' && event.code !== 'aborted') this.#note(event.message, true);

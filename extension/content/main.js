@@ -72,6 +72,7 @@ function start(panel, action, options, text, editable) {
  */
 function progress(panel, { stage, done, total }, source) {
   if (stage === 'prompt') panel.setStatus(t('panelReadingTokens', total));
+  if (stage === 'prefill') panel.setStatus(t('panelReadingProgress', done.toLocaleString(), total.toLocaleString()));
   if (source && (stage === 'source' || stage === 'prompt')) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
   if (stage === 'part') panel.setStatus(t('panelPart', done + 1, total));
   if (stage === 'combine') panel.setStatus(t('panelCombining', total));

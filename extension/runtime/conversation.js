@@ -141,6 +141,12 @@ function onEvent(turnId, user, event) {
     for (const [id, post] of watchers) post({ type: 'event', id, event: 'token', text: event.text });
     return;
   }
+  if (event.event === 'progress' && event.stage === 'prefill') {
+    // A long prompt is read in chunks: watchers show how far.
+    const { message, done, total } = event;
+    for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'prefill', message, done, total });
+    return;
+  }
   if (event.event !== 'done' && event.event !== 'error') return;
   const text = event.event === 'done' ? event.result.text : replying.text;
   if (event.event === 'done') {

@@ -8,11 +8,18 @@
  * model if the right one is not loaded.
  */
 
-import init, { Runtime } from '../../pkg/locus.js';
+import init, { Runtime, crashForTest } from '../../pkg/locus.js';
 import { CONVERSATION_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
 import * as conversation from './conversation.js';
 import * as downloads from './downloads.js';
 import * as store from './store.js';
+
+// A Rust panic calls this just before the module traps (see `src/web`): the
+// runtime's memory cannot be trusted after that, so the offscreen document
+// replaces this worker and ends the requests it was answering.
+Object.assign(self, {
+  locusRuntimePanicked: (/** @type {string} */ message) => self.postMessage({ type: 'runtime.lost', message }),
+});
 
 const runtime = init().then(() => Runtime.create());
 /** Kinds that need a language model loaded. */
@@ -32,6 +39,12 @@ function post(event) {
 /** @param {any} message */
 async function handle(message) {
   const id = String(message?.id ?? '');
+  if (message?.type === 'debug.crash') {
+    // From the offscreen document, for the crash-recovery test: a real panic.
+    await runtime;
+    crashForTest();
+    return;
+  }
   if (message?.type === 'abort' && (downloads.detach(id) || conversation.unwatch(id))) {
     // The client left (e.g. the popup closed): the download or chat goes on
     // without it. The final event lets the offscreen document forget the id.

@@ -69,7 +69,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
             seed: args.seed,
             ..SamplingParams::default()
         },
-        stop_strings: Vec::new(),
+        ..GenerateOptions::default()
     };
     let mut stdout = std::io::stdout();
     let mut print = |text: &str| {

@@ -15,6 +15,9 @@ pub struct GenerateOptions {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     pub stop_strings: Vec<String>,
+    /// Prompt tokens per prefill step; 0: the decoder's own
+    /// ([`Decode::prefill_chunk`]).
+    pub prefill_chunk: usize,
 }
 
 impl Default for GenerateOptions {
@@ -23,6 +26,7 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             sampling: SamplingParams::greedy(),
             stop_strings: Vec::new(),
+            prefill_chunk: 0,
         }
     }
 }
@@ -86,13 +90,53 @@ pub async fn generate_on<D: Decode>(
     options: &GenerateOptions,
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
+    let mut on_prefill = |_: PrefillProgress| ControlFlow::Continue(());
+    generate_observed(
+        decoder,
+        tokenizer,
+        prompt,
+        options,
+        on_text,
+        &mut on_prefill,
+    )
+    .await
+}
+
+/// How far the prompt has been read: `done` of `total` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefillProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// As [`generate_on`], with `on_prefill` asked before the prompt runs and
+/// after every chunk of it (`options.prefill_chunk` tokens): it may report
+/// progress, and returning `ControlFlow::Break` cancels before the next
+/// chunk. A cancelled prefill leaves the chunks already run in the cache.
+pub async fn generate_observed<D: Decode>(
+    decoder: &mut D,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    on_prefill: &mut dyn FnMut(PrefillProgress) -> ControlFlow<()>,
+) -> Result<Generation, EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::EmptyPrompt);
     }
     let mut sampler = Sampler::new(options.sampling.clone());
     let mut history = prompt.to_vec();
     let started = Instant::now();
-    let mut token = decoder.decode(prompt, &mut sampler, &history).await?;
+    let Some(mut token) = prefill(decoder, prompt, options, &mut sampler, on_prefill).await? else {
+        return Ok(Generation {
+            tokens: Vec::new(),
+            text: String::new(),
+            stop: StopReason::Cancelled,
+            prompt_tokens: prompt.len(),
+            prompt_seconds: started.elapsed().as_secs_f64(),
+            generation_seconds: 0.0,
+        });
+    };
     let prompt_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -151,4 +195,133 @@ pub async fn generate_on<D: Decode>(
         prompt_seconds,
         generation_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs `prompt` chunk by chunk and returns the token `sampler` picks after
+/// it, or `None` when `on_prefill` cancelled. Only the last chunk's token is
+/// sampled by `sampler` (the others are picked greedily and dropped, so a
+/// seeded sampler draws the same numbers however the prompt is split).
+async fn prefill<D: Decode>(
+    decoder: &mut D,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    sampler: &mut Sampler,
+    on_prefill: &mut dyn FnMut(PrefillProgress) -> ControlFlow<()>,
+) -> Result<Option<u32>, EngineError> {
+    let chunk = match options.prefill_chunk {
+        0 => decoder.prefill_chunk().max(1),
+        n => n,
+    };
+    let total = prompt.len();
+    let mut throwaway = Sampler::new(SamplingParams::greedy());
+    let mut done = 0;
+    loop {
+        if on_prefill(PrefillProgress { done, total }).is_break() {
+            return Ok(None);
+        }
+        let end = (done + chunk).min(total);
+        if end == total {
+            return Ok(Some(
+                decoder.decode(&prompt[done..], sampler, prompt).await?,
+            ));
+        }
+        decoder
+            .decode(&prompt[done..end], &mut throwaway, &prompt[..end])
+            .await?;
+        done = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::LoadedModel;
+
+    fn smollm2() -> LoadedModel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let mut file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask models`)", path.display()));
+        LoadedModel::load(&mut file).unwrap()
+    }
+
+    fn run(
+        model: &LoadedModel,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        on_prefill: &mut dyn FnMut(PrefillProgress) -> ControlFlow<()>,
+    ) -> (Generation, usize) {
+        let mut cache = model.new_cache(prompt.len() + options.max_tokens + 1);
+        let mut session = CpuSession {
+            decoder: &model.decoder,
+            cache: &mut cache,
+        };
+        let generation = run_ready(generate_observed(
+            &mut session,
+            &model.tokenizer,
+            prompt,
+            options,
+            &mut |_| ControlFlow::Continue(()),
+            on_prefill,
+        ))
+        .unwrap();
+        (generation, cache.len())
+    }
+
+    fn prompt(model: &LoadedModel) -> Vec<u32> {
+        let text = "The river rises in the hills and runs to the sea. ".repeat(4);
+        model.tokenizer.encode(&text, false, false).unwrap()
+    }
+
+    #[test]
+    fn a_chunked_prefill_reports_each_chunk_and_answers_as_one_batch_would() {
+        let model = smollm2();
+        let prompt = prompt(&model);
+        let whole = GenerateOptions {
+            max_tokens: 8,
+            prefill_chunk: usize::MAX,
+            ..GenerateOptions::default()
+        };
+        let chunked = GenerateOptions {
+            prefill_chunk: 16,
+            ..whole.clone()
+        };
+        let mut seen = Vec::new();
+        let (expected, _) = run(&model, &prompt, &whole, &mut |_| ControlFlow::Continue(()));
+        let (got, _) = run(&model, &prompt, &chunked, &mut |p| {
+            seen.push(p);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(got.tokens, expected.tokens);
+        let total = prompt.len();
+        assert!(total > 32, "{total} tokens");
+        let dones: Vec<usize> = seen.iter().map(|p| p.done).collect();
+        let want: Vec<usize> = (0..total).step_by(16).collect();
+        assert_eq!(dones, want);
+        assert!(seen.iter().all(|p| p.total == total));
+    }
+
+    #[test]
+    fn a_prefill_cancelled_after_one_chunk_runs_no_further() {
+        let model = smollm2();
+        let prompt = prompt(&model);
+        let options = GenerateOptions {
+            max_tokens: 8,
+            prefill_chunk: 16,
+            ..GenerateOptions::default()
+        };
+        let (generation, cached) = run(&model, &prompt, &options, &mut |p| {
+            if p.done >= 16 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(generation.stop, StopReason::Cancelled);
+        assert!(generation.tokens.is_empty());
+        assert_eq!(cached, 16, "one chunk ran, then the prefill stopped");
+        // Cancelled before anything ran: nothing runs.
+        let (generation, cached) = run(&model, &prompt, &options, &mut |_| ControlFlow::Break(()));
+        assert_eq!((generation.stop, cached), (StopReason::Cancelled, 0));
+    }
 }

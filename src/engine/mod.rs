@@ -8,8 +8,11 @@ mod stop;
 
 #[cfg(test)]
 pub(crate) use decode::run_ready;
-pub use decode::{CpuSession, Decode};
-pub use generate::{GenerateOptions, Generation, StopReason, generate, generate_on};
+pub use decode::{CPU_PREFILL_CHUNK, CpuSession, Decode, GPU_PREFILL_CHUNK};
+pub use generate::{
+    GenerateOptions, Generation, PrefillProgress, StopReason, generate, generate_observed,
+    generate_on,
+};
 pub use loaded::{GpuModel, LoadedModel};
 pub use sampler::{Sampler, SamplingParams, argmax};
 pub use stop::{StopCheck, StopMatcher};

@@ -12,7 +12,10 @@ use super::generation::prompt_ids;
 use super::yielding::Yielding;
 use super::{Engine, ModelSlot};
 use crate::chat::ChatTemplate;
-use crate::engine::{CpuSession, Decode, EngineError, GenerateOptions, StopReason, generate_on};
+use crate::engine::{
+    CpuSession, Decode, EngineError, GenerateOptions, PrefillProgress, StopReason,
+    generate_observed,
+};
 use crate::error::LocusError;
 use crate::model::KvCache;
 use crate::protocol::{ChatMessage, ChatRequest, Event, EventBody, Role};
@@ -32,6 +35,9 @@ const CHAT_CONTEXT: usize = 4096;
 pub struct ChatSession {
     cache: Option<KvCache>,
     tokens: Vec<u32>,
+    /// The slot's `kv_epoch` when the turn ended: a different one now means
+    /// another request has overwritten the shared (GPU) cache since.
+    epoch: u64,
 }
 
 /// Runs one turn. `kept` is the session the previous turn left (taken out of
@@ -69,11 +75,13 @@ pub async fn run(
         Ok(fitted) => fitted,
         Err(error) => return (Err(error), kept),
     };
+    // Checked under the lock: nothing can overwrite the cache from here on.
     let mut session = match kept {
-        Some(session) if !request.fresh => session,
+        Some(session) if !request.fresh && session.epoch == slot.kv_epoch.get() => session,
         _ => ChatSession {
             cache: None,
             tokens: Vec::new(),
+            epoch: slot.kv_epoch.get(),
         },
     };
     // At least one token must run to get logits for the reply.
@@ -105,11 +113,21 @@ pub async fn run(
         max_tokens: reply_budget,
         ..GenerateOptions::default()
     };
+    let emit = std::cell::RefCell::new(emit);
     let mut on_text = |text: &str| {
         if aborted() {
             return ControlFlow::Break(());
         }
-        emit(Event::new(id, EventBody::Token { text: text.into() }));
+        (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+        ControlFlow::Continue(())
+    };
+    let mut on_prefill = |progress: PrefillProgress| {
+        if aborted() {
+            return ControlFlow::Break(());
+        }
+        if progress.done > 0 {
+            (emit.borrow_mut())(prefill_event(id, progress));
+        }
         ControlFlow::Continue(())
     };
     let new_tokens = &prompt[reused..];
@@ -124,12 +142,13 @@ pub async fn run(
                 decoder: &model.decoder,
                 cache,
             });
-            let generation = generate_on(
+            let generation = generate_observed(
                 &mut decoder,
                 &model.tokenizer,
                 new_tokens,
                 &options,
                 &mut on_text,
+                &mut on_prefill,
             )
             .await;
             (generation, decoder.position())
@@ -137,12 +156,13 @@ pub async fn run(
         Engine::Gpu(model) => {
             model.decoder.truncate(reused);
             let mut decoder = Yielding(&mut model.decoder);
-            let generation = generate_on(
+            let generation = generate_observed(
                 &mut decoder,
                 &model.tokenizer,
                 new_tokens,
                 &options,
                 &mut on_text,
+                &mut on_prefill,
             )
             .await;
             (generation, decoder.position())
@@ -162,6 +182,7 @@ pub async fn run(
     if let Some(cache) = &mut session.cache {
         cache.truncate(session.tokens.len());
     }
+    session.epoch = slot.kv_epoch.get();
     if generation.stop == StopReason::Cancelled {
         return (Err(LocusError::Aborted), Some(session));
     }
@@ -179,8 +200,38 @@ pub async fn run(
         "droppedMessages": dropped,
         "stop": format!("{:?}", generation.stop),
     });
-    emit(Event::new(id, EventBody::Done { result }));
+    (emit.into_inner())(Event::new(id, EventBody::Done { result }));
     (Ok(()), Some(session))
+}
+
+/// "Reading 512 of 1,800 tokens": how far a long prompt has been read.
+pub(super) fn prefill_event(id: &str, progress: PrefillProgress) -> Event {
+    Event::new(
+        id,
+        EventBody::Progress {
+            stage: "prefill".into(),
+            message: format!(
+                "Reading {} of {} tokens",
+                thousands(progress.done),
+                thousands(progress.total)
+            ),
+            done: Some(progress.done as u64),
+            total: Some(progress.total as u64),
+        },
+    )
+}
+
+/// 1800 → "1,800".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The prompt's tokens after dropping the oldest turns until it fits in
@@ -246,12 +297,10 @@ mod tests {
             .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
         let mut file = std::fs::File::open(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask models`)", path.display()));
-        ModelSlot {
-            name: "smollm2".into(),
-            engine: std::cell::RefCell::new(Engine::Cpu(Box::new(
-                LoadedModel::load(&mut file).unwrap(),
-            ))),
-        }
+        ModelSlot::new(
+            "smollm2",
+            Engine::Cpu(Box::new(LoadedModel::load(&mut file).unwrap())),
+        )
     }
 
     fn message(role: Role, content: &str) -> ChatMessage {
@@ -280,6 +329,25 @@ mod tests {
             }));
         result.unwrap();
         (done.unwrap(), session)
+    }
+
+    #[test]
+    fn progress_counts_read_with_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(512), "512");
+        assert_eq!(thousands(1800), "1,800");
+        assert_eq!(thousands(1234567), "1,234,567");
+        let event = prefill_event(
+            "x",
+            PrefillProgress {
+                done: 512,
+                total: 1800,
+            },
+        );
+        let EventBody::Progress { message, .. } = event.body else {
+            unreachable!()
+        };
+        assert_eq!(message, "Reading 512 of 1,800 tokens");
     }
 
     #[test]

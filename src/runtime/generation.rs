@@ -15,7 +15,10 @@ use std::cell::RefMut;
 use super::yielding::Yielding;
 use super::{Engine, ModelSlot};
 use crate::chat::ChatTemplate;
-use crate::engine::{CpuSession, Decode, EngineError, GenerateOptions, StopReason, generate_on};
+use crate::engine::{
+    CpuSession, Decode, EngineError, GenerateOptions, PrefillProgress, StopReason,
+    generate_observed,
+};
 use crate::error::LocusError;
 use crate::lid::{Detection, LanguageDetector, UNDETERMINED};
 use crate::protocol::{ChatMessage, Event, EventBody, SummarizeRequest, TranslateRequest};
@@ -161,13 +164,23 @@ impl<'a> Job<'a> {
         };
         let aborted = self.aborted;
         let id = self.id;
-        let emit = &mut *self.emit;
+        let emit = std::cell::RefCell::new(&mut *self.emit);
         let mut on_text = |text: &str| {
             if aborted() {
                 return ControlFlow::Break(());
             }
             if stream {
-                emit(Event::new(id, EventBody::Token { text: text.into() }));
+                (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+            }
+            ControlFlow::Continue(())
+        };
+        // Between prompt chunks: stop if aborted, say how far the reading is.
+        let mut on_prefill = |progress: PrefillProgress| {
+            if aborted() {
+                return ControlFlow::Break(());
+            }
+            if progress.done > 0 {
+                (emit.borrow_mut())(super::chat::prefill_event(id, progress));
             }
             ControlFlow::Continue(())
         };
@@ -178,24 +191,26 @@ impl<'a> Job<'a> {
                     decoder: &model.decoder,
                     cache: &mut cache,
                 });
-                generate_on(
+                generate_observed(
                     &mut session,
                     &model.tokenizer,
                     &prompt,
                     &options,
                     &mut on_text,
+                    &mut on_prefill,
                 )
                 .await
             }
             Engine::Gpu(model) => {
                 model.decoder.truncate(0);
                 let mut session = Yielding(&mut model.decoder);
-                generate_on(
+                generate_observed(
                     &mut session,
                     &model.tokenizer,
                     &prompt,
                     &options,
                     &mut on_text,
+                    &mut on_prefill,
                 )
                 .await
             }

@@ -4,9 +4,11 @@
 mod chat;
 mod generation;
 mod self_test;
+#[cfg(test)]
+mod tests;
 mod yielding;
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -34,8 +36,12 @@ pub struct Runtime {
     model: RefCell<Option<Rc<ModelSlot>>>,
     /// The language-identification model (fastText), apart from the LLM.
     language_model: RefCell<Option<Rc<LanguageDetector>>>,
-    /// Requests the client aborted; generation stops at the next token.
+    /// Requests the client aborted; generation stops at the next token or
+    /// prompt chunk.
     aborted: RefCell<HashSet<String>>,
+    /// Requests being answered: a second request with one of these ids (a
+    /// client re-sending after a lost connection) is refused, not run twice.
+    running: RefCell<HashSet<String>>,
     /// The chat's KV cache between turns (taken out while a turn runs).
     chat: RefCell<Option<chat::ChatSession>>,
 }
@@ -46,6 +52,13 @@ pub struct Runtime {
 pub struct ModelSlot {
     pub name: String,
     pub engine: RefCell<Engine>,
+    /// Bumped by every request other than a chat turn that runs on a decoder
+    /// whose KV cache the chat shares (the GPU's): a chat session saved
+    /// under an older epoch holds keys and values that are gone.
+    pub kv_epoch: Cell<u64>,
+    /// Whether the engine has one KV cache for every request (the GPU
+    /// decoder); on the CPU each request and the chat have their own.
+    shared_cache: bool,
 }
 
 /// Where a model runs.
@@ -96,6 +109,23 @@ impl Engine {
 }
 
 impl ModelSlot {
+    pub fn new(name: impl Into<String>, engine: Engine) -> ModelSlot {
+        ModelSlot {
+            name: name.into(),
+            shared_cache: matches!(engine, Engine::Gpu(_)),
+            engine: RefCell::new(engine),
+            kv_epoch: Cell::new(0),
+        }
+    }
+
+    /// Marks the shared KV cache as overwritten by a request other than a
+    /// chat turn (call while holding the lock).
+    pub fn invalidate_shared_cache(&self) {
+        if self.shared_cache {
+            self.kv_epoch.set(self.kv_epoch.get() + 1);
+        }
+    }
+
     /// Waits until no other request holds the engine, then holds it: the
     /// borrow is the lock that keeps two requests off one decoder.
     pub async fn lock(&self) -> RefMut<'_, Engine> {
@@ -158,6 +188,7 @@ impl Runtime {
             model: RefCell::new(None),
             language_model: RefCell::new(None),
             aborted: RefCell::new(HashSet::new()),
+            running: RefCell::new(HashSet::new()),
             chat: RefCell::new(None),
         }
     }
@@ -206,10 +237,7 @@ impl Runtime {
         });
         // The kept chat cache belongs to the old model.
         self.chat.borrow_mut().take();
-        *self.model.borrow_mut() = Some(Rc::new(ModelSlot {
-            name: name.to_string(),
-            engine: RefCell::new(engine),
-        }));
+        *self.model.borrow_mut() = Some(Rc::new(ModelSlot::new(name, engine)));
         Ok(info)
     }
 
@@ -252,6 +280,14 @@ impl Runtime {
     pub async fn handle(&self, message: Value, emit: &mut dyn FnMut(Event)) {
         match protocol::parse_client_message(message) {
             Ok(ClientMessage::Request { id, task }) => {
+                if !self.running.borrow_mut().insert(id.clone()) {
+                    // The first copy keeps running (and keeps its abort mark).
+                    emit(Event::error(
+                        id,
+                        &LocusError::BadMessage("this request id is already running".into()),
+                    ));
+                    return;
+                }
                 if let Err(error) = self.run(&id, task, emit).await {
                     if matches!(error, LocusError::Gpu(_))
                         && self.gpu().is_some_and(|g| g.is_lost())
@@ -265,6 +301,7 @@ impl Runtime {
                     emit(Event::error(id.clone(), &error));
                 }
                 self.aborted.borrow_mut().remove(&id);
+                self.running.borrow_mut().remove(&id);
             }
             // The generation sees the mark at its next token.
             Ok(ClientMessage::Abort { id }) => {
@@ -334,23 +371,19 @@ impl Runtime {
             return result;
         }
         // A task on the GPU reuses the decoder's KV cache: the chat's cached
-        // turn is gone then. (A busy engine is in someone else's hands: drop
-        // it too.)
-        let on_gpu = slot
-            .engine
-            .try_borrow()
-            .map_or(true, |engine| matches!(*engine, Engine::Gpu(_)));
-        if on_gpu {
-            self.chat.borrow_mut().take();
-        }
+        // turn is gone then. That is decided once the job holds the engine
+        // (`Job::new` waits for it), not on arrival: a chat turn still running
+        // would save its session after an arrival-time drop.
         match task {
             Task::Summarize(request) => {
                 let job = Job::new(&slot, id, &aborted, emit, request.context_tokens).await;
+                slot.invalidate_shared_cache();
                 job.summarize(request).await
             }
             Task::Translate(request) => {
                 let detector = self.language_model.borrow().clone();
                 let job = Job::new(&slot, id, &aborted, emit, request.context_tokens).await;
+                slot.invalidate_shared_cache();
                 job.translate(request, detector.as_deref()).await
             }
             Task::Chat(_) | Task::Report | Task::Detect(_) => Err(LocusError::Internal(format!(

@@ -16,7 +16,31 @@ use crate::runtime::Runtime;
 
 #[wasm_bindgen(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        report_panic(&info.to_string());
+    }));
+}
+
+/// A panic aborts on wasm32: the module traps, the request that panicked
+/// never answers and the engine's lock is never released. The host (the
+/// runtime worker defines `locusRuntimePanicked`) is told first, so it can end
+/// every request in flight and start a fresh runtime.
+fn report_panic(message: &str) {
+    let hook = Reflect::get(
+        &js_sys::global(),
+        &JsValue::from_str("locusRuntimePanicked"),
+    );
+    if let Ok(hook) = hook.and_then(|h| h.dyn_into::<Function>()) {
+        let _ = hook.call1(&JsValue::NULL, &JsValue::from_str(message));
+    }
+}
+
+/// Panics on purpose: the end-to-end test of crash recovery sends a
+/// debug-only message that calls this, to trap the module for real.
+#[wasm_bindgen(js_name = crashForTest)]
+pub fn crash_for_test() {
+    panic!("crash requested by a test");
 }
 
 /// The runtime as JavaScript sees it.

@@ -271,3 +271,60 @@ export function sendRaw(extensionPage, message, timeoutMs = 30_000) {
     { msg: message, timeoutMs },
   );
 }
+
+/**
+ * Starts one request from an extension page on a port of its own and
+ * returns at once; its events (each with `at`, the page's Date.now() when it
+ * came) collect in the page: read them with `eventsSoFar`, wait with
+ * `waitForEvents`, abort with `abortRaw`.
+ * @param {import('playwright-core').Page} extensionPage
+ * @param {any} message
+ */
+export function startRaw(extensionPage, message) {
+  return extensionPage.evaluate((msg) => {
+    const w = /** @type {any} */ (window);
+    w.locusRaw ??= {};
+    const events = /** @type {any[]} */ ([]);
+    const port = chrome.runtime.connect({ name: 'locus.client' });
+    w.locusRaw[msg.id] = { events, port };
+    port.onMessage.addListener((event) => {
+      if (event.id !== msg.id) return;
+      events.push({ ...event, at: Date.now() });
+      if (event.event === 'done' || event.event === 'error') port.disconnect();
+    });
+    port.postMessage(msg);
+    return Date.now();
+  }, message);
+}
+
+/** The events of a request started with `startRaw`, so far. @param {import('playwright-core').Page} extensionPage @param {string} id */
+export function eventsSoFar(extensionPage, id) {
+  return extensionPage.evaluate((id) => /** @type {any[]} */ (/** @type {any} */ (window).locusRaw[id].events), id);
+}
+
+/**
+ * Waits until `test` holds for the events of `id` (polled every 50 ms).
+ * @param {import('playwright-core').Page} extensionPage @param {string} id
+ * @param {(events: any[]) => boolean} test @param {number} timeoutMs
+ * @returns {Promise<any[]>}
+ */
+export async function waitForEvents(extensionPage, id, test, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await eventsSoFar(extensionPage, id);
+    if (test(events)) return events;
+    if (Date.now() > deadline) throw new Error(`${id}: not there after ${timeoutMs} ms: ${JSON.stringify(events).slice(-1500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Sends `abort` for a request started with `startRaw`, on its port; returns the page's time. @param {import('playwright-core').Page} extensionPage @param {string} id */
+export function abortRaw(extensionPage, id) {
+  return extensionPage.evaluate((id) => {
+    /** @type {any} */ (window).locusRaw[id].port.postMessage({ type: 'abort', id });
+    return Date.now();
+  }, id);
+}
+
+/** Whether an event list has ended. @param {any[]} events */
+export const hasEnded = (events) => events.some((e) => e.event === 'done' || e.event === 'error');
