@@ -24,7 +24,14 @@ use locus::gpu::{GpuContext, GpuOptions, Numerics};
 
 /// Largest normalised mean squared error of the fast logits against the
 /// exact ones: Σ(fast − exact)² / Σ exact².
-const MAX_NMSE: f64 = 1.0;
+///
+/// Not 1e-4: `exact` rounds every linear layer's input to llama.cpp's 8-bit
+/// activation formats, `fast` keeps f32 activations, and that alone moves
+/// the logits by an NMSE of 1e-4 to 1e-2 (measured on lavapipe, 8 steps:
+/// SmolLM2 1.1e-4..8.5e-3, Gemma 3 5.5e-4..3.4e-3; the unfused f32 plan
+/// gives the same figures to two digits). The fused plan's own error is
+/// bounded tightly against the unfused plan below.
+const MAX_NMSE: f64 = 2e-2;
 
 /// Largest NMSE of the fused fast plan's logits against the unfused one
 /// (the same f32 linears, one dispatch per operation): only the order of
@@ -138,11 +145,13 @@ fn smollm2_fast_logits_track_exact() {
 }
 
 #[test]
+#[ignore = "several minutes on lavapipe with 2 cores (three 0.5B decoders); run with --ignored"]
 fn qwen2_fast_logits_track_exact() {
     check_logits(MODELS[1].0, MODELS[1].1, 8);
 }
 
 #[test]
+#[ignore = "about 5 minutes on lavapipe with 2 cores; run with --ignored. Measured: NMSE against unfused ≤ 8.2e-7, against exact ≤ 3.4e-3"]
 fn gemma3_fast_logits_track_exact() {
     check_logits(MODELS[2].0, MODELS[2].1, 8);
 }
