@@ -291,11 +291,14 @@ fn the_fast_plan_has_few_dispatches_per_token() {
             "{name}: {f} dispatches per token in fast numerics, {e} in exact ({layers} layers)"
         );
         // Embedding, head (norm + mat-vec, soft-cap) and the two-stage argmax
-        // around at most 8 a layer.
+        // around 6 (8 with Gemma's post-norms) a layer where Q/K/V and
+        // gate/up share a type; mixed-type layers (Q4_K_M) take one or two
+        // more. Measured on lavapipe: SmolLM2 184 (exact 606), Qwen2.5 161
+        // (559), Gemma 3 159 (458).
         assert!(
-            f <= 8 * layers + 5,
+            f <= 10 * layers + 5,
             "{name}: {f} dispatches for {layers} layers"
         );
-        assert!(f < e, "{name}: fast {f} vs exact {e}");
+        assert!(2 * f < e, "{name}: fast {f} vs exact {e}");
     }
 }
