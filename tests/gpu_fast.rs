@@ -24,7 +24,14 @@ use locus::gpu::{GpuContext, GpuOptions, Numerics};
 
 /// Largest normalised mean squared error of the fast logits against the
 /// exact ones: Σ(fast − exact)² / Σ exact².
-const MAX_NMSE: f64 = 1.0;
+///
+/// Not 1e-4: `exact` rounds every linear layer's input to llama.cpp's 8-bit
+/// activation formats, `fast` keeps f32 activations, and that alone moves
+/// the logits by an NMSE of 1e-4 to 1e-2 (measured on lavapipe, 8 steps:
+/// SmolLM2 1.1e-4..8.5e-3, Qwen2.5 1.3e-4..7.6e-4, Gemma 3 5.5e-4..3.4e-3; the unfused f32 plan
+/// gives the same figures to two digits). The fused plan's own error is
+/// bounded tightly against the unfused plan below.
+const MAX_NMSE: f64 = 2e-2;
 
 /// Largest NMSE of the fused fast plan's logits against the unfused one
 /// (the same f32 linears, one dispatch per operation): only the order of
@@ -138,11 +145,13 @@ fn smollm2_fast_logits_track_exact() {
 }
 
 #[test]
+#[ignore = "21 minutes on a loaded 2-core lavapipe (three 0.5B decoders); run with --ignored. Measured: NMSE against unfused ≤ 2.6e-8, against exact ≤ 7.6e-4"]
 fn qwen2_fast_logits_track_exact() {
     check_logits(MODELS[1].0, MODELS[1].1, 8);
 }
 
 #[test]
+#[ignore = "about 5 minutes on lavapipe with 2 cores; run with --ignored. Measured: NMSE against unfused ≤ 8.2e-7, against exact ≤ 3.4e-3"]
 fn gemma3_fast_logits_track_exact() {
     check_logits(MODELS[2].0, MODELS[2].1, 8);
 }
@@ -251,16 +260,16 @@ fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     let ctx = context();
     let (name, file_name) = MODELS[0];
     let prompt = short_prompt(name);
-    let steps = 20;
+    let steps = 12;
     let mut model = load(&ctx, file_name, Numerics::Fast, prompt.len() + steps + 1);
     let one = greedy_run(&mut model, &prompt, steps, 1, None);
     let grouped = greedy_run(&mut model, &prompt, steps, 8, None);
     assert_eq!(grouped, one, "groups of 8 steps against one step at a time");
     // Another token than the one handed out, mid-group: the queue is dropped.
-    let detour = Some((5, one[9]));
+    let detour = Some((3, one[9]));
     let one = greedy_run(&mut model, &prompt, steps, 1, detour);
     let grouped = greedy_run(&mut model, &prompt, steps, 8, detour);
-    assert_eq!(grouped, one, "after a detour at step 5");
+    assert_eq!(grouped, one, "after a detour at step 3");
     // A truncate in the middle of a group drops it too.
     model.decoder.set_group_steps(8);
     let again = greedy_run(&mut model, &prompt, 3, 8, None);
@@ -282,11 +291,14 @@ fn the_fast_plan_has_few_dispatches_per_token() {
             "{name}: {f} dispatches per token in fast numerics, {e} in exact ({layers} layers)"
         );
         // Embedding, head (norm + mat-vec, soft-cap) and the two-stage argmax
-        // around at most 8 a layer.
+        // around 6 (8 with Gemma's post-norms) a layer where Q/K/V and
+        // gate/up share a type; mixed-type layers (Q4_K_M) take one or two
+        // more. Measured on lavapipe: SmolLM2 184 (exact 606), Qwen2.5 161
+        // (559), Gemma 3 159 (458).
         assert!(
-            f <= 8 * layers + 5,
+            f <= 10 * layers + 5,
             "{name}: {f} dispatches for {layers} layers"
         );
-        assert!(f < e, "{name}: fast {f} vs exact {e}");
+        assert!(2 * f < e, "{name}: fast {f} vs exact {e}");
     }
 }

@@ -350,14 +350,13 @@ fn gelu(v: f32) -> f32 {
 
 // ---- The kernel.
 
+// Per (subgroup or thread, row): the row's partial dots (gate, up) and the
+// partial sum of the squares of x (NORM).
 #if SUBGROUPS
 // One slot per (subgroup, row); enough for subgroups as small as 1.
-var<workgroup> partial: array<vec2<f32>, WG * ROWS>;
+var<workgroup> partial: array<vec3<f32>, WG * ROWS>;
 #else
-var<workgroup> partial: array<vec2<f32>, WG>;
-#endif
-#if NORM
-var<workgroup> squares: array<f32, WG>;
+var<workgroup> partial: array<vec3<f32>, WG>;
 #endif
 
 @compute @workgroup_size(64)
@@ -380,24 +379,6 @@ fn main(
     let t = lid % TPR;
     let row = first_row + r;
 
-    var scale = 1.0;
-#if NORM
-    var ss = 0.0;
-    for (var i = lid; i < params.cols; i += WG) {
-        let v = x[params.x_offset + i];
-        ss += v * v;
-    }
-    squares[lid] = ss;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            squares[lid] += squares[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    scale = inverseSqrt(squares[0] / f32(params.cols) + params.eps);
-#endif
-
     // (gate or only row, up row)
     var acc = vec2<f32>(0.0);
     if (row < params.rows) {
@@ -414,25 +395,36 @@ fn main(
 #endif
         }
     }
+    // NORM: the dots above used x · norm weights; the norm's scale is a
+    // factor of the whole dot, so the squares are summed alongside and the
+    // scale applied at the end (no reduction pass before the dots).
+    var squares = 0.0;
+#if NORM
+    for (var i = lid; i < params.cols; i += WG) {
+        let v = x[params.x_offset + i];
+        squares += v * v;
+    }
+#endif
 
 #if SUBGROUPS
     // A subgroup may hold part of a row (size 8) or several rows (size 64),
-    // so each row's share is added separately. Subgroups tile a 1-D
-    // workgroup in index order.
+    // so each row's share is added separately; every slot also carries
+    // its subgroup's squares. Subgroups tile a 1-D workgroup in index order.
     let sg = lid / sg_size;
     for (var i = 0u; i < ROWS; i++) {
-        let part = subgroupAdd(select(vec2<f32>(0.0), acc, r == i));
+        let part = subgroupAdd(vec3<f32>(select(vec2<f32>(0.0), acc, r == i), squares));
         if (sg_lane == 0u) {
             partial[sg * ROWS + i] = part;
         }
     }
     workgroupBarrier();
-    var total = vec2<f32>(0.0);
+    var total = vec3<f32>(0.0);
     for (var s = 0u; s < (WG + sg_size - 1u) / sg_size; s++) {
         total += partial[s * ROWS + r];
     }
+    let sum_squares = total.z;
 #else
-    partial[lid] = acc;
+    partial[lid] = vec3<f32>(acc, squares);
     workgroupBarrier();
     for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
         if (t < stride) {
@@ -441,10 +433,18 @@ fn main(
         workgroupBarrier();
     }
     let total = partial[r * TPR];
+    var sum_squares = 0.0;
+    for (var i = 0u; i < ROWS; i++) {
+        sum_squares += partial[i * TPR].z;
+    }
 #endif
 
     if (t == 0u && row < params.rows) {
-        let dot = total * scale;
+        var scale = 1.0;
+#if NORM
+        scale = inverseSqrt(sum_squares / f32(params.cols) + params.eps);
+#endif
+        let dot = total.xy * scale;
         var value = dot.x;
 #if BIAS
         value += bias[params.bias_offset + row];

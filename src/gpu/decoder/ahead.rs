@@ -33,8 +33,10 @@ pub const GROUP_STEPS: usize = 8;
 const STEP_BYTES: u64 = std::mem::size_of::<StepUniform>() as u64;
 
 /// A submitted group not read back yet.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Group {
+    /// The submission to wait for (natively: not the later group's).
+    submission: wgpu::SubmissionIndex,
     slot: usize,
     /// Position of the group's first input token.
     start: usize,
@@ -213,21 +215,56 @@ impl GpuDecoder {
             0,
             steps as u64 * 4,
         );
-        ctx.queue.submit([encoder.finish()]);
+        let submission = ctx.queue.submit([encoder.finish()]);
         #[cfg(not(target_arch = "wasm32"))]
         {
             self.recording_seconds += started.elapsed().as_secs_f64();
         }
-        Group { slot, start, steps }
+        Group {
+            submission,
+            slot,
+            start,
+            steps,
+        }
     }
 
-    /// The tokens of `group`, in order.
+    /// The tokens of `group`, in order. Natively this waits for the
+    /// group's own submission only (`GpuContext::read_mapped` would wait for
+    /// the group submitted after it too, which would undo the overlap).
     async fn read_group(&self, group: Group) -> Result<Vec<u32>, GpuError> {
         let ahead = self.ahead.as_ref().expect("fast numerics");
-        let bytes = self.ctx.read_mapped(&ahead.readback[group.slot]).await?;
+        let buffer = &ahead.readback[group.slot];
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        buffer
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                // The receiver only goes away if the caller was dropped.
+                let _ = sender.send(result);
+            });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(group.submission.clone()),
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = &group.submission;
+        receiver
+            .await
+            .map_err(|_| GpuError::Readback("the device dropped the map request".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words: Vec<u32> = {
+            let bytes = buffer
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u32>(&bytes)[..group.steps].to_vec()
+        };
+        buffer.unmap();
         // A kernel the device refused, or a lost device, leaves garbage.
         self.ctx.check()?;
-        let words: &[u32] = bytemuck::cast_slice(&bytes);
-        Ok(words[..group.steps].to_vec())
+        Ok(words)
     }
 }

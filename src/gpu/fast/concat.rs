@@ -28,7 +28,7 @@ pub fn concat_rows(
     });
     let total: u64 = parts.iter().map(|m| (m.rows * m.row_bytes) as u64).sum();
     let limit = ctx.device.limits().max_storage_buffer_binding_size;
-    if parts.len() < 2 || !fits || total > u64::from(limit).min(u64::from(u32::MAX)) {
+    if parts.len() < 2 || !fits || total > limit.min(u64::from(u32::MAX)) {
         return Ok(None);
     }
     let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
