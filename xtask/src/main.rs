@@ -9,6 +9,8 @@
 //! (or a fresh clone on the same machine) reuses them.
 
 mod build;
+mod fuzz;
+mod fuzz_seeds;
 mod models;
 mod paths;
 mod setup;
@@ -25,7 +27,10 @@ commands:
   test     run every check and test (what CI runs)
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
-  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/";
+  models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/
+  fuzz [SECONDS]
+           coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
+           and chat templates, SECONDS per target (default 60; not part of test)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
         "setup" => setup::everything(),
         "build" => setup::everything().and_then(|()| build::wasm()),
         "models" => models::fetch_all().map(drop),
+        "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
