@@ -147,6 +147,13 @@ fn run_target(home: &Path, target: &str, max_len: usize, seconds: u64) -> Result
         })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Tokens of the input's language (Jinja syntax, GGUF keys), where there is a list.
+    let dict = paths::repo_root().join(format!("fuzz/dicts/{target}.dict"));
+    if dict.exists() {
+        let mut arg = std::ffi::OsString::from("-dict=");
+        arg.push(dict);
+        command.arg(arg);
+    }
     println!("$ {command:?}");
     let mut child = command
         .spawn()
