@@ -16,7 +16,7 @@ const TENSORS_READ: usize = 4;
 fuzz_target!(|data: &[u8]| {
     let mut source = data;
     if let Ok(file) = GgufFile::read(&mut source) {
-        check_header(&file, source.len());
+        check_header(&file, data.len() as u64);
         let mut tensors: Vec<_> = file.tensors.iter().collect();
         tensors.sort_by_key(|t| t.bytes);
         for tensor in tensors.into_iter().take(TENSORS_READ) {

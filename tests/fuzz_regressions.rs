@@ -1,0 +1,112 @@
+//! Inputs that the fuzz targets (`fuzz/`, run by `cargo xtask fuzz`) found
+//! to panic, hang or exhaust memory, minimised and kept under
+//! `tests/fixtures/fuzz/<target>/`. Each file is replayed here through the
+//! same calls as its fuzz target, and must now give `Ok` or a typed error.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use locus::chat::ChatTemplate;
+use locus::gguf::{GgufFile, SyntheticSource};
+use locus::lid::LanguageDetector;
+use locus::model::ModelConfig;
+use locus::protocol::{ChatMessage, Role};
+
+/// What one replayed input may take, far above what a sane input needs.
+const TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// Every fixture of one target, by file name.
+fn fixtures(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
+/// Runs `replay` on its own thread and fails if it is not done in
+/// [`TIME_LIMIT`] (a hang fails the test instead of stalling the suite).
+fn timed(target: &str, name: &str, replay: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    let start = Instant::now();
+    thread::spawn(move || {
+        replay();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(TIME_LIMIT) {
+        Ok(()) => {}
+        Err(RecvTimeoutError::Timeout) => panic!("{target}/{name}: not done after {TIME_LIMIT:?}"),
+        Err(RecvTimeoutError::Disconnected) => {
+            panic!("{target}/{name}: panicked after {:?}", start.elapsed())
+        }
+    }
+}
+
+#[test]
+fn gguf_reader_findings_give_typed_errors() {
+    for (name, bytes) in fixtures("gguf_reader") {
+        timed("gguf_reader", &name, move || {
+            if let Ok(file) = GgufFile::read(&mut bytes.as_slice()) {
+                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+            }
+            if let Ok((file, _)) = SyntheticSource::new(bytes.clone()) {
+                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+            }
+        });
+    }
+}
+
+#[test]
+fn fasttext_reader_findings_give_typed_errors() {
+    for (name, bytes) in fixtures("fasttext_reader") {
+        timed("fasttext_reader", &name, move || {
+            if let Ok(detector) = LanguageDetector::from_bytes(&bytes) {
+                detector.detect("hello world");
+            }
+        });
+    }
+}
+
+/// The chat target's layout: template, then NUL-separated messages whose
+/// first byte picks the role.
+fn chat_input(bytes: &[u8]) -> (String, Vec<ChatMessage>) {
+    let mut pieces = bytes.split(|&b| b == 0);
+    let source = String::from_utf8_lossy(pieces.next().unwrap_or_default()).into_owned();
+    let mut messages: Vec<ChatMessage> = pieces
+        .map(|piece| {
+            let (role, content) = piece.split_first().unwrap_or((&0, &[]));
+            ChatMessage {
+                role: [Role::System, Role::User, Role::Assistant][usize::from(*role % 3)],
+                content: String::from_utf8_lossy(content).into_owned(),
+            }
+        })
+        .collect();
+    if messages.is_empty() {
+        messages.push(ChatMessage {
+            role: Role::User,
+            content: "What is a night train?".into(),
+        });
+    }
+    (source, messages)
+}
+
+#[test]
+fn chat_template_findings_give_typed_errors_in_bounded_time() {
+    for (name, bytes) in fixtures("chat_template") {
+        let (source, messages) = chat_input(&bytes);
+        timed("chat_template", &name, move || {
+            if let Ok(template) = ChatTemplate::from_jinja(&source, "<s>".into(), "</s>".into()) {
+                let _ = template.render(&messages, true);
+            }
+        });
+    }
+}
