@@ -97,7 +97,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let mut copy_gb_per_second = None;
     let (ttft, gen_seconds) = match &mut loaded {
         Loaded::Cpu(model) => {
-            let mut cache = model.new_cache(capacity);
+            let mut cache = model.new_cache(placement.capacity);
             let mut session = CpuSession {
                 decoder: &model.decoder,
                 cache: &mut cache,

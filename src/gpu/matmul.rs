@@ -235,6 +235,41 @@ pub async fn matmul(ctx: &GpuContext, matrix: &GpuMatrix, x: &[f32]) -> Result<V
     Ok(bytemuck::cast_slice(&raw).to_vec())
 }
 
+impl GpuMatrix {
+    /// `y = W·x` through the f32 kernels for `max_tokens` rows of `x`: the
+    /// mat-vec for one token, the tiled mat-mul for a batch.
+    pub fn bind_linear(
+        &self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        max_tokens: u32,
+        step: &wgpu::Buffer,
+    ) -> Result<KernelPass, GpuError> {
+        if max_tokens == 1 {
+            let flags = matvec::matvec_flags(ctx, self.ty)?;
+            let io = matvec::MatVecIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+            };
+            self.bind(ctx, &flags, io)
+        } else {
+            let flags = matmul_flags(self.ty)?;
+            let io = MatMulIo {
+                x,
+                x_offset: 0,
+                y,
+                y_offset: 0,
+                max_tokens,
+                step,
+            };
+            self.bind_matmul(ctx, &flags, io)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,40 +352,5 @@ mod tests {
         let [x, _, z] = dispatch_grid(64 * 65_535 + 1, 1).unwrap();
         assert_eq!((x, z), (65_535, 2));
         assert!(dispatch_grid(1, u32::MAX).is_err());
-    }
-}
-
-impl GpuMatrix {
-    /// `y = W·x` through the f32 kernels for `max_tokens` rows of `x`: the
-    /// mat-vec for one token, the tiled mat-mul for a batch.
-    pub fn bind_linear(
-        &self,
-        ctx: &GpuContext,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        max_tokens: u32,
-        step: &wgpu::Buffer,
-    ) -> Result<KernelPass, GpuError> {
-        if max_tokens == 1 {
-            let flags = matvec::matvec_flags(ctx, self.ty)?;
-            let io = matvec::MatVecIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-            };
-            self.bind(ctx, &flags, io)
-        } else {
-            let flags = matmul_flags(self.ty)?;
-            let io = MatMulIo {
-                x,
-                x_offset: 0,
-                y,
-                y_offset: 0,
-                max_tokens,
-                step,
-            };
-            self.bind_matmul(ctx, &flags, io)
-        }
     }
 }
