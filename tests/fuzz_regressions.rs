@@ -14,12 +14,17 @@ use locus::lid::LanguageDetector;
 use locus::model::ModelConfig;
 use locus::protocol::{ChatMessage, Role};
 
-/// What one replayed input may take, far above what a sane input needs.
-const TIME_LIMIT: Duration = Duration::from_secs(5);
+/// What one replayed input may take: far above what a sane input needs,
+/// even in this unoptimised test build of minijinja on a busy machine (the
+/// fuel-limited nested loops take 0.3 s in an optimised build), and far
+/// below a hang (those loops ran 10^10 steps: hours).
+const TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// Every fixture of one target, by file name.
 fn fixtures(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();

@@ -11,6 +11,12 @@ use crate::protocol::ChatMessage;
 
 const NAME: &str = "chat_template";
 
+/// Instructions one render may run. Real templates take a few hundred a
+/// message (Qwen2.5's, with its tool branches, is the largest we know); a
+/// runaway template (two nested loops of 10^5: tests/fuzz_regressions.rs)
+/// stops here after a fraction of a second instead of hanging the runtime.
+const FUEL: u64 = 5_000_000;
+
 pub(crate) struct JinjaTemplate {
     env: Environment<'static>,
     bos_token: String,
@@ -26,6 +32,7 @@ impl JinjaTemplate {
             .lstrip_blocks(true)
             .build()?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
