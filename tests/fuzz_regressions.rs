@@ -115,3 +115,77 @@ fn chat_template_findings_give_typed_errors_in_bounded_time() {
         });
     }
 }
+
+/// GGUF bytes holding only these metadata entries (strings, string
+/// arrays, i32 arrays and bools), read back.
+fn tokenizer_metadata(entries: &[(&str, Meta)]) -> locus::gguf::Metadata {
+    let mut b: Vec<u8> = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend((entries.len() as u64).to_le_bytes());
+    let string = |b: &mut Vec<u8>, s: &str| {
+        b.extend((s.len() as u64).to_le_bytes());
+        b.extend(s.as_bytes());
+    };
+    for (key, value) in entries {
+        string(&mut b, key);
+        match value {
+            Meta::Str(s) => {
+                b.extend(8u32.to_le_bytes());
+                string(&mut b, s);
+            }
+            Meta::Bool(v) => {
+                b.extend(7u32.to_le_bytes());
+                b.push(u8::from(*v));
+            }
+            Meta::Strs(items) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(8u32.to_le_bytes());
+                b.extend((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|s| string(&mut b, s));
+            }
+            Meta::I32s(items) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(5u32.to_le_bytes());
+                b.extend((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|v| b.extend(v.to_le_bytes()));
+            }
+        }
+    }
+    b.resize(b.len().next_multiple_of(32), 0);
+    GgufFile::read(&mut b.as_slice()).unwrap().metadata
+}
+
+enum Meta {
+    Str(String),
+    Bool(bool),
+    Strs(Vec<String>),
+    I32s(Vec<i32>),
+}
+
+/// tokenizer_from_gguf's first finding (minimised from
+/// tests/fixtures/fuzz/tokenizer_from_gguf/spm-byte-fallback-merged.arbitrary):
+/// in a SentencePiece-style vocabulary holding the 256 `<0xNN>` byte
+/// tokens and a normal token whose text is two of them, "\0\0" encodes to
+/// that normal token, which decodes to its literal text "<0x00><0x00>".
+/// llama.cpp merges only symbols of the text itself and falls back to
+/// bytes afterwards, so it gives two `<0x00>` tokens and the round trip
+/// holds. Cause: `spm::derive_merges` derived merges of byte tokens, and
+/// Hugging Face's BPE applies merges after byte fallback.
+#[test]
+fn spm_byte_fallback_tokens_are_not_merged() {
+    let mut tokens: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+    let mut types = vec![6; 256];
+    tokens.push("<0x00><0x00>".into());
+    types.push(1);
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("llama".into())),
+        ("tokenizer.ggml.tokens", Meta::Strs(tokens)),
+        ("tokenizer.ggml.token_type", Meta::I32s(types)),
+        ("tokenizer.ggml.add_space_prefix", Meta::Bool(false)),
+    ]);
+    let tokenizer = locus::tokenizer::Tokenizer::from_gguf(&metadata).unwrap();
+    let ids = tokenizer.encode("\0\0", false, false).unwrap();
+    assert_eq!(ids, [0, 0], "llama.cpp's ids");
+    assert_eq!(tokenizer.decode(&ids, false), "\0\0");
+}
