@@ -22,22 +22,31 @@ use tokenizers::normalizers::{
 };
 
 use super::TokenizerError;
-use super::vocab::Vocab;
+use super::vocab::{Vocab, attr};
 
 /// SentencePiece's escaped space, U+2581.
 pub(crate) const SPACE: &str = "\u{2581}";
 
-/// Every split of a token into two tokens, as `(left, right)`, best merged score first.
+/// Every split of a token into two tokens, as `(left, right)`, best merged
+/// score first. Splits with a byte token (`<0xNN>`, `attrs` BYTE) are left
+/// out: llama.cpp falls back to bytes only after merging and never merges
+/// them, while Hugging Face's BPE would merge fallback bytes (found by the
+/// tokenizer_from_gguf fuzz target: "\0\0" became a token "<0x00><0x00>").
 pub(crate) fn derive_merges(
     tokens: &[String],
     scores: &[f32],
+    attrs: &[u8],
     ids: &TokenIds,
 ) -> Vec<(String, String)> {
+    let is_text_piece = |piece: &str| {
+        ids.get(piece)
+            .is_some_and(|&id| attrs.get(id as usize).is_none_or(|a| a & attr::BYTE == 0))
+    };
     // (score, token id, byte offset of the split)
     let mut found: Vec<(f32, u32, u32)> = Vec::new();
     for (id, text) in tokens.iter().enumerate() {
         for (at, _) in text.char_indices().skip(1) {
-            if ids.contains_key(&text[..at]) && ids.contains_key(&text[at..]) {
+            if is_text_piece(&text[..at]) && is_text_piece(&text[at..]) {
                 // llama.cpp compares scores with `<`: -0.0 ties with 0.0, and NaN never wins.
                 let score = scores.get(id).copied().unwrap_or(0.0);
                 let score = if score.is_nan() {
@@ -61,7 +70,7 @@ pub(crate) fn derive_merges(
 
 /// The merge-by-score model with byte fallback, the space escaping and its inverse.
 pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<tokenizers::Tokenizer, TokenizerError> {
-    let merges = derive_merges(&vocab.tokens, &vocab.scores, &ids);
+    let merges = derive_merges(&vocab.tokens, &vocab.scores, &vocab.attrs, &ids);
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
         .byte_fallback(true)
@@ -110,7 +119,7 @@ mod tests {
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
-        derive_merges(tokens, scores, &ids)
+        derive_merges(tokens, scores, &[], &ids)
     }
 
     #[test]

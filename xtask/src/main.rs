@@ -10,6 +10,8 @@
 
 mod build;
 mod catalog;
+mod fuzz;
+mod fuzz_seeds;
 mod models;
 mod paths;
 mod setup;
@@ -27,7 +29,10 @@ commands:
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
   models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/
-  catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)";
+  catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)
+  fuzz [SECONDS]
+           coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
+           and chat templates, SECONDS per target (default 60; not part of test)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         "build" => setup::everything().and_then(|()| build::wasm()),
         "models" => models::fetch_all().map(drop),
         "catalog" => catalog::check_cached(),
+        "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

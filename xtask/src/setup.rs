@@ -100,7 +100,7 @@ fn wasm_bindgen_cli() -> Result {
     cargo_tool("wasm-bindgen-cli", "wasm-bindgen", &version, false)
 }
 
-fn cargo_tool(krate: &str, binary: &str, version: &str, locked: bool) -> Result {
+pub fn cargo_tool(krate: &str, binary: &str, version: &str, locked: bool) -> Result {
     let path = paths::tools().join("bin").join(binary);
     let current = Cmd::new(&path.to_string_lossy())
         .arg("--version")

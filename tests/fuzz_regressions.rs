@@ -1,0 +1,191 @@
+//! Inputs that the fuzz targets (`fuzz/`, run by `cargo xtask fuzz`) found
+//! to panic, hang or exhaust memory, minimised and kept under
+//! `tests/fixtures/fuzz/<target>/`. Each file is replayed here through the
+//! same calls as its fuzz target, and must now give `Ok` or a typed error.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use locus::chat::ChatTemplate;
+use locus::gguf::{GgufFile, SyntheticSource};
+use locus::lid::LanguageDetector;
+use locus::model::ModelConfig;
+use locus::protocol::{ChatMessage, Role};
+
+/// What one replayed input may take: far above what a sane input needs,
+/// even in this unoptimised test build of minijinja on a busy machine (the
+/// fuel-limited nested loops take 0.3 s in an optimised build), and far
+/// below a hang (those loops ran 10^10 steps: hours).
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// Every fixture of one target, by file name.
+fn fixtures(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
+/// Runs `replay` on its own thread and fails if it is not done in
+/// [`TIME_LIMIT`] (a hang fails the test instead of stalling the suite).
+fn timed(target: &str, name: &str, replay: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    let start = Instant::now();
+    thread::spawn(move || {
+        replay();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(TIME_LIMIT) {
+        Ok(()) => {}
+        Err(RecvTimeoutError::Timeout) => panic!("{target}/{name}: not done after {TIME_LIMIT:?}"),
+        Err(RecvTimeoutError::Disconnected) => {
+            panic!("{target}/{name}: panicked after {:?}", start.elapsed())
+        }
+    }
+}
+
+#[test]
+fn gguf_reader_findings_give_typed_errors() {
+    for (name, bytes) in fixtures("gguf_reader") {
+        timed("gguf_reader", &name, move || {
+            if let Ok(file) = GgufFile::read(&mut bytes.as_slice()) {
+                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+            }
+            if let Ok((file, _)) = SyntheticSource::new(bytes.clone()) {
+                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+            }
+        });
+    }
+}
+
+#[test]
+fn fasttext_reader_findings_give_typed_errors() {
+    for (name, bytes) in fixtures("fasttext_reader") {
+        timed("fasttext_reader", &name, move || {
+            if let Ok(detector) = LanguageDetector::from_bytes(&bytes) {
+                detector.detect("hello world");
+            }
+        });
+    }
+}
+
+/// The chat target's layout: template, then NUL-separated messages whose
+/// first byte picks the role.
+fn chat_input(bytes: &[u8]) -> (String, Vec<ChatMessage>) {
+    let mut pieces = bytes.split(|&b| b == 0);
+    let source = String::from_utf8_lossy(pieces.next().unwrap_or_default()).into_owned();
+    let mut messages: Vec<ChatMessage> = pieces
+        .map(|piece| {
+            let (role, content) = piece.split_first().unwrap_or((&0, &[]));
+            ChatMessage {
+                role: [Role::System, Role::User, Role::Assistant][usize::from(*role % 3)],
+                content: String::from_utf8_lossy(content).into_owned(),
+            }
+        })
+        .collect();
+    if messages.is_empty() {
+        messages.push(ChatMessage {
+            role: Role::User,
+            content: "What is a night train?".into(),
+        });
+    }
+    (source, messages)
+}
+
+#[test]
+fn chat_template_findings_give_typed_errors_in_bounded_time() {
+    for (name, bytes) in fixtures("chat_template") {
+        let (source, messages) = chat_input(&bytes);
+        timed("chat_template", &name, move || {
+            if let Ok(template) = ChatTemplate::from_jinja(&source, "<s>".into(), "</s>".into()) {
+                let _ = template.render(&messages, true);
+            }
+        });
+    }
+}
+
+/// GGUF bytes holding only these metadata entries (strings, string
+/// arrays, i32 arrays and bools), read back.
+fn tokenizer_metadata(entries: &[(&str, Meta)]) -> locus::gguf::Metadata {
+    let mut b: Vec<u8> = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend((entries.len() as u64).to_le_bytes());
+    let string = |b: &mut Vec<u8>, s: &str| {
+        b.extend((s.len() as u64).to_le_bytes());
+        b.extend(s.as_bytes());
+    };
+    for (key, value) in entries {
+        string(&mut b, key);
+        match value {
+            Meta::Str(s) => {
+                b.extend(8u32.to_le_bytes());
+                string(&mut b, s);
+            }
+            Meta::Bool(v) => {
+                b.extend(7u32.to_le_bytes());
+                b.push(u8::from(*v));
+            }
+            Meta::Strs(items) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(8u32.to_le_bytes());
+                b.extend((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|s| string(&mut b, s));
+            }
+            Meta::I32s(items) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(5u32.to_le_bytes());
+                b.extend((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|v| b.extend(v.to_le_bytes()));
+            }
+        }
+    }
+    b.resize(b.len().next_multiple_of(32), 0);
+    GgufFile::read(&mut b.as_slice()).unwrap().metadata
+}
+
+enum Meta {
+    Str(String),
+    Bool(bool),
+    Strs(Vec<String>),
+    I32s(Vec<i32>),
+}
+
+/// tokenizer_from_gguf's first finding (minimised from
+/// tests/fixtures/fuzz/tokenizer_from_gguf/spm-byte-fallback-merged.arbitrary):
+/// in a SentencePiece-style vocabulary holding the 256 `<0xNN>` byte
+/// tokens and a normal token whose text is two of them, "\0\0" encodes to
+/// that normal token, which decodes to its literal text "<0x00><0x00>".
+/// llama.cpp merges only symbols of the text itself and falls back to
+/// bytes afterwards, so it gives two `<0x00>` tokens and the round trip
+/// holds. Cause: `spm::derive_merges` derived merges of byte tokens, and
+/// Hugging Face's BPE applies merges after byte fallback.
+#[test]
+fn spm_byte_fallback_tokens_are_not_merged() {
+    let mut tokens: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+    let mut types = vec![6; 256];
+    tokens.push("<0x00><0x00>".into());
+    types.push(1);
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("llama".into())),
+        ("tokenizer.ggml.tokens", Meta::Strs(tokens)),
+        ("tokenizer.ggml.token_type", Meta::I32s(types)),
+        ("tokenizer.ggml.add_space_prefix", Meta::Bool(false)),
+    ]);
+    let tokenizer = locus::tokenizer::Tokenizer::from_gguf(&metadata).unwrap();
+    let ids = tokenizer.encode("\0\0", false, false).unwrap();
+    assert_eq!(ids, [0, 0], "llama.cpp's ids");
+    assert_eq!(tokenizer.decode(&ids, false), "\0\0");
+}
