@@ -446,8 +446,9 @@ mod tests {
 
     #[test]
     fn default_split_grows_with_the_cache() {
-        assert_eq!(SplitChunks::for_capacity(100).max_chunks, 1);
-        assert_eq!(SplitChunks::for_capacity(2048).max_chunks, 16);
+        assert_eq!(SplitChunks::for_capacity(64).max_chunks, 1);
+        assert_eq!(SplitChunks::for_capacity(100).max_chunks, 2);
+        assert_eq!(SplitChunks::for_capacity(2048).max_chunks, 32);
         assert_eq!(SplitChunks::for_capacity(1 << 20).max_chunks, 64);
     }
 }
