@@ -200,10 +200,17 @@ fn check_against_llama_cpp(name: &str, file_name: &str, prompts: usize, tokens: 
         "{name} fast: top-1 equals llama.cpp's on {clear_agree}/{clear} positions with margin ≥ 0.1 ({positions} positions)"
     );
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
-    assert!(
-        clear_agree as f64 >= 0.99 * clear as f64,
-        "{name}: top-1 equal on only {clear_agree}/{clear} positions with margin ≥ 0.1"
-    );
+    // The 99 % share is a statement about the whole fixture set (about 300
+    // positions): under 100 positions it would forbid any flip at all, which
+    // llama.cpp itself does not promise between two of its own builds. The
+    // cheap CI run checks the margin-0.5 rule above and reports the share;
+    // the full runs (`--ignored`) check it.
+    if clear >= 100 {
+        assert!(
+            clear_agree as f64 >= 0.99 * clear as f64,
+            "{name}: top-1 equal on only {clear_agree}/{clear} positions with margin ≥ 0.1"
+        );
+    }
 }
 
 #[test]
