@@ -18,6 +18,15 @@ const SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 const PARAGRAPH =
   'The museum reopened after a long renovation of its east wing. Visitors can now see the restored ceiling paintings up close from a new gallery.';
 
+/**
+ * Not in the default run yet: starting the runtime and loading the fast plan
+ * onto SwiftShader took over 5 minutes on the busy 2-core machine, and the
+ * test has not yet been seen to finish there. The same interleaving is
+ * checked on the CPU engine by `runtime::tests` (Rust). Run it with
+ * LOCUS_SLOW_E2E=1.
+ */
+const SKIP = process.env.LOCUS_SLOW_E2E === '1' ? false : 'slow on SwiftShader; set LOCUS_SLOW_E2E=1';
+
 /** @type {import('./harness.js').Browser} */
 let browser;
 /** @type {Awaited<ReturnType<typeof serveModels>>} */
@@ -26,6 +35,7 @@ let server;
 let popup;
 
 before(async () => {
+  if (SKIP) return;
   [browser, server] = await Promise.all([launch({ webgpu: true }), serveModels()]);
   popup = await openExtensionPage(browser, 'popup/popup.html');
   // Starting the runtime (GPU self-test) and loading the model onto
@@ -45,7 +55,7 @@ function chat(id, messages, fresh) {
   return { type: 'request', id, kind: 'chat', payload: { messages, maxTokens: 24, fresh } };
 }
 
-test('a Summarise during a streaming chat reply leaves the next turn no stale KV entries', async () => {
+test('a Summarise during a streaming chat reply leaves the next turn no stale KV entries', { skip: SKIP }, async () => {
   const turn1 = [{ role: 'user', content: 'Write a short poem about the sea.' }];
   await startRaw(popup, chat('turn1', turn1, true));
   const streaming = await waitForEvents(popup, 'turn1', (e) => e.some((x) => x.event === 'token') || hasEnded(e), 600_000);
