@@ -51,11 +51,20 @@ function start(panel, action, options, text, editable) {
   const { kind, payload } = requestFor(action, options, text);
   /** The detected source, shown for the rest of the translation. */
   let source = '';
+  /** Whether the status line shows prompt-reading progress. */
+  let reading = false;
   const job = client.request(kind, payload, (event) => {
     panel.show(event);
     if (event.event === 'progress') {
       if (event.stage === 'source') source = event.message;
       progress(panel, event, source);
+      reading = event.stage === 'prefill';
+    }
+    // Once the answer streams, the prompt is read: a translation says its
+    // source again instead of the last "Reading N of M tokens".
+    if (event.event === 'token' && reading) {
+      reading = false;
+      if (source) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
     }
     if (event.event === 'done') finished(panel, action, event.result ?? {}, editable);
     if (event.event === 'done' || event.event === 'error') {
