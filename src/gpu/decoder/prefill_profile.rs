@@ -1,6 +1,7 @@
 //! For `locus bench`: the GPU time of each pass of one prompt batch (the
 //! prefill counterpart of `profile.rs`'s decode profile) and how a decode
-//! step's dispatches divide between the embedding, the layers and the head.
+//! step's dispatches divide between the embedding, the layers and the head;
+//! `time_passes` serves both profiles.
 //! Native only, like `profile.rs`.
 
 use super::plan::Passes;
@@ -53,7 +54,7 @@ impl GpuDecoder {
 
 /// Records `passes` each in its own compute pass between two timestamp
 /// writes, submits them and returns each one's GPU milliseconds.
-async fn time_passes(ctx: &GpuContext, passes: &Passes) -> Result<Vec<f64>, GpuError> {
+pub(super) async fn time_passes(ctx: &GpuContext, passes: &Passes) -> Result<Vec<f64>, GpuError> {
     if !ctx
         .device
         .features()
