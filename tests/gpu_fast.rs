@@ -281,6 +281,22 @@ fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     model.decoder.set_group_steps(8);
     let again = greedy_run(&mut model, &prompt, 3, 8, None);
     assert_eq!(again, one[..3]);
+
+    // A caller that wants 2 more tokens gets no step computed past them
+    // (without the hint: a group of 8 and the next one queued, 16 steps).
+    model.decoder.truncate(0);
+    let mut sampler = Sampler::new(SamplingParams::greedy());
+    let first = pollster::block_on(model.decoder.decode(&prompt, &mut sampler, &[])).unwrap();
+    model.decoder.expect_at_most(2);
+    let before = model.decoder.steps_ahead();
+    let mut token = first;
+    let mut two = vec![first];
+    for _ in 0..2 {
+        token = pollster::block_on(model.decoder.decode(&[token], &mut sampler, &[])).unwrap();
+        two.push(token);
+    }
+    assert_eq!(two, one[..3]);
+    assert_eq!(model.decoder.steps_ahead() - before, 2);
 }
 
 #[test]

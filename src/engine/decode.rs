@@ -35,6 +35,11 @@ pub trait Decode {
     fn prefill_chunk(&self) -> usize {
         GPU_PREFILL_CHUNK
     }
+
+    /// The caller will ask for at most `tokens` more tokens one step at a
+    /// time from the current position: a decoder that computes steps ahead
+    /// of the calls (the GPU's greedy groups) computes none past them.
+    fn expect_at_most(&mut self, _tokens: usize) {}
 }
 
 /// Prefill chunk of the GPU decoder: one of its prefill batches.
@@ -117,5 +122,9 @@ impl<D: Decode> Decode for &mut D {
 
     fn prefill_chunk(&self) -> usize {
         (**self).prefill_chunk()
+    }
+
+    fn expect_at_most(&mut self, tokens: usize) {
+        (**self).expect_at_most(tokens);
     }
 }

@@ -152,6 +152,8 @@ pub async fn generate_observed<D: Decode>(
             on_text(piece)
         }
     };
+    // The first token came from the prompt; the loop asks for the rest.
+    decoder.expect_at_most(options.max_tokens.saturating_sub(1));
     let stop = loop {
         if tokens.len() >= options.max_tokens {
             break StopReason::MaxTokens;

@@ -47,6 +47,10 @@ impl<D: Decode> Decode for Yielding<D> {
     fn prefill_chunk(&self) -> usize {
         self.0.prefill_chunk()
     }
+
+    fn expect_at_most(&mut self, tokens: usize) {
+        self.0.expect_at_most(tokens);
+    }
 }
 
 /// Lets the browser's event loop run once (a zero-delay timer).

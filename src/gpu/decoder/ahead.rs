@@ -29,6 +29,13 @@ use crate::gpu::{GpuContext, GpuError};
 /// Steps per submission by default.
 pub const GROUP_STEPS: usize = 8;
 
+/// A group whose steps take longer than this each (a software adapter:
+/// SwiftShader took 37 s a step on a loaded 2-core machine) makes the
+/// decoder go one step per submission from then on, so every token reaches
+/// the caller (and its progress events the router's watchdog) as soon as it
+/// is computed instead of eight at a time.
+const SLOW_STEP: web_time::Duration = web_time::Duration::from_millis(250);
+
 /// Bytes of one staged step uniform.
 const STEP_BYTES: u64 = std::mem::size_of::<StepUniform>() as u64;
 
@@ -60,6 +67,10 @@ pub struct RunAhead {
     queued: VecDeque<u32>,
     /// The token handed out last: the input the queue was computed for.
     last: Option<u32>,
+    /// No step runs at this position or later: the caller asks for no
+    /// more tokens (`Decode::expect_at_most`). On a slow adapter a group
+    /// past the last token would delay the next request by its steps.
+    pub(super) end: Option<usize>,
     in_flight: Option<Group>,
 }
 
@@ -87,6 +98,7 @@ impl RunAhead {
             next_slot: 0,
             queued: VecDeque::new(),
             last: None,
+            end: None,
             in_flight: None,
         }
     }
@@ -147,12 +159,19 @@ impl GpuDecoder {
         };
         // The next group starts from this one's last token, on the GPU.
         let frontier = group.start + group.steps;
-        if frontier < self.capacity {
+        if frontier < self.step_limit() {
             let next = self.submit_group(None, frontier);
             self.ahead.as_mut().expect("fast numerics").in_flight = Some(next);
         }
+        let waited = web_time::Instant::now();
+        let steps = group.steps;
         let words = self.read_group(group).await.map_err(EngineError::Gpu)?;
         let ahead = self.ahead.as_mut().expect("fast numerics");
+        // The wait is at least the group's own GPU time (the next group was
+        // submitted after it).
+        if steps > 1 && waited.elapsed() > SLOW_STEP * steps as u32 {
+            ahead.group_steps = 1;
+        }
         ahead.queued.extend(words);
         let next = ahead
             .queued
@@ -178,10 +197,11 @@ impl GpuDecoder {
         #[cfg(not(target_arch = "wasm32"))]
         let started = std::time::Instant::now();
         let ctx = self.ctx.clone();
+        let limit = self.step_limit();
         let ahead = self.ahead.as_mut().expect("fast numerics");
         let slot = ahead.next_slot;
         ahead.next_slot = 1 - slot;
-        let steps = ahead.group_steps.min(self.capacity - start);
+        let steps = ahead.group_steps.min(limit.saturating_sub(start)).max(1);
         if let Some(token) = token {
             ctx.queue
                 .write_buffer(&self.acts.ids, 0, bytemuck::bytes_of(&token));
@@ -216,6 +236,7 @@ impl GpuDecoder {
             steps as u64 * 4,
         );
         let submission = ctx.queue.submit([encoder.finish()]);
+        self.steps_ahead += steps;
         #[cfg(not(target_arch = "wasm32"))]
         {
             self.recording_seconds += started.elapsed().as_secs_f64();
@@ -226,6 +247,12 @@ impl GpuDecoder {
             start,
             steps,
         }
+    }
+
+    /// The position no step reaches: the capacity, or the caller's end.
+    fn step_limit(&self) -> usize {
+        let end = self.ahead.as_ref().and_then(|a| a.end);
+        end.map_or(self.capacity, |end| end.min(self.capacity))
     }
 
     /// The tokens of `group`, in order. Natively this waits for the

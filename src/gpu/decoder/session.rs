@@ -50,6 +50,8 @@ pub struct GpuDecoder {
     /// CPU time spent recording and submitting steps (native builds only:
     /// `locus bench` reports it against the time per token).
     pub(super) recording_seconds: f64,
+    /// Decode steps submitted in greedy groups so far (see `steps_ahead`).
+    pub(super) steps_ahead: usize,
 }
 
 impl GpuDecoder {
@@ -138,6 +140,7 @@ impl GpuDecoder {
             rope: (global, local),
             cache_bytes,
             recording_seconds: 0.0,
+            steps_ahead: 0,
         })
     }
 
@@ -195,6 +198,12 @@ impl GpuDecoder {
             Some(ahead) => count(&self.decode) + ahead.head_dispatches(),
             None => count(&self.decode) + count(&self.logits) + self.argmax.dispatch_count(),
         }
+    }
+
+    /// Decode steps submitted in greedy groups since load, including those
+    /// computed ahead and never asked for.
+    pub fn steps_ahead(&self) -> usize {
+        self.steps_ahead
     }
 
     /// CPU seconds spent recording and submitting steps so far (0 on wasm).
@@ -350,11 +359,19 @@ impl Decode for GpuDecoder {
         Ok(sampler.sample_candidates(candidates, history))
     }
 
+    fn expect_at_most(&mut self, tokens: usize) {
+        let end = self.position + tokens;
+        if let Some(ahead) = &mut self.ahead {
+            ahead.end = Some(end);
+        }
+    }
+
     fn truncate(&mut self, len: usize) {
         // Positions past `len` are overwritten by the next tokens.
         self.position = self.position.min(len);
         if let Some(ahead) = &mut self.ahead {
             ahead.forget();
+            ahead.end = None;
         }
     }
 }

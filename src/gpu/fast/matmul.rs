@@ -428,14 +428,24 @@ mod tests {
     fn variants_cover_every_type_and_epilogue() {
         let declared = Kernel::FastMatMul.declared_flags();
         assert_eq!(declared.choices, Kernel::MatMul.declared_flags().choices);
-        assert_eq!(declared.flags, ["HALF", "NARROW", "ACCUMULATE", "BIAS"]);
-        assert_eq!(preprocess::all_variants(&declared).len(), 11 * 16);
+        assert_eq!(
+            declared.flags,
+            ["HALF", "NARROW", "ACCUMULATE", "BIAS", "COOP"]
+        );
+        assert_eq!(preprocess::all_variants(&declared).len(), 11 * 32);
         let kernel = FastMatMulKernel {
             precision: TilePrecision::F16,
             tiles: TileRows::Narrow,
         };
         let flags = fast_matmul_flags(GgmlType::Q4_K, kernel, true, true).unwrap();
         assert_eq!(flags, ["Q4_K", "HALF", "NARROW", "ACCUMULATE", "BIAS"]);
+        Kernel::FastMatMul.source(&flags).unwrap();
+        let kernel = FastMatMulKernel {
+            precision: TilePrecision::Cooperative,
+            tiles: TileRows::Narrow,
+        };
+        let flags = fast_matmul_flags(GgmlType::Q5_0, kernel, false, false).unwrap();
+        assert_eq!(flags, ["Q5_0", "HALF", "COOP", "NARROW"]);
         Kernel::FastMatMul.source(&flags).unwrap();
         let kernel = FastMatMulKernel {
             precision: TilePrecision::F32,
