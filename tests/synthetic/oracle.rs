@@ -124,7 +124,7 @@ pub fn compare_gpu(path: &Path, fixture: &Fixture, steps: usize) -> (f32, f64) {
     let mut input = g.prompt_ids.clone();
     let (mut worst_exact, mut worst_fast) = (0.0f32, 0.0f64);
     for (step, want) in cpu.iter().enumerate().take(steps) {
-        let mut run = |model: &mut GpuModel| {
+        let run = |model: &mut GpuModel| {
             let mut sampler = Sampler::new(SamplingParams::greedy());
             pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
             pollster::block_on(model.decoder.read_logits()).unwrap()
