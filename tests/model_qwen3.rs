@@ -16,8 +16,8 @@ use common::{MODELS, fixture, model_path};
 use locus::gguf::Value;
 use locus::model::Architecture;
 use locus::protocol::{ChatMessage, Role};
-use synthetic::Shape;
 use synthetic::oracle::{self, MAX_FAST_NMSE};
+use synthetic::{Shape, Types};
 
 /// The CPU path repeats llama.cpp's arithmetic: its logits agree to the
 /// fixture's 4 decimals.
@@ -70,7 +70,7 @@ fn qwen3_tokenizer() -> Vec<(String, Value)> {
 
 /// Writes the test model and returns its path.
 fn test_model() -> std::path::PathBuf {
-    let bytes = synthetic::complete_q8_0_model(&test_shape(), &qwen3_tokenizer());
+    let bytes = synthetic::complete_model(&test_shape(), &qwen3_tokenizer(), &Types::Q8_0);
     synthetic::write_checked("qwen3-test.Q8_0.gguf", &bytes, "qwen3")
 }
 

@@ -1,12 +1,13 @@
 //! Models of real architectures and shapes without their weights: a GGUF
 //! header written from a model's published configuration, the tokenizer of a
-//! real model of the same family, and weights either synthesised on the fly
-//! (`SyntheticSource`: loading and speed) or written as sane random values
-//! (a small complete file that llama.cpp can run as the oracle).
+//! real model of the same family, and sane random weights (`weights`),
+//! served on the fly (1–2B models: loading and decoding) or written out (a
+//! small complete file that llama.cpp runs as the oracle: `oracle`).
 
 #![allow(dead_code)]
 
 pub mod oracle;
+pub mod weights;
 
 use std::path::Path;
 
@@ -291,49 +292,19 @@ pub fn write_checked(name: &str, bytes: &[u8], fixture: &str) -> std::path::Path
     path
 }
 
-/// A complete GGUF of `shape` with sane random weights: norms near 1, Q8_0
-/// matrices with a standard deviation of `1/sqrt(cols)` (the embedding 0.5),
-/// so activations and logits stay in a trained model's ranges. Every matrix
-/// must be Q8_0 and every vector F32.
-pub fn complete_q8_0_model(shape: &Shape, tokenizer: &[(String, Value)]) -> Vec<u8> {
-    let table = tensors(shape, vocab_size(tokenizer), &Types::Q8_0);
-    let header = write_header(&metadata(shape, tokenizer), &table).unwrap();
-    let mut out = header.bytes;
-    let data_start = out.len();
-    for (tensor, offset) in table.iter().zip(&header.offsets) {
-        out.resize(data_start + *offset as usize, 0);
-        let mut rng = Rng::new(&tensor.name);
-        let elements: u64 = tensor.dims.iter().product();
-        match tensor.ty {
-            GgmlType::F32 if tensor.name == "rope_freqs.weight" => {
-                for factor in llama3_rope_factors(shape.head_dim as usize, shape.rope_base) {
-                    out.extend(factor.to_le_bytes());
-                }
-            }
-            GgmlType::F32 => {
-                for _ in 0..elements {
-                    let value = 1.0 + 0.1 * rng.signed_unit();
-                    out.extend(value.to_le_bytes());
-                }
-            }
-            GgmlType::Q8_0 => {
-                let std = if tensor.name == "token_embd.weight" {
-                    0.5
-                } else {
-                    1.0 / (tensor.dims[0] as f32).sqrt()
-                };
-                // Quants uniform over ±127 have a deviation of 127/√3.
-                let d = half::f16::from_f32(std * 3f32.sqrt() / 127.0);
-                for _ in 0..elements / 32 {
-                    out.extend(d.to_le_bytes());
-                    out.extend((0..32).map(|_| ((rng.next() % 255) as i32 - 127) as i8 as u8));
-                }
-            }
-            other => panic!("{}: {other} is not written here", tensor.name),
-        }
-    }
-    out.resize(data_start + header.data_len as usize, 0);
-    out
+/// A complete GGUF of `shape` with sane random weights (see `weights`).
+pub fn complete_model(shape: &Shape, tokenizer: &[(String, Value)], types: &Types) -> Vec<u8> {
+    sane_source(shape, tokenizer, types).1.to_bytes()
+}
+
+/// The header of `shape` and a source that serves it with sane weights.
+pub fn sane_source(
+    shape: &Shape,
+    tokenizer: &[(String, Value)],
+    types: &Types,
+) -> (locus::gguf::GgufFile, weights::SaneSource) {
+    let header = header(shape, tokenizer, types);
+    weights::SaneSource::new(header, shape.head_dim as usize, shape.rope_base)
 }
 
 /// The frequency factors llama.cpp's converter writes for Llama 3.1/3.2
