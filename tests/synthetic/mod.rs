@@ -64,7 +64,7 @@ impl Types {
 
 /// llama.cpp's fallback when a row is not a whole number of 256-wide blocks.
 fn quantised(cols: u64, prefer: GgmlType) -> GgmlType {
-    if cols % 256 == 0 || prefer.block_size() == 32 {
+    if cols.is_multiple_of(256) || prefer.block_size() == 32 {
         return prefer;
     }
     match prefer {
@@ -294,7 +294,7 @@ pub fn write_checked(name: &str, bytes: &[u8], fixture: &str) -> std::path::Path
 
 /// A complete GGUF of `shape` with sane random weights (see `weights`).
 pub fn complete_model(shape: &Shape, tokenizer: &[(String, Value)], types: &Types) -> Vec<u8> {
-    sane_source(shape, tokenizer, types).1.to_bytes()
+    sane_source(shape, tokenizer, types).1.read_all()
 }
 
 /// The header of `shape` and a source that serves it with sane weights.

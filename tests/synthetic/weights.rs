@@ -71,7 +71,7 @@ impl SaneSource {
     }
 
     /// Every byte of the file.
-    pub fn to_bytes(&mut self) -> Vec<u8> {
+    pub fn read_all(&mut self) -> Vec<u8> {
         let mut out = vec![0; self.len as usize];
         self.read_at(0, &mut out).unwrap();
         out
