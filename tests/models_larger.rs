@@ -323,7 +323,7 @@ fn large_model_path(file_name: &str) -> std::path::PathBuf {
 /// ≥ 0.5 for `fast`, as `tests/gpu_fast.rs` asks), and the CPU's top-10
 /// logits are llama.cpp's to 0.1.
 #[test]
-#[ignore = "needs `cargo xtask models --large` (1.1 GB); CPU 15 s, GPU exact 264 s for its 2 positions on lavapipe at load 16, fast about as long: run with --ignored"]
+#[ignore = "needs `cargo xtask models --large` (1.1 GB); 1,036 s at load 16: CPU 15 s, GPU exact 264 s and fast 627 s for their 2 positions on lavapipe; run with --ignored"]
 fn qwen2_5_coder_1_5b_follows_llama_cpp_on_both_backends() {
     let fixture = common::fixture("qwen2_1_5b");
     let g = &fixture.generations[0];
