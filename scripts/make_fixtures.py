@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Reference fixtures from llama.cpp (through llama-cpp-python) for one model.
 
-    ~/.cache/locus/venv-llama/bin/python scripts/make_fixtures.py MODEL.gguf OUT.json
+    ~/.cache/locus/venv-llama/bin/python scripts/make_fixtures.py MODEL.gguf OUT.json [N]
+
+With N, only the first N plain prompts and no chats (for large models).
 
 Writes tokenization of every string in tests/fixtures/corpus.json, chat
 prompts rendered by llama.cpp's own `llama_chat_apply_template`, and greedy
@@ -295,6 +297,11 @@ def dumps(value, depth=0):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 4:
+        # Only the first N plain prompts, no chats: for models whose every
+        # generation takes minutes here (Qwen2.5-Coder-1.5B).
+        PLAIN_PROMPTS = PLAIN_PROMPTS[: int(sys.argv[3])]
+        CONVERSATIONS, EXTRA_CHATS = [], []
+    elif len(sys.argv) != 3:
         sys.exit(__doc__)
     main(sys.argv[1], sys.argv[2])

@@ -1,6 +1,7 @@
 //! Jinja chat templates the way Hugging Face's `apply_chat_template` renders
 //! them: `trim_blocks` and `lstrip_blocks`, Python string methods,
-//! `raise_exception(msg)` and `strftime_now(format)`.
+//! `raise_exception(msg)` and `strftime_now(format)`, with
+//! `enable_thinking=false`.
 //!
 //! A template comes from the model file, so it is treated as hostile code:
 //! every render runs on a fuel budget (minijinja counts instructions) and
@@ -84,6 +85,9 @@ impl JinjaTemplate {
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.as_str(),
             eos_token => self.eos_token.as_str(),
+            // Page tools and chat want the answer, not a reasoning trace:
+            // Qwen3's template then closes an empty thought in the prompt.
+            enable_thinking => false,
         };
         let text_bytes: usize = messages.iter().map(|m| m.content.len()).sum();
         let limit = text_bytes.saturating_mul(4).saturating_add(OUTPUT_SLACK);

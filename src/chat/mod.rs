@@ -7,14 +7,18 @@
 //! - `clock`: `strftime_now` for templates that print the date.
 //! - `pieces`: the rendered prompt split into the template's markup and the
 //!   messages' text, so the text never becomes a control token.
+//! - `think`: drops a reasoning model's leading `<think>…</think>` from its
+//!   output (templates are rendered with `enable_thinking=false`).
 
 mod builtin;
 mod clock;
 mod jinja;
 mod pieces;
+mod think;
 
 pub use builtin::Builtin;
 use jinja::{JinjaTemplate, RenderError};
+pub use think::ThinkFilter;
 
 use crate::gguf::Metadata;
 use crate::protocol::{ChatMessage, Role};

@@ -1,5 +1,5 @@
 //! The decoder's forward pass on the CPU: embeddings, the blocks, the output
-//! projection. One code path for Llama, Qwen2 and Gemma 3.
+//! projection. One code path for Llama, Qwen2, Qwen3 and Gemma 3.
 
 use super::attention::{AttentionShape, attend};
 use super::ggml_numerics::DotF16;
@@ -76,10 +76,14 @@ impl CpuDecoder {
             } else {
                 c.rope_base
             };
-            let scale = if sliding { 1.0 } else { c.rope_scale };
+            let (scale, factors) = match (sliding, &self.weights.rope_freqs) {
+                (false, Some(factors)) => (c.rope_scale, factors.as_slice()),
+                (false, None) => (c.rope_scale, &[][..]),
+                (true, _) => (1.0, &[][..]),
+            };
             for t in 0..n {
                 let pos = start + t;
-                let rotation = rope::Rotation::new(c.rope_dims, pos, base, scale);
+                let rotation = rope::Rotation::with_factors(c.rope_dims, pos, base, scale, factors);
                 rotation.rotate(
                     &mut q[t * c.q_width()..(t + 1) * c.q_width()],
                     c.head_dim,
@@ -98,7 +102,7 @@ impl CpuDecoder {
                 );
             }
             // Gemma scales the query before attention; the others scale q·k.
-            let kq_scale = if c.qk_norm {
+            let kq_scale = if c.scale_query {
                 q.iter_mut().for_each(|x| *x *= c.attention_scale);
                 1.0
             } else {

@@ -12,12 +12,26 @@ pub struct Rotation {
 impl Rotation {
     /// Theta for pair i is `scale · pos · base^(-2i/dims)`, as ggml builds it.
     pub fn new(dims: usize, pos: usize, base: f32, scale: f32) -> Rotation {
+        Rotation::with_factors(dims, pos, base, scale, &[])
+    }
+
+    /// As [`Rotation::new`], with pair i's theta divided by `factors[i]`
+    /// first (Llama 3.x's `rope_freqs.weight`, ggml's `freq_factors`); pairs
+    /// past the end of `factors` use 1, which leaves theta's bits unchanged.
+    pub fn with_factors(
+        dims: usize,
+        pos: usize,
+        base: f32,
+        scale: f32,
+        factors: &[f32],
+    ) -> Rotation {
         let theta_scale = base.powf(-2.0 / dims as f32);
         let mut theta = pos as f32;
         let mut cos = Vec::with_capacity(dims / 2);
         let mut sin = Vec::with_capacity(dims / 2);
-        for _ in 0..dims / 2 {
-            let angle = scale * theta;
+        for i in 0..dims / 2 {
+            let factor = factors.get(i).copied().unwrap_or(1.0);
+            let angle = scale * (theta / factor);
             cos.push(angle.cos());
             sin.push(angle.sin());
             theta *= theta_scale;
@@ -82,6 +96,20 @@ mod tests {
         let mut neox = [1.0, 1.0, 0.0, 0.0];
         apply(&mut neox, 4, 4, 1, 10_000.0, 1.0, RopeStyle::Neox);
         assert!((neox[0] - 1f32.cos()).abs() < 1e-6 && (neox[2] - 1f32.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn frequency_factors_slow_their_pairs_down() {
+        let plain = Rotation::new(4, 7, 10_000.0, 1.0);
+        let same = Rotation::with_factors(4, 7, 10_000.0, 1.0, &[1.0, 1.0]);
+        assert_eq!(plain.cos, same.cos);
+        assert_eq!(plain.sin, same.sin);
+        // Pair 1 turns 8 times slower: theta = 7 · 10000^(-1/2) / 8.
+        let slowed = Rotation::with_factors(4, 7, 10_000.0, 1.0, &[1.0, 8.0]);
+        assert_eq!(slowed.cos[0], plain.cos[0]);
+        let angle = (7.0f32 * 10_000f32.powf(-0.5)) / 8.0;
+        assert!((slowed.cos[1] - angle.cos()).abs() < 1e-6);
+        assert!((slowed.sin[1] - angle.sin()).abs() < 1e-6);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use web_time::Instant;
 
 use super::decode::{CpuSession, Decode, run_ready};
 use super::{EngineError, Sampler, SamplingParams, StopCheck, StopMatcher};
+use crate::chat::ThinkFilter;
 use crate::cpu::CpuDecoder;
 use crate::model::{KvCache, ModelError};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
@@ -143,6 +144,7 @@ pub async fn generate_observed<D: Decode>(
     let mut tokens = Vec::new();
     let mut stream = StreamDecoder::new(tokenizer);
     let mut stops = StopMatcher::new(&options.stop_strings);
+    let mut think = ThinkFilter::for_vocabulary(|text| tokenizer.token_id(text).is_some());
     let mut text = String::new();
     let mut emit = |piece: &str, text: &mut String| {
         text.push_str(piece);
@@ -163,7 +165,11 @@ pub async fn generate_observed<D: Decode>(
         }
         tokens.push(token);
         history.push(token);
-        match stops.push(&stream.push(token)) {
+        let mut piece = stream.push(token);
+        if let Some(filter) = &mut think {
+            piece = filter.push(&piece);
+        }
+        match stops.push(&piece) {
             StopCheck::Stop(before) => {
                 let _ = emit(&before, &mut text);
                 break StopReason::StopString;
@@ -186,7 +192,11 @@ pub async fn generate_observed<D: Decode>(
         }
     };
     if stop != StopReason::StopString {
-        let rest = stream.finish() + &stops.finish();
+        let mut rest = stream.finish();
+        if let Some(filter) = &mut think {
+            rest = filter.push(&rest) + &filter.finish();
+        }
+        let rest = rest + &stops.finish();
         let _ = emit(&rest, &mut text);
     }
     Ok(Generation {

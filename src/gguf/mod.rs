@@ -11,12 +11,14 @@ mod header;
 mod metadata;
 mod source;
 mod synthetic;
+mod writer;
 
 pub use error::GgufError;
 pub use header::{GgufFile, TensorInfo};
 pub use metadata::{Metadata, Value};
 pub use source::ByteSource;
 pub use synthetic::SyntheticSource;
+pub use writer::{TensorSpec, WrittenHeader, write_header};
 
 /// "GGUF" read as a little-endian u32.
 pub const MAGIC: [u8; 4] = *b"GGUF";

@@ -33,6 +33,19 @@ impl RopeTable {
         base: f32,
         scale: f32,
     ) -> Result<RopeTable, GpuError> {
+        RopeTable::with_factors(ctx, dims, positions, base, scale, &[])
+    }
+
+    /// As [`RopeTable::new`], with Llama 3.x's frequency factors
+    /// (`Rotation::with_factors`).
+    pub fn with_factors(
+        ctx: &GpuContext,
+        dims: usize,
+        positions: usize,
+        base: f32,
+        scale: f32,
+        factors: &[f32],
+    ) -> Result<RopeTable, GpuError> {
         if dims == 0 || !dims.is_multiple_of(2) || positions == 0 {
             return Err(GpuError::Shape(format!(
                 "rope table: {dims} dims (even, > 0) × {positions} positions"
@@ -43,7 +56,7 @@ impl RopeTable {
         to_u32("rope table positions", positions)?;
         let mut data = Vec::with_capacity(positions * dims);
         for pos in 0..positions {
-            for (cos, sin) in Rotation::new(dims, pos, base, scale).cos_sin() {
+            for (cos, sin) in Rotation::with_factors(dims, pos, base, scale, factors).cos_sin() {
                 data.extend([cos, sin]);
             }
         }

@@ -17,6 +17,8 @@ const MAX_HEAD_DIM: usize = 4096;
 pub enum Architecture {
     Llama,
     Qwen2,
+    /// Qwen2 without QKV biases, with per-head q/k RMSNorm before RoPE.
+    Qwen3,
     Gemma3,
 }
 
@@ -25,6 +27,7 @@ impl Architecture {
         match self {
             Architecture::Llama => "llama",
             Architecture::Qwen2 => "qwen2",
+            Architecture::Qwen3 => "qwen3",
             Architecture::Gemma3 => "gemma3",
         }
     }
@@ -76,8 +79,15 @@ pub struct ModelConfig {
     /// Gemma multiplies embeddings by sqrt(embedding_length).
     pub embedding_scale: Option<f32>,
     pub attention_scale: f32,
-    /// Gemma 3 normalises q and k per head and adds norms after attention and FFN.
+    /// Qwen2's biases on the q, k and v projections.
+    pub qkv_bias: bool,
+    /// Gemma 3 and Qwen3 normalise q and k per head (RMSNorm before RoPE).
     pub qk_norm: bool,
+    /// Gemma 3 multiplies the query by `attention_scale` before attention and
+    /// attends with scale 1 (llama.cpp's `ggml_scale` on Q); the others scale
+    /// q·k inside the softmax. The two round differently.
+    pub scale_query: bool,
+    /// Gemma 3 adds norms after attention and FFN.
     pub post_norms: bool,
     pub final_logit_softcap: Option<f32>,
 }
@@ -89,6 +99,7 @@ impl ModelConfig {
         let architecture = match arch_name {
             "llama" => Architecture::Llama,
             "qwen2" => Architecture::Qwen2,
+            "qwen3" => Architecture::Qwen3,
             "gemma3" => Architecture::Gemma3,
             other => {
                 return Err(ModelError::UnsupportedArchitecture(
@@ -179,7 +190,9 @@ impl ModelConfig {
             },
             embedding_scale: gemma.then(|| (embedding_length as f32).sqrt()),
             attention_scale: 1.0 / (head_dim as f32).sqrt(),
-            qk_norm: gemma,
+            qkv_bias: architecture == Architecture::Qwen2,
+            qk_norm: matches!(architecture, Architecture::Gemma3 | Architecture::Qwen3),
+            scale_query: gemma,
             post_norms: gemma,
             final_logit_softcap: meta.opt_f32(&key("final_logit_softcapping"))?,
         };

@@ -5,7 +5,7 @@ use crate::quant::QuantError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("architecture `{0}` is not supported (supported: llama, qwen2, gemma3)")]
+    #[error("architecture `{0}` is not supported (supported: llama, qwen2, qwen3, gemma3)")]
     UnsupportedArchitecture(String),
     #[error(transparent)]
     Gguf(#[from] GgufError),

@@ -1,5 +1,6 @@
 //! Decoder-only transformers described by GGUF metadata: Llama (SmolLM2,
-//! Llama 3.x), Qwen2 and Gemma 3 share one decoder with per-family switches.
+//! Llama 3.x), Qwen2, Qwen3 and Gemma 3 share one decoder with per-family
+//! switches.
 
 mod config;
 mod error;

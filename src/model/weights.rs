@@ -1,7 +1,7 @@
 //! A model's tensors: matrices stay as raw GGUF blocks (decoded on use), small
 //! vectors (norms, biases) are decoded to f32 once at load.
 
-use super::{Architecture, ModelConfig, ModelError};
+use super::{ModelConfig, ModelError};
 use crate::gguf::{ByteSource, GgufFile, TensorInfo};
 use crate::quant::{self, GgmlType};
 
@@ -43,7 +43,8 @@ pub struct LayerWeights<M = QTensor> {
     pub bq: Option<Vec<f32>>,
     pub bk: Option<Vec<f32>>,
     pub bv: Option<Vec<f32>>,
-    /// Gemma 3's per-head q/k norms and post-attention / post-FFN norms.
+    /// Gemma 3's and Qwen3's per-head q/k norms; Gemma 3's post-attention /
+    /// post-FFN norms.
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
     pub post_attn_norm: Option<Vec<f32>>,
@@ -60,6 +61,9 @@ pub struct Weights<M = QTensor> {
     pub output_norm: Vec<f32>,
     /// `None` when the output projection is tied to the embedding.
     pub output: Option<M>,
+    /// Llama 3.x's RoPE frequency factors, one per rotated pair: each
+    /// pair's theta is divided by its factor (`rope_freqs.weight`).
+    pub rope_freqs: Option<Vec<f32>>,
     pub layers: Vec<LayerWeights<M>>,
 }
 
@@ -106,31 +110,27 @@ impl<M> Weights<M> {
             None => None,
         };
         let output_norm = loader.vector("output_norm.weight", n_embd)?;
-        let qwen = config.architecture == Architecture::Qwen2;
+        let rope_freqs = match file.tensor("rope_freqs.weight") {
+            Some(_) => Some(loader.rope_factors(config.rope_dims / 2)?),
+            None => None,
+        };
         let mut layers = Vec::with_capacity(config.block_count);
         for i in 0..config.block_count {
             let name = |part: &str| format!("blk.{i}.{part}");
             let ff = config.feed_forward_length;
-            let bias = |loader: &mut Loader<S, M, E>,
-                        part: &str,
-                        len: usize|
+            // A vector only some architectures have, read where `present`.
+            let optional = |loader: &mut Loader<S, M, E>,
+                            present: bool,
+                            part: &str,
+                            len: usize|
              -> Result<Option<Vec<f32>>, ModelError> {
-                if qwen {
+                if present {
                     loader.vector(&name(part), len).map(Some)
                 } else {
                     Ok(None)
                 }
             };
-            let post = |loader: &mut Loader<S, M, E>,
-                        part: &str,
-                        len: usize|
-             -> Result<Option<Vec<f32>>, ModelError> {
-                if config.post_norms || config.qk_norm {
-                    loader.vector(&name(part), len).map(Some)
-                } else {
-                    Ok(None)
-                }
-            };
+            let (bias, qk, post) = (config.qkv_bias, config.qk_norm, config.post_norms);
             layers.push(LayerWeights {
                 attn_norm: loader.vector(&name("attn_norm.weight"), n_embd)?,
                 wq: loader.matrix(&name("attn_q.weight"), n_embd, Some(config.q_width()))?,
@@ -141,23 +141,24 @@ impl<M> Weights<M> {
                     config.head_count * config.value_dim,
                     Some(n_embd),
                 )?,
-                bq: bias(&mut loader, "attn_q.bias", config.q_width())?,
-                bk: bias(&mut loader, "attn_k.bias", config.kv_width())?,
-                bv: bias(&mut loader, "attn_v.bias", config.v_width())?,
-                q_norm: post(&mut loader, "attn_q_norm.weight", config.head_dim)?,
-                k_norm: post(&mut loader, "attn_k_norm.weight", config.head_dim)?,
-                post_attn_norm: post(&mut loader, "post_attention_norm.weight", n_embd)?,
+                bq: optional(&mut loader, bias, "attn_q.bias", config.q_width())?,
+                bk: optional(&mut loader, bias, "attn_k.bias", config.kv_width())?,
+                bv: optional(&mut loader, bias, "attn_v.bias", config.v_width())?,
+                q_norm: optional(&mut loader, qk, "attn_q_norm.weight", config.head_dim)?,
+                k_norm: optional(&mut loader, qk, "attn_k_norm.weight", config.head_dim)?,
+                post_attn_norm: optional(&mut loader, post, "post_attention_norm.weight", n_embd)?,
                 ffn_norm: loader.vector(&name("ffn_norm.weight"), n_embd)?,
                 gate: loader.matrix(&name("ffn_gate.weight"), n_embd, Some(ff))?,
                 up: loader.matrix(&name("ffn_up.weight"), n_embd, Some(ff))?,
                 down: loader.matrix(&name("ffn_down.weight"), ff, Some(n_embd))?,
-                post_ffn_norm: post(&mut loader, "post_ffw_norm.weight", n_embd)?,
+                post_ffn_norm: optional(&mut loader, post, "post_ffw_norm.weight", n_embd)?,
             });
         }
         Ok(Weights {
             token_embd,
             output_norm,
             output,
+            rope_freqs,
             layers,
         })
     }
@@ -226,6 +227,18 @@ impl<S: ByteSource, M, E: From<ModelError>> Loader<'_, S, M, E> {
             row_bytes,
             data,
         })
+    }
+
+    /// `rope_freqs.weight`: `pairs` factors, each finite and positive (a
+    /// zero would turn every angle into NaN).
+    fn rope_factors(&mut self, pairs: usize) -> Result<Vec<f32>, ModelError> {
+        let factors = self.vector("rope_freqs.weight", pairs)?;
+        match factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            Some(bad) => Err(ModelError::BadConfig(format!(
+                "rope_freqs.weight holds {bad}, not a positive factor"
+            ))),
+            None => Ok(factors),
+        }
     }
 
     /// A 1-D tensor of `len` values, decoded to f32.

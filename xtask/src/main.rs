@@ -29,6 +29,8 @@ commands:
   setup    only install what is missing
   build    only build the WASM runtime into pkg/
   models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/
+  models --large
+           fetch Qwen2.5-Coder-1.5B-Instruct (1.1 GB) for tests/models_larger.rs
   catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)
   fuzz [SECONDS]
            coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
@@ -41,7 +43,11 @@ fn main() -> ExitCode {
         "test" => testing::run_all(),
         "setup" => setup::everything(),
         "build" => setup::everything().and_then(|()| build::wasm()),
-        "models" => models::fetch_all().map(drop),
+        "models" => match std::env::args().nth(2).as_deref() {
+            None => models::fetch_all().map(drop),
+            Some("--large") => models::fetch_large().map(drop),
+            Some(other) => Err(format!("models: unknown option {other}")),
+        },
         "catalog" => catalog::check_cached(),
         "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {

@@ -170,7 +170,7 @@ impl Bindings<'_> {
                 )?);
             }
             // Gemma scales the query before attention; the others scale q·k.
-            let scale = if c.qk_norm {
+            let scale = if c.scale_query {
                 let op = Op::Scale(c.attention_scale);
                 passes.push(self.elementwise(
                     op,

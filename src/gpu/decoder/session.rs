@@ -84,10 +84,13 @@ impl GpuDecoder {
             capacity as u32,
             prefill_tokens as u32,
         )?;
-        let rope = |base, scale| RopeTable::new(&ctx, config.rope_dims, capacity, base, scale);
-        let global = rope(config.rope_base, config.rope_scale)?;
+        let rope = |base, scale, factors: &[f32]| {
+            RopeTable::with_factors(&ctx, config.rope_dims, capacity, base, scale, factors)
+        };
+        let factors = weights.matrices.rope_freqs.as_deref().unwrap_or_default();
+        let global = rope(config.rope_base, config.rope_scale, factors)?;
         let local = match config.sliding_window {
-            Some(_) => Some(rope(config.rope_base_local, 1.0)?),
+            Some(_) => Some(rope(config.rope_base_local, 1.0, &[])?),
             None => None,
         };
         let bindings = Bindings {

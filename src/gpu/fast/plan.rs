@@ -161,7 +161,11 @@ fn layer_passes(
         head_dim: c.head_dim,
         value_dim: c.value_dim,
         // Gemma scales the query before attention; the others scale q·k.
-        scale: if c.qk_norm { 1.0 } else { c.attention_scale },
+        scale: if c.scale_query {
+            1.0
+        } else {
+            c.attention_scale
+        },
         window: if sliding { c.sliding_window } else { None },
     };
     let cache = KvCacheView {
@@ -190,7 +194,11 @@ fn layer_passes(
         q_out: &a.q,
         cache: &cache,
         norms,
-        q_scale: if c.qk_norm { c.attention_scale } else { 1.0 },
+        q_scale: if c.scale_query {
+            c.attention_scale
+        } else {
+            1.0
+        },
     };
     passes.push(bind_rope_store(b.ctx, &store, b.step, 1)?);
 
