@@ -36,7 +36,12 @@ enable wgpu_cooperative_matrix;
 #if HALF
 enable f16;
 alias T = f16;
+#if COOP
+// Twice the values per step: half the barriers, twice the loads in flight.
+const STEP_K: u32 = 64u;
+#else
 const STEP_K: u32 = 32u;
+#endif
 #else
 alias T = f32;
 const STEP_K: u32 = 16u;
@@ -79,8 +84,8 @@ struct Params {
 #endif
 
 #if COOP
-// Row-major slices padded to 40 values (80 bytes: rows stay 16-byte
-// aligned for the cooperative loads): w_tile[r * TILE_STRIDE + k] is row
+// Row-major slices padded by 8 values (16 bytes: rows stay 16-byte
+// aligned for the cooperative loads; STEP_K is 64 here): w_tile[r * TILE_STRIDE + k] is row
 // r at column k of the step, x_tile[t * TILE_STRIDE + k] token t. The
 // result tile is token-major: out_tile[t * OUT_STRIDE + r].
 const TILE_STRIDE: u32 = STEP_K + 8u;
@@ -353,7 +358,8 @@ fn main(
             let k0 = 8u * (W_PARTS * h + part);
             let value = s * STEP_K + k0;
             var w = array<f32, 8>();
-            if (w_row < params.rows) {
+            // Past `cols` (a step longer than the row's last block) stays 0.
+            if (w_row < params.rows && value < params.cols) {
                 w = dequant8(row_start, value / TILE_K, (value % TILE_K) / 8u);
             }
             for (var i = 0u; i < 8u; i++) {
