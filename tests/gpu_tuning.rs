@@ -394,9 +394,10 @@ fn the_report_line_counts_variants() {
     );
 }
 
-/// `locus bench` tunes at load with the table under the cache directory,
-/// prints what tuning did, reuses the table on the next run and times
-/// again with `--retune`.
+/// `locus bench` tunes at load with the table under the cache directory
+/// and prints what tuning did; `--retune` times again although the table
+/// has the adapter's entry. (That a stored entry is used without timing is
+/// checked above on the library: each `bench` costs minutes on lavapipe.)
 #[test]
 fn bench_prints_the_tuning_and_retune_times_again() {
     let cache = std::env::temp_dir().join(format!("locus-tuning-cli-{}", std::process::id()));
@@ -428,29 +429,21 @@ fn bench_prints_the_tuning_and_retune_times_again() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let json = |text: String| -> serde_json::Value {
-        serde_json::from_str(&text).expect("one JSON object")
-    };
-    let first = json(bench(&["--json"]));
-    let tuning = &first["tuning"];
-    assert!(tuning["runs"].as_u64().unwrap() > 0, "{tuning}");
-    assert!(cache.join("locus/tuning.json").is_file());
     let text = bench(&[]);
     let line = text
         .lines()
         .find(|l| l.starts_with("tuning:"))
         .unwrap_or_else(|| panic!("no tuning line in\n{text}"));
     assert!(
-        line.contains("from the cache") || line.contains("not tuned"),
+        line.contains(" shapes timed in ") || line.contains("not tuned: too slow to time"),
         "{line}"
     );
-    let again = json(bench(&["--json"]));
-    assert_eq!(again["tuning"]["runs"], 0, "{}", again["tuning"]);
-    let retuned = json(bench(&["--json", "--retune"]));
-    assert!(
-        retuned["tuning"]["runs"].as_u64().unwrap() > 0,
-        "{}",
-        retuned["tuning"]
-    );
+    let table = cache.join("locus/tuning.json");
+    let stored = std::fs::read_to_string(&table).expect("the table was written");
+    assert!(stored.contains("\"version\": 2"), "{stored}");
+    let retuned: serde_json::Value =
+        serde_json::from_str(&bench(&["--json", "--retune"])).expect("one JSON object");
+    let tuning = &retuned["tuning"];
+    assert!(tuning["runs"].as_u64().unwrap() > 0, "{tuning}");
     std::fs::remove_dir_all(&cache).ok();
 }
