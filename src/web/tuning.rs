@@ -18,26 +18,27 @@ use crate::runtime::{Engine, ModelSlot};
 const TUNING_FILE: &str = "tuning.json";
 
 pub fn tune_in_background(slot: Rc<ModelSlot>) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let mut engine = slot.lock().await;
-        let Engine::Gpu(model) = &mut *engine else {
-            return;
-        };
-        let handle = match open_table().await {
-            Ok(handle) => handle,
-            Err(error) => {
-                web_sys::console::warn_1(&format!("locus: tuning: {error}").into());
-                return;
-            }
-        };
-        let store = SyncHandleStore { handle };
-        let report = tune_decoder(&mut model.decoder, &store, &AutotuneOptions::default()).await;
-        store.handle.close();
-        web_sys::console::info_1(&format!("locus: tuning: {report}").into());
-        for error in &report.errors {
-            web_sys::console::warn_1(&format!("locus: tuning: {error}").into());
-        }
-    });
+    wasm_bindgen_futures::spawn_local(tune(slot));
+}
+
+// The engine's borrow is held across awaits on purpose: it is the lock that
+// keeps a request off the decoder while its prefill is timed and rebound.
+#[allow(clippy::await_holding_refcell_ref)]
+async fn tune(slot: Rc<ModelSlot>) {
+    let warn =
+        |message: &str| web_sys::console::warn_1(&format!("locus: tuning: {message}").into());
+    let mut engine = slot.lock().await;
+    let Engine::Gpu(model) = &mut *engine else {
+        return;
+    };
+    let store = match open_table().await {
+        Ok(handle) => SyncHandleStore { handle },
+        Err(error) => return warn(&error),
+    };
+    let report = tune_decoder(&mut model.decoder, &store, &AutotuneOptions::default()).await;
+    store.handle.close();
+    web_sys::console::info_1(&format!("locus: tuning: {report}").into());
+    report.errors.iter().for_each(|error| warn(error));
 }
 
 /// A synchronous access handle on `tuning.json` (created when missing).
