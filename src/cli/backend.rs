@@ -34,6 +34,9 @@ pub struct Placement {
     pub numerics: Numerics,
     /// KV cache positions.
     pub capacity: usize,
+    /// Time the fast mat-mul's variants again instead of reading the
+    /// adapter's stored choices (`gpu::tuning`).
+    pub retune: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,8 +101,9 @@ pub fn load_from<S: ByteSource>(
                 prefill_tokens: PREFILL_TOKENS,
                 numerics: placement.numerics,
             };
-            let model = GpuModel::from_header(ctx, file, source, &options, &mut |_| {})
+            let mut model = GpuModel::from_header(ctx, file, source, &options, &mut |_| {})
                 .map_err(|e| fail(&e))?;
+            tune(&mut model, placement.retune);
             Ok(Loaded::Gpu(Box::new(model), adapter))
         }
         Err(error) if backend == Backend::Auto => {
@@ -109,5 +113,26 @@ pub fn load_from<S: ByteSource>(
                 .map_err(|e| fail(&e))
         }
         Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Chooses the fast prefill's kernels for this adapter from
+/// `~/.cache/locus/tuning.json`, timing what it lacks (`gpu::tuning`); the
+/// report stays on the decoder. Store errors are printed, never fatal.
+fn tune(model: &mut GpuModel, retune: bool) {
+    use locus::gpu::tuning::{AutotuneOptions, FileStore, MemoryStore, TuningStore, tune_decoder};
+    let file = FileStore::default_location();
+    let memory = MemoryStore::default();
+    let store: &dyn TuningStore = match &file {
+        Some(file) => file,
+        None => &memory,
+    };
+    let options = AutotuneOptions {
+        retune,
+        ..AutotuneOptions::default()
+    };
+    let report = pollster::block_on(tune_decoder(&mut model.decoder, store, &options));
+    for error in &report.errors {
+        eprintln!("locus: tuning: {error}");
     }
 }

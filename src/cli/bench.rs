@@ -26,6 +26,7 @@ use web_time::Instant;
 
 use locus::engine::CpuSession;
 use locus::gguf::SyntheticSource;
+use locus::gpu::tuning::TuningReport;
 
 use super::backend::{Backend, Loaded, NumericsArg, PREFILL_TOKENS, Placement, load_from};
 use device::{Dispatches, Profile};
@@ -82,6 +83,10 @@ pub struct BenchArgs {
     /// llama.cpp's attention for `--llama-bench`: off (`-fa 0`), on, or both.
     #[arg(long, value_enum, default_value_t = FlashAttn::Off)]
     flash_attn: FlashAttn,
+    /// Time the fast mat-mul's variants for this adapter again instead of
+    /// using the stored choices (`~/.cache/locus/tuning.json`).
+    #[arg(long)]
+    retune: bool,
     /// With `--header-only --llama-bench`: llama.cpp's `gguf_synth.py`,
     /// which writes the full synthetic GGUF llama-bench loads.
     #[arg(long, value_name = "PATH", default_value = ".ref/gguf_synth.py")]
@@ -95,6 +100,8 @@ struct BenchReport {
     synthetic_weights: bool,
     weight_bytes: u64,
     load_seconds: f64,
+    /// GPU: what the autotune did at load (`gpu::tuning`).
+    tuning: Option<TuningReport>,
     repetitions: usize,
     depth: usize,
     /// Prompt processing, tokens/s.
@@ -180,6 +187,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         backend: args.backend,
         numerics: args.numerics.into(),
         capacity: plan.capacity(),
+        retune: args.retune,
     };
     let started = Instant::now();
     let mut loaded = if args.header_only {
@@ -206,6 +214,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             let decoder = &mut model.decoder;
             let vocab = decoder.vocab_size();
             gpu.mib = Some(decoder.gpu_bytes() as f64 / f64::from(1 << 20));
+            gpu.tuning = decoder.tuning.clone();
             let measured = measure::measure(decoder, vocab, &plan)?;
             let recording_ms = device::recording_ms_per_token(decoder, plan.tg.clamp(1, 32))?;
             gpu.dispatches = Some(device::dispatches(decoder, recording_ms));
@@ -247,6 +256,7 @@ struct GpuFigures {
     copy_gb_per_second: Option<f64>,
     dispatches: Option<Dispatches>,
     profiles: Option<(Profile, Profile)>,
+    tuning: Option<TuningReport>,
 }
 
 struct ReportBasics {
@@ -311,6 +321,7 @@ fn report(
         synthetic_weights: args.header_only,
         weight_bytes: basics.weight_bytes,
         load_seconds: basics.load_seconds,
+        tuning: gpu.tuning,
         repetitions: plan.repetitions,
         depth: plan.depth,
         effective_gb_per_second: tg
@@ -350,6 +361,9 @@ fn print_report(r: &BenchReport, json: bool) -> Result<(), String> {
         r.weight_bytes as f64 / 1e6,
         r.load_seconds
     );
+    if let Some(tuning) = &r.tuning {
+        println!("tuning:     {tuning}");
+    }
     println!(
         "runs:       {} timed after one warm-up, depth {}",
         r.repetitions, r.depth

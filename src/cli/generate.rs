@@ -54,6 +54,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         backend: args.backend,
         numerics: args.numerics.into(),
         capacity: args.context,
+        retune: false,
     };
     let mut loaded = super::backend::load(&args.model, placement)?;
     let (tokenizer, chat) = loaded.text();

@@ -14,35 +14,42 @@
 //!   It survives restarts of the browser and of the extension's contexts and
 //!   is removed with the extension.
 //!
-//! Nothing here chooses kernels: the kernel families read a [`Tuning`] and
-//! fall back to [`Tuning::default`] (today's fixed choices) when the table has
-//! no entry for the adapter.
+//! What is tuned today: the variant of the `fast` prefill mat-mul
+//! ([`FastMatMulKernel`]) for each weight shape of a model, timed by a short
+//! autotune the first time an adapter loads a model with that shape
+//! ([`tune_decoder`], in `autotune.rs`). An adapter without an entry, or a
+//! shape without one, takes [`FastMatMulKernel::best`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Kernel shape choices measured to be best on one adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+use crate::gpu::fast::matmul::FastMatMulKernel;
+
+mod autotune;
+
+pub use autotune::{AutotuneOptions, MAX_TUNING_TOKENS, TuningReport, tune_decoder};
+
+/// Kernel choices measured to be best on one adapter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tuning {
-    /// Rows of the weight matrix one workgroup of the decode mat-vec computes.
-    pub matvec_rows_per_workgroup: u32,
-    /// Threads per workgroup of the decode mat-vec.
-    pub matvec_workgroup_size: u32,
-    /// Tile of the prefill mat-mul per workgroup: tokens × weight rows
-    /// (`TILE_TOKENS` × `TILE_ROWS` in `gpu::matmul`).
-    pub matmul_tile: [u32; 2],
+    /// The fast prefill mat-mul's variant by weight shape: `"Q5_0
+    /// 4864x896"` (see `gpu::fast::linears::shape_key`) →
+    /// `"cooperative/narrow"` ([`FastMatMulKernel::name`]). Names are kept
+    /// as text so one this build does not know falls back to `best`
+    /// instead of invalidating the table.
+    pub matmul: BTreeMap<String, String>,
+    /// Why the adapter was not tuned (e.g. a CPU emulator too slow to time):
+    /// `best` stands for every shape and later loads do not time again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tuned: Option<String>,
 }
 
-impl Default for Tuning {
-    /// Today's fixed choices: one row per 64-thread workgroup, 64 × 64 tiles.
-    fn default() -> Self {
-        Tuning {
-            matvec_rows_per_workgroup: 1,
-            matvec_workgroup_size: 64,
-            matmul_tile: [64, 64],
-        }
+impl Tuning {
+    /// The stored variant for a shape, if it names one this build knows.
+    pub fn matmul_kernel(&self, shape: &str) -> Option<FastMatMulKernel> {
+        self.matmul.get(shape)?.parse().ok()
     }
 }
 
@@ -99,8 +106,9 @@ pub enum TuningError {
 }
 
 /// The table format's version: a table of another version is ignored whole
-/// (re-tuned) rather than misread.
-pub const TABLE_VERSION: u32 = 1;
+/// (re-tuned) rather than misread. 2: the fast mat-mul's variant per weight
+/// shape (1 held mat-vec and tile sizes nothing read).
+pub const TABLE_VERSION: u32 = 2;
 
 /// Every adapter's tuning, by [`AdapterKey::as_text`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,8 +127,8 @@ impl Default for TuningTable {
 }
 
 impl TuningTable {
-    pub fn get(&self, key: &AdapterKey) -> Option<Tuning> {
-        self.adapters.get(&key.as_text()).copied()
+    pub fn get(&self, key: &AdapterKey) -> Option<&Tuning> {
+        self.adapters.get(&key.as_text())
     }
 
     pub fn insert(&mut self, key: &AdapterKey, tuning: Tuning) {
@@ -151,6 +159,23 @@ pub trait TuningStore {
     /// The stored table; an empty one when nothing was stored yet.
     fn load(&self) -> Result<TuningTable, TuningError>;
     fn save(&self, table: &TuningTable) -> Result<(), TuningError>;
+}
+
+/// A table kept in memory only (where no file can be had, and for tests).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    pub table: std::cell::RefCell<TuningTable>,
+}
+
+impl TuningStore for MemoryStore {
+    fn load(&self) -> Result<TuningTable, TuningError> {
+        Ok(self.table.borrow().clone())
+    }
+
+    fn save(&self, table: &TuningTable) -> Result<(), TuningError> {
+        *self.table.borrow_mut() = table.clone();
+        Ok(())
+    }
 }
 
 /// A JSON file (natively `~/.cache/locus/tuning.json`).

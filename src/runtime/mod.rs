@@ -262,6 +262,12 @@ impl Runtime {
         self.chat.borrow_mut().take();
     }
 
+    /// The loaded model's slot, if any (the browser tunes its kernels
+    /// after the load: `web::tuning`).
+    pub fn model_slot(&self) -> Option<Rc<ModelSlot>> {
+        self.model.borrow().clone()
+    }
+
     /// The loaded model's name, if any.
     pub fn model_name(&self) -> Option<String> {
         self.model.borrow().as_ref().map(|slot| slot.name.clone())

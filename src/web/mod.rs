@@ -8,6 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 
 mod hasher;
 mod sync_file;
+mod tuning;
 
 use crate::gpu::GpuContext;
 use crate::protocol::{self, Event};
@@ -96,6 +97,9 @@ impl WebRuntime {
             .and_then(|mut source| self.inner.load_model(name, &mut source));
         match loaded {
             Ok(mut info) => {
+                if let Some(slot) = self.inner.model_slot() {
+                    tuning::tune_in_background(slot);
+                }
                 // WASM memory only grows, so its size now is the peak of
                 // the load: the weights must not all have passed through it.
                 info["wasmHeapBytes"] = wasm_heap_bytes().into();

@@ -28,7 +28,14 @@ impl Bindings<'_> {
         match self.numerics {
             Numerics::Exact => self.exact_linears(passes, x, cols, outputs, max_tokens, step),
             Numerics::Fast => {
-                passes.extend(bind_linears(self.ctx, x, outputs, max_tokens, step)?);
+                passes.extend(bind_linears(
+                    self.ctx,
+                    x,
+                    outputs,
+                    max_tokens,
+                    step,
+                    self.matmul,
+                )?);
                 Ok(())
             }
         }

@@ -10,6 +10,7 @@ use crate::gpu::attention::{KvCacheView, bind_attention, bind_kv_store};
 use crate::gpu::elementwise::{Op, RowCount, bind_elementwise};
 use crate::gpu::embedding::bind_embedding;
 use crate::gpu::fast::attention::{bind_flash_attention, flash_attention_fits};
+use crate::gpu::fast::linears::MatMulChoices;
 use crate::gpu::pass::{KernelPass, Rows};
 use crate::gpu::rmsnorm::{NormRows, bind_rms_norm, preferred_flags};
 use crate::gpu::rope::{RopeTable, bind_rope};
@@ -36,6 +37,8 @@ pub struct Bindings<'a> {
     /// RoPE tables: global layers, and Gemma 3's sliding layers.
     pub rope_global: &'a RopeTable,
     pub rope_local: Option<&'a RopeTable>,
+    /// `fast` numerics: the mat-mul variant of each weight shape in batches.
+    pub matmul: &'a MatMulChoices,
 }
 
 /// `buffer` as rows of `width` values from its start.

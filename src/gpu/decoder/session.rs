@@ -12,7 +12,10 @@ use crate::engine::{Decode, EngineError, Sampler};
 use crate::gguf::{ByteSource, GgufFile};
 use crate::gpu::attention::attention_scratch;
 use crate::gpu::fast::fused::FastWeights;
+use crate::gpu::fast::linears::{MatMulChoices, shape_key, uses_fast_matmul};
+use crate::gpu::fast::matmul::FastMatMulKernel;
 use crate::gpu::fast::plan::bind_fast_plan;
+use crate::gpu::matvec::GpuMatrix;
 use crate::gpu::pass::KernelPass;
 use crate::gpu::rope::RopeTable;
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
@@ -47,6 +50,10 @@ pub struct GpuDecoder {
     scores: wgpu::Buffer,
     rope: (RopeTable, Option<RopeTable>),
     cache_bytes: u64,
+    /// The prefill's mat-mul variants (`fast` numerics; see [`Self::rebind_prefill`]).
+    matmul: MatMulChoices,
+    /// What the last autotune did (`gpu::tuning::tune_decoder`).
+    pub tuning: Option<crate::gpu::tuning::TuningReport>,
     /// CPU time spent recording and submitting steps (native builds only:
     /// `locus bench` reports it against the time per token).
     pub(super) recording_seconds: f64,
@@ -106,6 +113,7 @@ impl GpuDecoder {
             head_step: &head_step,
             rope_global: &global,
             rope_local: local.as_ref(),
+            matmul: &MatMulChoices::default(),
         };
         let (decode, ahead) = match fast_weights {
             Some(fast) => {
@@ -142,6 +150,8 @@ impl GpuDecoder {
             scores,
             rope: (global, local),
             cache_bytes,
+            matmul: MatMulChoices::default(),
+            tuning: None,
             recording_seconds: 0.0,
             steps_ahead: 0,
         })
@@ -160,7 +170,13 @@ impl GpuDecoder {
         if self.ahead.is_none() {
             return Ok(());
         }
-        let bindings = Bindings {
+        self.decode = self.bindings().blocks(1)?;
+        self.ahead = None;
+        Ok(())
+    }
+
+    fn bindings(&self) -> Bindings<'_> {
+        Bindings {
             ctx: &self.ctx,
             numerics: self.numerics,
             config: &self.config,
@@ -173,10 +189,51 @@ impl GpuDecoder {
             head_step: &self.head_step,
             rope_global: &self.rope.0,
             rope_local: self.rope.1.as_ref(),
-        };
-        self.decode = bindings.blocks(1)?;
-        self.ahead = None;
-        Ok(())
+            matmul: &self.matmul,
+        }
+    }
+
+    /// One matrix of each weight shape the prompt batches multiply with
+    /// the fast mat-mul (none in `exact` numerics): what the autotune times.
+    pub fn prefill_matrices(&self) -> Vec<&GpuMatrix> {
+        let max_tokens = self.prefill_tokens as u32;
+        if self.numerics != Numerics::Fast {
+            return Vec::new();
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        self.weights
+            .matrices
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .filter(|m| uses_fast_matmul(m, max_tokens) && seen.insert(shape_key(m)))
+            .collect()
+    }
+
+    /// Rebinds the prompt batches with `choices` of mat-mul variants (the
+    /// autotune's); the plan bound before stays if binding fails.
+    pub fn rebind_prefill(&mut self, choices: MatMulChoices) -> Result<(), GpuError> {
+        let old = std::mem::replace(&mut self.matmul, choices);
+        match self.bindings().blocks(self.prefill_tokens as u32) {
+            Ok(prefill) => {
+                self.prefill = prefill;
+                Ok(())
+            }
+            Err(error) => {
+                self.matmul = old;
+                Err(error)
+            }
+        }
+    }
+
+    /// The mat-mul variant bound for each of [`Self::prefill_matrices`]'
+    /// shapes.
+    pub fn prefill_kernels(&self) -> Vec<(String, FastMatMulKernel)> {
+        let max_tokens = self.prefill_tokens as u32;
+        self.prefill_matrices()
+            .into_iter()
+            .map(|m| (shape_key(m), self.matmul.kernel(&self.ctx, m, max_tokens)))
+            .collect()
     }
 
     /// The arithmetic this decoder's kernels follow.
@@ -231,8 +288,8 @@ impl GpuDecoder {
         &self.prefill
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(super) fn prefill_batch(&self) -> usize {
+    /// Tokens in the largest prompt batch.
+    pub fn prefill_batch(&self) -> usize {
         self.prefill_tokens
     }
 

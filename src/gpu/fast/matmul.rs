@@ -104,6 +104,95 @@ impl FastMatMulKernel {
         };
         FastMatMulKernel { precision, tiles }
     }
+
+    /// Whether the device can run this variant: f16 tiles need
+    /// `shader-f16`; cooperative-matrix tiles need the feature and narrow
+    /// tiles.
+    pub fn runs_on(self, ctx: &GpuContext) -> bool {
+        let caps = &ctx.capabilities;
+        match self.precision {
+            TilePrecision::F32 => true,
+            TilePrecision::F16 => caps.shader_f16,
+            TilePrecision::Cooperative => caps.cooperative_matrix && self.tiles == TileRows::Narrow,
+        }
+    }
+
+    /// Every variant the device can run, `best`'s choice for `rows` ×
+    /// `max_tokens` first (the autotune times them in this order).
+    pub fn candidates(ctx: &GpuContext, rows: usize, max_tokens: u32) -> Vec<FastMatMulKernel> {
+        let best = FastMatMulKernel::best(ctx, rows, max_tokens);
+        let mut all = vec![best];
+        for precision in [
+            TilePrecision::Cooperative,
+            TilePrecision::F16,
+            TilePrecision::F32,
+        ] {
+            for tiles in [TileRows::Wide, TileRows::Narrow] {
+                let kernel = FastMatMulKernel { precision, tiles };
+                if kernel != best && kernel.runs_on(ctx) {
+                    all.push(kernel);
+                }
+            }
+        }
+        all
+    }
+
+    /// The variant's name as the tuning table stores it, e.g.
+    /// `cooperative/narrow`, `f16/wide`.
+    pub fn name(self) -> String {
+        format!("{}/{}", self.precision.name(), self.tiles.name())
+    }
+}
+
+impl TilePrecision {
+    pub fn name(self) -> &'static str {
+        match self {
+            TilePrecision::F32 => "f32",
+            TilePrecision::F16 => "f16",
+            TilePrecision::Cooperative => "cooperative",
+        }
+    }
+}
+
+impl TileRows {
+    pub fn name(self) -> &'static str {
+        match self {
+            TileRows::Wide => "wide",
+            TileRows::Narrow => "narrow",
+        }
+    }
+}
+
+impl std::fmt::Display for FastMatMulKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A name that is no [`FastMatMulKernel`] (e.g. one a later build wrote).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fast mat-mul variant `{0}`")]
+pub struct UnknownKernel(pub String);
+
+impl std::str::FromStr for FastMatMulKernel {
+    type Err = UnknownKernel;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownKernel(name.to_string());
+        let (precision, tiles) = name.split_once('/').ok_or_else(unknown)?;
+        let precision = match precision {
+            "f32" => TilePrecision::F32,
+            "f16" => TilePrecision::F16,
+            "cooperative" => TilePrecision::Cooperative,
+            _ => return Err(unknown()),
+        };
+        let tiles = match tiles {
+            "wide" => TileRows::Wide,
+            "narrow" => TileRows::Narrow,
+            _ => return Err(unknown()),
+        };
+        Ok(FastMatMulKernel { precision, tiles })
+    }
 }
 
 /// A bias added to every token's output row: `bias[offset + r]` for row `r`.
@@ -489,6 +578,31 @@ mod tests {
         assert_eq!(dispatch_grid(129, Narrow, 65).unwrap(), [3, 2, 1]);
         assert_eq!(dispatch_grid(151_936, Wide, 512).unwrap(), [1187, 8, 1]);
         assert!(dispatch_grid(1, Wide, u32::MAX).is_err());
+    }
+
+    #[test]
+    fn variant_names_round_trip() {
+        for precision in [
+            TilePrecision::F32,
+            TilePrecision::F16,
+            TilePrecision::Cooperative,
+        ] {
+            for tiles in [TileRows::Wide, TileRows::Narrow] {
+                let kernel = FastMatMulKernel { precision, tiles };
+                assert_eq!(kernel.name().parse::<FastMatMulKernel>(), Ok(kernel));
+            }
+        }
+        assert_eq!(
+            FastMatMulKernel {
+                precision: TilePrecision::Cooperative,
+                tiles: TileRows::Narrow
+            }
+            .name(),
+            "cooperative/narrow"
+        );
+        for bad in ["", "f16", "f16/", "bf16/wide", "f32/tall", "f32/wide/x"] {
+            assert!(bad.parse::<FastMatMulKernel>().is_err(), "{bad}");
+        }
     }
 
     #[test]
