@@ -139,10 +139,15 @@ async function storeRequest(rt, { id, kind, payload }) {
   }
 }
 
-/** The store's list with running downloads' live progress; a download that is not running is paused. */
+/**
+ * The store's list with running downloads' live progress; a download that is
+ * not running is paused. A ready model stays ready while a request for it
+ * runs: such a request (e.g. the popup re-attaching to what it saw
+ * downloading) only reads its manifest and answers with it.
+ */
 async function listLive() {
   return (await store.list()).map((model) => {
-    const live = downloads.progressOf(model.id);
+    const live = model.status === 'ready' ? undefined : downloads.progressOf(model.id);
     if (live) return { ...model, status: 'downloading', bytes: live.done, size: live.total ?? model.size };
     // Left `downloading` by a browser restart or a closed offscreen document.
     if (model.status === 'downloading') return { ...model, status: 'paused' };
