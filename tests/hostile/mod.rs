@@ -30,10 +30,11 @@ fn smollm2_header() -> GgufFile {
 #[cfg(not(target_arch = "wasm32"))]
 fn model_prefix(len: usize) -> Vec<u8> {
     use std::io::Read;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(MODEL);
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (run `cargo xtask models`)", path.display())
-    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(MODEL);
+    let file = std::fs::File::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask models`)", path.display()));
     let mut bytes = Vec::with_capacity(len);
     file.take(len as u64).read_to_end(&mut bytes).unwrap();
     bytes
@@ -77,7 +78,10 @@ fn now_seconds() -> f64 {
     {
         use std::sync::OnceLock;
         static START: OnceLock<std::time::Instant> = OnceLock::new();
-        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
     }
 }
 
@@ -199,7 +203,8 @@ fn chat_templates_that_double_a_string_are_refused_at_import() {
     // value.) Each way of growing a string is tried. (Lists doubled the same
     // way are not bounded: minijinja 3.1 flattens a list concatenated with
     // itself 33 times into 2^33 entries, see the session's report.)
-    let turns = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+    let turns =
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
     for grow in [
         "ns.s ~ ns.s",
         "ns.s + ns.s",
