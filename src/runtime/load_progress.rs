@@ -41,9 +41,12 @@ pub enum LoadPhase {
 /// Where progress goes (in the browser, a JavaScript function).
 pub type ProgressSink = Rc<dyn Fn(LoadProgress)>;
 
+/// A queued step: its kind, and the fence that says the device is through it.
+type Step = (LoadPhase, oneshot::Receiver<()>);
+
 /// The steps of one load, in the order they were queued.
 #[derive(Clone, Default)]
-pub(super) struct LoadSteps(Rc<RefCell<Vec<(LoadPhase, oneshot::Receiver<()>)>>>);
+pub(super) struct LoadSteps(Rc<RefCell<Vec<Step>>>);
 
 impl LoadSteps {
     /// A step was queued on `queue` (a tensor's upload, a pipeline's
