@@ -16,6 +16,22 @@ import { ERROR_CODES, PORTS, abort, errorEvent, isFinal } from './protocol.js';
 
 /** A worker that dies this soon after it started is started again only after this long (a worker that cannot load would otherwise be restarted in a loop). */
 const RESTART_BACKOFF_MS = 2_000;
+/** While requests are in flight the worker is pinged this often; it answers between any two of its calls. */
+const PING_EVERY_MS = 1_000;
+/**
+ * A worker that answers nothing for this long is stuck inside one call (a
+ * hostile file can make library code loop: minijinja flattens a list doubled
+ * 33 times into 2^33 entries) and is replaced like a crashed one. The longest
+ * honest calls (a CPU prompt chunk, loading a large model into WASM) take
+ * seconds to a minute or two on a slow machine (a 64-token chunk of the 135M
+ * model: 14-17 s on the busy 2-core test machine); a request silent this long
+ * is ended by the router's watchdog (300 s) anyway.
+ */
+const STUCK_AFTER_MS = 300_000;
+/** The limit now: a test may shorten it for the worker it hangs on purpose. */
+let stuckAfterMs = STUCK_AFTER_MS;
+/** When the current worker last said anything. */
+let lastHeard = Date.now();
 
 /** @type {chrome.runtime.Port|null} */
 let port = null;
@@ -29,6 +45,7 @@ let worker = startWorker();
 
 function startWorker() {
   startedAt = Date.now();
+  lastHeard = startedAt;
   const started = new Worker(new URL('./runtime/worker.js', import.meta.url), { type: 'module' });
   started.onmessage = ({ data }) => fromWorker(started, data);
   started.onerror = (event) => {
@@ -41,6 +58,8 @@ function startWorker() {
 /** @param {Worker} from @param {any} event */
 function fromWorker(from, event) {
   if (from !== worker) return; // a replaced worker's last words
+  lastHeard = Date.now();
+  if (event?.type === 'pong') return;
   if (event?.type === 'runtime.lost') {
     replaceWorker(from, `the runtime crashed: ${event.message ?? 'panic'}`);
     return;
@@ -61,6 +80,7 @@ function fromWorker(from, event) {
 function replaceWorker(lost, reason) {
   if (lost !== worker) return;
   lost.terminate();
+  stuckAfterMs = STUCK_AFTER_MS;
   for (const id of inflight) {
     if (!aborted.has(id)) send(errorEvent(id, ERROR_CODES.RUNTIME_LOST, reason));
   }
@@ -75,6 +95,20 @@ function replaceWorker(lost, reason) {
     worker ??= startWorker();
   }, RESTART_BACKOFF_MS);
 }
+
+/** Pings a busy worker; replaces it when it has not answered for `stuckAfterMs`. */
+function checkWorker() {
+  if (!worker || inflight.size === 0) {
+    lastHeard = Date.now(); // an idle worker owes no answer
+    return;
+  }
+  if (Date.now() - lastHeard > stuckAfterMs) {
+    replaceWorker(worker, `the runtime stopped answering for ${Math.round(stuckAfterMs / 1000)} s`);
+    return;
+  }
+  worker.postMessage({ type: 'ping' });
+}
+setInterval(checkWorker, PING_EVERY_MS);
 
 /** @param {object} event */
 function send(event) {
@@ -127,10 +161,15 @@ chrome.runtime.onMessage.addListener((message, sender) => {
   if (sender.id !== chrome.runtime.id) return;
   if (message?.type === 'locus.runtime.connect') connect();
   // For end-to-end tests, from the service worker only: crash the runtime
-  // worker for real (a WASM panic) or terminate it, mid-request.
+  // worker for real (a WASM panic), terminate it, or make it hang in one
+  // call (with a limit for being stuck that lasts until it is replaced),
+  // mid-request.
   if (message?.type === 'locus.runtime.crashForTest' && !sender.tab) {
     if (message.how === 'terminate' && worker) replaceWorker(worker, 'the runtime was terminated');
-    else worker?.postMessage({ type: 'debug.crash' });
+    else if (message.how === 'hang') {
+      if (typeof message.stuckAfterMs === 'number') stuckAfterMs = message.stuckAfterMs;
+      worker?.postMessage({ type: 'debug.hang' });
+    } else worker?.postMessage({ type: 'debug.crash' });
   }
 });
 connect();

@@ -62,7 +62,9 @@ export class ChatTab {
   async start() {
     this.#client.request('chat.watch', await privacy(), (event) => {
       if (event.event === 'progress' && /** @type {any} */ (event).state) this.#render(/** @type {any} */ (event).state);
-      else if (event.event === 'progress' && event.stage === 'prefill' && event.total !== undefined) {
+      else if (event.event === 'progress' && event.stage === 'load' && typeof (/** @type {any} */ (event).percent) === 'number') {
+        this.#note(t('panelLoadingModel', /** @type {any} */ (event).percent));
+      } else if (event.event === 'progress' && event.stage === 'prefill' && event.total !== undefined) {
         this.#note(t('panelReadingProgress', (event.done ?? 0).toLocaleString(), event.total.toLocaleString()));
       } else if (event.event === 'token' && this.#partial) {
         if (!this.#partial.textContent) this.#note(''); // the prompt has been read

@@ -79,7 +79,8 @@ function start(panel, action, options, text, editable) {
  * Status lines in the UI language for the runtime's progress stages.
  * @param {Panel} panel @param {any} event @param {string} source the detected source language, if any
  */
-function progress(panel, { stage, done, total }, source) {
+function progress(panel, { stage, done, total, percent }, source) {
+  if (stage === 'load' && typeof percent === 'number') panel.setStatus(t('panelLoadingModel', percent));
   if (stage === 'prompt') panel.setStatus(t('panelReadingTokens', total));
   if (stage === 'prefill') panel.setStatus(t('panelReadingProgress', done.toLocaleString(), total.toLocaleString()));
   if (source && (stage === 'source' || stage === 'prompt')) panel.setStatus(t('panelTranslatingFrom', languageName(source)));

@@ -147,6 +147,12 @@ function onEvent(turnId, user, event) {
     for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'prefill', message, done, total });
     return;
   }
+  if (event.event === 'progress' && event.stage === 'load' && typeof event.percent === 'number') {
+    // Loading onto a slow GPU takes minutes: watchers show how far.
+    const { message, percent } = event;
+    for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'load', message, percent });
+    return;
+  }
   if (event.event !== 'done' && event.event !== 'error') return;
   const text = event.event === 'done' ? event.result.text : replying.text;
   if (event.event === 'done') {

@@ -31,6 +31,13 @@ export function start(request, requestId, listener) {
   if (job && request.url && job.url && request.url !== job.url) {
     return Promise.reject(new StoreError('bad_message', `another download (${job.url}) is running under the id ${request.id}`));
   }
+  if (job && request.url && !job.url) {
+    // The running job resumes (or re-attaches to) the URL in the model's
+    // manifest, which may not be this one: joining it would hand this
+    // request another file's result. Wait for it, then ask on our own.
+    const after = job.promise.catch(() => {});
+    return after.then(() => start(request, requestId, listener));
+  }
   if (!job) {
     const controller = new AbortController();
     /** @type {Running} */
@@ -42,7 +49,9 @@ export function start(request, requestId, listener) {
         for (const hear of created.listeners.values()) hear(progress);
       },
       controller.signal,
-    ).finally(() => running.delete(request.id));
+    ).finally(() => {
+      if (running.get(request.id) === created) running.delete(request.id);
+    });
     running.set(request.id, created);
     job = created;
   }

@@ -29,7 +29,15 @@ const LANGID_KINDS = new Set(['detect', 'translate']);
 /** @type {Promise<void>|null} */
 let languageModelLoading = null;
 
-self.onmessage = (/** @type {MessageEvent} */ { data }) => void handle(data);
+self.onmessage = (/** @type {MessageEvent} */ { data }) => {
+  // The offscreen document's liveness check: answered between any two calls.
+  if (data?.type === 'ping') return void self.postMessage({ type: 'pong' });
+  if (data?.type === 'debug.hang') {
+    // From the offscreen document, for the stuck-runtime test: one call that never returns.
+    for (;;);
+  }
+  void handle(data);
+};
 
 /** @param {object} event */
 function post(event) {
@@ -76,18 +84,26 @@ async function handle(message) {
 /**
  * Loads `wanted` (a model id) unless it is loaded; when it is not installed,
  * keeps the loaded model or loads the first ready language model. No model
- * at all is left to the runtime to report.
+ * at all is left to the runtime to report. On the GPU the load goes on after
+ * `loadModel` returns (the device uploads and compiles): its progress comes
+ * as `load` events with a `percent` until the device has settled, which also
+ * keeps the router's watchdog from ending a slow but moving load.
  * @param {any} rt @param {string} id @param {string|undefined} wanted
+ * @param {(event: object) => void} [emit] where the request's events go
  */
-async function ensureModel(rt, id, wanted) {
+async function ensureModel(rt, id, wanted, emit = post) {
   const loaded = rt.modelName();
   if (wanted && loaded === wanted) return;
   const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
   const choice = ready.find((m) => m.id === wanted) ?? (loaded ? null : ready[0]);
   if (!choice) return;
-  post({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}` });
-  const info = await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access));
-  post({ type: 'event', id, event: 'progress', stage: 'loaded', message: `${choice.name} on ${info.backend}`, model: info });
+  const loading = (/** @type {object} */ fields) => emit({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}`, ...fields });
+  loading({});
+  const onProgress = (/** @type {{phase: string, done: number, total: number, percent: number}} */ p) =>
+    loading({ phase: p.phase, done: p.done, total: p.total, percent: p.percent });
+  const info = await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access, onProgress));
+  await rt.gpuSettled();
+  emit({ type: 'event', id, event: 'progress', stage: 'loaded', message: `${choice.name} on ${info.backend}`, model: info });
 }
 
 /**
@@ -139,10 +155,15 @@ async function storeRequest(rt, { id, kind, payload }) {
   }
 }
 
-/** The store's list with running downloads' live progress; a download that is not running is paused. */
+/**
+ * The store's list with running downloads' live progress; a download that is
+ * not running is paused. A ready model stays ready while a request for it
+ * runs: such a request (e.g. the popup re-attaching to what it saw
+ * downloading) only reads its manifest and answers with it.
+ */
 async function listLive() {
   return (await store.list()).map((model) => {
-    const live = downloads.progressOf(model.id);
+    const live = model.status === 'ready' ? undefined : downloads.progressOf(model.id);
     if (live) return { ...model, status: 'downloading', bytes: live.done, size: live.total ?? model.size };
     // Left `downloading` by a browser restart or a closed offscreen document.
     if (model.status === 'downloading') return { ...model, status: 'paused' };
@@ -159,7 +180,7 @@ async function conversationRequest(rt, { id, kind, payload }) {
     case 'chat.send': {
       const { model, ...rest } = payload ?? {};
       const runTurn = async (/** @type {any[]} */ messages, /** @type {string} */ turnId, /** @type {(e: any) => void} */ onEvent) => {
-        await ensureModel(rt, turnId, model);
+        await ensureModel(rt, turnId, model, onEvent);
         await rt.handle({ type: 'request', id: turnId, kind: 'chat', payload: { messages } }, onEvent);
       };
       return done(await conversation.send(rest, runTurn));

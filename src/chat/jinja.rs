@@ -4,9 +4,13 @@
 //! `enable_thinking=false`.
 //!
 //! A template comes from the model file, so it is treated as hostile code:
-//! every render runs on a fuel budget (minijinja counts instructions) and
-//! its output is capped, so a template that loops for ever or writes
-//! gigabytes fails with [`RenderError::Limit`] instead of hanging.
+//! every render runs on a fuel budget and its output is capped, so a
+//! template that loops for ever, writes gigabytes or builds a huge string
+//! without writing it (`{% set ns.s = ns.s ~ ns.s %}` forty times is 1 TiB)
+//! fails with [`RenderError::Limit`] instead of hanging or aborting. Since
+//! minijinja 3.1 fuel pays for data as well as instructions: every string
+//! and list a template creates costs a unit per 64 bytes, checked before
+//! the allocation where its size is known.
 
 use std::io::Write;
 
@@ -19,11 +23,15 @@ use crate::protocol::ChatMessage;
 
 const NAME: &str = "chat_template";
 
-/// Instructions one render may run. SmolLM2's and Qwen2.5's templates take
-/// about 35 a message (1,001 messages render in about 60 ms on a busy
-/// machine), so this covers thousands of messages; a runaway template stops
-/// here in well under a second.
+/// Fuel for one render: instructions, plus a unit per 64 bytes of data the
+/// template creates or writes, so it also bounds the memory a render can
+/// take to about 64 MiB. SmolLM2's and Qwen2.5's templates take about 35
+/// instructions a message (1,001 messages render in about 60 ms on a busy
+/// machine), so this covers thousands of messages and megabytes of text; a
+/// runaway template stops here in well under a second.
 pub(crate) const FUEL: u64 = 1_000_000;
+/// Bytes of data the fuel pays for (minijinja charges one fuel per 64).
+const FUEL_BYTES: u64 = FUEL * 64;
 /// Rendered bytes a template may write beyond four times its messages' text
 /// (it may repeat them, and add a long default system prompt).
 const OUTPUT_SLACK: usize = 256 * 1024;
@@ -105,7 +113,8 @@ impl JinjaTemplate {
                 ))
             }),
             Err(error) if error.kind() == ErrorKind::OutOfFuel => Err(RenderError::Limit(format!(
-                "it runs more than {FUEL} instructions"
+                "it runs more than {FUEL} instructions or makes more than {} MiB of data",
+                FUEL_BYTES >> 20
             ))),
             Err(_) if out.exceeded => Err(RenderError::Limit(format!(
                 "it writes more than {limit} bytes for {text_bytes} bytes of messages"

@@ -69,6 +69,9 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub capabilities: Capabilities,
     pipelines: RefCell<HashMap<KernelKey, Rc<wgpu::ComputePipeline>>>,
+    /// Told after each pipeline this context creates, while a model load
+    /// watches (see [`Self::watch_pipelines`]).
+    pipeline_watch: RefCell<Option<Box<dyn Fn()>>>,
     /// Constant tables kernels share (ggml's GELU table), made once.
     tables: RefCell<HashMap<&'static str, Rc<wgpu::Buffer>>>,
     /// Errors the device reported on its own (validation, out of memory) and
@@ -147,6 +150,7 @@ impl GpuContext {
             device,
             queue,
             pipelines: RefCell::new(HashMap::new()),
+            pipeline_watch: RefCell::new(None),
             tables: RefCell::new(HashMap::new()),
         };
         ctx.capabilities.fused_fma = crate::gpu::probe::fma_is_fused(&ctx).await?;
@@ -229,7 +233,17 @@ impl GpuContext {
             },
         ));
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
+        if let Some(watch) = self.pipeline_watch.borrow().as_ref() {
+            watch();
+        }
         Ok(pipeline)
+    }
+
+    /// Calls `watch` after each pipeline created from now on, until it is
+    /// replaced (`None`: no more). A model load uses it to report the
+    /// kernels' compilation, which a browser does out of sight, later.
+    pub fn watch_pipelines(&self, watch: Option<Box<dyn Fn()>>) {
+        *self.pipeline_watch.borrow_mut() = watch;
     }
 
     /// The constant buffer called `name`, made by `make` on first use and

@@ -3,6 +3,7 @@
 
 mod chat;
 mod generation;
+mod load_progress;
 mod self_test;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use crate::report::{AdapterReport, BackendReport};
 use crate::tokenizer::Tokenizer;
 
 pub use generation::Job;
+pub use load_progress::{LoadPhase, LoadProgress, ProgressSink};
 pub use self_test::{SELF_TEST_TOLERANCE, self_test, subgroup_self_test};
 
 pub struct Runtime {
@@ -44,6 +46,9 @@ pub struct Runtime {
     running: RefCell<HashSet<String>>,
     /// The chat's KV cache between turns (taken out while a turn runs).
     chat: RefCell<Option<chat::ChatSession>>,
+    /// The last GPU load's steps and who hears of them, until
+    /// [`Self::gpu_settled`] reports them.
+    loading: RefCell<Option<(load_progress::LoadSteps, ProgressSink)>>,
 }
 
 /// A loaded model and the name the client knows it by. The engine is
@@ -190,6 +195,7 @@ impl Runtime {
             aborted: RefCell::new(HashSet::new()),
             running: RefCell::new(HashSet::new()),
             chat: RefCell::new(None),
+            loading: RefCell::new(None),
         }
     }
 
@@ -199,6 +205,18 @@ impl Runtime {
         &self,
         name: &str,
         source: &mut S,
+    ) -> Result<serde_json::Value, LocusError> {
+        self.load_model_watched(name, source, None)
+    }
+
+    /// As [`Self::load_model`]; on the GPU, `progress` hears each weight
+    /// tensor and kernel pipeline once the device has it, which on WebGPU is
+    /// after this returns (await [`Self::gpu_settled`] for the end).
+    pub fn load_model_watched<S: ByteSource>(
+        &self,
+        name: &str,
+        source: &mut S,
+        progress: Option<ProgressSink>,
     ) -> Result<serde_json::Value, LocusError> {
         // Drop the old model first: its GPU memory is needed for the new one.
         *self.model.borrow_mut() = None;
@@ -212,7 +230,22 @@ impl Runtime {
                     prefill_tokens: GPU_PREFILL,
                     numerics: Numerics::default(),
                 };
-                match GpuModel::load(ctx.clone(), source, &options, &mut |_| {}) {
+                let steps = load_progress::LoadSteps::default();
+                if progress.is_some() {
+                    let (steps, queue) = (steps.clone(), ctx.queue.clone());
+                    ctx.watch_pipelines(Some(Box::new(move || {
+                        steps.queued(&queue, LoadPhase::Kernels)
+                    })));
+                }
+                let mut on_tensor = |_: &str| {
+                    if progress.is_some() {
+                        steps.queued(&ctx.queue, LoadPhase::Weights);
+                    }
+                };
+                let loaded = GpuModel::load(ctx.clone(), source, &options, &mut on_tensor);
+                ctx.watch_pipelines(None);
+                *self.loading.borrow_mut() = progress.map(|sink| (steps, sink));
+                match loaded {
                     Ok(model) => Engine::Gpu(Box::new(model)),
                     Err(crate::engine::EngineError::Gpu(error)) => {
                         // Too large for this GPU, say: the CPU can still run it.
@@ -239,6 +272,27 @@ impl Runtime {
         self.chat.borrow_mut().take();
         *self.model.borrow_mut() = Some(Rc::new(ModelSlot::new(name, engine)));
         Ok(info)
+    }
+
+    /// Waits until the GPU has done the work queued so far, telling the
+    /// last watched load's progress sink of each step as the device finishes
+    /// it (see [`Self::load_model_watched`]); at once on the CPU.
+    pub async fn gpu_settled(&self) {
+        let Some(ctx) = self.gpu.borrow().clone() else {
+            return;
+        };
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        ctx.queue.on_submitted_work_done(move || {
+            let _ = sender.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+        let loading = self.loading.borrow_mut().take();
+        if let Some((steps, sink)) = loading {
+            steps.report(sink).await;
+        }
+        // A lost device drops the callback: nothing is left to wait for.
+        let _ = receiver.await;
     }
 
     /// Loads a fastText language-identification model (`lid.176.ftz`) from

@@ -86,15 +86,26 @@ impl WebRuntime {
     /// Loads a GGUF model from an OPFS file's synchronous access handle
     /// (the caller closes the handle afterwards); returns the model's
     /// description, or throws an error whose `code` says why it was refused.
+    /// On WebGPU the device is still uploading and compiling when this
+    /// returns: `on_progress` hears each step it finishes (a `LoadProgress`
+    /// object) until `gpuSettled()` resolves.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(
         &self,
         name: &str,
         handle: web_sys::FileSystemSyncAccessHandle,
+        on_progress: Option<Function>,
     ) -> Result<JsValue, JsValue> {
+        let sink = on_progress.map(|listener| -> crate::runtime::ProgressSink {
+            std::rc::Rc::new(move |progress| {
+                if let Ok(value) = to_js(&progress) {
+                    let _ = listener.call1(&JsValue::NULL, &value);
+                }
+            })
+        });
         let loaded = sync_file::SyncFileSource::new(handle)
             .map_err(|e| crate::LocusError::BadModel(e.to_string()))
-            .and_then(|mut source| self.inner.load_model(name, &mut source));
+            .and_then(|mut source| self.inner.load_model_watched(name, &mut source, sink));
         match loaded {
             Ok(mut info) => {
                 if let Some(slot) = self.inner.model_slot() {
@@ -107,6 +118,13 @@ impl WebRuntime {
             }
             Err(error) => Err(coded_error(&error)),
         }
+    }
+
+    /// Resolves once the GPU has done the work queued so far (a model
+    /// load's uploads and pipeline compilations).
+    #[wasm_bindgen(js_name = gpuSettled)]
+    pub async fn gpu_settled(&self) {
+        self.inner.gpu_settled().await;
     }
 
     /// Loads a fastText language-identification model (`lid.176.ftz`) from

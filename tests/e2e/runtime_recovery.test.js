@@ -4,7 +4,8 @@
  * - a real WASM panic mid-request (a debug-only message from the service
  *   worker) ends that request with `runtime_lost`, and the next request runs
  *   on a fresh runtime worker;
- * - so does a runtime worker terminated mid-request;
+ * - so does a runtime worker terminated mid-request, and one stuck in a call
+ *   that never returns (it answers no ping: it is replaced);
  * - a service worker stopped over CDP mid-request ends the request with an
  *   error or finishes it, once: it never hangs and never runs twice.
  * Waits are bounded by the prefill speed measured in the same run.
@@ -63,12 +64,18 @@ async function midPrefill(id) {
   return events;
 }
 
-/** @param {'panic'|'terminate'} how */
+/** A hung worker counts as stuck after this long in the test (three minutes in use). */
+const STUCK_AFTER_MS = 5_000;
+
+/** @param {'panic'|'terminate'|'hang'} how */
 function crashRuntime(how) {
-  return browser.sw.evaluate((how) => chrome.runtime.sendMessage({ type: 'locus.runtime.crashForTest', how }).catch(() => {}), how);
+  return browser.sw.evaluate(
+    ({ how, stuckAfterMs }) => chrome.runtime.sendMessage({ type: 'locus.runtime.crashForTest', how, stuckAfterMs }).catch(() => {}),
+    { how, stuckAfterMs: STUCK_AFTER_MS },
+  );
 }
 
-for (const how of /** @type {const} */ (['panic', 'terminate'])) {
+for (const how of /** @type {const} */ (['panic', 'terminate', 'hang'])) {
   test(`a runtime worker lost to a ${how} mid-request ends that request with runtime_lost; the next one runs`, async () => {
     const events = await midPrefill(`victim-${how}`);
     const first = prefills(events)[0];
@@ -81,11 +88,13 @@ for (const how of /** @type {const} */ (['panic', 'terminate'])) {
     }
     const crashed = Date.now();
     await crashRuntime(how);
-    // The panic is seen at the worker's next turn of its event loop: between chunks.
-    const ended = await waitForEvents(popup, `victim-${how}`, hasEnded, 2 * chunkMs + 5_000);
+    // The panic (or hang) is seen at the worker's next turn of its event
+    // loop, between chunks; a hang is declared after STUCK_AFTER_MS more.
+    const ended = await waitForEvents(popup, `victim-${how}`, hasEnded, 2 * chunkMs + 5_000 + (how === 'hang' ? 2 * STUCK_AFTER_MS : 0));
     const last = ended.at(-1);
     assert.equal(last.event, 'error', JSON.stringify(last));
     assert.equal(last.code, 'runtime_lost', JSON.stringify(last));
+    if (how === 'hang') assert.match(last.message, /stopped answering for 5 s/);
     console.log(`${how}: the request ended after ${Date.now() - crashed} ms: ${last.message}`);
     // A fresh worker loads WASM and the model again.
     await expectWorking(`after-${how}`, 180_000);
