@@ -132,5 +132,7 @@ chrome.runtime.onMessage.addListener((message, sender) => {
     if (message.how === 'terminate' && worker) replaceWorker(worker, 'the runtime was terminated');
     else worker?.postMessage({ type: 'debug.crash' });
   }
+  // For end-to-end tests: the catalog the runtime offers downloads from.
+  if (message?.type === 'locus.runtime.catalogForTest' && !sender.tab) worker?.postMessage({ type: 'debug.catalog', models: message.models });
 });
 connect();
