@@ -17,8 +17,9 @@ const TITLES = { summarize: 'panelTitleSummary', translate: 'panelTitleTranslati
 /**
  * What the service worker sends with an action (settings at the time).
  * @typedef {{type?: string, length?: string, format?: string, targetLanguage?: string,
- *   targetLanguages?: string[], contextTokens?: number}} Options
- * (`contextTokens` is for tests: a small context makes long-text handling quick.)
+ *   targetLanguages?: string[], contextTokens?: number, repeatLimit?: number}} Options
+ * (`contextTokens` and `repeatLimit` are for tests: a small context makes
+ * long-text handling quick, a low repeat limit provokes the loop stop.)
  * @typedef {import('./page_text.js').EditableSelection} EditableSelection
  */
 
@@ -222,6 +223,7 @@ function requestFor(action, options, text) {
           length: options.length,
           format: options.format,
           contextTokens: options.contextTokens,
+          repeatLimit: options.repeatLimit,
         },
       };
     case 'translate':

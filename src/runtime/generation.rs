@@ -332,7 +332,9 @@ impl<'a> Job<'a> {
                 self.progress(stage, message, at, total);
                 let messages = tasks::part_messages(&chunk.text);
                 let mut checks = OutputChecks::plain(None);
-                let note = self.generate(&messages, notes_budget, false, &mut checks).await?;
+                let note = self
+                    .generate(&messages, notes_budget, false, &mut checks)
+                    .await?;
                 taken.push(note.trim().to_string());
             }
             notes = taken.join("\n\n");
@@ -411,7 +413,11 @@ impl<'a> Job<'a> {
             let mut checks = OutputChecks::translation(detector, &request.target_language, None);
             text.push_str(&self.generate(&messages, budget, true, &mut checks).await?);
             // A run-away part ends the translation: the panel says why.
-            if self.output_stop.as_ref().is_some_and(OutputStop::is_notable) {
+            if self
+                .output_stop
+                .as_ref()
+                .is_some_and(OutputStop::is_notable)
+            {
                 break;
             }
         }
@@ -424,7 +430,11 @@ impl<'a> Job<'a> {
 
 /// A summary's output checks: its shape, and the loop check.
 fn summary_checks(request: &SummarizeRequest) -> OutputChecks<'static> {
-    OutputChecks::summary(tasks::summary_shape(request), request.format, None)
+    OutputChecks::summary(
+        tasks::summary_shape(request),
+        request.format,
+        request.repeat_limit,
+    )
 }
 
 /// Tokens in `text` as the model reads it (no special tokens).

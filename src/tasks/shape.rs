@@ -348,9 +348,16 @@ fn is_preamble(text: &str) -> bool {
     let lower = bare.to_lowercase();
     let words = lower.split_whitespace().count();
     words <= 3
-        && ["summary", "key points", "tl;dr", "tldr", "headline", "teaser"]
-            .iter()
-            .any(|label| lower.trim_end_matches(['.', ':']) == *label)
+        && [
+            "summary",
+            "key points",
+            "tl;dr",
+            "tldr",
+            "headline",
+            "teaser",
+        ]
+        .iter()
+        .any(|label| lower.trim_end_matches(['.', ':']) == *label)
 }
 
 /// A headline from a line: no label ("Headline:"), quotes or emphasis
@@ -506,10 +513,7 @@ mod tests {
             let budget = |length| Shape::of(summary_type, length).token_budget();
             assert!(budget(Short) < budget(Medium) && budget(Medium) < budget(Long));
         }
-        assert_eq!(
-            Shape::of(SummaryType::KeyPoints, Long),
-            Shape::Bullets(7)
-        );
+        assert_eq!(Shape::of(SummaryType::KeyPoints, Long), Shape::Bullets(7));
         assert_eq!(Shape::of(SummaryType::Headline, Short), Shape::Headline(12));
         assert_eq!(Shape::of(SummaryType::Teaser, Medium), Shape::Sentences(3));
     }

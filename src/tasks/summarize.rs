@@ -117,6 +117,7 @@ mod tests {
             length,
             format: SummaryFormat::PlainText,
             context_tokens: None,
+            repeat_limit: None,
         }
     }
 

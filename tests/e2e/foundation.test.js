@@ -44,10 +44,11 @@ test('Summarise selection runs page → service worker → offscreen → WASM an
   assert.equal(panel.shadowMode, 'closed', 'the panel lives in a closed shadow root');
   assert.equal(panel.title, 'Locus · Summary');
   assert.ok(panel.events.progress >= 1, `progress events: ${JSON.stringify(panel.events)}`);
-  // Both lines below are written by the Rust runtime in the offscreen document.
-  assert.match(panel.footer, /^Runtime ready on WebGPU · /);
+  // With no model installed, the runtime worker offers the recommended
+  // download for the task in place (size, licence, one click) instead of an error.
   assert.equal(panel.state, 'error');
-  assert.match(panel.status, /summarize.*\(no_model\)$/);
+  assert.equal(panel.status, 'No language model is installed yet. Recommended for summaries: SmolLM2 135M Instruct (98 MB, Apache-2.0).');
+  assert.deepEqual(panel.actions, ['Download SmolLM2 135M Instruct']);
   await page.close();
 });
 

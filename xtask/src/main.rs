@@ -10,6 +10,7 @@
 
 mod build;
 mod catalog;
+mod eval;
 mod fuzz;
 mod fuzz_seeds;
 mod models;
@@ -30,6 +31,9 @@ commands:
   build    only build the WASM runtime into pkg/
   models   only fetch the test models (SmolLM2, Qwen2.5-Coder, Gemma 3, lid.176) into models/
   catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)
+  eval [MODEL.gguf ...]
+           the quality harness: summaries (shape, key facts) and translations (chrF)
+           by every model in models/ (or those named), as a table (not part of test)
   fuzz [SECONDS]
            coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
            and chat templates, SECONDS per target (default 60; not part of test)";
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         "build" => setup::everything().and_then(|()| build::wasm()),
         "models" => models::fetch_all().map(drop),
         "catalog" => catalog::check_cached(),
+        "eval" => eval::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
