@@ -133,3 +133,22 @@ fn qwen2_and_gemma3_summaries_keep_their_shape() {
         }
     }
 }
+
+/// The input of the browser test `tests/e2e/answers.test.js` that provokes
+/// a loop: SmolLM2 echoes a repeated sentence, which a low repeat limit
+/// (the test-only `repeatLimit`) calls a loop; the default limit does not
+/// stop the same answer, which the shaper keeps to its sentences.
+#[test]
+fn a_looping_answer_stops_with_its_reason() {
+    let runtime = runtime("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let text = "The river rises in the hills and runs to the sea. ".repeat(12);
+    let payload = json!({"text": text, "type": "tldr", "length": "long", "format": "plain-text", "repeatLimit": 2});
+    let mut events = Vec::new();
+    let message = json!({"type": "request", "id": "r", "kind": "summarize", "payload": payload});
+    pollster::block_on(runtime.handle(message, &mut |event| {
+        events.push(serde_json::to_value(&event).unwrap());
+    }));
+    let result = &events.last().unwrap()["result"];
+    eprintln!("{result}");
+    assert_eq!(result["stopReason"], "repetition", "{result}");
+}

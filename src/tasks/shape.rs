@@ -159,6 +159,10 @@ impl Shaper {
                     }
                     out.push_str(marker);
                     out.push_str(&text);
+                    // A point is a sentence: one the model left open is closed.
+                    if !ends_sentence(&text) {
+                        out.push('.');
+                    }
                     self.shown += 1;
                     self.full = self.shown >= max;
                 }
@@ -326,10 +330,10 @@ fn strip_marker(line: &str) -> Option<&str> {
     None
 }
 
-/// A unit's text as shown: trimmed, without a heading's `#`s; in plain text
-/// without Markdown's emphasis marks.
+/// A unit's text as shown: trimmed, without a heading's `#`s or a lead-in
+/// ("Here is a summary: …"); in plain text without Markdown's emphasis marks.
 fn clean(text: &str, markdown: bool) -> String {
-    let text = text.trim().trim_start_matches('#').trim();
+    let text = without_lead_in(text.trim().trim_start_matches('#').trim());
     let text = if markdown {
         text.to_string()
     } else {
@@ -338,11 +342,41 @@ fn clean(text: &str, markdown: bool) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Words that open a lead-in to the answer rather than the answer.
+const LEAD_INS: [&str; 8] = [
+    "here is",
+    "here's",
+    "here are",
+    "summary",
+    "tl;dr",
+    "tldr",
+    "in summary",
+    "headline",
+];
+
+/// `text` without a lead-in before a colon ("Here's a summary: The wall…",
+/// "**TL;DR:** The wall…").
+fn without_lead_in(text: &str) -> &str {
+    let Some(colon) = text.find(':') else {
+        return text;
+    };
+    let before = text[..colon].trim_matches(['*', '_', ' ']).to_lowercase();
+    let short = before.split_whitespace().count() <= 8;
+    if short && LEAD_INS.iter().any(|lead| before.starts_with(lead)) {
+        return text[colon + 1..].trim_start_matches(['*', '_', ' ']);
+    }
+    text
+}
+
 /// A line that introduces the answer instead of being part of it: "Here
-/// are the key points:", "**Summary:**", "Key points".
+/// are the key points:", "**Summary:**", "Key points", "Sure!".
 fn is_preamble(text: &str) -> bool {
     let bare = text.trim().trim_matches(['*', '_', '"', ' ']);
     if bare.is_empty() || bare.ends_with(':') {
+        return true;
+    }
+    let courtesy = bare.trim_end_matches(['.', '!', ',']).to_lowercase();
+    if ["sure", "certainly", "of course", "okay", "ok"].contains(&courtesy.as_str()) {
         return true;
     }
     let lower = bare.to_lowercase();
@@ -364,13 +398,13 @@ fn is_preamble(text: &str) -> bool {
 /// around it, at most `words` words (cut at a comma, colon or dash in its
 /// second half when there is one). Returns it and whether it was cut.
 fn headline(line: &str, words: usize) -> (String, bool) {
-    let mut line = line.trim();
-    for label in ["headline:", "title:", "tl;dr:"] {
+    let marks = ['*', '_', '"', '“', '”', ' '];
+    let mut line = line.trim().trim_matches(marks);
+    for label in ["headline:", "title:"] {
         if line.to_lowercase().starts_with(label) {
-            line = line[label.len()..].trim();
+            line = line[label.len()..].trim_matches(marks);
         }
     }
-    let line = line.trim_matches(['*', '_', '"', '“', '”', ' ']);
     let all: Vec<&str> = line.split_whitespace().collect();
     if all.len() <= words {
         return (all.join(" "), false);
@@ -437,6 +471,13 @@ mod tests {
             out,
             "- **Energy** use fell by 30%.\n- Costs fell.\n- Jobs were kept."
         );
+        let (out, _) = stream(
+            Shape::Bullets(2),
+            "- Energy use fell\n- Costs fell (a lot)\n",
+            3,
+            false,
+        );
+        assert_eq!(out, "- Energy use fell.\n- Costs fell (a lot).");
         let mut plain = Shaper::new(Shape::Bullets(5), SummaryFormat::PlainText);
         let shown = plain.push(text) + &plain.finish(false);
         assert_eq!(
@@ -458,8 +499,17 @@ mod tests {
         assert!(shaper.shortened());
         // The model ended by itself: its last unit stands.
         let (out, shaper) = stream(Shape::Bullets(5), "- Only one point", 4, false);
-        assert_eq!(out, "- Only one point");
+        assert_eq!(out, "- Only one point.");
         assert!(!shaper.shortened());
+    }
+
+    #[test]
+    fn lead_ins_and_courtesies_are_not_part_of_the_answer() {
+        let text = "Sure! Here's a summary: The wall is old. **TL;DR:** It is long.";
+        let (out, _) = stream(Shape::Sentences(3), text, 4, false);
+        assert_eq!(out, "The wall is old. It is long.");
+        let (out, _) = stream(Shape::Headline(12), "**Title:** Wall Found\n", 3, false);
+        assert_eq!(out, "Wall Found");
     }
 
     #[test]
