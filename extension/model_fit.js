@@ -59,16 +59,17 @@ export function fitness(entry, need) {
  * @param {Installed[]} installed ready language models, in the store's order
  * @param {string|null} loaded the id of the model the runtime holds
  * @param {CatalogEntry[]} catalog the downloadable entries (pinned ones only)
+ * @param {{gpu?: boolean}} [device] whether the runtime has a GPU (a larger model is offered then)
  * @returns {{run: Installed|null}|{offer: Offer}}
  */
-export function chooseModel(need, installed, loaded, catalog) {
+export function chooseModel(need, installed, loaded, catalog, device = {}) {
   const fits = installed.filter((m) => fitness(catalogEntryOf(m, catalog), need) === 'fit');
   const current = fits.find((m) => m.id === loaded) ?? fits[0];
   if (current) return { run: current };
   const unfit = installed.find((m) => m.id === loaded) ?? installed[0];
   const entry = unfit ? catalogEntryOf(unfit, catalog) : undefined;
   const reason = unfit ? /** @type {'task'|'language'} */ (fitness(entry, need)) : 'none';
-  const best = recommended(need, catalog);
+  const best = recommended(need, catalog, device);
   return {
     offer: {
       reason,
@@ -81,13 +82,22 @@ export function chooseModel(need, installed, loaded, catalog) {
   };
 }
 
+/** The largest download offered to a device with a GPU: a 1–1.5B model at 4 bits. */
+export const GPU_MAX_BYTES = 1.2e9;
+
 /**
- * The catalog's recommended download for `need`: the entry marked
- * `default` if it fits, else the smallest fitting one.
- * @param {Need} need @param {CatalogEntry[]} catalog
+ * The catalog's recommended download for `need`, chosen by the device: with
+ * a GPU the largest fitting model up to `GPU_MAX_BYTES` (a 1–1.5B model
+ * answers in seconds there); on the CPU the entry marked `default` if it
+ * fits, else the smallest fitting one (what answers in reasonable time).
+ * @param {Need} need @param {CatalogEntry[]} catalog @param {{gpu?: boolean}} [device]
  */
-export function recommended(need, catalog) {
+export function recommended(need, catalog, { gpu = false } = {}) {
   const fitting = catalog.filter((entry) => (entry.kind ?? 'gguf') === 'gguf' && fitness(entry, need) === 'fit');
   const size = (/** @type {CatalogEntry} */ e) => e.bytes ?? e.approxBytes ?? Infinity;
+  if (gpu) {
+    const large = fitting.filter((e) => size(e) <= GPU_MAX_BYTES).sort((a, b) => size(b) - size(a));
+    if (large.length) return large[0];
+  }
   return fitting.find((e) => /** @type {any} */ (e).default) ?? fitting.sort((a, b) => size(a) - size(b))[0] ?? null;
 }

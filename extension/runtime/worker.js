@@ -107,7 +107,8 @@ async function ensureModel(rt, id, wanted) {
  */
 async function ensureFitModel(rt, id, need) {
   const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
-  const choice = chooseModel(need, ready, rt.modelName() ?? null, await catalog());
+  const gpu = rt.report().backend === 'gpu';
+  const choice = chooseModel(need, ready, rt.modelName() ?? null, await catalog(), { gpu });
   if ('offer' in choice) return choice.offer;
   if (choice.run) await ensureModel(rt, id, choice.run.id);
   return null;

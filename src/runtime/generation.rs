@@ -241,7 +241,11 @@ impl<'a> Job<'a> {
             StopReason::MaxTokens | StopReason::ContextFull
         );
         show(&checks.finish(spent));
-        self.output_stop = checks.stop().cloned();
+        // The first notable stop of what the user sees is the one reported
+        // (a part's notes are not shown).
+        if stream && self.output_stop.as_ref().is_none_or(|s| !s.is_notable()) {
+            self.output_stop = checks.stop().cloned();
+        }
         self.tokens += generation.tokens.len();
         self.seconds += generation.generation_seconds;
         self.prompt_tokens += generation.prompt_tokens;
@@ -412,12 +416,9 @@ impl<'a> Job<'a> {
             let budget = tasks::translation_budget(self.count(&chunk.text));
             let mut checks = OutputChecks::translation(detector, &request.target_language, None);
             text.push_str(&self.generate(&messages, budget, true, &mut checks).await?);
-            // A run-away part ends the translation: the panel says why.
-            if self
-                .output_stop
-                .as_ref()
-                .is_some_and(OutputStop::is_notable)
-            {
+            // A model that cannot write the language will not in the next
+            // part either; a loop or an overlong part was bounded and cut.
+            if matches!(self.output_stop, Some(OutputStop::WrongLanguage { .. })) {
                 break;
             }
         }

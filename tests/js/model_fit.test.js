@@ -56,3 +56,12 @@ test('with nothing installed the recommended model for the task is offered', () 
   assert.ok((choice.offer.model?.bytes ?? 0) > 90e6);
   assert.equal(recommended({ task: 'translate', targetLanguage: 'fr' }, [...catalog.models, translator])?.id, 'qwen-test');
 });
+
+test('the recommended download depends on the device', () => {
+  const small = { ...translator, id: 'small', bytes: 400e6 };
+  const large = { ...translator, id: 'large', bytes: 1.1e9 };
+  const huge = { ...translator, id: 'huge', bytes: 2.5e9 };
+  const need = { task: 'translate', targetLanguage: 'de' };
+  assert.equal(recommended(need, [huge, large, small], { gpu: true })?.id, 'large');
+  assert.equal(recommended(need, [huge, large, small], { gpu: false })?.id, 'small');
+});
