@@ -41,7 +41,9 @@ fn eval() {
     let articles = read_json(&common::repo_root().join("tests/fixtures/eval/articles.json"));
     let pairs = read_json(&dir.join("pairs.json"));
     std::fs::create_dir_all(dir.join("translations")).unwrap();
+    // Rows are written as they come, so a run cut short keeps what it measured.
     let mut rows = String::new();
+    let results = dir.join("results.tsv");
     for model in models.split(',').filter(|m| !m.is_empty()) {
         let runtime = Runtime::on_cpu("eval");
         let mut file = File::open(common::model_path(model)).unwrap();
@@ -59,6 +61,7 @@ fn eval() {
                     score.answers
                 );
             }
+            std::fs::write(&results, &rows).unwrap();
         }
         for (direction, seconds, answers) in translations(&runtime, &pairs, model, &dir) {
             let _ = writeln!(
@@ -67,7 +70,7 @@ fn eval() {
                 seconds / answers as f64
             );
         }
-        std::fs::write(dir.join("results.tsv"), &rows).unwrap();
+        std::fs::write(&results, &rows).unwrap();
     }
 }
 
