@@ -90,7 +90,8 @@ test('Stop ends a summary mid-stream, and the next request starts at once', asyn
   const { page, tabId } = await openPage(env.browser, 'onpage.html');
   await selectNewText(page, '#slot', fixture.payload.text);
   await invokeWith(env.browser, tabId, 'summarize', { type: 'key-points', length: 'long', format: 'markdown' });
-  const streaming = await waitForPanel(page, (p) => p.events.token >= 2 || ended(p));
+  // The first bullet shows while the others are being written.
+  const streaming = await waitForPanel(page, (p) => p.events.token >= 1 || ended(p), 300_000);
   assert.equal(streaming.state, 'running', `still running with ${streaming.events.token} bullets shown`);
   await page.keyboard.press('Escape'); // closing the panel stops its request
   assert.equal(await readPanel(page), null);
