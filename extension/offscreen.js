@@ -171,5 +171,7 @@ chrome.runtime.onMessage.addListener((message, sender) => {
       worker?.postMessage({ type: 'debug.hang' });
     } else worker?.postMessage({ type: 'debug.crash' });
   }
+  // For end-to-end tests: the catalog the runtime offers downloads from.
+  if (message?.type === 'locus.runtime.catalogForTest' && !sender.tab) worker?.postMessage({ type: 'debug.catalog', models: message.models });
 });
 connect();

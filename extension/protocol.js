@@ -14,7 +14,7 @@ export const PROTOCOL_VERSION = 1;
 export const RUNTIME_KINDS = Object.freeze(['report', 'summarize', 'translate', 'detect', 'chat']);
 
 /** Kinds the runtime worker's model store answers (`extension/runtime/store.js`). */
-export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete', 'models.cancel', 'models.import']);
+export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete', 'models.cancel', 'models.import', 'models.install']);
 
 /**
  * Kinds the runtime worker's conversation answers (`extension/runtime/conversation.js`):
@@ -26,7 +26,7 @@ export const CONVERSATION_KINDS = Object.freeze(['chat.send', 'chat.watch', 'cha
 
 /**
  * @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'
- *   |'models.cancel'|'models.import'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'} RequestKind
+ *   |'models.cancel'|'models.import'|'models.install'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'} RequestKind
  */
 /** @type {readonly RequestKind[]} */
 export const REQUEST_KINDS = Object.freeze(
@@ -34,7 +34,7 @@ export const REQUEST_KINDS = Object.freeze(
 );
 
 /** Kinds a content script (running inside a web page) may ask for. */
-export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect']));
+export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect', 'models.install']));
 
 export const EVENT_TYPES = Object.freeze(['progress', 'token', 'done', 'error']);
 

@@ -25,7 +25,9 @@ try {
   const panel = await waitForPanelEnd(page, 600_000);
   const screenshot = path.join(out, 'locus-run.png');
   await page.screenshot({ path: screenshot });
-  console.log(`\n${panel.title}\n${'-'.repeat(panel.title.length)}\n${panel.output.trim()}\n`);
+  // The answer as the runtime wrote it (markdown bullets); the panel shows it rendered.
+  const summary = typeof panel.result?.text === 'string' ? panel.result.text : panel.output;
+  console.log(`\n${panel.title}\n${'-'.repeat(panel.title.length)}\n${summary.trim()}\n`);
   console.log(`${panel.footer}\nStatus: ${panel.status}. Events: ${JSON.stringify(panel.events)}`);
   console.log(`Screenshot: ${screenshot}`);
   if (panel.state !== 'done') process.exitCode = 1;

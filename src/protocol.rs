@@ -86,6 +86,10 @@ pub struct SummarizeRequest {
     /// make long-text handling quick; clamped to the model's own).
     #[serde(default)]
     pub context_tokens: Option<usize>,
+    /// Times a phrase may recur before the answer counts as a loop (tests
+    /// lower it to provoke the stop; see `tasks::RepetitionGuard`).
+    #[serde(default)]
+    pub repeat_limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -111,6 +111,7 @@ fn control_tokens_in_page_text_stay_text_in_summaries() {
             length: SummaryLength::Short,
             format: SummaryFormat::PlainText,
             context_tokens: None,
+            repeat_limit: None,
         };
         let text = hostile(&model);
         let messages = tasks::summary_messages(&request(&text));

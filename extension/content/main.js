@@ -17,8 +17,9 @@ const TITLES = { summarize: 'panelTitleSummary', translate: 'panelTitleTranslati
 /**
  * What the service worker sends with an action (settings at the time).
  * @typedef {{type?: string, length?: string, format?: string, targetLanguage?: string,
- *   targetLanguages?: string[], contextTokens?: number}} Options
- * (`contextTokens` is for tests: a small context makes long-text handling quick.)
+ *   targetLanguages?: string[], contextTokens?: number, repeatLimit?: number}} Options
+ * (`contextTokens` and `repeatLimit` are for tests: a small context makes
+ * long-text handling quick, a low repeat limit provokes the loop stop.)
  * @typedef {import('./page_text.js').EditableSelection} EditableSelection
  */
 
@@ -67,6 +68,11 @@ function start(panel, action, options, text, editable) {
       if (source) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
     }
     if (event.event === 'done') finished(panel, action, event.result ?? {}, editable);
+    // No installed model fits the task: offer the download, then run again.
+    if (event.event === 'error' && event.offer) {
+      offerModel(panel, /** @type {Offer} */ (event.offer), () => start(panel, action, options, text, editable));
+      return;
+    }
     if (event.event === 'done' || event.event === 'error') {
       const fields = retryFields(action, options);
       if (fields.length) panel.offerRetry(fields, (values) => start(panel, action, { ...options, ...values }, text, editable));
@@ -88,6 +94,61 @@ function progress(panel, { stage, done, total, percent }, source) {
   if (stage === 'combine') panel.setStatus(t('panelCombining', total));
 }
 
+/** @typedef {import('../model_fit.js').Offer} Offer */
+
+/**
+ * Says why no installed model may run the task and offers the fitting
+ * download in place: its size and licence, one click, its progress here,
+ * and the request again once it is ready.
+ * @param {Panel} panel @param {Offer} offer @param {() => void} rerun
+ */
+function offerModel(panel, offer, rerun) {
+  const task = t(offer.task === 'translate' ? 'taskNameTranslate' : 'taskNameSummarize');
+  const model = offer.model;
+  const about = model ? `${model.name} (${[sizeText(model.bytes), model.license].filter(Boolean).join(', ')})` : '';
+  let message;
+  if (!model) message = t('offerNoneAvailable', offer.current ?? '', task);
+  else if (offer.reason === 'none') message = t('offerNoModel', task, about);
+  else if (offer.reason === 'language') message = t('offerLanguage', offer.current ?? '', languageName(offer.targetLanguage ?? ''), about);
+  else message = t(offer.englishOnly ? 'offerEnglishOnly' : 'offerNotForTask', offer.current ?? '', task, about);
+  panel.fail(message);
+  panel.setOffer(offer.model?.id ?? '');
+  if (!model) return;
+  const button = panel.addAction(t('offerDownload', model.name), () => {
+    button.remove();
+    panel.working(t('offerDownloading', model.name, ''));
+    const download = client.request('models.install', { id: model.id }, (event) => {
+      if (event.event === 'progress' && typeof event.done === 'number') {
+        const total = typeof event.total === 'number' ? event.total : model.bytes;
+        panel.showProgress(t('offerDownloading', model.name, `${sizeText(event.done)} / ${sizeText(total)}`), event.done, total);
+      }
+      if (event.event === 'done') rerun();
+      if (event.event === 'error') panel.fail(`${event.message} (${event.code})`);
+    });
+    panel.onStop = () => download.abort();
+  });
+}
+
+/** A byte count for people: `1.1 GB`, `98 MB`. @param {number} bytes */
+function sizeText(bytes) {
+  if (!(bytes > 0)) return '';
+  const [value, unit] = bytes >= 1e9 ? [bytes / 1e9, 'GB'] : [bytes / 1e6, 'MB'];
+  return `${value.toLocaleString(undefined, { maximumFractionDigits: value < 10 ? 1 : 0 })} ${unit}`;
+}
+
+/** Status lines for the reasons the runtime stopped or cut an answer. */
+const STOP_MESSAGES = { repetition: 'stopRepetition', tooLong: 'stopTooLong', shortened: 'stopShortened' };
+
+/** Says why the answer ended early, if it did. @param {Panel} panel @param {any} result */
+function explainStop(panel, result) {
+  const reason = result.stopReason;
+  if (reason === 'wrongLanguage') {
+    panel.setStatus(t('stopWrongLanguage', languageName(result.foundLanguage ?? ''), languageName(result.targetLanguage ?? '')));
+  } else if (reason in STOP_MESSAGES) {
+    panel.setStatus(t(STOP_MESSAGES[/** @type {keyof STOP_MESSAGES} */ (reason)]));
+  }
+}
+
 /**
  * @param {Panel} panel @param {string} action @param {any} result
  * @param {EditableSelection|null} editable
@@ -103,12 +164,14 @@ function finished(panel, action, result, editable) {
     }));
     panel.showRanking(rows);
   }
+  if (action === 'summarize') explainStop(panel, result);
   if (action === 'translate') {
     if (result.alreadyInTarget) {
       panel.setStatus(t('panelAlreadyInTarget', languageName(result.targetLanguage)));
       return;
     }
     if (result.sourceLanguage) panel.setStatus(t('panelTranslatedFrom', languageName(result.sourceLanguage)));
+    explainStop(panel, result);
     if (editable && result.text) {
       const button = panel.addAction(t('panelReplace'), () => {
         const replaced = replaceSelection(editable, result.text);
@@ -161,6 +224,7 @@ function requestFor(action, options, text) {
           length: options.length,
           format: options.format,
           contextTokens: options.contextTokens,
+          repeatLimit: options.repeatLimit,
         },
       };
     case 'translate':

@@ -136,7 +136,7 @@ export class Panel {
     this.#footer.textContent = '';
     this.#counts = { progress: 0, token: 0, done: 0, error: 0 };
     this.#progressLog = [];
-    for (const key of ['events', 'progress', 'result', 'state']) delete this.#panel.dataset[key];
+    for (const key of ['events', 'progress', 'result', 'state', 'offer']) delete this.#panel.dataset[key];
     this.#status.textContent = t('panelStarting');
     this.#status.classList.remove('error');
     this.#status.setAttribute('role', 'status');
@@ -275,6 +275,39 @@ export class Panel {
     this.#options.hidden = !this.#options.hidden;
     this.#retry.setAttribute('aria-expanded', String(!this.#options.hidden));
     if (!this.#options.hidden) this.#options.querySelector('select')?.focus();
+  }
+
+  /**
+   * Marks the model the panel offers for download (for tests and debugging).
+   * @param {string} id
+   */
+  setOffer(id) {
+    this.#panel.dataset.offer = id;
+  }
+
+  /** Shows the panel at work again (e.g. a download it started). @param {string} message */
+  working(message) {
+    this.#status.textContent = message;
+    this.#status.classList.remove('error');
+    this.#status.setAttribute('role', 'status');
+    this.#progress.hidden = false;
+    this.#progress.classList.remove('determinate');
+    this.#stop.hidden = false;
+    this.#panel.dataset.state = 'running';
+  }
+
+  /**
+   * A status line with a determinate bar.
+   * @param {string} message @param {number} done @param {number} total
+   */
+  showProgress(message, done, total) {
+    this.#status.textContent = message;
+    if (total > 0) {
+      const percent = Math.round((100 * done) / total);
+      this.#progress.classList.add('determinate');
+      this.#bar.style.width = `${percent}%`;
+      this.#progress.setAttribute('aria-valuenow', String(percent));
+    }
   }
 
   /** Ends the panel's work with a message, without a request. @param {string} message */

@@ -10,6 +10,7 @@
 
 import init, { Runtime, crashForTest } from '../../pkg/locus.js';
 import { CONVERSATION_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
+import { CHECKED_TASKS, chooseModel } from '../model_fit.js';
 import * as conversation from './conversation.js';
 import * as downloads from './downloads.js';
 import * as store from './store.js';
@@ -47,6 +48,11 @@ function post(event) {
 /** @param {any} message */
 async function handle(message) {
   const id = String(message?.id ?? '');
+  if (message?.type === 'debug.catalog') {
+    // From the offscreen document, for end-to-end tests: a catalog of local files.
+    catalogForTest = message.models;
+    return;
+  }
   if (message?.type === 'debug.crash') {
     // From the offscreen document, for the crash-recovery test: a real panic.
     await runtime;
@@ -72,7 +78,11 @@ async function handle(message) {
     if (message?.type === 'request' && MODEL_KINDS.has(message.kind)) {
       const { model, ...payload } = message.payload ?? {};
       message = { ...message, payload };
-      await ensureModel(rt, id, model);
+      // A model the user chose runs as asked; otherwise only one fit for the task.
+      if (!model && CHECKED_TASKS.includes(message.kind)) {
+        const offer = await ensureFitModel(rt, id, { task: message.kind, targetLanguage: payload.targetLanguage });
+        if (offer) return post({ ...errorEvent(id, ERROR_CODES.NO_MODEL, offerMessage(offer)), offer });
+      } else await ensureModel(rt, id, model);
     }
     if (message?.type === 'request' && LANGID_KINDS.has(message.kind)) await ensureLanguageModel(rt);
     await rt.handle(message, post);
@@ -104,6 +114,36 @@ async function ensureModel(rt, id, wanted, emit = post) {
   const info = await store.withModelFile(choice.id, (access) => rt.loadModel(choice.id, access, onProgress));
   await rt.gpuSettled();
   emit({ type: 'event', id, event: 'progress', stage: 'loaded', message: `${choice.name} on ${info.backend}`, model: info });
+}
+
+/**
+ * Loads an installed model fit for `need` (see `model_fit.js`) unless the
+ * loaded one is; returns the download to offer when none is installed.
+ * @param {any} rt @param {string} id @param {import('../model_fit.js').Need} need
+ */
+async function ensureFitModel(rt, id, need) {
+  const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
+  const gpu = rt.report().backend === 'gpu';
+  const choice = chooseModel(need, ready, rt.modelName() ?? null, await catalog(), { gpu });
+  if ('offer' in choice) return choice.offer;
+  if (choice.run) await ensureModel(rt, id, choice.run.id);
+  return null;
+}
+
+/** The offer as one English line, for clients that show only the message. @param {any} offer */
+function offerMessage(offer) {
+  const what = offer.model ? `; ${offer.model.name} can do it` : '';
+  return offer.current ? `${offer.current} is not made for ${offer.task}${what}` : `no model is installed${what}`;
+}
+
+/** @type {import('../model_fit.js').CatalogEntry[]|null} */
+let catalogForTest = null;
+
+/** The catalog's downloadable entries (tests may replace them). */
+async function catalog() {
+  if (catalogForTest) return catalogForTest;
+  const response = await fetch(new URL('../catalog.json', import.meta.url));
+  return (await response.json()).models;
 }
 
 /**
@@ -143,8 +183,11 @@ async function storeRequest(rt, { id, kind, payload }) {
       return done({ cancelled: payload?.id });
     case 'models.import':
       return done(payload?.finish ? await store.finishImport(payload) : await store.beginImport(payload ?? {}));
+    case 'models.install':
     case 'models.download': {
-      const manifest = await downloads.start(payload ?? {}, id, ({ done: bytes, total, restarted }) =>
+      // A page may only install what the catalog offers, by its id.
+      const wanted = kind === 'models.install' ? await catalogDownload(payload?.id) : payload ?? {};
+      const manifest = await downloads.start(wanted, id, ({ done: bytes, total, restarted }) =>
         post({ type: 'event', id, event: 'progress', stage: restarted ? 'restart' : 'download', message: 'Downloading', done: bytes, total: total ?? undefined }),
       );
       downloads.detach(id);
@@ -153,6 +196,13 @@ async function storeRequest(rt, { id, kind, payload }) {
     default:
       throw new store.StoreError(ERROR_CODES.UNKNOWN_KIND, `unknown store request ${kind}`);
   }
+}
+
+/** The download request for catalog entry `id`. @param {unknown} id */
+async function catalogDownload(id) {
+  const entry = (await catalog()).find((e) => e.id === id);
+  if (!entry) throw new store.StoreError(ERROR_CODES.BAD_MESSAGE, `no catalog model ${String(id).slice(0, 100)}`);
+  return { id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind };
 }
 
 /**

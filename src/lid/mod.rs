@@ -13,6 +13,7 @@ mod args;
 mod bytes;
 mod detector;
 mod dictionary;
+mod drift;
 mod error;
 mod fasttext;
 mod hash;
@@ -23,6 +24,7 @@ mod quant;
 
 pub use args::{Args, Loss};
 pub use detector::{Detection, LanguageDetector, MAX_CHARS, UNDETERMINED, language_code};
+pub use drift::LanguageDrift;
 pub use error::LidError;
 pub use fasttext::{FastText, Prediction};
 pub use normalize::normalize;

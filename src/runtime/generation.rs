@@ -22,7 +22,7 @@ use crate::engine::{
 use crate::error::LocusError;
 use crate::lid::{Detection, LanguageDetector, UNDETERMINED};
 use crate::protocol::{ChatMessage, Event, EventBody, SummarizeRequest, TranslateRequest};
-use crate::tasks::{self, chunk};
+use crate::tasks::{self, OutputChecks, OutputStop, chunk};
 use crate::tokenizer::Tokenizer;
 
 /// The context used when a request does not ask for a smaller one: larger
@@ -58,6 +58,8 @@ pub struct Job<'a> {
     /// The last prompt as rendered for the model (shown to tests).
     prompt: String,
     stop: Option<StopReason>,
+    /// Why the output checks ended or cut the answer (`tasks::OutputChecks`).
+    output_stop: Option<OutputStop>,
 }
 
 impl<'a> Job<'a> {
@@ -89,6 +91,7 @@ impl<'a> Job<'a> {
             prompt_seconds: 0.0,
             prompt: String::new(),
             stop: None,
+            output_stop: None,
         }
     }
 
@@ -140,13 +143,15 @@ impl<'a> Job<'a> {
         Ok(room)
     }
 
-    /// Runs one generation after `messages`; streams its text as token
-    /// events when `stream` is set. Returns the text.
+    /// Runs one generation after `messages`, its text through `checks`
+    /// (which shape it and may stop it); streams what they let through as
+    /// token events when `stream` is set. Returns that text.
     async fn generate(
         &mut self,
         messages: &[ChatMessage],
         max_tokens: usize,
         stream: bool,
+        checks: &mut OutputChecks<'_>,
     ) -> Result<String, LocusError> {
         let (tokenizer, template) = self.text();
         let (text, prompt) = render_prompt(tokenizer, template, messages)?;
@@ -165,14 +170,23 @@ impl<'a> Job<'a> {
         let aborted = self.aborted;
         let id = self.id;
         let emit = std::cell::RefCell::new(&mut *self.emit);
+        let mut shown = String::new();
+        let mut show = |text: &str| {
+            if stream && !text.is_empty() {
+                (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+            }
+            shown.push_str(text);
+        };
         let mut on_text = |text: &str| {
             if aborted() {
                 return ControlFlow::Break(());
             }
-            if stream {
-                (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+            let step = checks.push(text);
+            show(&step.show);
+            match step.stop {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
             }
-            ControlFlow::Continue(())
         };
         // Between prompt chunks: stop if aborted, say how far the reading is.
         let mut on_prefill = |progress: PrefillProgress| {
@@ -219,15 +233,25 @@ impl<'a> Job<'a> {
             EngineError::Gpu(error) => LocusError::Gpu(error),
             other => LocusError::Internal(other.to_string()),
         })?;
-        if generation.stop == StopReason::Cancelled || aborted() {
+        if aborted() || (generation.stop == StopReason::Cancelled && checks.stop().is_none()) {
             return Err(LocusError::Aborted);
+        }
+        let spent = matches!(
+            generation.stop,
+            StopReason::MaxTokens | StopReason::ContextFull
+        );
+        show(&checks.finish(spent));
+        // The first notable stop of what the user sees is the one reported
+        // (a part's notes are not shown).
+        if stream && self.output_stop.as_ref().is_none_or(|s| !s.is_notable()) {
+            self.output_stop = checks.stop().cloned();
         }
         self.tokens += generation.tokens.len();
         self.seconds += generation.generation_seconds;
         self.prompt_tokens += generation.prompt_tokens;
         self.prompt_seconds += generation.prompt_seconds;
         self.stop = Some(generation.stop);
-        Ok(generation.text)
+        Ok(shown)
     }
 
     /// The `done` event: the task's own fields plus the run's figures.
@@ -245,6 +269,12 @@ impl<'a> Job<'a> {
             "prompt": self.prompt,
         });
         if let (Value::Object(result), Value::Object(fields)) = (&mut result, fields) {
+            result.extend(fields);
+        }
+        let stop = self.output_stop.as_ref().filter(|s| s.is_notable());
+        if let (Value::Object(result), Some(Value::Object(fields))) =
+            (&mut result, stop.map(OutputStop::fields))
+        {
             result.extend(fields);
         }
         self.event(EventBody::Done { result });
@@ -271,7 +301,8 @@ impl<'a> Job<'a> {
         let whole_tokens = self.prompt_len(&whole)?;
         if whole_tokens + reply <= self.context {
             self.announce(whole_tokens);
-            let text = self.generate(&whole, reply, true).await?;
+            let mut checks = summary_checks(request);
+            let text = self.generate(&whole, reply, true, &mut checks).await?;
             self.done(text, json!({ "parts": 1 }));
             return Ok(());
         }
@@ -304,14 +335,18 @@ impl<'a> Job<'a> {
                 };
                 self.progress(stage, message, at, total);
                 let messages = tasks::part_messages(&chunk.text);
-                let note = self.generate(&messages, notes_budget, false).await?;
+                let mut checks = OutputChecks::plain(None);
+                let note = self
+                    .generate(&messages, notes_budget, false, &mut checks)
+                    .await?;
                 taken.push(note.trim().to_string());
             }
             notes = taken.join("\n\n");
             if self.count(&notes) <= combine_room {
                 self.progress("combine", format!("Combining {parts} parts"), parts, parts);
                 let messages = tasks::combine_messages(request, &notes);
-                let text = self.generate(&messages, reply, true).await?;
+                let mut checks = summary_checks(request);
+                let text = self.generate(&messages, reply, true, &mut checks).await?;
                 self.done(text, json!({ "parts": parts, "rounds": round + 1 }));
                 return Ok(());
             }
@@ -378,14 +413,29 @@ impl<'a> Job<'a> {
                 let tokens = self.prompt_len(&messages)?;
                 self.announce(tokens);
             }
-            let budget = 2 * self.count(&chunk.text) + 32;
-            text.push_str(&self.generate(&messages, budget, true).await?);
+            let budget = tasks::translation_budget(self.count(&chunk.text));
+            let mut checks = OutputChecks::translation(detector, &request.target_language, None);
+            text.push_str(&self.generate(&messages, budget, true, &mut checks).await?);
+            // A model that cannot write the language will not in the next
+            // part either; a loop or an overlong part was bounded and cut.
+            if matches!(self.output_stop, Some(OutputStop::WrongLanguage { .. })) {
+                break;
+            }
         }
         let mut result = languages;
         result["parts"] = json!(total);
         self.done(text, result);
         Ok(())
     }
+}
+
+/// A summary's output checks: its shape, and the loop check.
+fn summary_checks(request: &SummarizeRequest) -> OutputChecks<'static> {
+    OutputChecks::summary(
+        tasks::summary_shape(request),
+        request.format,
+        request.repeat_limit,
+    )
 }
 
 /// Tokens in `text` as the model reads it (no special tokens).

@@ -43,7 +43,10 @@ fn summary_of(request: &SummarizeRequest, text: &str, subject: &str) -> Vec<Chat
     let instruction = match (request.summary_type, request.length) {
         (SummaryType::KeyPoints, length) => {
             let count = pick(length, "3", "5", "7");
-            format!("Summarise {subject} as a bulleted list of its {count} most important points.")
+            format!(
+                "Summarise {subject} as a bulleted list of its {count} most important points, \
+                 one short sentence each."
+            )
         }
         (SummaryType::Tldr, length) => {
             let size = pick(length, "one sentence", "three sentences", "five sentences");
@@ -84,18 +87,10 @@ fn user(text: &str, instruction: &str) -> ChatMessage {
     }
 }
 
-/// At most how many tokens a summary of this type and length may take.
+/// At most how many tokens a summary of this type and length may take
+/// (the shaper stops it sooner once the shape is full).
 pub fn summary_budget(request: &SummarizeRequest) -> usize {
-    let base = match request.summary_type {
-        SummaryType::Headline => 40,
-        SummaryType::Tldr | SummaryType::Teaser => 120,
-        SummaryType::KeyPoints => 160,
-    };
-    match request.length {
-        SummaryLength::Short => base / 2,
-        SummaryLength::Medium => base,
-        SummaryLength::Long => base * 2,
-    }
+    super::shape::summary_shape(request).token_budget()
 }
 
 fn pick(
@@ -122,6 +117,7 @@ mod tests {
             length,
             format: SummaryFormat::PlainText,
             context_tokens: None,
+            repeat_limit: None,
         }
     }
 

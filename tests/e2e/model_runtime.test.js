@@ -53,7 +53,8 @@ test('download SmolLM2 into the store, then summarise with it', async () => {
   const last = events.at(-1);
   assert.equal(last.event, 'done', JSON.stringify(last));
   const tokens = events.filter((e) => e.event === 'token');
-  assert.ok(tokens.length >= 2, `streamed ${tokens.length} token events`);
+  // A summary streams by whole sentences (src/tasks/shape.rs): a short TL;DR is one.
+  assert.ok(tokens.length >= 1, `streamed ${tokens.length} token events`);
   assert.equal(tokens.map((e) => e.text).join(''), last.result.text);
   assert.ok(last.result.text.trim().length > 0);
   assert.equal(last.result.model, 'smollm2-135m');

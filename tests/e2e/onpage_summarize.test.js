@@ -30,14 +30,12 @@ test('a selected paragraph streams into the panel, equal to the native greedy su
   const { type, length, format } = fixture.payload;
   await invokeWith(env.browser, tabId, 'summarize', { type, length, format });
 
-  // Tokens show up while the request is still running.
-  const streaming = await waitForPanel(page, (p) => p.events.token >= 2 || ended(p));
-  assert.equal(streaming.state, 'running', `still running with ${streaming.events.token} tokens shown`);
-  assert.ok(streaming.output.length > 0);
-
+  // A summary streams by whole sentences (see src/tasks/shape.rs): this
+  // one-sentence TL;DR comes as one token event; the Stop test below sees
+  // key points stream while the request runs.
   const panel = await waitForPanel(page, ended);
   assert.equal(panel.state, 'done', panel.status);
-  assert.ok(panel.events.token >= 2, JSON.stringify(panel.events));
+  assert.ok(panel.events.token >= 1, JSON.stringify(panel.events));
   assert.equal(panel.output, fixture.text, 'the panel shows the native greedy output');
   assert.equal(panel.result.text, fixture.text);
   assert.match(panel.footer, /^smollm2-135m · CPU · \d+(\.\d)? tokens\/s$/);
@@ -92,12 +90,14 @@ test('Stop ends a summary mid-stream, and the next request starts at once', asyn
   const { page, tabId } = await openPage(env.browser, 'onpage.html');
   await selectNewText(page, '#slot', fixture.payload.text);
   await invokeWith(env.browser, tabId, 'summarize', { type: 'key-points', length: 'long', format: 'markdown' });
-  await waitForPanel(page, (p) => p.events.token >= 2);
+  // The first bullet shows while the others are being written.
+  const streaming = await waitForPanel(page, (p) => p.events.token >= 1 || ended(p), 300_000);
+  assert.equal(streaming.state, 'running', `still running with ${streaming.events.token} bullets shown`);
   await page.keyboard.press('Escape'); // closing the panel stops its request
   assert.equal(await readPanel(page), null);
 
   const started = Date.now();
-  await invokeWith(env.browser, tabId, 'summarize', { type: fixture.payload.type, length: 'short', format: 'plain-text' });
+  await invokeWith(env.browser, tabId, 'summarize', { type: fixture.payload.type, length: fixture.payload.length, format: fixture.payload.format });
   // The runtime reads the new prompt as soon as the request arrives: the
   // stopped generation is not in its way (tests/onpage.rs checks it stops
   // within one token).

@@ -19,6 +19,9 @@ let env;
 before(async () => {
   await mkdir(OUT, { recursive: true });
   env = await launchWithModels({ llm: true, langid: true });
+  // SmolLM2 is not offered for translation (tests/e2e/answers.test.js): these
+  // tests run it as a user may, by choosing it for translation in Settings.
+  await env.browser.sw.evaluate(() => chrome.storage.sync.set({ settings: { defaultModels: { translate: 'smollm2-135m' } } }));
 });
 after(async () => env?.close());
 

@@ -10,6 +10,7 @@
 
 mod build;
 mod catalog;
+mod eval;
 mod fuzz;
 mod fuzz_seeds;
 mod models;
@@ -32,6 +33,9 @@ commands:
   models --large
            fetch Qwen2.5-Coder-1.5B-Instruct (1.1 GB) for tests/models_larger.rs
   catalog  only check extension/catalog.json (pinned revisions; sizes and hashes of cached models)
+  eval [MODEL.gguf ...]
+           the quality harness: summaries (shape, key facts) and translations (chrF)
+           by every model in models/ (or those named), as a table (not part of test)
   fuzz [SECONDS]
            coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
            and chat templates, SECONDS per target (default 60; not part of test)";
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
             Some(other) => Err(format!("models: unknown option {other}")),
         },
         "catalog" => catalog::check_cached(),
+        "eval" => eval::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
