@@ -36,7 +36,7 @@ let popup;
 
 before(async () => {
   if (SKIP) return;
-  [browser, server] = await Promise.all([launch({ webgpu: true }), serveModels()]);
+  [browser, server] = await Promise.all([launch({ webgpu: true, backend: 'webgpu' }), serveModels()]);
   popup = await openExtensionPage(browser, 'popup/popup.html');
   // Starting the runtime (GPU self-test) and loading the model onto
   // SwiftShader are silent steps that took over 300 s on the busy 2-core

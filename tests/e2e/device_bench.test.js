@@ -1,0 +1,91 @@
+// @ts-check
+/**
+ * "Test this device": from the Settings tab, the benchmark page measures
+ * SmolLM2 on WebGPU (SwiftShader here) and on the CPU (WASM, threads) and
+ * shows both in its table; the figures are printed. Its waits are bounded by
+ * measured speed: the CPU is measured first (its own bound is generous:
+ * 10 minutes), and WebGPU then gets `SWIFTSHADER_SLOWDOWN` times the CPU's
+ * load and measurement time (SwiftShader ran SmolLM2 at 0.1–0.2 tokens/s
+ * where the WASM CPU path ran 4–12: 20–120×).
+ */
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openExtensionPage, sendRaw } from './harness.js';
+import { serveModels } from './model_server.js';
+
+const MODEL = { id: 'smollm2-135m', file: 'SmolLM2-135M-Instruct.Q4_1.gguf', sha256: 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53' };
+const PLAN = { promptTokens: 16, answerTokens: 4 };
+const CPU_BOUND_MS = 600_000;
+const SWIFTSHADER_SLOWDOWN = 200;
+const MIN_GPU_BOUND_MS = 120_000;
+
+/** @type {import('./harness.js').Browser} */
+let browser;
+/** @type {Awaited<ReturnType<typeof serveModels>>} */
+let server;
+before(async () => {
+  [browser, server] = await Promise.all([launch({ webgpu: true }), serveModels()]);
+  const popup = await openExtensionPage(browser, 'popup/popup.html');
+  const { file, ...payload } = MODEL;
+  const events = await sendRaw(popup, { type: 'request', id: 'dl', kind: 'models.download', payload: { ...payload, url: server.url(file) } }, 120_000);
+  assert.equal(events.at(-1).event, 'done', JSON.stringify(events.at(-1)));
+  await popup.close();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('Settings → "Test this device" measures WebGPU and the CPU and shows a copyable table', async () => {
+  const popup = await openExtensionPage(browser, 'popup/popup.html');
+  await popup.click('#tab-settings');
+  const [page] = await Promise.all([browser.context.waitForEvent('page'), popup.click('#test-device')]);
+  await page.waitForLoadState();
+  assert.match(page.url(), /\/popup\/bench\.html$/);
+  await popup.close();
+
+  // The CPU first, through the page's own request path, to learn this machine's speed.
+  const cpu = await runBench(page, { ...PLAN, backends: ['cpu'] }, CPU_BOUND_MS);
+  const cpuRow = cpu.rows.find((/** @type {any} */ r) => r.backend === 'cpu');
+  assert.ok(cpuRow && !cpuRow.error, JSON.stringify(cpu.rows));
+  const cpuMs = cpuRow.loadMs + cpuRow.firstTokenMs + (1000 * PLAN.answerTokens) / cpuRow.answerTokensPerSecond;
+  const gpuBound = Math.max(MIN_GPU_BOUND_MS, SWIFTSHADER_SLOWDOWN * cpuMs);
+  console.log(`CPU run took ${(cpuMs / 1000).toFixed(1)} s: WebGPU gets ${(gpuBound / 1000).toFixed(0)} s`);
+
+  // Then both, as a user runs it, from the page's form.
+  await page.fill('input[name="promptTokens"]', String(PLAN.promptTokens));
+  await page.fill('input[name="answerTokens"]', String(PLAN.answerTokens));
+  await page.click('#bench-run');
+  await page.locator('#bench-result:not([hidden])').waitFor({ timeout: gpuBound + 2 * cpuMs + 30_000 });
+  const result = await page.evaluate(() => /** @type {any} */ (globalThis).locusBench.result);
+  const text = await page.locator('#bench-text').inputValue();
+  console.log(text);
+  const rows = await page.locator('#bench-table tbody tr').evaluateAll((trs) =>
+    trs.map((tr) => ({ backend: /** @type {HTMLElement} */ (tr).dataset.backend, cells: [...tr.children].map((td) => td.textContent) })),
+  );
+  assert.deepEqual(rows.map((r) => r.backend), ['webgpu', 'cpu']);
+  for (const row of result.rows) {
+    assert.ok(!row.error, JSON.stringify(row));
+    assert.equal(row.promptTokens, PLAN.promptTokens);
+    assert.ok(row.promptTokensPerSecond > 0 && row.answerTokensPerSecond > 0 && row.firstTokenMs > 0, JSON.stringify(row));
+  }
+  assert.match(text, /\| WebGPU \| SmolLM2/);
+  assert.match(text, /\| CPU \| SmolLM2/);
+  assert.match(text, /WebGPU adapter: .*(swiftshader|fallback)/i);
+  assert.ok(result.verdict, 'both backends measured: a verdict');
+  assert.ok(result.verdict.cpuSeconds > 0 && result.verdict.webgpuSeconds > 0);
+  assert.notEqual(await page.locator('#bench-verdict').innerText(), '');
+  await page.close();
+});
+
+/**
+ * One `device.bench` request from `page`; its result.
+ * @param {import('playwright-core').Page} page @param {object} payload @param {number} timeoutMs
+ */
+async function runBench(page, payload, timeoutMs) {
+  const events = await sendRaw(page, { type: 'request', id: `bench-${Date.now()}`, kind: 'device.bench', payload }, timeoutMs);
+  const done = events.at(-1);
+  assert.equal(done.event, 'done', JSON.stringify(events.slice(-3)));
+  return done.result;
+}
