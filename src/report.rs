@@ -271,3 +271,33 @@ fn mib(bytes: u64) -> String {
 fn kib(bytes: u64) -> String {
     format!("{} KiB", bytes >> 10)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_indicator_says_why_a_gpu_was_passed_over() {
+        let swiftshader = AdapterReport {
+            vendor: "google".into(),
+            architecture: "swiftshader".into(),
+            is_fallback_adapter: true,
+            ..AdapterReport::default()
+        };
+        let report = BackendReport::cpu_over(
+            swiftshader,
+            "the only GPU is a software renderer (SwiftShader), 3.0× slower here",
+        );
+        assert_eq!(
+            report.summary(),
+            "CPU — the only GPU is a software renderer (SwiftShader), 3.0× slower here"
+        );
+        assert!(report.lines()[1].starts_with("Passed over: WebGPU adapter google swiftshader"));
+        // Without an adapter at all, the old wording.
+        let none = BackendReport::cpu("navigator.gpu is missing");
+        assert_eq!(
+            none.summary(),
+            "CPU (no WebGPU adapter: navigator.gpu is missing)"
+        );
+    }
+}

@@ -8,7 +8,7 @@
  * neither localStorage nor chrome.storage.
  */
 
-import { Runtime, poolThreads, taskSeconds } from '../../pkg/locus.js';
+import { Runtime, poolThreads, taskSeconds, useThreads } from '../../pkg/locus.js';
 import { readBackendPreference } from '../backend_preference.js';
 import * as store from './store.js';
 
@@ -48,7 +48,9 @@ export async function runtimeOptions() {
 
 /**
  * Runs the benchmark and answers `id` with its table.
- * @param {{promptTokens?:number, answerTokens?:number, models?:string[], backends?:string[]}} payload
+ * `threads` (for measuring) splits the CPU's work over fewer of the pool's
+ * threads during this run; the verdict is kept only from a run on all.
+ * @param {{promptTokens?:number, answerTokens?:number, models?:string[], backends?:string[], threads?:number}} payload
  * @param {string} id
  * @param {(event: object) => void} post
  */
@@ -62,10 +64,38 @@ export async function benchDevice(payload, id, post) {
   const backends = ['webgpu', 'cpu'].filter((b) => !Array.isArray(payload?.backends) || payload.backends.includes(b));
   const progress = (/** @type {string} */ message, /** @type {object} */ extra = {}) =>
     post({ type: 'event', id, event: 'progress', stage: 'bench', message, ...extra });
+  const allThreads = poolThreads();
+  const threads = Number.isInteger(payload?.threads) ? useThreads(/** @type {number} */ (payload.threads)) : allThreads;
+  let measured;
+  try {
+    measured = await measure(backends, models, plan, progress);
+  } finally {
+    useThreads(allThreads);
+  }
+  const { rows, adapter, adapterKey } = measured;
+  const verdict = threads === allThreads ? verdictOf(rows, adapterKey) : null;
+  if (verdict) await writeVerdict(verdict);
+  return {
+    plan,
+    threads: { ...threadsInfo(), wasmThreads: threads },
+    adapter,
+    rows,
+    verdict,
+  };
+}
+
+/**
+ * Each model on each backend, in runtimes of their own.
+ * @param {string[]} backends @param {import('./store.js').Manifest[]} models
+ * @param {{promptTokens:number, answerTokens:number}} plan
+ * @param {(message: string, extra?: object) => void} progress
+ */
+async function measure(backends, models, plan, progress) {
   /** @type {any[]} */
   const rows = [];
   /** @type {any} */
   let adapter = null;
+  /** @type {string|null} */
   let adapterKey = null;
   for (const backend of backends) {
     progress(`Starting ${backend}`, { backend });
@@ -102,15 +132,7 @@ export async function benchDevice(payload, id, post) {
       rt.free();
     }
   }
-  const verdict = verdictOf(rows, adapterKey);
-  if (verdict) await writeVerdict(verdict);
-  return {
-    plan,
-    threads: threadsInfo(),
-    adapter,
-    rows,
-    verdict,
-  };
+  return { rows, adapter, adapterKey };
 }
 
 /**

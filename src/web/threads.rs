@@ -104,3 +104,10 @@ pub fn run_pool_thread(receiver: usize) -> Result<(), JsError> {
 pub fn pool_threads() -> usize {
     crate::cpu::pool::threads()
 }
+
+/// Splits the CPU path's work over at most `threads` of the pool's threads
+/// (for measuring); returns the count now used.
+#[wasm_bindgen(js_name = useThreads)]
+pub fn use_threads(threads: usize) -> usize {
+    crate::cpu::pool::use_wasm_threads(threads)
+}

@@ -69,7 +69,8 @@ pub fn wasm() -> Result {
         .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"]);
     if threaded {
         // The standard library with atomics (its prebuilt one has none).
-        cmd = cmd.args(["--", "-Z", "build-std=panic_abort,std"]);
+        // (wasm-pack needs the crate's path before its extra cargo flags.)
+        cmd = cmd.args([".", "--", "-Z", "build-std=panic_abort,std"]);
     }
     cmd.run()
 }
