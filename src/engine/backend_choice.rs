@@ -37,14 +37,14 @@ impl AdapterFacts {
             ("lavapipe", "lavapipe"),
             ("warp", "WARP"),
         ];
-        let text = format!(
-            "{} {} {}",
-            self.vendor, self.architecture, self.description
-        )
-        .to_lowercase();
+        let text =
+            format!("{} {} {}", self.vendor, self.architecture, self.description).to_lowercase();
         let named = KNOWN
             .iter()
-            .find(|(needle, _)| text.split(|c: char| !c.is_alphanumeric()).any(|w| w == *needle))
+            .find(|(needle, _)| {
+                text.split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w == *needle)
+            })
             .map(|(_, name)| *name);
         named.or(self.is_fallback_adapter.then_some("a fallback adapter"))
     }
@@ -183,7 +183,10 @@ mod tests {
             "the only GPU is a software renderer (SwiftShader), 3.0× slower here"
         );
         let faster = bench(&facts, 50.0, 100.0);
-        assert_eq!(choose(Preference::Auto, &facts, Some(&faster)), Choice::Webgpu);
+        assert_eq!(
+            choose(Preference::Auto, &facts, Some(&faster)),
+            Choice::Webgpu
+        );
     }
 
     #[test]
@@ -219,7 +222,10 @@ mod tests {
 
     #[test]
     fn explicit_preferences_win() {
-        assert_eq!(choose(Preference::Webgpu, &swiftshader(), None), Choice::Webgpu);
+        assert_eq!(
+            choose(Preference::Webgpu, &swiftshader(), None),
+            Choice::Webgpu
+        );
         assert!(matches!(
             choose(Preference::Cpu, &hardware(), None),
             Choice::Cpu { .. }

@@ -8,9 +8,7 @@ mod loaded;
 mod sampler;
 mod stop;
 
-pub use backend_choice::{
-    AdapterFacts, Choice, DeviceBench, Preference, choose, task_seconds,
-};
+pub use backend_choice::{AdapterFacts, Choice, DeviceBench, Preference, choose, task_seconds};
 pub use bench::{BenchFigures, BenchPlan, bench_tokens, run_bench};
 #[cfg(test)]
 pub(crate) use decode::run_ready;

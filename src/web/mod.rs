@@ -133,7 +133,11 @@ impl WebRuntime {
     /// Measures the loaded model: a `prompt_tokens` prompt (time to first
     /// token, prompt tokens/s), then `answer_tokens` generated one at a
     /// time (tokens/s). Throws a coded error without a model.
-    pub async fn bench(&self, prompt_tokens: usize, answer_tokens: usize) -> Result<JsValue, JsValue> {
+    pub async fn bench(
+        &self,
+        prompt_tokens: usize,
+        answer_tokens: usize,
+    ) -> Result<JsValue, JsValue> {
         let plan = BenchPlan {
             prompt_tokens,
             answer_tokens,

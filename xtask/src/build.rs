@@ -55,7 +55,10 @@ pub fn wasm() -> Result {
         Err(_) => String::new(),
     };
     if !flags.is_empty() {
-        cmd = cmd.env("RUSTFLAGS", flags.split_whitespace().collect::<Vec<_>>().join(" "));
+        cmd = cmd.env(
+            "RUSTFLAGS",
+            flags.split_whitespace().collect::<Vec<_>>().join(" "),
+        );
     }
     cmd = cmd
         .args([

@@ -115,7 +115,9 @@ fn threads_toolchain() -> Result {
     if components.lines().any(|line| line.trim() == "rust-src") {
         return Ok(());
     }
-    shell::step(&format!("Installing rust-src for {toolchain} (-Z build-std)"));
+    shell::step(&format!(
+        "Installing rust-src for {toolchain} (-Z build-std)"
+    ));
     Cmd::new("rustup")
         .args(["component", "add", "rust-src", "--toolchain", toolchain])
         .run()
