@@ -17,6 +17,9 @@ const YIELD_EVERY: Duration = Duration::from_millis(200);
 impl Runtime {
     /// Runs `plan` on the loaded model from an empty cache of its own (the
     /// GPU decoder's cache is shared: a kept chat turn is dropped).
+    // The engine's borrow is held across awaits on purpose: it is the lock
+    // that keeps a second request off the decoder.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn bench(&self, plan: BenchPlan) -> Result<BenchFigures, LocusError> {
         let slot = self.model.borrow().clone();
         let slot = slot.ok_or(LocusError::NoModel { task: "bench" })?;

@@ -5,11 +5,14 @@
  * busy machine's load falls on both alike: SmolLM2-135M prefill and decode
  * tokens/s (medians), and Qwen2.5-0.5B's time to first token for a
  * 500-token prompt. Prints the figures with the machine's load. Minutes
- * long: run with LOCUS_SLOW_E2E=1.
+ * long: run with LOCUS_SLOW_E2E=1. With LOCUS_LLAMA_BENCH=<llama-bench> it
+ * runs llama.cpp's CPU backend on the same model with the same threads
+ * between the browser's runs, and prints the ratios.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -59,6 +62,20 @@ async function bench(model, threads, plan, boundMs) {
   return { ...row, threads: done.result.threads.wasmThreads, wallMs: Date.now() - started };
 }
 
+const LLAMA_BENCH = process.env.LOCUS_LLAMA_BENCH;
+
+/**
+ * llama.cpp's CPU figures for `file` (tokens/s), or null without llama-bench.
+ * @param {string} file @param {number} threads @param {{promptTokens:number, answerTokens:number}} plan
+ */
+function llamaCpp(file, threads, plan) {
+  if (!LLAMA_BENCH) return null;
+  const args = ['-m', path.join(REPO_ROOT, 'models', file), '-ngl', '0', '-t', String(threads), '-p', String(plan.promptTokens), '-n', String(plan.answerTokens), '-r', '1', '-o', 'json'];
+  const runs = JSON.parse(execFileSync(LLAMA_BENCH, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 1_200_000 }));
+  const rate = (/** @type {(r: any) => boolean} */ which) => runs.find(which)?.avg_ts ?? NaN;
+  return { pp: rate((r) => r.n_prompt > 0), tg: rate((r) => r.n_gen > 0) };
+}
+
 const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
@@ -66,6 +83,8 @@ test('SmolLM2 on the CPU: every core against one thread, alternated', { skip: !S
   const plan = { promptTokens: 64, answerTokens: 16 };
   /** @type {Record<number, any[]>} */
   const byThreads = {};
+  /** @type {{pp:number, tg:number}[]} */
+  const llama = [];
   let bound = 600_000; // the first run's own bound: ten minutes
   const all = (await bench(SMOLLM2.id, 64, plan, bound)).threads;
   console.log(`threads in the pool: ${all}; load ${load()}`);
@@ -76,9 +95,21 @@ test('SmolLM2 on the CPU: every core against one thread, alternated', { skip: !S
       (byThreads[threads] ??= []).push(row);
       console.log(`run ${run + 1}, ${threads} thread(s): pp${plan.promptTokens} ${row.promptTokensPerSecond.toFixed(2)} t/s, tg${plan.answerTokens} ${row.answerTokensPerSecond.toFixed(2)} t/s; load ${load()}`);
     }
+    const native = llamaCpp(SMOLLM2.file, all, plan);
+    if (native) {
+      llama.push(native);
+      console.log(`run ${run + 1}, llama.cpp CPU -t ${all}: pp${plan.promptTokens} ${native.pp.toFixed(2)} t/s, tg${plan.answerTokens} ${native.tg.toFixed(2)} t/s; load ${load()}`);
+    }
   }
   for (const [threads, rows] of Object.entries(byThreads)) {
-    console.log(`SmolLM2 CPU, ${threads} thread(s), median of ${rows.length}: pp ${median(rows.map((r) => r.promptTokensPerSecond)).toFixed(2)} t/s, tg ${median(rows.map((r) => r.answerTokensPerSecond)).toFixed(2)} t/s`);
+    const pp = median(rows.map((r) => r.promptTokensPerSecond));
+    const tg = median(rows.map((r) => r.answerTokensPerSecond));
+    let ratio = '';
+    if (llama.length) {
+      const [lpp, ltg] = [median(llama.map((l) => l.pp)), median(llama.map((l) => l.tg))];
+      ratio = `; llama.cpp -t ${all} pp ${lpp.toFixed(2)} tg ${ltg.toFixed(2)}: ${(pp / lpp).toFixed(2)}× / ${(tg / ltg).toFixed(2)}×`;
+    }
+    console.log(`SmolLM2 CPU, ${threads} thread(s), median of ${rows.length}: pp ${pp.toFixed(2)} t/s, tg ${tg.toFixed(2)} t/s${ratio}`);
   }
 });
 
