@@ -14,7 +14,9 @@ const SIMD128: &str = "-C target-feature=+simd128";
 /// The shared-memory build's flags: atomics and bulk memory for threads
 /// (Web Workers on one memory, `src/web/threads.rs`), and a 4 GiB maximum
 /// (a shared memory must declare one; rustc's default is 1 GiB, less than a
-/// 1.5B model's weights on the CPU path).
+/// 1.5B model's weights on the CPU path). The crate's `build.rs` adds the
+/// linker flags that make the memory shared (only the crate is relinked when
+/// they change, not the standard library and every dependency).
 const THREADS: &str = "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
                        -C link-arg=--max-memory=4294967296";
 
