@@ -18,6 +18,12 @@ export const DEFAULT_PLAN = Object.freeze({ promptTokens: 32, answerTokens: 8 })
 const MAX_PROMPT = 2048;
 const MAX_ANSWER = 256;
 const VERDICT = { dir: 'device', file: 'bench.json' };
+/**
+ * A step still running says so this often: SwiftShader compiles its
+ * pipelines for minutes, and the service worker ends a request that is
+ * silent for 5 (the GPU's work is awaited, so the timer runs meanwhile).
+ */
+const HEARTBEAT_MS = 15_000;
 
 /** @typedef {{adapter:string, model:string, webgpuSeconds:number, cpuSeconds:number}} Verdict */
 
@@ -118,8 +124,11 @@ async function measure(backends, models, plan, progress) {
         try {
           await store.withModelFile(model.id, (access) => rt.loadModel(model.id, access));
           const loadMs = performance.now() - loading;
-          progress(`Measuring ${model.name} on ${backend}`, { backend, model: model.id, loadMs });
-          const figures = await rt.bench(plan.promptTokens, plan.answerTokens);
+          const measuring = `Measuring ${model.name} on ${backend}`;
+          progress(measuring, { backend, model: model.id, loadMs });
+          const figures = await heartbeat(() => rt.bench(plan.promptTokens, plan.answerTokens), (seconds) =>
+            progress(`${measuring} (${seconds} s)`, { backend, model: model.id }),
+          );
           rows.push({ backend, model: model.name, modelId: model.id, startMs, loadMs, ...figures });
           progress(`Measured ${model.name} on ${backend}`, { backend, model: model.id, figures: rows.at(-1) });
         } catch (error) {
@@ -133,6 +142,20 @@ async function measure(backends, models, plan, progress) {
     }
   }
   return { rows, adapter, adapterKey };
+}
+
+/**
+ * Runs `work`, calling `beat` with the seconds so far every HEARTBEAT_MS.
+ * @template T @param {() => Promise<T>} work @param {(seconds: number) => void} beat @returns {Promise<T>}
+ */
+async function heartbeat(work, beat) {
+  const started = performance.now();
+  const timer = setInterval(() => beat(Math.round((performance.now() - started) / 1000)), HEARTBEAT_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**
