@@ -65,7 +65,8 @@ fn validate(path: &Path, source: &str, variant: &[&str]) -> Result<(), String> {
         ValidationFlags::all(),
         Capabilities::SUBGROUP
             | Capabilities::SHADER_FLOAT16
-            | Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+            | Capabilities::SHADER_FLOAT16_IN_FLOAT32
+            | Capabilities::COOPERATIVE_MATRIX,
     );
     validator.subgroup_stages(ShaderStages::COMPUTE);
     validator.subgroup_operations(SubgroupOperationSet::all());

@@ -47,6 +47,8 @@ pub struct AdapterReport {
 pub struct FeatureReport {
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// The fast mat-mul multiplies on cooperative matrices (tensor cores).
+    pub cooperative_matrix: bool,
     /// WGSL `fma` rounds once on this device.
     pub fused_fma: bool,
     /// The kernels reproduce llama.cpp's arithmetic bit for bit here.
@@ -98,6 +100,7 @@ impl BackendReport {
             features: Some(FeatureReport {
                 shader_f16: ctx.capabilities.shader_f16,
                 subgroups: ctx.capabilities.subgroups,
+                cooperative_matrix: ctx.capabilities.cooperative_matrix,
                 fused_fma: ctx.capabilities.fused_fma,
                 bit_exact: ctx.capabilities.bit_exact(),
                 subgroup_min_size: ctx.info.subgroup_min_size,
@@ -191,6 +194,9 @@ impl BackendReport {
                     " (size {}–{})",
                     features.subgroup_min_size, features.subgroup_max_size
                 ));
+            }
+            if features.cooperative_matrix {
+                line.push_str(", cooperative matrices yes");
             }
             lines.push(line);
             lines.push(format!(

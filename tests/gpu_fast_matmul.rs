@@ -41,6 +41,8 @@ fn bound(kernel: FastMatMulKernel) -> f64 {
     match kernel.precision {
         TilePrecision::F32 => F32_BOUND,
         TilePrecision::F16 => F16_BOUND,
+        // f16 inputs, f32 sums: tighter than F16's f16 partial sums.
+        TilePrecision::Cooperative => F16_BOUND,
     }
 }
 
@@ -50,7 +52,7 @@ fn kernels(ctx: &GpuContext) -> Vec<(FastMatMulKernel, f64)> {
     if ctx.capabilities.shader_f16 {
         precisions.push(TilePrecision::F16);
     }
-    precisions
+    let mut kernels: Vec<_> = precisions
         .into_iter()
         .flat_map(|precision| {
             [TileRows::Wide, TileRows::Narrow].map(|tiles| {
@@ -58,7 +60,16 @@ fn kernels(ctx: &GpuContext) -> Vec<(FastMatMulKernel, f64)> {
                 (kernel, bound(kernel))
             })
         })
-        .collect()
+        .collect();
+    // Tensor cores (not on lavapipe: run on a GPU that has them).
+    if ctx.capabilities.cooperative_matrix {
+        let kernel = FastMatMulKernel {
+            precision: TilePrecision::Cooperative,
+            tiles: TileRows::Narrow,
+        };
+        kernels.push((kernel, bound(kernel)));
+    }
+    kernels
 }
 
 /// Y = X·Wᵀ (n × rows, token-major) in f64 from dequantised weights.

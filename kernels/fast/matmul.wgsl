@@ -1,5 +1,5 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
-//! flags: HALF NARROW ACCUMULATE BIAS
+//! flags: HALF NARROW ACCUMULATE BIAS COOP
 //! include: step ggml_bytes ggml_numerics
 // The `fast` prefill mat-mul: Y[t, r] = sum_c W[r, c] * X[t, c] (Y = X·Wᵀ)
 // for n tokens, X and Y token-major f32 rows, W raw GGUF blocks.
@@ -19,14 +19,29 @@
 // tiles and sums are f32 and STEP_K is 16 (12 KiB of workgroup memory at
 // most, under WebGPU's guaranteed 16 KiB).
 //
+// COOP (with HALF; native Vulkan adapters with cooperative matrices of
+// 16×16×16 f16 → f32 and 32-wide subgroups): the same tiles, stored row by
+// row, multiplied by the tensor cores: each subgroup owns a 32-row ×
+// 32-token block of the tile as four 16×16 f32 accumulators, and the
+// result goes through workgroup memory to the epilogue. Products are
+// summed in f32 (no f16 partial sums).
+//
 // ACCUMULATE adds the result to Y (a residual); BIAS adds bias[r].
 // The token count is read from the shared Step uniform (capped at
 // max_tokens): one bind serves every prompt length.
 
+#if COOP
+enable wgpu_cooperative_matrix;
+#endif
 #if HALF
 enable f16;
 alias T = f16;
+#if COOP
+// Twice the values per step: half the barriers, twice the loads in flight.
+const STEP_K: u32 = 64u;
+#else
 const STEP_K: u32 = 32u;
+#endif
 #else
 alias T = f32;
 const STEP_K: u32 = 16u;
@@ -68,10 +83,22 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 #endif
 
+#if COOP
+// Row-major slices padded by 8 values (16 bytes: rows stay 16-byte
+// aligned for the cooperative loads; STEP_K is 64 here): w_tile[r * TILE_STRIDE + k] is row
+// r at column k of the step, x_tile[t * TILE_STRIDE + k] token t. The
+// result tile is token-major: out_tile[t * OUT_STRIDE + r].
+const TILE_STRIDE: u32 = STEP_K + 8u;
+const OUT_STRIDE: u32 = TILE_ROWS + 4u;
+var<workgroup> w_tile: array<T, TILE_ROWS * TILE_STRIDE>;
+var<workgroup> x_tile: array<T, TILE_TOKENS * TILE_STRIDE>;
+var<workgroup> out_tile: array<f32, TILE_TOKENS * OUT_STRIDE>;
+#else
 // K-major slices: w_tile[k * ROW_VECS + i] holds rows 4i..4i+4 at column k
 // of the step, x_tile[k * 16 + i] tokens 4i..4i+4.
 var<workgroup> w_tile: array<vec4<T>, STEP_K * TILE_ROWS / 4u>;
 var<workgroup> x_tile: array<vec4<T>, STEP_K * TILE_TOKENS / 4u>;
+#endif
 
 // ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
 // Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
@@ -288,10 +315,16 @@ fn main(
     // Row tiles beyond 65535 spill into z (see gpu::workgroup_grid).
     let row0 = (wid.x + wid.z * groups.x) * TILE_ROWS;
     let tok0 = wid.y * TILE_TOKENS;
+    let idle = row0 >= params.rows || tok0 >= n;
+#if COOP
+    // naga wants cooperative operations after no return at all: an idle
+    // workgroup walks no steps and writes nothing instead.
+#else
     // Uniform across the workgroup, so returning keeps barriers uniform.
-    if (row0 >= params.rows || tok0 >= n) {
+    if (idle) {
         return;
     }
+#endif
 
     // Loading W: thread lid fills tile row lid / 2 with the step's values
     // 8 W_PARTS h.. (W_PARTS runs of 8), h = lid % 2.
@@ -306,18 +339,35 @@ fn main(
     let tr = lid % ROW_THREADS;
     let tt = lid / ROW_THREADS;
     var acc = array<vec4<f32>, 8>();
+#if COOP
+    // Subgroup s (32 threads) owns rows sr.. and tokens st.. of the tile.
+    let sub = lid / 32u;
+    let sr = (sub % (TILE_ROWS / 32u)) * 32u;
+    let st = (sub / (TILE_ROWS / 32u)) * 32u;
+    // Workgroup memory starts zeroed: the accumulators start from it.
+    var c00 = coopLoad<coop_mat16x16<f32, C>>(&out_tile[0], OUT_STRIDE);
+    var c01 = c00;
+    var c10 = c00;
+    var c11 = c00;
+    workgroupBarrier();
+#endif
 
-    let steps = (params.cols + STEP_K - 1u) / STEP_K;
+    let steps = select((params.cols + STEP_K - 1u) / STEP_K, 0u, idle);
     for (var s = 0u; s < steps; s++) {
         for (var part = 0u; part < W_PARTS; part++) {
             let k0 = 8u * (W_PARTS * h + part);
             let value = s * STEP_K + k0;
             var w = array<f32, 8>();
-            if (w_row < params.rows) {
+            // Past `cols` (a step longer than the row's last block) stays 0.
+            if (w_row < params.rows && value < params.cols) {
                 w = dequant8(row_start, value / TILE_K, (value % TILE_K) / 8u);
             }
             for (var i = 0u; i < 8u; i++) {
+#if COOP
+                w_tile[w_lane * TILE_STRIDE + k0 + i] = T(w[i]);
+#else
                 w_tile[(k0 + i) * ROW_VECS + w_lane / 4u][w_lane % 4u] = T(w[i]);
+#endif
             }
         }
         // Loading X: vec4 `at` of the slice is token at / (STEP_K / 4),
@@ -332,10 +382,26 @@ fn main(
                 xv = x[params.x_offset + (tok0 + tok) * params.x_stride + first / 4u];
             }
             for (var i = 0u; i < 4u; i++) {
+#if COOP
+                x_tile[tok * TILE_STRIDE + k0 + i] = T(xv[i]);
+#else
                 x_tile[(k0 + i) * 16u + tok / 4u][tok % 4u] = T(xv[i]);
+#endif
             }
         }
         workgroupBarrier();
+#if COOP
+        for (var kk = 0u; kk < STEP_K; kk += 16u) {
+            let a0 = coopLoadT<coop_mat16x16<T, A>>(&w_tile[sr * TILE_STRIDE + kk], TILE_STRIDE);
+            let a1 = coopLoadT<coop_mat16x16<T, A>>(&w_tile[(sr + 16u) * TILE_STRIDE + kk], TILE_STRIDE);
+            let b0 = coopLoad<coop_mat16x16<T, B>>(&x_tile[st * TILE_STRIDE + kk], TILE_STRIDE);
+            let b1 = coopLoad<coop_mat16x16<T, B>>(&x_tile[(st + 16u) * TILE_STRIDE + kk], TILE_STRIDE);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
+#else
 #if HALF
         var part = array<vec4<f16>, 8>();
         for (var k = 0u; k < STEP_K; k++) {
@@ -369,8 +435,33 @@ fn main(
             acc[7] = fma(a1, vec4<f32>(t.w), acc[7]);
         }
 #endif
+#endif
         workgroupBarrier();
     }
+
+#if COOP
+    // C(i, j) is row sr + i, token st + j: column-major, token-major tile.
+    coopStore(c00, &out_tile[st * OUT_STRIDE + sr], OUT_STRIDE);
+    coopStore(c01, &out_tile[(st + 16u) * OUT_STRIDE + sr], OUT_STRIDE);
+    coopStore(c10, &out_tile[st * OUT_STRIDE + sr + 16u], OUT_STRIDE);
+    coopStore(c11, &out_tile[(st + 16u) * OUT_STRIDE + sr + 16u], OUT_STRIDE);
+    workgroupBarrier();
+    for (var i = lid; i < TILE_ROWS * TILE_TOKENS; i += WG) {
+        let t = tok0 + i / TILE_ROWS;
+        let r = row0 + i % TILE_ROWS;
+        if (t < n && r < params.rows) {
+            let out = params.y_offset + t * params.y_stride + r;
+            var v = out_tile[(i / TILE_ROWS) * OUT_STRIDE + i % TILE_ROWS];
+#if BIAS
+            v += bias[params.bias_offset + r];
+#endif
+#if ACCUMULATE
+            v += y[out];
+#endif
+            y[out] = v;
+        }
+    }
+#else
 
     for (var j = 0u; j < 4u; j++) {
         let t = tok0 + 4u * tt + j;
@@ -391,4 +482,5 @@ fn main(
             }
         }
     }
+#endif
 }

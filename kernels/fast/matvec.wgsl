@@ -22,15 +22,18 @@
 //             gelu_tanh: the gate row and the up row `up_rows` rows later
 //             are computed by the same threads.
 //
-// Work split: ROWS rows per 64-thread workgroup, TPR threads per row; a row
-// is cut into units of 32 values (a legacy block, or a 32-value sub-block
-// of a K-quant super-block; 8 values for the float types), unit u to
-// thread u % TPR. Few threads per row keep many workgroups in flight: the
-// kernel is bound by memory latency, not arithmetic (see the git log of
-// kernels/exact/ggml_matvec_decode.wgsl). A row's partial sums are added
-// with subgroupAdd where the adapter has subgroups, with a shared-memory
-// tree otherwise. (No `enable subgroups;` here: naga rejects it, so the
-// runtime adds it for browsers, see GpuContext.)
+// Work split: ROWS rows per workgroup, TPR threads per row; a row is cut
+// into units of 32 values (a legacy block, or a 32-value sub-block of a
+// K-quant super-block; 8 values for the float types). The workgroup walks
+// the row in chunks of TPR units: it first stages the chunk of x (times
+// the norm weights) in workgroup memory with coalesced loads, then thread
+// t of each row dots unit t of the chunk. Reading x straight from global
+// memory instead (each thread its own unit, 128 bytes from its neighbour's)
+// made every load touch 32 cache lines, and the gated epilogues read x
+// twice. A row's partial sums are added with subgroupAdd where the adapter
+// has subgroups, with a shared-memory tree otherwise. (No `enable
+// subgroups;` here: naga rejects it, so the runtime adds it for browsers,
+// see GpuContext.)
 
 struct Params {
     rows: u32,        // output rows in this dispatch
@@ -58,27 +61,25 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 #endif
 
-const ROWS: u32 = 2u; // rows per workgroup
-const TPR: u32 = 32u; // threads per row (a power of two)
-const WG: u32 = 64u;  // ROWS * TPR, the workgroup size
+const ROWS: u32 = 4u;  // rows per workgroup
+const TPR: u32 = 32u;  // threads per row, and units per chunk of x
+const WG: u32 = 128u;  // ROWS * TPR, the workgroup size
+// vec4s a unit of x takes in workgroup memory: its values and one vec4 of
+// padding, so that the 8 threads of a 128-bit access phase reading the
+// same vec4 of 8 neighbouring units hit different banks.
+const UNIT_VECS: u32 = UNIT / 4u + 1u;
 
-// x[i], times the norm weight of its column when NORM.
-fn x1(i: u32) -> f32 {
-#if NORM
-    return x[i] * norm_w[i - params.x_offset];
-#else
-    return x[i];
-#endif
+// The staged chunk of x (times the norm weights when NORM).
+var<workgroup> xs: array<vec4<f32>, TPR * UNIT_VECS>;
+
+// vec4 k of unit `lu` of the staged chunk.
+fn x4(lu: u32, k: u32) -> vec4<f32> {
+    return xs[lu * UNIT_VECS + k];
 }
 
-fn x4(i: u32) -> vec4<f32> {
-    let v = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-#if NORM
-    let c = i - params.x_offset;
-    return v * vec4<f32>(norm_w[c], norm_w[c + 1u], norm_w[c + 2u], norm_w[c + 3u]);
-#else
-    return v;
-#endif
+// Value j of unit `lu` of the staged chunk.
+fn x1(lu: u32, j: u32) -> f32 {
+    return xs[lu * UNIT_VECS + j / 4u][j % 4u];
 }
 
 fn sum4(v: vec4<f32>) -> f32 {
@@ -98,17 +99,18 @@ fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
 }
 
 // ---- One unit per type: the dot of 32 (8 for floats) values of the row
-// starting at byte `row` with x[xi..]; `u` is the unit's index in the row.
+// starting at byte `row` with unit `lu` of the staged x; `u` is the unit's
+// index in the row.
 // The block layouts are those of kernels/matvec.wgsl; the loads of a unit
 // come before the arithmetic that uses them.
 
 #if F32
 const UNIT: u32 = 8u;
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
     for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
-        s += bitcast<f32>(load_u32(row + 4u * (first + j))) * x1(xi + j);
+        s += bitcast<f32>(load_u32(row + 4u * (first + j))) * x1(lu, j);
     }
     return s;
 }
@@ -116,11 +118,11 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 
 #if F16
 const UNIT: u32 = 8u;
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
     for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
-        s += load_f16(row + 2u * (first + j)) * x1(xi + j);
+        s += load_f16(row + 2u * (first + j)) * x1(lu, j);
     }
     return s;
 }
@@ -128,11 +130,11 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 
 #if BF16
 const UNIT: u32 = 8u;
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
     for (var j = 0u; j < min(UNIT, params.cols - first); j++) {
-        s += bitcast<f32>(load_u16(row + 2u * (first + j)) << 16u) * x1(xi + j);
+        s += bitcast<f32>(load_u16(row + 2u * (first + j)) << 16u) * x1(lu, j);
     }
     return s;
 }
@@ -141,15 +143,15 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 #if Q4_0
 const UNIT: u32 = 32u;
 // 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 18u;
     let d = load_f16(b);
     let w = array<u32, 4>(load_u32(b + 2u), load_u32(b + 6u), load_u32(b + 10u), load_u32(b + 14u));
     var s = 0.0;
     for (var k = 0u; k < 4u; k++) {
         let q = vec4<u32>(bytes4(w[k]));
-        s += dot(vec4<f32>(q & vec4<u32>(15u)) - 8.0, x4(xi + 4u * k));
-        s += dot(vec4<f32>(q >> vec4<u32>(4u)) - 8.0, x4(xi + 16u + 4u * k));
+        s += dot(vec4<f32>(q & vec4<u32>(15u)) - 8.0, x4(lu, k));
+        s += dot(vec4<f32>(q >> vec4<u32>(4u)) - 8.0, x4(lu, 4u + k));
     }
     return d * s;
 }
@@ -158,7 +160,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 #if Q4_1
 const UNIT: u32 = 32u;
 // 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 20u;
     let dm = unpack2x16float(load_u32(b));
     let w = array<u32, 4>(load_u32(b + 4u), load_u32(b + 8u), load_u32(b + 12u), load_u32(b + 16u));
@@ -166,8 +168,8 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sx = 0.0;
     for (var k = 0u; k < 4u; k++) {
         let q = vec4<u32>(bytes4(w[k]));
-        let lo = x4(xi + 4u * k);
-        let hi = x4(xi + 16u + 4u * k);
+        let lo = x4(lu, k);
+        let hi = x4(lu, 4u + k);
         sq += dot(vec4<f32>(q & vec4<u32>(15u)), lo) + dot(vec4<f32>(q >> vec4<u32>(4u)), hi);
         sx += sum4(lo + hi);
     }
@@ -178,7 +180,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 #if Q5_0
 const UNIT: u32 = 32u;
 // 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 22u;
     let d = load_f16(b);
     let qh = vec4<u32>(load_u32(b + 2u));
@@ -189,8 +191,8 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
         let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
         let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
         let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-        s += dot(vec4<f32>((q & vec4<u32>(15u)) | h_lo) - 16.0, x4(xi + 4u * k));
-        s += dot(vec4<f32>((q >> vec4<u32>(4u)) | h_hi) - 16.0, x4(xi + 16u + 4u * k));
+        s += dot(vec4<f32>((q & vec4<u32>(15u)) | h_lo) - 16.0, x4(lu, k));
+        s += dot(vec4<f32>((q >> vec4<u32>(4u)) | h_hi) - 16.0, x4(lu, 4u + k));
     }
     return d * s;
 }
@@ -199,7 +201,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 #if Q5_1
 const UNIT: u32 = 32u;
 // 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 24u;
     let dm = unpack2x16float(load_u32(b));
     let qh = vec4<u32>(load_u32(b + 4u));
@@ -211,8 +213,8 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
         let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
         let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
         let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-        let lo = x4(xi + 4u * k);
-        let hi = x4(xi + 16u + 4u * k);
+        let lo = x4(lu, k);
+        let hi = x4(lu, 4u + k);
         sq += dot(vec4<f32>((q & vec4<u32>(15u)) | h_lo), lo);
         sq += dot(vec4<f32>((q >> vec4<u32>(4u)) | h_hi), hi);
         sx += sum4(lo + hi);
@@ -224,7 +226,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 #if Q8_0
 const UNIT: u32 = 32u;
 // 34 bytes: d: f16, qs: [i8; 32]. w = q * d.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 34u;
     let d = load_f16(b);
     var w: array<u32, 8>;
@@ -233,7 +235,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     }
     var s = 0.0;
     for (var k = 0u; k < 8u; k++) {
-        s += dot(vec4<f32>(sbytes4(w[k])), x4(xi + 4u * k));
+        s += dot(vec4<f32>(sbytes4(w[k])), x4(lu, k));
     }
     return d * s;
 }
@@ -247,7 +249,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 const UNIT: u32 = 32u;
 // 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
 // w = d * scale * q - dmin * min.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + (u / 8u) * 144u;
     let j = u % 8u;
     let dm = unpack2x16float(load_u32(b));
@@ -262,7 +264,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     var sx = 0.0;
     for (var k = 0u; k < 8u; k++) {
         let q = (vec4<u32>(bytes4(w[k])) >> shift) & vec4<u32>(15u);
-        let v = x4(xi + 4u * k);
+        let v = x4(lu, k);
         sq += dot(vec4<f32>(q), v);
         sx += sum4(v);
     }
@@ -274,7 +276,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
 const UNIT: u32 = 32u;
 // 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
 // qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit.
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + (u / 8u) * 176u;
     let j = u % 8u;
     let dm = unpack2x16float(load_u32(b));
@@ -292,7 +294,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     for (var k = 0u; k < 8u; k++) {
         let lo = (vec4<u32>(bytes4(wl[k])) >> shift) & vec4<u32>(15u);
         let hi = ((vec4<u32>(bytes4(wh[k])) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u);
-        let v = x4(xi + 4u * k);
+        let v = x4(lu, k);
         sq += dot(vec4<f32>(lo | hi), v);
         sx += sum4(v);
     }
@@ -307,7 +309,7 @@ const UNIT: u32 = 32u;
 // bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
 // 2k..2k+2 of qh[32h + l], scale scales[8h + 2k + l / 16].
 // w = d * scale * (q - 32).
-fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
+fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + (u / 8u) * 210u;
     let h = (u % 8u) / 4u;
     let k = u % 4u;
@@ -327,7 +329,7 @@ fn unit_dot(row: u32, u: u32, xi: u32) -> f32 {
     for (var i = 0u; i < 8u; i++) {
         let lo = (vec4<u32>(bytes4(wl[i])) >> lo_shift) & vec4<u32>(15u);
         let hi = (vec4<u32>(bytes4(wh[i])) >> hi_shift) & vec4<u32>(3u);
-        let p = dot(vec4<f32>(lo | (hi << vec4<u32>(4u))) - 32.0, x4(xi + 4u * i));
+        let p = dot(vec4<f32>(lo | (hi << vec4<u32>(4u))) - 32.0, x4(lu, i));
         // Values l < 16 (i < 4) have the first of the unit's two scales.
         s[i / 4u] += p;
     }
@@ -359,7 +361,7 @@ var<workgroup> partial: array<vec3<f32>, WG * ROWS>;
 var<workgroup> partial: array<vec3<f32>, WG>;
 #endif
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -381,30 +383,40 @@ fn main(
 
     // (gate or only row, up row)
     var acc = vec2<f32>(0.0);
-    if (row < params.rows) {
-        let start = params.w_offset + row * params.row_bytes;
-        let units = (params.cols + UNIT - 1u) / UNIT;
-        for (var u = t; u < units; u += TPR) {
-            let xi = params.x_offset + u * UNIT;
-            acc.x += unit_dot(start, u, xi);
-#if SILU_MUL
-            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, xi);
-#endif
-#if GELU_MUL
-            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, xi);
-#endif
-        }
-    }
-    // NORM: the dots above used x · norm weights; the norm's scale is a
-    // factor of the whole dot, so the squares are summed alongside and the
+    // NORM: the dots use x · norm weights; the norm's scale is a factor of
+    // the whole dot, so the squares of x are summed while staging and the
     // scale applied at the end (no reduction pass before the dots).
     var squares = 0.0;
+    let start = params.w_offset + row * params.row_bytes;
+    let units = (params.cols + UNIT - 1u) / UNIT;
+    for (var u0 = 0u; u0 < units; u0 += TPR) {
+        // Stage values u0 * UNIT.. of x: thread lid takes values lid,
+        // lid + WG, ... (coalesced), unit i / UNIT of the chunk.
+        for (var i = lid; i < TPR * UNIT; i += WG) {
+            let col = u0 * UNIT + i;
+            var v = 0.0;
+            if (col < params.cols) {
+                v = x[params.x_offset + col];
 #if NORM
-    for (var i = lid; i < params.cols; i += WG) {
-        let v = x[params.x_offset + i];
-        squares += v * v;
-    }
+                squares += v * v;
+                v *= norm_w[col];
 #endif
+            }
+            xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u] = v;
+        }
+        workgroupBarrier();
+        let u = u0 + t;
+        if (row < params.rows && u < units) {
+            acc.x += unit_dot(start, u, t);
+#if SILU_MUL
+            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
+#endif
+#if GELU_MUL
+            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
+#endif
+        }
+        workgroupBarrier();
+    }
 
 #if SUBGROUPS
     // A subgroup may hold part of a row (size 8) or several rows (size 64),

@@ -36,6 +36,9 @@ pub enum GpuError {
 pub struct Capabilities {
     pub subgroups: bool,
     pub shader_f16: bool,
+    /// Cooperative matrices of 16×16×16 f16 → f32 in 32-wide subgroups
+    /// (tensor cores; native Vulkan only, see [`cooperative_f16`]).
+    pub cooperative_matrix: bool,
     /// WGSL `fma` rounds once (see `gpu::probe`).
     pub fused_fma: bool,
 }
@@ -105,6 +108,9 @@ impl GpuContext {
             // For `locus bench --profile`.
             wanted |= wgpu::Features::TIMESTAMP_QUERY;
         }
+        if cooperative_f16(&adapter) {
+            wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -112,6 +118,16 @@ impl GpuContext {
                 label: Some("locus"),
                 required_features: features,
                 required_limits: limits.clone(),
+                experimental_features: if features
+                    .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+                {
+                    // SAFETY: the one experimental feature asked for is
+                    // cooperative matrices, used by one kernel variant whose
+                    // results the tests check on the device (gpu_fast_matmul).
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 ..Default::default()
             })
             .await
@@ -120,6 +136,9 @@ impl GpuContext {
             capabilities: Capabilities {
                 subgroups: features.contains(wgpu::Features::SUBGROUP),
                 shader_f16: features.contains(wgpu::Features::SHADER_F16),
+                cooperative_matrix: features.contains(
+                    wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16,
+                ),
                 fused_fma: false,
             },
             info: adapter.get_info(),
@@ -179,12 +198,19 @@ impl GpuContext {
             "NATIVE_FMA",
             f64::from(u8::from(self.capabilities.native_fma())),
         )];
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name()),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let descriptor = wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        // SAFETY: every loop of our kernels is bounded by its uniforms (no
+        // kernel waits on another invocation), and every integer divisor
+        // is a validated model dimension or a constant, so the two checks
+        // turned off here guard against nothing in them. See
+        // `trusted_checks` for why they must be off.
+        let module = unsafe {
+            self.device
+                .create_shader_module_trusted(descriptor, trusted_checks())
+        };
         let pipeline = Rc::new(self.device.create_compute_pipeline(
             &wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.name()),
@@ -251,4 +277,44 @@ fn watch_faults(device: &wgpu::Device) -> Arc<Mutex<Faults>> {
         }
     });
     faults
+}
+
+/// The runtime checks our own kernels are compiled with: bounds checks
+/// kept; naga's forced loop bounding and integer-division checks off. The
+/// loop bound (a counter and a break added to every loop) keeps drivers
+/// from unrolling the kernels' small constant loops, so per-thread
+/// accumulator arrays fall back to local memory: on an H100 that made the
+/// tiled mat-mul and flash attention far slower than their arithmetic:
+/// Qwen2.5-0.5B's prompt processing on an H100 went from 3,097 to 13,011
+/// tokens/s with this change alone.
+fn trusted_checks() -> wgpu::ShaderRuntimeChecks {
+    // SAFETY: see the caller; the remaining checks are for ray queries and
+    // mesh shaders, which no kernel uses.
+    let mut checks = unsafe { wgpu::ShaderRuntimeChecks::all(false) };
+    checks.bounds_checks = true;
+    checks
+}
+
+/// Whether the fast mat-mul's cooperative-matrix tiles can run on
+/// `adapter`: 16×16×16 f16 × f16 → f32 products at subgroup scope with
+/// subgroups of exactly 32 (the kernel gives each 32 threads a block).
+/// `LOCUS_NO_COOPERATIVE_MATRIX=1` turns them off, so a benchmark can
+/// compare both paths on one device.
+fn cooperative_f16(adapter: &wgpu::Adapter) -> bool {
+    use wgpu::CooperativeScalarType::{F16, F32};
+    if cfg!(target_arch = "wasm32")
+        || std::env::var_os("LOCUS_NO_COOPERATIVE_MATRIX").is_some_and(|v| v != "0")
+        || !adapter
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        return false;
+    }
+    let info = adapter.get_info();
+    if info.subgroup_min_size != 32 || info.subgroup_max_size != 32 {
+        return false;
+    }
+    adapter.cooperative_matrix_properties().iter().any(|p| {
+        (p.m_size, p.n_size, p.k_size) == (16, 16, 16) && p.ab_type == F16 && p.cr_type == F32
+    })
 }

@@ -35,12 +35,22 @@ pub enum TilePrecision {
     /// f16 tiles, 16-product partial sums in f16, f32 accumulators: needs
     /// `shader-f16`, and inputs within f16 range.
     F16,
+    /// f16 tiles multiplied on cooperative matrices (tensor cores), f32
+    /// sums: needs [`Capabilities::cooperative_matrix`]; narrow tiles only
+    /// (the wide tile's result staging would pass 48 KiB of workgroup
+    /// memory).
+    ///
+    /// [`Capabilities::cooperative_matrix`]: crate::gpu::Capabilities
+    Cooperative,
 }
 
 impl TilePrecision {
-    /// F16 where the device has `shader-f16`, F32 otherwise.
+    /// Cooperative where the device has them, else F16 where it has
+    /// `shader-f16`, else F32.
     pub fn best(ctx: &GpuContext) -> TilePrecision {
-        if ctx.capabilities.shader_f16 {
+        if ctx.capabilities.cooperative_matrix {
+            TilePrecision::Cooperative
+        } else if ctx.capabilities.shader_f16 {
             TilePrecision::F16
         } else {
             TilePrecision::F32
@@ -87,10 +97,12 @@ impl FastMatMulKernel {
     /// The best precision of the device and the tile shape for `rows` ×
     /// `max_tokens` outputs.
     pub fn best(ctx: &GpuContext, rows: usize, max_tokens: u32) -> FastMatMulKernel {
-        FastMatMulKernel {
-            precision: TilePrecision::best(ctx),
-            tiles: TileRows::for_shape(rows, max_tokens),
-        }
+        let precision = TilePrecision::best(ctx);
+        let tiles = match precision {
+            TilePrecision::Cooperative => TileRows::Narrow,
+            _ => TileRows::for_shape(rows, max_tokens),
+        };
+        FastMatMulKernel { precision, tiles }
     }
 }
 
@@ -128,8 +140,10 @@ pub fn fast_matmul_flags(
         kernel: Kernel::FastMatMul.name(),
         message: format!("no fast mat-mul for {ty} weights"),
     })?];
-    if kernel.precision == TilePrecision::F16 {
-        flags.push("HALF");
+    match kernel.precision {
+        TilePrecision::F32 => {}
+        TilePrecision::F16 => flags.push("HALF"),
+        TilePrecision::Cooperative => flags.extend(["HALF", "COOP"]),
     }
     if kernel.tiles == TileRows::Narrow {
         flags.push("NARROW");
@@ -192,6 +206,14 @@ pub fn bind_fast_matmul(
         return Err(GpuError::Kernel {
             kernel: Kernel::FastMatMul.name(),
             message: "f16 tiles need a device with shader-f16".into(),
+        });
+    }
+    if kernel.precision == TilePrecision::Cooperative
+        && (!ctx.capabilities.cooperative_matrix || kernel.tiles != TileRows::Narrow)
+    {
+        return Err(GpuError::Kernel {
+            kernel: Kernel::FastMatMul.name(),
+            message: "cooperative-matrix tiles need a device with them, and narrow tiles".into(),
         });
     }
     let flags = fast_matmul_flags(matrix.ty, kernel, io.bias.is_some(), io.accumulate)?;

@@ -9,7 +9,7 @@ use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
 use crate::gpu::{GpuContext, GpuError, Kernel};
 
 /// Output rows one workgroup computes (`ROWS` in the WGSL).
-pub const ROWS_PER_WORKGROUP: usize = 2;
+pub const ROWS_PER_WORKGROUP: usize = 4;
 
 /// What the kernel does with a row's dot product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,4 +272,16 @@ pub async fn fast_matvec(
     let prepared = bind_with_flags(ctx, &linear, &flags)?;
     let raw = pass::run_and_read(ctx, &[&prepared], &y, (out_rows * 4) as u64).await?;
     Ok(bytemuck::cast_slice(&raw).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_per_workgroup_matches_the_kernel() {
+        let source = Kernel::FastMatVec.source(&["Q5_0", "STORE"]).unwrap();
+        let line = format!("const ROWS: u32 = {ROWS_PER_WORKGROUP}u;");
+        assert!(source.contains(&line), "kernel lost `{line}`");
+    }
 }
