@@ -8,6 +8,8 @@ import { adapterLine, benchText, featuresLine, rowCells } from './bench_table.js
 
 const client = new LocusClient();
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** `?backends=cpu` measures only those (diagnostics, and the quick end-to-end test). */
+const BACKENDS = new URLSearchParams(location.search).get('backends')?.split(',') ?? undefined;
 const HEADERS = ['benchBackend', 'benchModel', 'benchLoad', 'benchPrompt', 'benchAnswer', 'benchFirstToken'];
 
 localize(document);
@@ -29,7 +31,7 @@ function run(plan) {
   status.classList.remove('error');
   status.textContent = t('benchRunning');
   const started = Date.now();
-  client.request('device.bench', plan, (event) => {
+  client.request('device.bench', { ...plan, backends: BACKENDS }, (event) => {
     if (event.event === 'progress') {
       status.textContent = t('benchStep', event.message, Math.round((Date.now() - started) / 1000));
     } else if (event.event === 'done') {
