@@ -12,6 +12,7 @@ use std::path::Path;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
 fn main() {
+    shared_memory_link_args();
     println!("cargo:rerun-if-changed=src/gpu/preprocess.rs");
     let mut paths = Vec::new();
     for folder in ["kernels", "kernels/exact", "kernels/fast"] {
@@ -73,4 +74,27 @@ fn validate(path: &Path, source: &str, variant: &[&str]) -> Result<(), String> {
         .validate(&module)
         .map(drop)
         .map_err(|e| e.emit_to_string_with_path(&expanded, &file))
+}
+
+/// A wasm32 build with atomics (the extension's threaded CPU path,
+/// `cargo xtask build`): the memory must be shared and imported, so that
+/// wasm-bindgen creates it and every Web Worker of the pool instantiates the
+/// module on it, and each thread sets up its thread-local storage.
+fn shared_memory_link_args() {
+    let wasm32 = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "wasm32");
+    let atomics = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|features| features.split(',').any(|f| f == "atomics"));
+    if !(wasm32 && atomics) {
+        return;
+    }
+    for arg in [
+        "--shared-memory",
+        "--import-memory",
+        "--export=__wasm_init_tls",
+        "--export=__tls_size",
+        "--export=__tls_align",
+        "--export=__tls_base",
+    ] {
+        println!("cargo:rustc-link-arg={arg}");
+    }
 }

@@ -12,6 +12,7 @@
  * aborted, since nobody is left to receive their answers.
  */
 
+import { RESTART_RUNTIME } from './backend_preference.js';
 import { ERROR_CODES, PORTS, abort, errorEvent, isFinal } from './protocol.js';
 
 /** A worker that dies this soon after it started is started again only after this long (a worker that cannot load would otherwise be restarted in a loop). */
@@ -157,9 +158,17 @@ function connect() {
   });
 }
 
+// The runtime worker's CPU threads (workers of its own) report their panics
+// here: the runtime worker itself is blocked waiting for them.
+new BroadcastChannel('locus.runtime').onmessage = ({ data }) => {
+  if (data?.type === 'runtime.lost' && worker) replaceWorker(worker, `the runtime crashed: ${data.message ?? 'panic'}`);
+};
+
 chrome.runtime.onMessage.addListener((message, sender) => {
   if (sender.id !== chrome.runtime.id) return;
   if (message?.type === 'locus.runtime.connect') connect();
+  // The backend preference changed (Settings): a fresh worker reads it.
+  if (message?.type === RESTART_RUNTIME && worker) replaceWorker(worker, 'the runtime restarted on another backend');
   // For end-to-end tests, from the service worker only: crash the runtime
   // worker for real (a WASM panic), terminate it, or make it hang in one
   // call (with a limit for being stuck that lasts until it is replaced),

@@ -25,12 +25,18 @@ export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'mod
 export const CONVERSATION_KINDS = Object.freeze(['chat.send', 'chat.watch', 'chat.stop', 'chat.clear']);
 
 /**
+ * Kinds the runtime worker's device benchmark answers (`extension/runtime/device_bench.js`):
+ * `device.bench` measures the installed models on WebGPU and on the CPU.
+ */
+export const DEVICE_KINDS = Object.freeze(['device.bench']);
+
+/**
  * @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'
- *   |'models.cancel'|'models.import'|'models.install'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'} RequestKind
+ *   |'models.cancel'|'models.import'|'models.install'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'|'device.bench'} RequestKind
  */
 /** @type {readonly RequestKind[]} */
 export const REQUEST_KINDS = Object.freeze(
-  /** @type {RequestKind[]} */ ([...RUNTIME_KINDS, ...STORE_KINDS, ...CONVERSATION_KINDS]),
+  /** @type {RequestKind[]} */ ([...RUNTIME_KINDS, ...STORE_KINDS, ...CONVERSATION_KINDS, ...DEVICE_KINDS]),
 );
 
 /** Kinds a content script (running inside a web page) may ask for. */

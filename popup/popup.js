@@ -2,6 +2,7 @@
 /** The toolbar popup (and side panel): backend indicator, chat, models and settings tabs. */
 
 import { LocusClient } from '../extension/client.js';
+import { RESTART_RUNTIME, readBackendPreference, writeBackendPreference } from '../extension/backend_preference.js';
 import { localize } from '../extension/i18n.js';
 import { loadSettings, saveSettings } from '../extension/settings.js';
 import { ChatTab } from './chat.js';
@@ -78,6 +79,20 @@ async function setUpSettings() {
     status.classList.toggle('error', isError);
     status.setAttribute('role', isError ? 'alert' : 'status');
   };
+  const backend = /** @type {HTMLSelectElement} */ ($('backend-choice'));
+  backend.value = await readBackendPreference();
+  backend.addEventListener('change', async () => {
+    try {
+      await writeBackendPreference(/** @type {any} */ (backend.value));
+      await chrome.runtime.sendMessage({ type: RESTART_RUNTIME }).catch(() => {}); // no runtime running: nothing to restart
+      show(t('settingsSaved'));
+      setTimeout(showBackend, 2_500); // the offscreen document waits 2 s before a quick restart
+    } catch (error) {
+      show(t('settingsSaveFailed', String(/** @type {any} */ (error)?.message ?? error)), true);
+    }
+  });
+  // The benchmark takes minutes: it gets a tab of its own, which outlives the popup.
+  $('test-device').addEventListener('click', () => void chrome.tabs.create({ url: chrome.runtime.getURL('popup/bench.html') }));
   $('clear-history').addEventListener('click', () =>
     client.request('chat.clear', {}, (event) => {
       if (event.event === 'done') show(t('settingsHistoryCleared'));

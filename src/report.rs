@@ -23,6 +23,9 @@ pub struct BackendReport {
     pub limits: Option<LimitReport>,
     /// Why the CPU path is in use, when it is.
     pub fallback_reason: Option<String>,
+    /// The WebGPU adapter `auto` passed over for the CPU (a software
+    /// renderer that measured slower, or was never measured).
+    pub skipped_adapter: Option<AdapterReport>,
     pub self_test: Option<SelfTestReport>,
     /// The subgroup kernels' check, where the device granted subgroups.
     pub subgroup_test: Option<SelfTestReport>,
@@ -111,6 +114,7 @@ impl BackendReport {
                 max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
             }),
             fallback_reason: None,
+            skipped_adapter: None,
             self_test: Some(self_test),
             subgroup_test,
         }
@@ -124,8 +128,17 @@ impl BackendReport {
             features: None,
             limits: None,
             fallback_reason: Some(reason.into()),
+            skipped_adapter: None,
             self_test: None,
             subgroup_test: None,
+        }
+    }
+
+    /// The CPU, chosen over `skipped` (a WebGPU adapter) for `reason`.
+    pub fn cpu_over(skipped: AdapterReport, reason: impl Into<String>) -> Self {
+        BackendReport {
+            skipped_adapter: Some(skipped),
+            ..BackendReport::cpu(reason)
         }
     }
 
@@ -139,6 +152,7 @@ impl BackendReport {
                 }
                 line
             }
+            (None, Some(reason)) if self.skipped_adapter.is_some() => format!("CPU — {reason}"),
             (None, Some(reason)) => format!("CPU (no WebGPU adapter: {reason})"),
             (None, None) => "CPU".into(),
         }
@@ -147,6 +161,14 @@ impl BackendReport {
     /// The report as readable lines, for terminals and the on-page panel.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!("Backend: {}", self.summary())];
+        if let Some(skipped) = &self.skipped_adapter {
+            lines.push(format!(
+                "Passed over: WebGPU adapter {} (vendor {}, architecture {})",
+                skipped.display_name(),
+                or_unknown(&skipped.vendor),
+                or_unknown(&skipped.architecture)
+            ));
+        }
         if let Some(adapter) = &self.adapter {
             lines.push(format!(
                 "Adapter: vendor {}, architecture {}, type {}{}",
@@ -254,4 +276,34 @@ fn mib(bytes: u64) -> String {
 
 fn kib(bytes: u64) -> String {
     format!("{} KiB", bytes >> 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_indicator_says_why_a_gpu_was_passed_over() {
+        let swiftshader = AdapterReport {
+            vendor: "google".into(),
+            architecture: "swiftshader".into(),
+            is_fallback_adapter: true,
+            ..AdapterReport::default()
+        };
+        let report = BackendReport::cpu_over(
+            swiftshader,
+            "the only GPU is a software renderer (SwiftShader), 3.0× slower here",
+        );
+        assert_eq!(
+            report.summary(),
+            "CPU — the only GPU is a software renderer (SwiftShader), 3.0× slower here"
+        );
+        assert!(report.lines()[1].starts_with("Passed over: WebGPU adapter google swiftshader"));
+        // Without an adapter at all, the old wording.
+        let none = BackendReport::cpu("navigator.gpu is missing");
+        assert_eq!(
+            none.summary(),
+            "CPU (no WebGPU adapter: navigator.gpu is missing)"
+        );
+    }
 }

@@ -9,9 +9,11 @@
  */
 
 import init, { Runtime, crashForTest } from '../../pkg/locus.js';
-import { CONVERSATION_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
+import { CONVERSATION_KINDS, DEVICE_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
 import { CHECKED_TASKS, chooseModel } from '../model_fit.js';
 import * as conversation from './conversation.js';
+import { benchDevice, runtimeOptions } from './device_bench.js';
+import { startThreads } from './threads.js';
 import * as downloads from './downloads.js';
 import * as store from './store.js';
 
@@ -22,7 +24,12 @@ Object.assign(self, {
   locusRuntimePanicked: (/** @type {string} */ message) => self.postMessage({ type: 'runtime.lost', message }),
 });
 
-const runtime = init().then(() => Runtime.create());
+// The CPU path's worker threads (a pool that cannot start leaves one thread),
+// then `auto`: a software GPU only where this device's benchmark measured it faster.
+const runtime = init().then(async () => {
+  await startThreads().catch((error) => console.warn('Locus: the CPU runs on one thread:', error));
+  return Runtime.create(await runtimeOptions());
+});
 /** Kinds that need a language model loaded. */
 const MODEL_KINDS = new Set(['summarize', 'translate', 'chat']);
 /** Kinds that use the language-identification model (a separate slot). */
@@ -73,6 +80,12 @@ async function handle(message) {
     }
     if (message?.type === 'request' && CONVERSATION_KINDS.includes(message.kind)) {
       await conversationRequest(rt, message);
+      return;
+    }
+    if (message?.type === 'request' && DEVICE_KINDS.includes(message.kind)) {
+      // The benchmark loads models into runtimes of its own: free this one's.
+      rt.unloadModel();
+      post({ type: 'event', id, event: 'done', result: await benchDevice(message.payload, id, post) });
       return;
     }
     if (message?.type === 'request' && MODEL_KINDS.has(message.kind)) {

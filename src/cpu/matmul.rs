@@ -3,10 +3,12 @@
 //! type's `vec_dot_type` (Q8_0, Q8_1, Q8_K, f16, ...), then every weight row
 //! is dotted with it by [`quant::dot_quantized_rows_ordered`], whose results
 //! are bit for bit those of llama.cpp's x86 CPU kernels, in the float order
-//! of the kernel llama.cpp picks for that token ([`dot_order`]). Natively,
-//! every mat-vec but the smallest has its rows split over rayon's pool (one
-//! thread per core), as llama.cpp splits each over its threads.
+//! of the kernel llama.cpp picks for that token ([`dot_order`]). Every
+//! mat-vec but the smallest has its rows split over the thread pool
+//! ([`pool`]: one thread per core natively, the extension's Web Workers in a
+//! shared-memory WASM build), as llama.cpp splits each over its threads.
 
+use super::pool::{self, in_parallel};
 use crate::model::{ModelError, QTensor};
 use crate::quant::{self, DotOrder, GgmlType, QuantError, QuantizedRow};
 
@@ -63,20 +65,6 @@ pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Resu
     Ok(())
 }
 
-/// `f` applied to every item, on the native thread pool (rayon's, started
-/// once: decode runs hundreds of mat-vecs a token, too many to start
-/// threads for each), or one after the other in WASM.
-fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        if items.len() > 1 {
-            return items.into_par_iter().map(f).collect();
-        }
-    }
-    items.into_iter().map(f).collect()
-}
-
 /// The float order llama.cpp's CPU backend computes token `t` of an
 /// `n_tokens` batch in, for weights of type `ty` with `rows` rows: Q4_K
 /// weights are repacked (rows a multiple of 8) and run `gemm` on whole
@@ -122,27 +110,20 @@ fn rows_into(
 }
 
 /// Multiply-adds below which a mat-vec stays on one thread: handing work
-/// to the pool costs a few microseconds, a 64 × 576 Q4_1 mat-vec about as
-/// much.
-#[cfg(not(target_arch = "wasm32"))]
+/// to the pool costs a few microseconds (more between Web Workers), a
+/// 64 × 576 Q4_1 mat-vec about as much.
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
 /// Threads to split `work` multiply-adds over: every pool thread (all of
 /// SmolLM2's and Qwen2.5's decode mat-vecs qualify, as in llama.cpp, which
-/// splits every one over its threads), one in WASM.
+/// splits every one over its threads), or one (no pool: WASM without
+/// shared memory).
 fn thread_count(work: usize) -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    let threads = if work >= MIN_PARALLEL_WORK {
-        rayon::current_num_threads()
+    if work >= MIN_PARALLEL_WORK {
+        pool::threads()
     } else {
         1
-    };
-    #[cfg(target_arch = "wasm32")]
-    let threads = {
-        let _ = work;
-        1
-    };
-    threads.max(1)
+    }
 }
 
 #[cfg(test)]

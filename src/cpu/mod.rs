@@ -7,6 +7,7 @@ pub mod ggml_numerics;
 pub mod matmul;
 pub mod norm;
 pub mod ops;
+pub mod pool;
 pub mod rope;
 
 pub use decoder::{CpuDecoder, Logits};

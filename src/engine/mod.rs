@@ -1,11 +1,15 @@
 //! Running a model: loading it, the decode loop, sampling and stopping.
 
+mod backend_choice;
+mod bench;
 mod decode;
 mod generate;
 mod loaded;
 mod sampler;
 mod stop;
 
+pub use backend_choice::{AdapterFacts, Choice, DeviceBench, Preference, choose, task_seconds};
+pub use bench::{BenchFigures, BenchPlan, bench_tokens, run_bench};
 #[cfg(test)]
 pub(crate) use decode::run_ready;
 pub use decode::{CPU_PREFILL_CHUNK, CpuSession, Decode, GPU_PREFILL_CHUNK};

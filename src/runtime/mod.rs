@@ -1,6 +1,7 @@
 //! The runtime behind the extension and the CLI: owns the backend (GPU or
 //! CPU), answers protocol requests and streams events back.
 
+mod bench;
 mod chat;
 mod generation;
 mod load_progress;
@@ -184,6 +185,11 @@ impl Runtime {
 
     pub fn on_cpu(reason: impl Into<String>) -> Runtime {
         Runtime::new(None, BackendReport::cpu(reason))
+    }
+
+    /// On the CPU although `skipped` (a WebGPU adapter) exists, for `reason`.
+    pub fn on_cpu_over(skipped: AdapterReport, reason: impl Into<String>) -> Runtime {
+        Runtime::new(None, BackendReport::cpu_over(skipped, reason))
     }
 
     fn new(gpu: Option<GpuContext>, report: BackendReport) -> Runtime {

@@ -8,8 +8,10 @@ use wasm_bindgen_futures::JsFuture;
 
 mod hasher;
 mod sync_file;
+mod threads;
 mod tuning;
 
+use crate::engine::{AdapterFacts, BenchPlan, Choice, DeviceBench, Preference, choose};
 use crate::gpu::GpuContext;
 use crate::protocol::{self, Event};
 use crate::report::AdapterReport;
@@ -48,29 +50,103 @@ pub fn crash_for_test() {
 #[wasm_bindgen(js_name = Runtime)]
 pub struct WebRuntime {
     inner: Runtime,
+    /// The browser's WebGPU adapter, whether used or passed over.
+    adapter_key: Option<String>,
+}
+
+/// `Runtime.create(options)`: which backend, and this device's cached
+/// benchmark for `auto` to decide by.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct CreateOptions {
+    backend: Preference,
+    bench: Option<DeviceBench>,
 }
 
 #[wasm_bindgen(js_class = Runtime)]
 impl WebRuntime {
-    /// Probes WebGPU and starts on it, or on the CPU with the reason why not.
-    pub async fn create() -> WebRuntime {
-        let inner = match browser_adapter().await {
-            Err(reason) => Runtime::on_cpu(reason),
-            Ok(browser) => match GpuContext::create().await {
-                Ok(ctx) => {
-                    let mut adapter = AdapterReport::from_wgpu(&ctx.info);
-                    adapter.vendor = browser.vendor;
-                    adapter.architecture = browser.architecture;
-                    adapter.is_fallback_adapter |= browser.is_fallback_adapter;
-                    if adapter.name.is_empty() {
-                        adapter.name = browser.description;
-                    }
-                    Runtime::on_gpu(ctx, adapter).await
-                }
-                Err(error) => Runtime::on_cpu(error.to_string()),
-            },
+    /// Probes WebGPU and starts on the backend `options.backend` asks for
+    /// (`auto` by default: a software renderer only where `options.bench`
+    /// measured it faster than the CPU), or on the CPU with the reason.
+    pub async fn create(options: JsValue) -> WebRuntime {
+        let options = if options.is_undefined() || options.is_null() {
+            CreateOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).unwrap_or_else(|error| {
+                web_sys::console::warn_1(&format!("Runtime.create: {error}").into());
+                CreateOptions::default()
+            })
         };
-        WebRuntime { inner }
+        if options.backend == Preference::Cpu {
+            return WebRuntime {
+                inner: Runtime::on_cpu("the CPU was asked for"),
+                adapter_key: None,
+            };
+        }
+        let browser = match browser_adapter().await {
+            Err(reason) => {
+                return WebRuntime {
+                    inner: Runtime::on_cpu(reason),
+                    adapter_key: None,
+                };
+            }
+            Ok(browser) => browser,
+        };
+        let facts = browser.facts();
+        let adapter_key = Some(facts.key());
+        if let Choice::Cpu { reason } = choose(options.backend, &facts, options.bench.as_ref()) {
+            let skipped = AdapterReport {
+                name: browser.description,
+                vendor: browser.vendor,
+                architecture: browser.architecture,
+                device_type: String::new(),
+                driver: String::new(),
+                is_fallback_adapter: browser.is_fallback_adapter,
+            };
+            return WebRuntime {
+                inner: Runtime::on_cpu_over(skipped, reason),
+                adapter_key,
+            };
+        }
+        let inner = match GpuContext::create().await {
+            Ok(ctx) => {
+                let mut adapter = AdapterReport::from_wgpu(&ctx.info);
+                adapter.vendor = browser.vendor;
+                adapter.architecture = browser.architecture;
+                adapter.is_fallback_adapter |= browser.is_fallback_adapter;
+                if adapter.name.is_empty() {
+                    adapter.name = browser.description;
+                }
+                Runtime::on_gpu(ctx, adapter).await
+            }
+            Err(error) => Runtime::on_cpu(error.to_string()),
+        };
+        WebRuntime { inner, adapter_key }
+    }
+
+    /// The key this device's benchmark is cached under: the browser's
+    /// WebGPU adapter (undefined without one).
+    #[wasm_bindgen(js_name = adapterKey)]
+    pub fn adapter_key(&self) -> Option<String> {
+        self.adapter_key.clone()
+    }
+
+    /// Measures the loaded model: a `prompt_tokens` prompt (time to first
+    /// token, prompt tokens/s), then `answer_tokens` generated one at a
+    /// time (tokens/s). Throws a coded error without a model.
+    pub async fn bench(
+        &self,
+        prompt_tokens: usize,
+        answer_tokens: usize,
+    ) -> Result<JsValue, JsValue> {
+        let plan = BenchPlan {
+            prompt_tokens,
+            answer_tokens,
+        };
+        match self.inner.bench(plan).await {
+            Ok(figures) => to_js(&figures).map_err(JsValue::from),
+            Err(error) => Err(coded_error(&error)),
+        }
     }
 
     /// The backend report as a plain object (see `BackendReport`).
@@ -223,6 +299,13 @@ fn coded_error(error: &crate::LocusError) -> JsValue {
     js.into()
 }
 
+/// Seconds of the page task `auto` compares backends by (a prompt read, a
+/// short answer written) at these tokens/s.
+#[wasm_bindgen(js_name = taskSeconds)]
+pub fn task_seconds(prompt_tokens_per_second: f64, answer_tokens_per_second: f64) -> f64 {
+    crate::engine::task_seconds(prompt_tokens_per_second, answer_tokens_per_second)
+}
+
 /// Kinds, events and error codes this runtime speaks (for the protocol test).
 #[wasm_bindgen(js_name = protocolDescription)]
 pub fn protocol_description() -> Result<JsValue, JsError> {
@@ -242,6 +325,17 @@ struct BrowserAdapter {
     architecture: String,
     description: String,
     is_fallback_adapter: bool,
+}
+
+impl BrowserAdapter {
+    fn facts(&self) -> AdapterFacts {
+        AdapterFacts {
+            vendor: self.vendor.clone(),
+            architecture: self.architecture.clone(),
+            description: self.description.clone(),
+            is_fallback_adapter: self.is_fallback_adapter,
+        }
+    }
 }
 
 async fn browser_adapter() -> Result<BrowserAdapter, String> {

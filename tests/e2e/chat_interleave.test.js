@@ -40,7 +40,7 @@ let popup;
 
 before(async () => {
   if (SKIP) return;
-  [browser, server] = await Promise.all([launch({ webgpu: true }), serveModels()]);
+  [browser, server] = await Promise.all([launch({ webgpu: true, backend: 'webgpu' }), serveModels()]);
   popup = await openExtensionPage(browser, 'popup/popup.html');
   // The model's load reports its progress, which keeps the router's
   // watchdog (300 s) quiet; one run-ahead group of decode steps on

@@ -27,7 +27,7 @@ let browser;
 
 before(async () => {
   await mkdir(OUT, { recursive: true });
-  browser = await launch({ webgpu: true });
+  browser = await launch({ webgpu: true, backend: 'webgpu' });
 });
 after(async () => browser?.close());
 

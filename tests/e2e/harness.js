@@ -27,10 +27,13 @@ const CHROMIUM = process.env.LOCUS_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
  * Starts Chromium with the unpacked extension and a local page server.
- * @param {{webgpu?: boolean, extraExtensions?: string[], args?: string[]}} [options] `args`: more Chromium flags
+ * `backend`: the Settings tab's "Run models on" before the runtime starts
+ * (`auto` by default, which passes SwiftShader over for the CPU: tests of
+ * the WebGPU path ask for `webgpu`).
+ * @param {{webgpu?: boolean, backend?: 'auto'|'webgpu'|'cpu', extraExtensions?: string[], args?: string[]}} [options] `args`: more Chromium flags
  * @returns {Promise<Browser>}
  */
-export async function launch({ webgpu = true, extraExtensions = [], args: extraArgs = [] } = {}) {
+export async function launch({ webgpu = true, backend = 'auto', extraExtensions = [], args: extraArgs = [] } = {}) {
   const profile = await mkdtemp(path.join(tmpdir(), 'locus-profile-'));
   const extensions = [REPO_ROOT, ...extraExtensions].join(',');
   const args = [
@@ -55,6 +58,7 @@ export async function launch({ webgpu = true, extraExtensions = [], args: extraA
   });
   const sw = await serviceWorkerOf(context, REPO_ROOT);
   const extensionId = new URL(sw.url()).host;
+  if (backend !== 'auto') await chooseBackend(context, extensionId, backend);
   const server = await serve(PAGES);
   return {
     context,
@@ -67,6 +71,27 @@ export async function launch({ webgpu = true, extraExtensions = [], args: extraA
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Sets "Run models on" as the Settings tab does (OPFS, shared by the
+ * extension's contexts) and restarts a runtime that is already running.
+ * (From an extension page: a service worker may not `import()`.)
+ * @param {import('playwright-core').BrowserContext} context @param {string} extensionId
+ * @param {'auto'|'webgpu'|'cpu'} backend
+ */
+export async function chooseBackend(context, extensionId, backend) {
+  const page = await context.newPage();
+  try {
+    await page.goto(`chrome-extension://${extensionId}/popup/bench.html`);
+    await page.evaluate(async (backend) => {
+      const { RESTART_RUNTIME, writeBackendPreference } = await import('/extension/backend_preference.js');
+      await writeBackendPreference(backend);
+      await chrome.runtime.sendMessage({ type: RESTART_RUNTIME }).catch(() => {});
+    }, backend);
+  } finally {
+    await page.close();
+  }
 }
 
 /**

@@ -45,7 +45,7 @@ after(async () => server?.close());
 
 /** Installs SmolLM2 in a fresh browser and runs the prompt; returns the events. @param {boolean} webgpu */
 async function runInBrowser(webgpu) {
-  const browser = await launch({ webgpu });
+  const browser = await launch({ webgpu, backend: webgpu ? 'webgpu' : 'auto' });
   try {
     const popup = await openExtensionPage(browser, 'popup/popup.html');
     const download = await sendRaw(

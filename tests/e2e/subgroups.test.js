@@ -14,7 +14,7 @@ import { invoke, launch, openExtensionPage, openPage, sendRaw, waitForPanelEnd }
 let browser;
 
 before(async () => {
-  browser = await launch({ webgpu: true });
+  browser = await launch({ webgpu: true, backend: 'webgpu' });
 });
 after(async () => browser?.close());
 

@@ -11,28 +11,73 @@ use crate::shell::{self, Cmd, Result};
 /// with Manifest V3 runs SIMD128).
 const SIMD128: &str = "-C target-feature=+simd128";
 
+/// The shared-memory build's flags: atomics and bulk memory for threads
+/// (Web Workers on one memory, `src/web/threads.rs`), and a 4 GiB maximum
+/// (a shared memory must declare one; rustc's default is 1 GiB, less than a
+/// 1.5B model's weights on the CPU path). The crate's `build.rs` adds the
+/// linker flags that make the memory shared (only the crate is relinked when
+/// they change, not the standard library and every dependency).
+const THREADS: &str = "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
+                       -C link-arg=--max-memory=4294967296";
+
+/// The toolchain of the shared-memory build: its standard library must be
+/// rebuilt with atomics (`-Z build-std`), which only nightly can.
+pub const THREADS_TOOLCHAIN: &str = "nightly";
+
+/// Whether the WASM runtime is built with threads: yes unless
+/// `LOCUS_WASM_THREADS=0` asks for the single-threaded build (stable Rust,
+/// no shared memory), e.g. to compare the two.
+pub fn threaded() -> bool {
+    std::env::var("LOCUS_WASM_THREADS").map_or(true, |v| v != "0")
+}
+
 pub fn wasm() -> Result {
     vendor()?;
-    shell::step("Building the WASM runtime into pkg/");
+    let threaded = threaded();
+    shell::step(if threaded {
+        "Building the WASM runtime into pkg/ (shared memory, threads; nightly)"
+    } else {
+        "Building the WASM runtime into pkg/ (single-threaded)"
+    });
     // `--mode no-install`: a wasm-bindgen of the wrong version is an error, not
     // a download. wasm-opt comes from npm's binaryen (first on PATH): Debian's
     // wasm-opt 108 breaks the externref table that wasm-bindgen emits.
-    let mut cmd = Cmd::new("wasm-pack");
-    // SIMD128 for the CPU fallback's kernels comes from `.cargo/config.toml`,
-    // which an explicit RUSTFLAGS would replace: keep the flag there too.
-    if let Ok(flags) = std::env::var("RUSTFLAGS") {
-        cmd = cmd.env("RUSTFLAGS", format!("{flags} {SIMD128}"));
+    // `rustup run` puts the toolchain's cargo first on PATH for wasm-pack.
+    let mut cmd = if threaded {
+        Cmd::new("rustup").args(["run", THREADS_TOOLCHAIN, "wasm-pack"])
+    } else {
+        Cmd::new("wasm-pack")
+    };
+    // The flags in `.cargo/config.toml` are replaced by an explicit
+    // RUSTFLAGS: keep SIMD128 (and the threads' flags) in it.
+    let own = if threaded { THREADS } else { SIMD128 };
+    let flags = match std::env::var("RUSTFLAGS") {
+        Ok(flags) => format!("{flags} {own}"),
+        Err(_) if threaded => own.to_string(),
+        Err(_) => String::new(),
+    };
+    if !flags.is_empty() {
+        cmd = cmd.env(
+            "RUSTFLAGS",
+            flags.split_whitespace().collect::<Vec<_>>().join(" "),
+        );
     }
-    cmd.args([
-        "build",
-        "--target",
-        "web",
-        "--release",
-        "--mode",
-        "no-install",
-    ])
-    .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"])
-    .run()
+    cmd = cmd
+        .args([
+            "build",
+            "--target",
+            "web",
+            "--release",
+            "--mode",
+            "no-install",
+        ])
+        .args(["--out-dir", "pkg", "--out-name", "locus", "--no-pack"]);
+    if threaded {
+        // The standard library with atomics (its prebuilt one has none).
+        // (wasm-pack needs the crate's path before its extra cargo flags.)
+        cmd = cmd.args([".", "--", "-Z", "build-std=panic_abort,std"]);
+    }
+    cmd.run()
 }
 
 /// A library from `node_modules` (locked in package-lock.json) bundled into

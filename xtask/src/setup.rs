@@ -20,6 +20,9 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub fn everything() -> Result {
     apt_packages()?;
     wasm_target()?;
+    if crate::build::threaded() {
+        threads_toolchain()?;
+    }
     wasm_pack()?;
     wasm_bindgen_cli()?;
     npm_packages()
@@ -86,6 +89,37 @@ fn wasm_target() -> Result {
     shell::step(&format!("Installing the Rust target {WASM_TARGET}"));
     Cmd::new("rustup")
         .args(["target", "add", WASM_TARGET])
+        .run()
+}
+
+/// The shared-memory WASM build's toolchain (nightly, for `-Z build-std`)
+/// and the standard library's source it rebuilds.
+fn threads_toolchain() -> Result {
+    let toolchain = crate::build::THREADS_TOOLCHAIN;
+    let installed = Cmd::new("rustup")
+        .args(["toolchain", "list"])
+        .read()
+        .unwrap_or_default();
+    if !installed.lines().any(|line| line.starts_with(toolchain)) {
+        shell::step(&format!(
+            "Installing the {toolchain} Rust toolchain (the threaded WASM build)"
+        ));
+        Cmd::new("rustup")
+            .args(["toolchain", "install", toolchain, "--profile", "minimal"])
+            .run()?;
+    }
+    let components = Cmd::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", toolchain])
+        .read()
+        .unwrap_or_default();
+    if components.lines().any(|line| line.trim() == "rust-src") {
+        return Ok(());
+    }
+    shell::step(&format!(
+        "Installing rust-src for {toolchain} (-Z build-std)"
+    ));
+    Cmd::new("rustup")
+        .args(["component", "add", "rust-src", "--toolchain", toolchain])
         .run()
 }
 

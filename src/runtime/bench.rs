@@ -1,0 +1,119 @@
+//! The device benchmark on the loaded model (the "Test this device" page).
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use web_time::Instant;
+
+use super::{Engine, Runtime, yielding};
+use crate::engine::{BenchFigures, BenchPlan, CpuSession, Decode, run_bench};
+use crate::error::LocusError;
+
+/// The event loop gets a turn at least this often during a benchmark (a
+/// turn costs a timer's few milliseconds: once a step would skew a fast
+/// GPU's figures).
+const YIELD_EVERY: Duration = Duration::from_millis(200);
+
+impl Runtime {
+    /// Runs `plan` on the loaded model from an empty cache of its own (the
+    /// GPU decoder's cache is shared: a kept chat turn is dropped).
+    // The engine's borrow is held across awaits on purpose: it is the lock
+    // that keeps a second request off the decoder.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub async fn bench(&self, plan: BenchPlan) -> Result<BenchFigures, LocusError> {
+        let slot = self.model.borrow().clone();
+        let slot = slot.ok_or(LocusError::NoModel { task: "bench" })?;
+        let mut engine = slot.lock().await;
+        slot.invalidate_shared_cache();
+        let last_yield = &Cell::new(Instant::now());
+        let between = || {
+            let due = last_yield.get().elapsed() >= YIELD_EVERY;
+            async move {
+                if due {
+                    yielding::yield_now().await;
+                    last_yield.set(Instant::now());
+                }
+            }
+        };
+        let capacity = plan.prompt_tokens.max(1) + plan.answer_tokens + 1;
+        let figures = match &mut *engine {
+            Engine::Cpu(model) => {
+                if capacity > model.config().context_length {
+                    return Err(too_long(capacity, model.config().context_length));
+                }
+                let mut cache = model.new_cache(capacity);
+                let mut session = CpuSession {
+                    decoder: &model.decoder,
+                    cache: &mut cache,
+                };
+                let vocab = model.decoder.vocab_size();
+                run_bench(&mut session, vocab, plan, between).await
+            }
+            Engine::Gpu(model) => {
+                let decoder = &mut model.decoder;
+                if capacity > decoder.capacity() {
+                    return Err(too_long(capacity, decoder.capacity()));
+                }
+                let vocab = decoder.vocab_size();
+                run_bench(decoder, vocab, plan, between).await
+            }
+        };
+        figures.map_err(|e| match e {
+            crate::engine::EngineError::Gpu(error) => LocusError::Gpu(error),
+            other => LocusError::Internal(other.to_string()),
+        })
+    }
+}
+
+fn too_long(tokens: usize, context: usize) -> LocusError {
+    LocusError::TooLong { tokens, context }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::run_ready;
+
+    #[test]
+    fn without_a_model_the_bench_says_so() {
+        let runtime = Runtime::on_cpu("test");
+        let plan = BenchPlan {
+            prompt_tokens: 4,
+            answer_tokens: 1,
+        };
+        let error = run_ready(runtime.bench(plan)).unwrap_err();
+        assert!(matches!(error, LocusError::NoModel { task: "bench" }));
+    }
+
+    #[test]
+    fn the_bench_measures_smollm2_on_the_cpu_and_leaves_it_usable() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let mut file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask models`)", path.display()));
+        let runtime = Runtime::on_cpu("test");
+        runtime.load_model("smollm2", &mut file).unwrap();
+        let plan = BenchPlan {
+            // Two CPU prefill chunks.
+            prompt_tokens: crate::engine::CPU_PREFILL_CHUNK + 3,
+            answer_tokens: 3,
+        };
+        let figures = run_ready(runtime.bench(plan)).unwrap();
+        assert_eq!(figures.prompt_tokens, plan.prompt_tokens);
+        assert_eq!(figures.answer_tokens, 3);
+        assert!(figures.first_token_ms > 0.0);
+        assert!(figures.prompt_tokens_per_second > 0.0);
+        assert!(figures.answer_tokens_per_second > 0.0);
+        let again = run_ready(runtime.bench(plan)).unwrap();
+        assert_eq!(again.prompt_tokens, plan.prompt_tokens);
+        // A prompt longer than the model's window is refused, not run.
+        let long = BenchPlan {
+            prompt_tokens: 9_000,
+            answer_tokens: 1,
+        };
+        assert!(matches!(
+            run_ready(runtime.bench(long)),
+            Err(LocusError::TooLong { .. })
+        ));
+    }
+}
