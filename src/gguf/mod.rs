@@ -18,7 +18,7 @@ pub use header::{GgufFile, TensorInfo};
 pub use metadata::{Metadata, Value};
 pub use source::ByteSource;
 pub use synthetic::SyntheticSource;
-pub use writer::{TensorSpec, WrittenHeader, write_header};
+pub use writer::{TensorSpec, WrittenHeader, put_str, put_value, type_id, write_header};
 
 /// "GGUF" read as a little-endian u32.
 pub const MAGIC: [u8; 4] = *b"GGUF";

@@ -75,12 +75,14 @@ pub fn write_header(
     })
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// Appends a GGUF string (u64 length, then the bytes).
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend((s.len() as u64).to_le_bytes());
     out.extend(s.as_bytes());
 }
 
-fn type_id(value: &Value) -> u32 {
+/// The GGUF type id of a metadata value.
+pub fn type_id(value: &Value) -> u32 {
     match value {
         Value::U8(_) => 0,
         Value::I8(_) => 1,
@@ -98,7 +100,8 @@ fn type_id(value: &Value) -> u32 {
     }
 }
 
-fn put_value(out: &mut Vec<u8>, value: &Value) {
+/// Appends a metadata value's bytes (without its type id).
+pub fn put_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::U8(v) => out.push(*v),
         Value::I8(v) => out.extend(v.to_le_bytes()),

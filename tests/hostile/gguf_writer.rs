@@ -2,7 +2,9 @@
 //! metadata rewritten, and its tensor data as runs of zeros, so a file may
 //! claim hundreds of megabytes without the test holding them.
 
-use locus::gguf::{ByteSource, GgufError, GgufFile, TensorInfo, Value};
+use locus::gguf::{
+    ByteSource, GgufError, GgufFile, TensorInfo, Value, put_str, put_value, type_id,
+};
 
 /// A file made of byte runs and runs of zeros.
 pub struct Pieces(Vec<Piece>);
@@ -42,51 +44,6 @@ impl ByteSource for Pieces {
             start = end;
         }
         Ok(())
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend((s.len() as u64).to_le_bytes());
-    out.extend(s.as_bytes());
-}
-
-fn type_id(value: &Value) -> u32 {
-    match value {
-        Value::U8(_) => 0,
-        Value::I8(_) => 1,
-        Value::U16(_) => 2,
-        Value::I16(_) => 3,
-        Value::U32(_) => 4,
-        Value::I32(_) => 5,
-        Value::F32(_) => 6,
-        Value::Bool(_) => 7,
-        Value::String(_) => 8,
-        Value::Array(_) => 9,
-        Value::U64(_) => 10,
-        Value::I64(_) => 11,
-        Value::F64(_) => 12,
-    }
-}
-
-fn put_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::U8(v) => out.push(*v),
-        Value::I8(v) => out.extend(v.to_le_bytes()),
-        Value::U16(v) => out.extend(v.to_le_bytes()),
-        Value::I16(v) => out.extend(v.to_le_bytes()),
-        Value::U32(v) => out.extend(v.to_le_bytes()),
-        Value::I32(v) => out.extend(v.to_le_bytes()),
-        Value::F32(v) => out.extend(v.to_le_bytes()),
-        Value::Bool(v) => out.push(u8::from(*v)),
-        Value::String(s) => put_str(out, s),
-        Value::Array(items) => {
-            out.extend(items.first().map_or(0, type_id).to_le_bytes());
-            out.extend((items.len() as u64).to_le_bytes());
-            items.iter().for_each(|item| put_value(out, item));
-        }
-        Value::U64(v) => out.extend(v.to_le_bytes()),
-        Value::I64(v) => out.extend(v.to_le_bytes()),
-        Value::F64(v) => out.extend(v.to_le_bytes()),
     }
 }
 
