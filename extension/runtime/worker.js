@@ -8,7 +8,7 @@
  * model if the right one is not loaded.
  */
 
-import init, { Runtime, crashForTest } from '../../pkg/locus.js';
+import init, { Runtime, checkMessage, crashForTest } from '../../pkg/locus.js';
 import { CONVERSATION_KINDS, DEVICE_KINDS, ERROR_CODES, STORE_KINDS, errorEvent } from '../protocol.js';
 import { CHECKED_TASKS, chooseModel } from '../model_fit.js';
 import * as conversation from './conversation.js';
@@ -91,6 +91,9 @@ async function handle(message) {
     if (message?.type === 'request' && MODEL_KINDS.has(message.kind)) {
       const { model, ...payload } = message.payload ?? {};
       message = { ...message, payload };
+      // A malformed request is answered as such, whatever model is installed.
+      const rejected = checkMessage(message);
+      if (rejected) return post(rejected);
       // A model the user chose runs as asked; otherwise only one fit for the task.
       if (!model && CHECKED_TASKS.includes(message.kind)) {
         const offer = await ensureFitModel(rt, id, { task: message.kind, targetLanguage: payload.targetLanguage });

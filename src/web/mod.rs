@@ -306,6 +306,22 @@ pub fn task_seconds(prompt_tokens_per_second: f64, answer_tokens_per_second: f64
     crate::engine::task_seconds(prompt_tokens_per_second, answer_tokens_per_second)
 }
 
+/// The error event `Runtime.handle` would answer `message` with at once
+/// because it is malformed (the same parser), or `null` when it is a valid
+/// message. The worker asks before it chooses a model for a request, so a
+/// malformed request is told so rather than offered a download.
+#[wasm_bindgen(js_name = checkMessage)]
+pub fn check_message(message: JsValue) -> Result<JsValue, JsError> {
+    let rejected = match serde_wasm_bindgen::from_value::<serde_json::Value>(message) {
+        Ok(value) => match protocol::parse_client_message(value) {
+            Ok(_) => return Ok(JsValue::NULL),
+            Err(rejected) => Event::error(rejected.id.unwrap_or_default(), &rejected.error),
+        },
+        Err(error) => Event::error(String::new(), &crate::LocusError::BadMessage(error.to_string())),
+    };
+    to_js(&rejected)
+}
+
 /// Kinds, events and error codes this runtime speaks (for the protocol test).
 #[wasm_bindgen(js_name = protocolDescription)]
 pub fn protocol_description() -> Result<JsValue, JsError> {

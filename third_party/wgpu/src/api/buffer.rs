@@ -471,16 +471,18 @@ impl Buffer {
 /// You can create a `BufferSlice` by calling [`Buffer::slice`]:
 ///
 /// ```no_run
-/// # let buffer: wgpu::Buffer = todo!();
+/// # fn example(buffer: &wgpu::Buffer) {
 /// let slice = buffer.slice(10..20);
+/// # }
 /// ```
 ///
 /// This returns a slice referring to the second ten bytes of `buffer`. To get a
 /// slice of the entire `Buffer`:
 ///
 /// ```no_run
-/// # let buffer: wgpu::Buffer = todo!();
+/// # fn example(buffer: &wgpu::Buffer) {
 /// let whole_buffer_slice = buffer.slice(..);
+/// # }
 /// ```
 ///
 /// You can pass buffer slices to methods like [`RenderPass::set_vertex_buffer`]

@@ -147,11 +147,11 @@ impl Queue {
     ///   it's fine to call `submit` with no command buffers at all:
     ///
     ///   ```no_run
-    ///   # let queue: wgpu::Queue = todo!();
-    ///   # let buffer: wgpu::Buffer = todo!();
+    ///   # fn example(queue: &wgpu::Queue, buffer: &wgpu::Buffer) {
     ///   # let data = [0u8];
     ///   queue.write_buffer(&buffer, 0, &data);
     ///   queue.submit([]);
+    ///   # }
     ///   ```
     ///
     ///   However, `data` will be immediately copied into staging memory, so the
