@@ -10,7 +10,8 @@
 //! where NAME is a flag or a choice.
 //!
 //! `//! include: NAME` appends `kernels/lib/NAME.wgsl` (functions shared by
-//! several kernels) after the kernel's own text. WGSL lets a module declare
+//! several kernels) after the kernel's own text; a library that declares
+//! switches of its own is expanded with the kernel's switches of those names. WGSL lets a module declare
 //! things in any order, so the kernel can call them, and naga's line
 //! numbers still point into the kernel file for everything above the end.
 //!
@@ -135,6 +136,7 @@ const LIBRARY: &[(&str, &str)] = &[
         "ggml_blocks",
         include_str!("../../kernels/lib/ggml_blocks.wgsl"),
     ),
+    ("dequant8", include_str!("../../kernels/lib/dequant8.wgsl")),
 ];
 
 /// The library files named on `//! include:` lines, in order.
@@ -166,7 +168,19 @@ fn included(source: &str) -> Result<Vec<&'static str>, PreprocessError> {
 pub fn expand(source: &str, enabled: &[&str]) -> Result<String, PreprocessError> {
     let mut out = expand_own(source, enabled)?;
     for text in included(source)? {
-        out.push_str(text);
+        // A library with switches of its own (the same names as the
+        // kernel's, e.g. the weight-type choice) is expanded with those.
+        let declared = declarations(text);
+        if declared.choices.is_empty() && declared.flags.is_empty() {
+            out.push_str(text);
+        } else {
+            let own: Vec<&str> = enabled
+                .iter()
+                .copied()
+                .filter(|name| declared.declares(name))
+                .collect();
+            out.push_str(&expand_own(text, &own)?);
+        }
     }
     Ok(out)
 }
@@ -289,6 +303,17 @@ mod tests {
         assert_eq!(expanded.lines().count(), CHOICES.lines().count());
         // `hi` is on line 12 of the source and stays there.
         assert_eq!(expanded.lines().nth(11), Some("hi"));
+    }
+
+    #[test]
+    fn a_library_with_switches_is_expanded_with_the_kernels() {
+        let expanded = expand(
+            "//! choose: Q4_0 Q8_0\n//! flags: HALF\n//! include: dequant8\n",
+            &["Q8_0", "HALF"],
+        )
+        .unwrap();
+        assert!(expanded.contains("// 34 bytes: d: f16, qs: [i8; 32]."));
+        assert!(!expanded.contains("// 18 bytes: d: f16, qs: [u8; 16]."));
     }
 
     #[test]

@@ -317,7 +317,10 @@ pub fn check_message(message: JsValue) -> Result<JsValue, JsError> {
             Ok(_) => return Ok(JsValue::NULL),
             Err(rejected) => Event::error(rejected.id.unwrap_or_default(), &rejected.error),
         },
-        Err(error) => Event::error(String::new(), &crate::LocusError::BadMessage(error.to_string())),
+        Err(error) => Event::error(
+            String::new(),
+            &crate::LocusError::BadMessage(error.to_string()),
+        ),
     };
     to_js(&rejected)
 }
