@@ -312,6 +312,129 @@ fn unpack(words: &[u32]) -> Vec<f16> {
         .collect()
 }
 
+/// The set-up of a one-shot attention step, for tests: a copy of the cache
+/// `(keys, values)` on the GPU, the step's `q`, `k` and `v` (`tokens` of
+/// them, stored from position `pos0`), an output buffer, the step uniform
+/// and the pass storing `k` and `v` into the cache. Each attention kernel's
+/// one-shot helper binds its own pass over these and calls [`Self::run`].
+pub struct OneShotStep {
+    pub keys: wgpu::Buffer,
+    pub values: wgpu::Buffer,
+    q: wgpu::Buffer,
+    out: wgpu::Buffer,
+    pub step: wgpu::Buffer,
+    store: KernelPass,
+    pub capacity: u32,
+    pub tokens: u32,
+    q_width: usize,
+    out_width: usize,
+}
+
+impl OneShotStep {
+    /// Checks the sizes (`Err(Shape)` naming `what`) and uploads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ctx: &GpuContext,
+        what: &str,
+        shape: &AttentionShape,
+        cache: (&[f16], &[f16]),
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        pos0: usize,
+    ) -> Result<OneShotStep, GpuError> {
+        check_shape(shape)?;
+        let q_width = shape.heads * shape.head_dim;
+        let (kw, vw) = kv_words(shape);
+        let n = q.len() / q_width;
+        let capacity = cache.0.len() / (2 * kw);
+        if n == 0
+            || q.len() != n * q_width
+            || k.len() != n * 2 * kw
+            || v.len() != n * 2 * vw
+            || cache.0.len() != capacity * 2 * kw
+            || cache.1.len() != capacity * 2 * vw
+            || pos0 + n > capacity
+        {
+            return Err(GpuError::Shape(format!(
+                "{what}: q {}, k {}, v {}, cache {}/{} at pos {pos0}",
+                q.len(),
+                k.len(),
+                v.len(),
+                cache.0.len(),
+                cache.1.len()
+            )));
+        }
+        let tokens = to_u32("tokens", n)?;
+        let bytes = |words: &[u32]| bytemuck::cast_slice::<u32, u8>(words).to_vec();
+        let keys = pass::storage_init(ctx, "kv keys", &bytes(&pack(cache.0)));
+        let values = pass::storage_init(ctx, "kv values", &bytes(&pack(cache.1)));
+        let f32s = |label, data: &[f32]| pass::storage_init(ctx, label, bytemuck::cast_slice(data));
+        let (q_buf, k_buf, v_buf) = (f32s("q", q), f32s("k", k), f32s("v", v));
+        let out_width = shape.heads * shape.value_dim;
+        let out = pass::storage_zeroed(ctx, "attention out", (n * out_width * 4) as u64);
+        let step = step_buffer(ctx);
+        write_step(ctx, &step, StepUniform::new(to_u32("pos0", pos0)?, tokens));
+        let mut one = OneShotStep {
+            keys,
+            values,
+            q: q_buf,
+            out,
+            step,
+            store: KernelPass::default(),
+            capacity: to_u32("capacity", capacity)?,
+            tokens,
+            q_width,
+            out_width,
+        };
+        one.store = bind_kv_store(
+            ctx,
+            shape,
+            &one.view(),
+            rows(&k_buf, 2 * kw),
+            rows(&v_buf, 2 * vw),
+            &one.step,
+            tokens,
+        )?;
+        Ok(one)
+    }
+
+    pub fn view(&self) -> KvCacheView<'_> {
+        KvCacheView {
+            keys: &self.keys,
+            k_offset: 0,
+            values: &self.values,
+            v_offset: 0,
+            capacity: self.capacity,
+        }
+    }
+
+    pub fn q_rows(&self) -> Rows<'_> {
+        rows(&self.q, self.q_width)
+    }
+
+    pub fn out_rows(&self) -> Rows<'_> {
+        rows(&self.out, self.out_width)
+    }
+
+    /// Stores the step's keys and values, runs `attend`, and reads the
+    /// attention output.
+    pub async fn run(&self, ctx: &GpuContext, attend: &KernelPass) -> Result<Vec<f32>, GpuError> {
+        let raw =
+            pass::run_and_read(ctx, &[&self.store, attend], &self.out, self.out.size()).await?;
+        Ok(bytemuck::cast_slice(&raw).to_vec())
+    }
+}
+
+/// Rows of `width` values from the start of `buffer`.
+fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
+    Rows {
+        buffer,
+        offset: 0,
+        stride: width as u32,
+    }
+}
+
 /// One step, one shot: stores `k` and `v` (`n` tokens) into a copy of the
 /// cache `(keys, values)` (`capacity` positions each) at `pos0..pos0 + n`,
 /// then attends the queries `q` (`n × heads × head_dim`). Returns the
@@ -325,74 +448,24 @@ pub async fn attention_step(
     v: &[f32],
     pos0: usize,
 ) -> Result<(Vec<f32>, Vec<f16>, Vec<f16>), GpuError> {
-    check_shape(shape)?;
-    let q_width = shape.heads * shape.head_dim;
-    let (kw, vw) = kv_words(shape);
-    let n = q.len() / q_width;
-    let capacity = cache.0.len() / (2 * kw);
-    if n == 0
-        || q.len() != n * q_width
-        || k.len() != n * 2 * kw
-        || v.len() != n * 2 * vw
-        || cache.0.len() != capacity * 2 * kw
-        || cache.1.len() != capacity * 2 * vw
-        || pos0 + n > capacity
-    {
-        return Err(GpuError::Shape(format!(
-            "attention step: q {}, k {}, v {}, cache {}/{} at pos {pos0}",
-            q.len(),
-            k.len(),
-            v.len(),
-            cache.0.len(),
-            cache.1.len()
-        )));
-    }
-    let n32 = to_u32("tokens", n)?;
-    let bytes = |words: &[u32]| bytemuck::cast_slice::<u32, u8>(words).to_vec();
-    let keys = pass::storage_init(ctx, "kv keys", &bytes(&pack(cache.0)));
-    let values = pass::storage_init(ctx, "kv values", &bytes(&pack(cache.1)));
-    let f32s = |label, data: &[f32]| pass::storage_init(ctx, label, bytemuck::cast_slice(data));
-    let (q_buf, k_buf, v_buf) = (f32s("q", q), f32s("k", k), f32s("v", v));
-    let out_len = n * shape.heads * shape.value_dim;
-    let out = pass::storage_zeroed(ctx, "attention out", (out_len * 4) as u64);
-    let step = step_buffer(ctx);
-    write_step(ctx, &step, StepUniform::new(to_u32("pos0", pos0)?, n32));
-    let view = KvCacheView {
-        keys: &keys,
-        k_offset: 0,
-        values: &values,
-        v_offset: 0,
-        capacity: to_u32("capacity", capacity)?,
-    };
-    let rows = |buffer, width: usize| Rows {
-        buffer,
-        offset: 0,
-        stride: width as u32,
-    };
-    let store = bind_kv_store(
-        ctx,
-        shape,
-        &view,
-        rows(&k_buf, 2 * kw),
-        rows(&v_buf, 2 * vw),
-        &step,
-        n32,
-    )?;
-    let scratch = attention_scratch(ctx, shape.heads, view.capacity, n32)?;
+    let one = OneShotStep::new(ctx, "attention step", shape, cache, q, k, v, pos0)?;
+    let scratch = attention_scratch(ctx, shape.heads, one.capacity, one.tokens)?;
     let attend = bind_attention(
         ctx,
         shape,
-        &view,
-        rows(&q_buf, q_width),
-        rows(&out, shape.heads * shape.value_dim),
+        &one.view(),
+        one.q_rows(),
+        one.out_rows(),
         &scratch,
-        &step,
-        n32,
+        &one.step,
+        one.tokens,
     )?;
-    let raw = pass::run_and_read(ctx, &[&store, &attend], &out, (out_len * 4) as u64).await?;
-    let out: Vec<f32> = bytemuck::cast_slice(&raw).to_vec();
-    let read = |buffer| ctx.read_buffer(buffer, buffer.size());
-    let keys = unpack(bytemuck::cast_slice(&read(&keys).await?));
-    let values = unpack(bytemuck::cast_slice(&read(&values).await?));
+    let out = one.run(ctx, &attend).await?;
+    let keys = ctx.read_buffer(&one.keys, one.keys.size()).await?;
+    let values = ctx.read_buffer(&one.values, one.values.size()).await?;
+    let (keys, values) = (
+        unpack(bytemuck::cast_slice(&keys)),
+        unpack(bytemuck::cast_slice(&values)),
+    );
     Ok((out, keys, values))
 }

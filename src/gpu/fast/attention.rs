@@ -16,9 +16,8 @@
 use half::f16;
 
 use crate::cpu::attention::AttentionShape;
-use crate::gpu::attention::{KvCacheView, bind_kv_store, kv_words};
+use crate::gpu::attention::{KvCacheView, OneShotStep, kv_words};
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
-use crate::gpu::step::{StepUniform, step_buffer, write_step};
 use crate::gpu::{GpuContext, GpuError, Kernel};
 
 /// Largest head (and value) width the fast kernels hold.
@@ -331,14 +330,6 @@ pub enum FastAttention {
     Split(SplitChunks),
 }
 
-/// f16 values packed two per u32, low half first (`len` even).
-fn pack(values: &[f16]) -> Vec<u32> {
-    values
-        .chunks_exact(2)
-        .map(|p| u32::from(p[0].to_bits()) | (u32::from(p[1].to_bits()) << 16))
-        .collect()
-}
-
 /// One step, one shot: stores `k` and `v` (`n` tokens) into a copy of the
 /// cache `(keys, values)` (`capacity` positions each) at `pos0..pos0 + n`
 /// with `gpu::attention::bind_kv_store`, then attends the queries `q` (`n ×
@@ -355,75 +346,26 @@ pub async fn fast_attention_step(
     pos0: usize,
     kernel: FastAttention,
 ) -> Result<Vec<f32>, GpuError> {
-    check_shape(shape)?;
-    let q_width = shape.heads * shape.head_dim;
-    let (kw, vw) = kv_words(shape);
-    let n = q.len() / q_width;
-    let capacity = cache.0.len() / (2 * kw);
-    if n == 0
-        || q.len() != n * q_width
-        || k.len() != n * 2 * kw
-        || v.len() != n * 2 * vw
-        || cache.0.len() != capacity * 2 * kw
-        || cache.1.len() != capacity * 2 * vw
-        || pos0 + n > capacity
-        || (matches!(kernel, FastAttention::Split(_)) && n != 1)
-    {
+    let one = OneShotStep::new(ctx, "fast attention: step", shape, cache, q, k, v, pos0)?;
+    if matches!(kernel, FastAttention::Split(_)) && one.tokens != 1 {
         return Err(shape_error(format!(
-            "step: q {}, k {}, v {}, cache {}/{} at pos {pos0} ({kernel:?})",
-            q.len(),
-            k.len(),
-            v.len(),
-            cache.0.len(),
-            cache.1.len()
+            "a split-attention step takes one token, not {}",
+            one.tokens
         )));
     }
-    let n32 = to_u32("tokens", n)?;
-    let bytes = |words: &[u32]| bytemuck::cast_slice::<u32, u8>(words).to_vec();
-    let keys = pass::storage_init(ctx, "kv keys", &bytes(&pack(cache.0)));
-    let values = pass::storage_init(ctx, "kv values", &bytes(&pack(cache.1)));
-    let f32s = |label, data: &[f32]| pass::storage_init(ctx, label, bytemuck::cast_slice(data));
-    let (q_buf, k_buf, v_buf) = (f32s("q", q), f32s("k", k), f32s("v", v));
-    let out_len = n * shape.heads * shape.value_dim;
-    let out = pass::storage_zeroed(ctx, "attention out", (out_len * 4) as u64);
-    let step = step_buffer(ctx);
-    write_step(ctx, &step, StepUniform::new(to_u32("pos0", pos0)?, n32));
-    let view = KvCacheView {
-        keys: &keys,
-        k_offset: 0,
-        values: &values,
-        v_offset: 0,
-        capacity: to_u32("capacity", capacity)?,
-    };
-    let rows = |buffer, width: usize| Rows {
-        buffer,
-        offset: 0,
-        stride: width as u32,
-    };
-    let store = bind_kv_store(
-        ctx,
-        shape,
-        &view,
-        rows(&k_buf, 2 * kw),
-        rows(&v_buf, 2 * vw),
-        &step,
-        n32,
-    )?;
-    let q_rows = rows(&q_buf, q_width);
-    let out_rows = rows(&out, shape.heads * shape.value_dim);
-    let raw = match kernel {
+    let (view, q_rows, out_rows) = (one.view(), one.q_rows(), one.out_rows());
+    let attend = match kernel {
         FastAttention::Flash => {
-            let attend = bind_flash_attention(ctx, shape, &view, q_rows, out_rows, &step, n32)?;
-            pass::run_and_read(ctx, &[&store, &attend], &out, (out_len * 4) as u64).await?
+            bind_flash_attention(ctx, shape, &view, q_rows, out_rows, &one.step, one.tokens)?
         }
         FastAttention::Split(chunks) => {
             let scratch = split_attention_scratch(ctx, shape, chunks)?;
-            let attend =
-                bind_split_attention(ctx, shape, &view, q_rows, out_rows, &scratch, &step, chunks)?;
-            pass::run_and_read(ctx, &[&store, &attend], &out, (out_len * 4) as u64).await?
+            bind_split_attention(
+                ctx, shape, &view, q_rows, out_rows, &scratch, &one.step, chunks,
+            )?
         }
     };
-    Ok(bytemuck::cast_slice(&raw).to_vec())
+    one.run(ctx, &attend).await
 }
 
 #[cfg(test)]
