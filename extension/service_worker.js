@@ -8,9 +8,11 @@ import { INVOKE } from './protocol.js';
 import { actionForMenuItem, installMenus } from './menus.js';
 import { Router } from './router.js';
 import { loadSettings, withDefaultModel } from './settings.js';
+import { onPanelAction } from './panel_actions.js';
 
 const router = new Router(chrome.runtime.id, { prepare: withDefaultModel });
 chrome.runtime.onConnect.addListener((port) => router.accept(port));
+chrome.runtime.onMessage.addListener(onPanelAction);
 
 async function rebuildMenus() {
   const settings = await loadSettings();

@@ -37,6 +37,9 @@ function setUpTabs() {
     chosen.focus();
     if (chosen.id === 'tab-models') void models.refresh();
   };
+  // `#models`, `#settings`: opened on that tab (e.g. by a panel's "Open Models").
+  const wanted = tabs.find((tab) => `#${tab.id.replace('tab-', '')}` === location.hash);
+  if (wanted) select(wanted);
   for (const [index, tab] of tabs.entries()) {
     tab.addEventListener('click', () => select(tab));
     tab.addEventListener('keydown', (e) => {

@@ -28,7 +28,7 @@ export async function invoke({ action, options }) {
   if (!(action in TITLES)) return;
   const selection = readSelection();
   openPanel?.close();
-  const panel = new Panel(t(TITLES[/** @type {keyof TITLES} */ (action)]), selection.rect);
+  const panel = new Panel(t(TITLES[/** @type {keyof TITLES} */ (action)]), selection.locate);
   openPanel = panel;
   let text = selection.text;
   if (!text && (action === 'summarize' || action === 'detect')) {
@@ -73,6 +73,8 @@ function start(panel, action, options, text, editable) {
       offerModel(panel, /** @type {Offer} */ (event.offer), () => start(panel, action, options, text, editable));
       return;
     }
+    const again = () => start(panel, action, options, text, editable);
+    if (event.event === 'error' && event.code !== 'aborted') explainError(panel, action, event, again);
     if (event.event === 'done' || event.event === 'error') {
       const fields = retryFields(action, options);
       if (fields.length) panel.offerRetry(fields, (values) => start(panel, action, { ...options, ...values }, text, editable));
@@ -113,20 +115,72 @@ function offerModel(panel, offer, rerun) {
   else message = t(offer.englishOnly ? 'offerEnglishOnly' : 'offerNotForTask', offer.current ?? '', task, about);
   panel.fail(message);
   panel.setOffer(offer.model?.id ?? '');
-  if (!model) return;
+  // The download is the button that does what the message says; with
+  // nothing to offer, the Models tab is where to add a model by hand.
+  if (!model) return void panel.addAction(t('actionOpenModels'), () => void chrome.runtime.sendMessage({ type: 'locus.openModels' }));
   const button = panel.addAction(t('offerDownload', model.name), () => {
     button.remove();
-    panel.working(t('offerDownloading', model.name, ''));
-    const download = client.request('models.install', { id: model.id }, (event) => {
-      if (event.event === 'progress' && typeof event.done === 'number') {
-        const total = typeof event.total === 'number' ? event.total : model.bytes;
-        panel.showProgress(t('offerDownloading', model.name, `${sizeText(event.done)} / ${sizeText(total)}`), event.done, total);
-      }
-      if (event.event === 'done') rerun();
-      if (event.event === 'error') panel.fail(`${event.message} (${event.code})`);
-    });
-    panel.onStop = () => download.abort();
+    installThenRun(panel, model, model.bytes, rerun);
   });
+}
+
+/** The catalog's language detector, offered when `detect` has no model. */
+const LANGUAGE_DETECTOR = { id: 'lid.176', name: 'fastText lid.176' };
+
+/**
+ * Says what went wrong in words and what to do, with a button that does it:
+ * open the Models tab, download the missing model, run on the CPU, or try
+ * again. The runtime's own words stay in the tooltip, for a bug report.
+ * @param {Panel} panel @param {string} action @param {{code: string, message: string}} error @param {() => void} again
+ */
+function explainError(panel, action, { code, message }, again) {
+  const openModels = () => panel.addAction(t('actionOpenModels'), () => void chrome.runtime.sendMessage({ type: 'locus.openModels' }));
+  if (code === 'no_model') {
+    panel.fail(t(action === 'detect' ? 'errorNoLanguageModel' : 'errorNoModel'), message);
+    if (action === 'detect') {
+      const download = panel.addAction(t('offerDownload', LANGUAGE_DETECTOR.name), () => {
+        download.remove();
+        installThenRun(panel, LANGUAGE_DETECTOR, 0, again);
+      });
+    }
+    openModels();
+  } else if (code === 'bad_model') {
+    panel.fail(t('errorBadModel'), message);
+    openModels();
+  } else if (code === 'gpu_unavailable' || code === 'self_test_failed') {
+    panel.fail(t('errorGpu'), message);
+    panel.addAction(t('actionUseCpu'), async () => {
+      panel.working(t('panelSwitchingToCpu'));
+      await chrome.runtime.sendMessage({ type: 'locus.useCpu' });
+      // The offscreen document waits 2 s before it starts the new runtime.
+      setTimeout(again, 2_500);
+    });
+  } else if (code === 'too_long') {
+    panel.fail(t('errorTooLong'), message);
+  } else {
+    panel.fail(t(code === 'runtime_lost' ? 'errorRuntimeLost' : 'errorOther', message), message);
+    panel.addAction(t('actionTryAgain'), again);
+  }
+}
+
+/**
+ * Downloads a catalog model from the panel, with its progress, then runs the request again.
+ * @param {Panel} panel @param {{id: string, name: string}} model @param {number} bytes @param {() => void} rerun
+ */
+function installThenRun(panel, model, bytes, rerun) {
+  panel.working(t('offerDownloading', model.name, ''));
+  const download = client.request('models.install', { id: model.id }, (event) => {
+    if (event.event === 'progress' && typeof event.done === 'number') {
+      const total = typeof event.total === 'number' ? event.total : bytes;
+      panel.showProgress(t('offerDownloading', model.name, `${sizeText(event.done)} / ${sizeText(total)}`), event.done, total);
+    }
+    if (event.event === 'done') rerun();
+    if (event.event === 'error') {
+      panel.fail(t('errorDownload', model.name), event.message);
+      panel.addAction(t('actionTryAgain'), () => installThenRun(panel, model, bytes, rerun));
+    }
+  });
+  panel.onStop = () => download.abort();
 }
 
 /** A byte count for people: `1.1 GB`, `98 MB`. @param {number} bytes */
