@@ -17,7 +17,7 @@ const TITLES = { summarize: 'panelTitleSummary', translate: 'panelTitleTranslati
 /**
  * What the service worker sends with an action (settings at the time).
  * @typedef {{type?: string, length?: string, format?: string, targetLanguage?: string,
- *   targetLanguages?: string[], contextTokens?: number, repeatLimit?: number}} Options
+ *   targetLanguages?: string[], contextTokens?: number, repeatLimit?: number, model?: string}} Options
  * (`contextTokens` and `repeatLimit` are for tests: a small context makes
  * long-text handling quick, a low repeat limit provokes the loop stop.)
  * @typedef {import('./page_text.js').EditableSelection} EditableSelection
@@ -42,6 +42,30 @@ export async function invoke({ action, options }) {
   start(panel, action, options ?? {}, text, selection.editable);
 }
 
+/** Tasks that run on a language model the user may pick in the footer. */
+const PICKABLE = new Set(['summarize', 'translate']);
+
+/**
+ * The footer's model picker: the installed language models; switching runs
+ * the request again on the chosen one (loaded first, with its progress).
+ * @param {Panel} panel @param {string} action @param {Options} options @param {string} text
+ * @param {EditableSelection|null} editable @param {string} [answered] the id of the model that answered
+ */
+function offerModels(panel, action, options, text, editable, answered) {
+  if (!PICKABLE.has(action)) return;
+  client.request('models.list', {}, (event) => {
+    if (event.event !== 'done') return;
+    const models = (event.result?.models ?? []).filter((/** @type {any} */ m) => m.status === 'ready' && m.kind !== 'fasttext');
+    modelNames = new Map(models.map((/** @type {any} */ m) => [m.id, m.name]));
+    const current = answered ?? options.model ?? event.result?.loaded ?? '';
+    panel.setPicker(models, current, (id) => start(panel, action, { ...options, model: id }, text, editable));
+  });
+}
+
+/** Installed models' names by id, as last listed (for naming the model that answered). */
+/** @type {Map<string, string>} */
+let modelNames = new Map();
+
 /**
  * Sends the request and shows its events; "Retry" starts it again here.
  * @param {Panel} panel @param {string} action @param {Options} options @param {string} text
@@ -49,6 +73,7 @@ export async function invoke({ action, options }) {
  */
 function start(panel, action, options, text, editable) {
   panel.reset({ markdown: action === 'summarize' && options.format !== 'plain-text' });
+  offerModels(panel, action, options, text, editable);
   const { kind, payload } = requestFor(action, options, text);
   /** The detected source, shown for the rest of the translation. */
   let source = '';
@@ -67,7 +92,10 @@ function start(panel, action, options, text, editable) {
       reading = false;
       if (source) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
     }
-    if (event.event === 'done') finished(panel, action, event.result ?? {}, editable);
+    if (event.event === 'done') {
+      finished(panel, action, event.result ?? {}, editable);
+      offerModels(panel, action, options, text, editable, event.result?.model);
+    }
     // No installed model fits the task: offer the download, then run again.
     if (event.event === 'error' && event.offer) {
       offerModel(panel, /** @type {Offer} */ (event.offer), () => start(panel, action, options, text, editable));
@@ -87,8 +115,12 @@ function start(panel, action, options, text, editable) {
  * Status lines in the UI language for the runtime's progress stages.
  * @param {Panel} panel @param {any} event @param {string} source the detected source language, if any
  */
-function progress(panel, { stage, done, total, percent }, source) {
-  if (stage === 'load' && typeof percent === 'number') panel.setStatus(t('panelLoadingModel', percent));
+function progress(panel, event, source) {
+  const { stage, done, total, percent } = event;
+  if (stage === 'load') {
+    const name = event.name ?? t('panelTheModel');
+    panel.setStatus(typeof percent === 'number' ? t('panelLoadingNamed', name, percent) : t('panelLoadingNoPercent', name));
+  }
   if (stage === 'prompt') panel.setStatus(t('panelReadingTokens', total));
   if (stage === 'prefill') panel.setStatus(t('panelReadingProgress', done.toLocaleString(), total.toLocaleString()));
   if (source && (stage === 'source' || stage === 'prompt')) panel.setStatus(t('panelTranslatingFrom', languageName(source)));
@@ -209,7 +241,7 @@ function explainStop(panel, result) {
  */
 function finished(panel, action, result, editable) {
   if (typeof result.tokensPerSecond === 'number' && result.tokens > 0) {
-    panel.setFooter(`${result.model} · ${String(result.backend).toUpperCase()} · ${t('panelSpeed', result.tokensPerSecond.toFixed(1))}`);
+    panel.setFooter(`${modelNames.get(result.model) ?? result.model} · ${String(result.backend).toUpperCase()} · ${t('panelSpeed', result.tokensPerSecond.toFixed(1))}`);
   }
   if (action === 'detect') {
     const rows = (result.languages ?? []).map((/** @type {any} */ d) => ({
@@ -277,6 +309,7 @@ function requestFor(action, options, text) {
           type: options.type,
           length: options.length,
           format: options.format,
+          model: options.model,
           contextTokens: options.contextTokens,
           repeatLimit: options.repeatLimit,
         },
@@ -284,7 +317,7 @@ function requestFor(action, options, text) {
     case 'translate':
       return {
         kind: 'translate',
-        payload: { text, targetLanguage: options.targetLanguage ?? 'en', contextTokens: options.contextTokens },
+        payload: { text, targetLanguage: options.targetLanguage ?? 'en', model: options.model, contextTokens: options.contextTokens },
       };
     case 'detect':
       return { kind: 'detect', payload: { text } };

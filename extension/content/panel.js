@@ -295,6 +295,27 @@ export class Panel {
     this.#status.textContent = message;
   }
 
+  /**
+   * The model picker in the footer: the installed language models, the one
+   * that answers chosen; `onPick` gets the id the user switches to.
+   * @param {{id: string, name: string}[]} models @param {string} current @param {(id: string) => void} onPick
+   */
+  setPicker(models, current, onPick) {
+    this.#foot.querySelector('.picker')?.remove();
+    if (models.length === 0) return;
+    const label = el('label', { class: 'picker' });
+    label.append(el('span', {}, t('panelModel')));
+    const select = /** @type {HTMLSelectElement} */ (el('select', { name: 'model' }));
+    for (const model of models) {
+      const option = /** @type {HTMLOptionElement} */ (el('option', { value: model.id }, model.name));
+      option.selected = model.id === current;
+      select.append(option);
+    }
+    select.addEventListener('change', () => onPick(select.value));
+    label.append(select);
+    this.#foot.append(label);
+  }
+
   /** The footer line (model, backend, speed). @param {string} text */
   setFooter(text) {
     this.#footer.textContent = text;
