@@ -107,7 +107,7 @@ export class ChatTab {
    * @param {string|undefined} chosen the default chat model's id
    */
   setModels(models, chosen) {
-    const ready = models.filter((m) => m.status === 'ready' && m.kind !== 'fasttext');
+    const ready = models.filter((m) => m.status === 'ready' && m.kind !== 'fasttext').sort((a, b) => a.name.localeCompare(b.name));
     for (const m of models) this.#names.set(m.id, m.name);
     const picker = /** @type {HTMLSelectElement} */ ($('chat-model'));
     const auto = el('option', '', t('chatModelAuto'));

@@ -56,6 +56,7 @@ function offerModels(panel, action, options, text, editable, answered) {
   client.request('models.list', {}, (event) => {
     if (event.event !== 'done') return;
     const models = (event.result?.models ?? []).filter((/** @type {any} */ m) => m.status === 'ready' && m.kind !== 'fasttext');
+    models.sort((/** @type {any} */ a, /** @type {any} */ b) => a.name.localeCompare(b.name));
     modelNames = new Map(models.map((/** @type {any} */ m) => [m.id, m.name]));
     const current = answered ?? options.model ?? event.result?.loaded ?? '';
     panel.setPicker(models, current, (id) => start(panel, action, { ...options, model: id }, text, editable));
