@@ -1,15 +1,19 @@
 // @ts-check
 /**
- * What the buttons under an error in the on-page panel ask the service
- * worker to do, since a content script can do neither itself: open the
- * Models tab (the popup's page, in a tab of its own) and switch the runtime
- * to the CPU (the preference lives in the extension's own storage).
+ * What the on-page panel asks the service worker to do, since a content
+ * script can do none of it itself: open the Models tab (the popup's page, in
+ * a tab of its own), switch the runtime to the CPU (the preference lives in
+ * the extension's own storage), and pass a cross-origin frame's selection to
+ * the top frame's panel.
  */
 
 import { RESTART_RUNTIME, writeBackendPreference } from './backend_preference.js';
 
 export const OPEN_MODELS = 'locus.openModels';
 export const USE_CPU = 'locus.useCpu';
+/** From a cross-origin frame's content script: show this selection's panel in the top frame. */
+export const SHOW_IN_TOP = 'locus.showInTop';
+const MAX_TEXT = 200_000;
 
 /**
  * Answers the two messages from our own content scripts and pages only.
@@ -22,6 +26,17 @@ export function onPanelAction(message, sender, respond) {
     chrome.tabs.create({ url: chrome.runtime.getURL('popup/popup.html?view=tab#models') }).then(
       () => respond({ ok: true }),
       (error) => respond({ ok: false, error: String(error) }),
+    );
+    return true;
+  }
+  if (message?.type === SHOW_IN_TOP) {
+    const tabId = sender.tab?.id;
+    if (tabId === undefined || !sender.frameId) return void respond({ ok: false });
+    const { token, action, options, text, rect } = message;
+    const fromFrame = { token: String(token).slice(0, 64), text: String(text).slice(0, MAX_TEXT), rect };
+    chrome.tabs.sendMessage(tabId, { type: 'locus.invoke', action, options, fromFrame }, { frameId: 0 }).then(
+      () => respond({ ok: true }),
+      () => respond({ ok: false }),
     );
     return true;
   }

@@ -29,7 +29,8 @@ chrome.storage.onChanged.addListener((changes, area) => {
  * (or the article), opens the panel and sends the request.
  * @param {number} tabId
  * @param {{action:string, targetLanguage?:string}} action
- * @param {number} [frameId]
+ * @param {number|'focused'} [frameId] the frame (a menu click's), or `focused`:
+ *   every frame, and the one with the keyboard focus takes it (a shortcut)
  * @returns {Promise<boolean>} whether the page's content script took it
  */
 export async function invokeInTab(tabId, action, frameId = 0) {
@@ -46,7 +47,8 @@ export async function invokeInTab(tabId, action, frameId = 0) {
     },
   };
   try {
-    await chrome.tabs.sendMessage(tabId, message, { frameId });
+    if (frameId === 'focused') await chrome.tabs.sendMessage(tabId, { ...message, focusedFrame: true });
+    else await chrome.tabs.sendMessage(tabId, message, { frameId });
     return true;
   } catch {
     // No content script here: a browser page, the web store, or a tab opened
@@ -67,7 +69,7 @@ export function onMenuClick(/** @type {chrome.contextMenus.OnClickData} */ info,
 /** What a keyboard shortcut calls. */
 export function onCommand(/** @type {string} */ command, /** @type {chrome.tabs.Tab|undefined} */ tab) {
   if (tab?.id === undefined || !['summarize', 'translate', 'detect'].includes(command)) return Promise.resolve(false);
-  return invokeInTab(tab.id, { action: command });
+  return invokeInTab(tab.id, { action: command }, 'focused');
 }
 
 chrome.contextMenus.onClicked.addListener((info, tab) => void onMenuClick(info, tab));

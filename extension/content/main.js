@@ -6,8 +6,8 @@ import { Panel } from './panel.js';
 import { readArticle, readSelection, replaceSelection } from './page_text.js';
 
 const client = new LocusClient();
-/** @type {Panel|null} */
-let openPanel = null;
+/** The open panel is kept on the window it is drawn in (our isolated world's view of it), so a panel opened from a frame replaces it too. */
+const OPEN_PANEL = 'locusOpenPanel';
 
 const t = (/** @type {string} */ key, /** @type {(string|number)[]} */ ...subs) =>
   chrome.i18n.getMessage(key, subs.map(String)) || key;
@@ -23,13 +23,23 @@ const TITLES = { summarize: 'panelTitleSummary', translate: 'panelTitleTranslati
  * @typedef {import('./page_text.js').EditableSelection} EditableSelection
  */
 
-/** @param {{action: string, options: Options}} message */
-export async function invoke({ action, options }) {
+/**
+ * @typedef {{token: string, text: string, rect: {left: number, top: number, width: number, height: number}}} FrameSelection
+ * a selection in a cross-origin child frame, sent here (the top frame) to be shown next to that frame
+ */
+
+/** @param {{action: string, options: Options, fromFrame?: FrameSelection}} message */
+export async function invoke({ action, options, fromFrame }) {
   if (!(action in TITLES)) return;
-  const selection = readSelection();
-  openPanel?.close();
-  const panel = new Panel(t(TITLES[/** @type {keyof TITLES} */ (action)]), selection.locate);
-  openPanel = panel;
+  const selection = fromFrame ? await frameSelection(fromFrame) : readSelection();
+  const { view, locate } = whereToDraw(selection.locate);
+  // A cross-origin frame: the top frame draws the panel when it can.
+  if (!fromFrame && view === window && window !== window.top && selection.text && !selection.editable) {
+    if (await showInTop(action, options, selection)) return;
+  }
+  /** @type {any} */ (view)[OPEN_PANEL]?.close();
+  const panel = new Panel(t(TITLES[/** @type {keyof TITLES} */ (action)]), locate, view);
+  /** @type {any} */ (view)[OPEN_PANEL] = panel;
   let text = selection.text;
   if (!text && (action === 'summarize' || action === 'detect')) {
     panel.setStatus(t('panelReadingPage'));
@@ -40,6 +50,87 @@ export async function invoke({ action, options }) {
     return;
   }
   start(panel, action, options ?? {}, text, selection.editable);
+}
+
+/**
+ * Where the panel goes for a selection in this frame: in the top frame,
+ * next to where the selection shows on screen, when every frame between
+ * here and the top is of the same origin (their documents are reachable);
+ * in this frame otherwise (a cross-origin frame cannot reach the top).
+ * @param {() => DOMRect|null} locate the selection, in this frame's viewport
+ * @returns {{view: Window, locate: () => DOMRect|null}}
+ */
+function whereToDraw(locate) {
+  if (window === window.top) return { view: window, locate };
+  try {
+    /** @type {Element[]} */
+    const chain = [];
+    for (let w = /** @type {Window} */ (window); w !== w.top; w = w.parent) {
+      if (!w.frameElement) throw new Error('cross-origin');
+      chain.push(w.frameElement);
+    }
+    const top = /** @type {Window} */ (window.top);
+    void top.document.documentElement; // throws when it is not ours to draw in
+    const inTop = () => {
+      const rect = locate();
+      if (!rect) return null;
+      let x = rect.left;
+      let y = rect.top;
+      // Up the frames: each frame's content box in its parent's viewport.
+      for (const frame of chain) {
+        const box = frame.getBoundingClientRect();
+        x += box.left + frame.clientLeft;
+        y += box.top + frame.clientTop;
+      }
+      return new DOMRect(x, y, rect.width, rect.height);
+    };
+    return { view: top, locate: inTop };
+  } catch {
+    return { view: window, locate };
+  }
+}
+
+/**
+ * From a cross-origin child of the top frame: asks the top frame (through
+ * the service worker) to show the panel for this selection next to this
+ * frame; false when it cannot (then this frame shows it).
+ * @param {string} action @param {Options} options @param {{text: string, locate: () => DOMRect|null}} selection
+ */
+async function showInTop(action, options, selection) {
+  const rect = selection.locate();
+  if (!rect || window.parent !== window.top) return false;
+  const token = crypto.randomUUID();
+  window.parent.postMessage({ locusFrame: token }, '*');
+  try {
+    const { left, top, width, height } = rect;
+    const answer = await chrome.runtime.sendMessage({ type: 'locus.showInTop', token, action, options, text: selection.text, rect: { left, top, width, height } });
+    return answer?.ok === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * In the top frame: a child frame's selection, located on screen through
+ * the frame element that named itself with the token (see `loader.js`).
+ * @param {FrameSelection} fromFrame
+ */
+async function frameSelection({ token, text, rect }) {
+  const sources = /** @type {Map<string, unknown>|undefined} */ (/** @type {any} */ (globalThis).locusFrameSources);
+  /** @type {HTMLIFrameElement|HTMLFrameElement|undefined} */
+  let frame;
+  // The frame's postMessage usually arrives first; give it a moment if not.
+  for (let tries = 0; tries < 20 && !frame; tries++) {
+    const source = sources?.get(token);
+    frame = source ? [...document.querySelectorAll('iframe, frame')].find((f) => /** @type {HTMLIFrameElement} */ (f).contentWindow === source) : undefined;
+    if (!frame) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const locate = () => {
+    if (!frame?.isConnected) return null;
+    const box = frame.getBoundingClientRect();
+    return new DOMRect(box.left + frame.clientLeft + rect.left, box.top + frame.clientTop + rect.top, rect.width, rect.height);
+  };
+  return { text: String(text), rect: null, locate, editable: null };
 }
 
 /** Tasks that run on a language model the user may pick in the footer. */

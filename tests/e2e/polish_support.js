@@ -19,15 +19,15 @@ export const SCREENSHOTS = path.join(REPO_ROOT, 'out/screenshots');
  * @param {import('playwright-core').Frame} [frame] the frame whose document holds the panel (default: the top one)
  */
 export async function inPanel(page, fn, frame) {
-  const cdp = await page.context().newCDPSession(page);
+  const inFrame = frame && frame !== page.mainFrame();
+  // A cross-origin frame runs in a process (and a DevTools target) of its own.
+  const own = inFrame ? await page.context().newCDPSession(frame).catch(() => null) : null;
+  const cdp = own ?? (await page.context().newCDPSession(page));
   try {
     const { root } = await cdp.send('DOM.getDocument', { depth: -1, pierce: true });
-    let doc = root;
-    if (frame && frame !== page.mainFrame()) {
-      const url = frame.url();
-      doc = findNode(root, (n) => n.nodeName === '#document' && n.documentURL === url) ?? root;
-    }
-    const host = findNode(doc, (n) => n.localName === 'locus-panel', doc === root);
+    const doc = inFrame && !own ? findNode(root, (n) => n.nodeName === '#document' && n.documentURL === frame.url(), true) : root;
+    // Only in that document, not in its frames': which frame draws the panel matters.
+    const host = doc && findNode(doc, (n) => n.localName === 'locus-panel', false);
     const shadow = host?.shadowRoots?.[0];
     if (!shadow) return null;
     const { object } = await cdp.send('DOM.resolveNode', { backendNodeId: shadow.backendNodeId });
@@ -44,12 +44,20 @@ export async function inPanel(page, fn, frame) {
   }
 }
 
+/** The panel's state (as `readPanel` gives it) in one document (`this`: its shadow root). */
+export const PANEL_STATE = `function () {
+  const panel = this.querySelector('.panel');
+  return { title: this.querySelector('.title')?.textContent ?? '', status: this.querySelector('.status')?.textContent ?? '',
+           state: panel?.dataset.state ?? 'running', result: JSON.parse(panel?.dataset.result ?? 'null'),
+           top: panel.getBoundingClientRect().top, left: panel.getBoundingClientRect().left };
+}`;
+
 /**
  * @param {any} node @param {(n: any) => boolean} test
- * @param {boolean} [intoFrames] whether to look inside iframes' documents
+ * @param {boolean} intoFrames whether to look inside iframes' documents
  * @returns {any}
  */
-function findNode(node, test, intoFrames = true) {
+function findNode(node, test, intoFrames) {
   if (test(node)) return node;
   const frames = intoFrames && node.contentDocument ? [node.contentDocument] : [];
   for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? []), ...frames]) {
