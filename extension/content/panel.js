@@ -76,13 +76,13 @@ export class Panel {
 
   /**
    * @param {string} title
-   * @param {() => DOMRect|null} locate where the selection is now, in `view`'s
-   *   viewport (null: none, the panel goes to the top right)
+   * @param {(() => DOMRect|null)|null} locate where the selection is now, in
+   *   `view`'s viewport (null, or giving null: the panel goes to the top right)
    * @param {Window} [view] the window to draw in: this frame's, or the top
    *   frame's for a selection in a same-origin iframe
    */
   constructor(title, locate, view = window) {
-    this.#locate = locate;
+    this.#locate = locate ?? (() => null);
     this.#view = view;
     const doc = view.document;
     this.#returnFocus = document.activeElement;
