@@ -192,7 +192,7 @@ export class ModelsTab {
       bar.setAttribute('aria-valuetext', text);
       item.append(bar, el('p', 'progress-text muted', text));
     }
-    if (model.error && model.status !== 'ready') item.append(el('p', 'error-text', model.error));
+    if (model.error && model.status !== 'ready') item.append(el('p', 'error-text', failureText(model)));
     const actions = el('div', 'actions');
     if (model.status === 'downloading') {
       actions.append(button(t('modelsPause'), () => void this.#call('models.cancel', { id: model.id }).then(() => this.refresh())));
@@ -280,7 +280,7 @@ export class ModelsTab {
       const actions = el('div', 'actions');
       actions.append(action);
       if (state === 'failed' || state === 'paused') {
-        if (mine?.error) item.append(el('p', 'error-text', mine.error));
+        if (mine?.error) item.append(el('p', 'error-text', failureText(mine)));
         const remove = button(t('modelsRemove'), () => void this.#delete(entry.id));
         remove.classList.add('danger');
         remove.setAttribute('aria-label', `${t('modelsRemove')} ${entry.name}`);
@@ -336,6 +336,11 @@ function shownState(model) {
   if (model.status === 'ready') return 'installed';
   if (model.status === 'paused' && model.error) return 'failed';
   return String(model.status);
+}
+
+/** Why a download failed, and what to do: the store's reason, and Retry where it can resume. @param {any} model */
+function failureText(model) {
+  return model.url ? t('modelsFailedRetry', model.error) : String(model.error);
 }
 
 /** `42% · 41 MB of 98 MB · 3.1 MB/s · 20 s left`. @param {number} done @param {number|null} total @param {number} rate */

@@ -10,7 +10,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, readPanel, selectText } from './harness.js';
+import { launch, openExtensionPage, openPage, readPanel, selectText } from './harness.js';
 import { invokeWith, waitForPanel } from './onpage_setup.js';
 import { PANEL_FOCUS, PANEL_GEOMETRY, contrastIssues, inPanel, screenshot, until } from './polish_support.js';
 
@@ -134,4 +134,17 @@ test('every text in the panel has AA contrast in light and dark mode; errors say
     await page.close();
   }
   console.log(`screenshots: ${shots.join(', ')}`);
+});
+
+test('"Run on the CPU" (a GPU error\'s button) makes the CPU the backend', async () => {
+  const page = await openExtensionPage(browser, 'popup/bench.html');
+  const before = await page.evaluate(async () => (await import('/extension/backend_preference.js')).readBackendPreference());
+  assert.equal(before, 'auto');
+  // What the panel's button sends (content scripts cannot write the extension's storage).
+  const answer = await page.evaluate(() => chrome.runtime.sendMessage({ type: 'locus.useCpu' }));
+  assert.deepEqual(answer, { ok: true });
+  const after = await page.evaluate(async () => (await import('/extension/backend_preference.js')).readBackendPreference());
+  assert.equal(after, 'cpu');
+  await page.evaluate(async () => (await import('/extension/backend_preference.js')).writeBackendPreference('auto'));
+  await page.close();
 });
