@@ -158,12 +158,20 @@ function offerModels(panel, action, options, text, editable, answered) {
 /** @type {Map<string, string>} */
 let modelNames = new Map();
 
+/** Each panel's latest run: events of runs it replaced are dropped. */
+/** @type {WeakMap<Panel, number>} */
+const runs = new WeakMap();
+
 /**
  * Sends the request and shows its events; "Retry" starts it again here.
  * @param {Panel} panel @param {string} action @param {Options} options @param {string} text
  * @param {EditableSelection|null} editable
  */
 function start(panel, action, options, text, editable) {
+  // A run started while another is going (the footer's model picker) replaces it.
+  panel.onStop();
+  const run = (runs.get(panel) ?? 0) + 1;
+  runs.set(panel, run);
   panel.reset({ markdown: action === 'summarize' && options.format !== 'plain-text' });
   offerModels(panel, action, options, text, editable);
   const { kind, payload } = requestFor(action, options, text);
@@ -172,6 +180,7 @@ function start(panel, action, options, text, editable) {
   /** Whether the status line shows prompt-reading progress. */
   let reading = false;
   const job = client.request(kind, payload, (event) => {
+    if (runs.get(panel) !== run) return; // a run that was replaced
     panel.show(event);
     if (event.event === 'progress') {
       if (event.stage === 'source') source = event.message;

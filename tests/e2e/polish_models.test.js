@@ -125,6 +125,14 @@ test('the model picker switches models in the chat and the panel, every answer n
   assert.match(one.footer, /^SmolLM2 B · CPU · /, 'the answer names its model');
   const options = await inPanel(article, `function () { return [...this.querySelectorAll('.picker option')].map((o) => o.textContent + (o.selected ? '*' : '')); }`);
   assert.deepEqual(options, ['SmolLM2 A', 'SmolLM2 B*']);
+  for (const scheme of /** @type {const} */ (['light', 'dark'])) {
+    await article.emulateMedia({ colorScheme: scheme });
+    const report = await inPanel(article, `function () { return (${contrastIssues})(this); }`);
+    assert.deepEqual(report.failures, [], `${scheme}: contrast of an answer with its footer and picker`);
+    const box = await inPanel(article, `function () { const r = this.querySelector('.panel').getBoundingClientRect(); return { x: r.left - 8, y: r.top - 8, width: r.width + 16, height: r.height + 16 }; }`);
+    await screenshot(article, `panel-answer-${scheme}`, { clip: box });
+  }
+  await article.emulateMedia({ colorScheme: 'light' });
   await inPanel(article, `function () { const s = this.querySelector('.picker select'); s.value = 'smol-a'; s.dispatchEvent(new Event('change')); }`);
   const two = await waitForPanel(article, (p) => p.state !== 'running' && /^SmolLM2 A/.test(p.footer), replyMs);
   assert.equal(two.state, 'done', two.status);
