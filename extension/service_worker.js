@@ -47,8 +47,9 @@ export async function invokeInTab(tabId, action, frameId = 0) {
     },
   };
   try {
-    if (frameId === 'focused') await chrome.tabs.sendMessage(tabId, { ...message, focusedFrame: true });
-    else await chrome.tabs.sendMessage(tabId, message, { frameId });
+    // No frame took a shortcut (the focus is in a frame without our script): the top frame does.
+    const taken = frameId === 'focused' && (await chrome.tabs.sendMessage(tabId, { ...message, focusedFrame: true }).then(Boolean, () => false));
+    if (!taken) await chrome.tabs.sendMessage(tabId, message, { frameId: frameId === 'focused' ? 0 : frameId });
     return true;
   } catch {
     // No content script here: a browser page, the web store, or a tab opened
