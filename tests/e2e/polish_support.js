@@ -88,7 +88,8 @@ export const PANEL_FOCUS = `function () {
  * Text whose contrast with its effective background is under WCAG AA (4.5:1,
  * 3:1 for large text), computed from rendered styles: every visible text
  * node, its element's colour (with the opacity of it and its ancestors), and
- * the backgrounds behind it composited up the tree (through shadow roots).
+ * the backgrounds behind it composited up the tree (through shadow roots);
+ * and the placeholders of empty fields.
  * Disabled controls are exempt, as in WCAG. Runs in the browser.
  * @param {Document|ShadowRoot} root
  * @returns {{checked: number, failures: {text: string, where: string, ratio: number, need: number, fg: string, bg: string}[]}}
@@ -160,6 +161,20 @@ export function contrastIssues(root) {
       const where = element.localName + (element.className ? '.' + String(element.className).split(' ').join('.') : '');
       failures.push({ text: node.textContent.trim().slice(0, 50), where, ratio: Math.round(ratio * 100) / 100, need, fg: hex(shown), bg: hex(bg) });
     }
+  }
+  // Placeholders of empty fields are text too.
+  for (const field of root.querySelectorAll('input[placeholder], textarea[placeholder]')) {
+    const input = /** @type {HTMLInputElement} */ (field);
+    if (input.value || !input.placeholder || !input.checkVisibility({ visibilityProperty: true })) continue;
+    const fg = parse(getComputedStyle(input, '::placeholder').color);
+    if (!fg) continue;
+    fg[3] *= opacityOf(input);
+    const bg = backgroundOf(input);
+    const shown = over(fg, bg);
+    const [a, b] = [luminance(shown), luminance(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    checked += 1;
+    if (ratio < 4.5) failures.push({ text: input.placeholder.slice(0, 50), where: `${input.localName}::placeholder`, ratio: Math.round(ratio * 100) / 100, need: 4.5, fg: hex(shown), bg: hex(bg) });
   }
   return { checked, failures };
 }
