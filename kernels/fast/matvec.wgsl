@@ -1,6 +1,6 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! choose: STORE ADD SILU_MUL GELU_MUL
-//! flags: SUBGROUPS NORM BIAS
+//! flags: SUBGROUPS NORM BIAS COMBINE
 //! include: ggml_bytes ggml_numerics
 // The `fast` one-token mat-vec, with the passes around a linear layer fused
 // in: y = epilogue(W · norm(x)).
@@ -16,6 +16,13 @@
 //             pass of its own), multiplies x by the norm weights, and scales
 //             the dot product by 1 / sqrt(mean(x²) + eps).
 //   BIAS      adds bias[bias_offset + row] (Qwen2's QKV biases).
+//   COMBINE   x is split attention's `partials` (kernels/fast/
+//             split_attention.wgsl: a header whose word 0 counts the
+//             chunks, then per (head, chunk) m, l and combine_width
+//             weighted values): value i of head h is the chunks' values
+//             rescaled to their common max, over their rescaled sums. The
+//             output projection reads attention this way, so attention
+//             needs no pass of its own to combine its chunks.
 //   STORE     y[row] = dot
 //   ADD       y[row] += dot (the residual add, in place on the hidden state)
 //   SILU_MUL  y[row] = silu(dot_gate) * dot_up, GELU_MUL the same with
@@ -45,9 +52,9 @@ struct Params {
     up_rows: u32,     // SILU_MUL/GELU_MUL: rows from a gate row to its up row
     bias_offset: u32, // index of bias[0] in `bias`
     eps: f32,         // NORM's epsilon
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    combine_heads: u32,  // COMBINE: heads (cols = heads * combine_width)
+    combine_width: u32,  // COMBINE: values per head
+    combine_chunks: u32, // COMBINE: chunks per head in `partials`
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
@@ -350,6 +357,57 @@ fn gelu(v: f32) -> f32 {
     return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
 }
 
+// ---- COMBINE: attention's chunks, combined while x is staged.
+
+#if COMBINE
+const HEADER: u32 = 4u;     // floats before the first chunk's record
+const MAX_HEADS: u32 = 64u;
+const MASK: f32 = -3.402823e38;
+
+// Per head: the chunks' common max and 1 / the sum of their rescaled sums.
+var<workgroup> head_scale: array<vec2<f32>, MAX_HEADS>;
+// The chunks used, read once from the scratch's header.
+var<workgroup> combine_used: u32;
+
+fn chunk_record(h: u32, c: u32) -> u32 {
+    return HEADER + (h * params.combine_chunks + c) * (params.combine_width + 2u);
+}
+
+// Fills head_scale and combine_used. Uniform control flow.
+fn prepare_combine(lid: u32) {
+    let chunks = min(u32(x[0]), params.combine_chunks);
+    if (lid == 0u) {
+        combine_used = chunks;
+    }
+    for (var h = lid; h < params.combine_heads; h += WG) {
+        var m = MASK;
+        for (var c = 0u; c < chunks; c++) {
+            m = max(m, x[chunk_record(h, c)]);
+        }
+        var l = 0.0;
+        for (var c = 0u; c < chunks; c++) {
+            let at = chunk_record(h, c);
+            l += x[at + 1u] * exp(x[at] - m);
+        }
+        head_scale[h] = vec2<f32>(m, 1.0 / l);
+    }
+    workgroupBarrier();
+}
+
+// Attention's output value `col` (head col / width, value col % width).
+fn combined(col: u32) -> f32 {
+    let h = col / params.combine_width;
+    let i = col % params.combine_width;
+    let ml = head_scale[h];
+    var s = 0.0;
+    for (var c = 0u; c < combine_used; c++) {
+        let at = chunk_record(h, c);
+        s += x[at + 2u + i] * exp(x[at] - ml.x);
+    }
+    return s * ml.y;
+}
+#endif
+
 // ---- The kernel.
 
 // Per (subgroup or thread, row): the row's partial dots (gate, up) and the
@@ -380,6 +438,9 @@ fn main(
     let r = lid / TPR;
     let t = lid % TPR;
     let row = first_row + r;
+#if COMBINE
+    prepare_combine(lid);
+#endif
 
     // (gate or only row, up row)
     var acc = vec2<f32>(0.0);
@@ -396,7 +457,11 @@ fn main(
             let col = u0 * UNIT + i;
             var v = 0.0;
             if (col < params.cols) {
+#if COMBINE
+                v = combined(col);
+#else
                 v = x[params.x_offset + col];
+#endif
 #if NORM
                 squares += v * v;
                 v *= norm_w[col];

@@ -54,6 +54,26 @@ pub struct FastLinear<'a> {
     pub norm: Option<(&'a wgpu::Buffer, f32)>,
     /// A bias per output row: its buffer and the index of row 0's.
     pub bias: Option<(&'a wgpu::Buffer, u32)>,
+    /// `x` is split attention's scratch, combined while it is read
+    /// (`x_offset` must be 0).
+    pub combine: Option<Combine>,
+}
+
+/// The split of the attention whose chunks a [`FastLinear`] combines as its
+/// input (`COMBINE` in the WGSL; the layout of
+/// `gpu::fast::attention::split_attention_scratch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Combine {
+    pub heads: u32,
+    /// Values per head: the matrix has `heads × width` columns.
+    pub width: u32,
+    /// Chunks per head in the scratch (`SplitChunks::max_chunks`).
+    pub chunks: u32,
+}
+
+impl Combine {
+    /// Most heads the kernel combines (`MAX_HEADS` in the WGSL).
+    pub const MAX_HEADS: u32 = 64;
 }
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
@@ -69,7 +89,9 @@ struct Params {
     up_rows: u32,
     bias_offset: u32,
     eps: f32,
-    _pad: [u32; 3],
+    combine_heads: u32,
+    combine_width: u32,
+    combine_chunks: u32,
 }
 
 /// The kernel variant of a layer on this device.
@@ -86,6 +108,9 @@ pub fn fast_flags(
     }
     if linear.bias.is_some() {
         flags.push("BIAS");
+    }
+    if linear.combine.is_some() {
+        flags.push("COMBINE");
     }
     Ok(flags)
 }
@@ -121,12 +146,24 @@ pub fn bind_with_flags(
     }
     let out_rows = if gated { m.rows / 2 } else { m.rows };
     let cols = to_u32("fast mat-vec cols", m.cols)?;
-    check_words(
-        ctx,
-        "fast mat-vec x",
-        linear.x,
-        u64::from(linear.x_offset) + u64::from(cols),
-    )?;
+    let x_end = match linear.combine {
+        None => u64::from(linear.x_offset) + u64::from(cols),
+        Some(c) => {
+            if c.heads == 0
+                || c.heads > Combine::MAX_HEADS
+                || c.chunks == 0
+                || u64::from(c.heads) * u64::from(c.width) != u64::from(cols)
+                || linear.x_offset != 0
+            {
+                return Err(GpuError::Shape(format!(
+                    "fast mat-vec: combining {c:?} into {cols} columns from x offset {}",
+                    linear.x_offset
+                )));
+            }
+            crate::gpu::fast::attention::split_scratch_words(c.heads, c.width, c.chunks)
+        }
+    };
+    check_words(ctx, "fast mat-vec x", linear.x, x_end)?;
     check_words(
         ctx,
         "fast mat-vec y",
@@ -160,7 +197,9 @@ pub fn bind_with_flags(
             up_rows: to_u32("fast mat-vec up rows", out_rows)?,
             bias_offset: linear.bias.map_or(0, |(_, offset)| offset + first),
             eps: linear.norm.map_or(0.0, |(_, eps)| eps),
-            _pad: [0; 3],
+            combine_heads: linear.combine.map_or(0, |c| c.heads),
+            combine_width: linear.combine.map_or(0, |c| c.width),
+            combine_chunks: linear.combine.map_or(0, |c| c.chunks),
         };
         let uniform = pass::uniform(ctx, "fast matvec params", &params);
         let weights_end =
@@ -222,6 +261,8 @@ pub struct FastInputs<'a> {
     pub y: Option<&'a [f32]>,
     /// The shared-memory reduction even where the device has subgroups.
     pub no_subgroups: bool,
+    /// `x` is a split attention scratch to combine (its whole contents).
+    pub combine: Option<Combine>,
 }
 
 /// One shot: uploads the inputs, runs the kernel, reads `y` back. For tests.
@@ -235,7 +276,7 @@ pub async fn fast_matvec(
     } else {
         matrix.rows
     };
-    if inputs.x.len() != matrix.cols {
+    if inputs.combine.is_none() && inputs.x.len() != matrix.cols {
         return Err(GpuError::Shape(format!(
             "fast mat-vec: x has {} values, the matrix {} columns",
             inputs.x.len(),
@@ -264,6 +305,7 @@ pub async fn fast_matvec(
         epilogue: inputs.epilogue,
         norm: norm.as_ref().map(|(b, eps)| (b, *eps)),
         bias: bias.as_ref().map(|b| (b, 0)),
+        combine: inputs.combine,
     };
     let mut flags = fast_flags(ctx, &linear)?;
     if inputs.no_subgroups {
