@@ -20,7 +20,7 @@ use gpu_weights::{col_cases, random_matrix, random_x};
 use locus::cpu::attention::AttentionShape;
 use locus::gpu::GpuContext;
 use locus::gpu::fast::attention::{RopeSpec, SplitChunks, split_rope_step};
-use locus::gpu::fast::matvec::{Combine, Epilogue, FastInputs, fast_matvec};
+use locus::gpu::fast::matvec::{Combine, Epilogue, FastInputs, WIDE_FROM_ROWS, fast_matvec};
 use locus::gpu::matvec::GpuMatrix;
 use locus::model::RopeStyle;
 use locus::quant::GgmlType;
@@ -220,6 +220,35 @@ fn epilogues_match_the_cpu() {
             check(&ctx, &Case::new(ty, 3, cols, epilogue, false, false));
         }
     }
+}
+
+/// Tall matrices (heads) take the `WIDE` variant (4 rows per thread
+/// group); odd row counts leave a partial last workgroup.
+#[test]
+fn wide_matrices_match_the_cpu() {
+    let ctx = context();
+    let rows = WIDE_FROM_ROWS + 3;
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::F16,
+    ] {
+        let cols = col_cases(ty)[1];
+        check(
+            &ctx,
+            &Case::new(ty, rows, cols, Epilogue::Store, true, false),
+        );
+    }
+    let cols = col_cases(GgmlType::Q4_K)[0];
+    check(
+        &ctx,
+        &Case::new(GgmlType::Q4_K, rows, cols, Epilogue::SiluMul, true, false),
+    );
+    check(
+        &ctx,
+        &Case::new(GgmlType::Q6_K, rows + 2, cols, Epilogue::Add, false, true),
+    );
 }
 
 /// The bound must reject wrong kernels: the correct GPU result against

@@ -8,8 +8,20 @@ use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
 use crate::gpu::{GpuContext, GpuError, Kernel};
 
-/// Output rows one workgroup computes (`ROWS` in the WGSL).
+/// Row groups one workgroup computes (`ROWS` in the WGSL).
 pub const ROWS_PER_WORKGROUP: usize = 4;
+
+/// Rows per row group of the `WIDE` variant (`RPG` in the WGSL).
+const WIDE_ROWS_PER_GROUP: usize = 4;
+
+/// Outputs from which a mat-vec takes the `WIDE` variant: 4 rows per
+/// thread group, so each staged chunk of x serves 16 rows. Measured on an
+/// H100 (`decode_matvec_time` in tests/gpu_fast_speed.rs): the Qwen2.5-0.5B
+/// head (151,936 × 896 Q8_0) took 252.6 µs with 4 rows a workgroup (every
+/// workgroup staged and normalised all of x for 4 rows: more bytes than
+/// the rows' weights) and 217.0 µs WIDE; its gate+up (4,864 outputs) went
+/// from 21.6 to 22.9 µs WIDE, too few workgroups left. So: the heads.
+pub const WIDE_FROM_ROWS: usize = 16_384;
 
 /// What the kernel does with a row's dot product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +124,19 @@ pub fn fast_flags(
     if linear.combine.is_some() {
         flags.push("COMBINE");
     }
+    if output_rows(linear) >= WIDE_FROM_ROWS {
+        flags.push("WIDE");
+    }
     Ok(flags)
+}
+
+/// The outputs of `linear` (half the matrix's rows when gated).
+fn output_rows(linear: &FastLinear<'_>) -> usize {
+    if linear.epilogue.is_gated() {
+        linear.matrix.rows / 2
+    } else {
+        linear.matrix.rows
+    }
 }
 
 /// Prepares `linear`, one dispatch per row chunk of the matrix (a gated
@@ -243,7 +267,15 @@ pub fn bind_with_flags(
             layout: &layout,
             entries: &entries,
         });
-        let groups = to_u32("fast mat-vec workgroups", rows.div_ceil(ROWS_PER_WORKGROUP))?;
+        let per_group = if flags.contains(&"WIDE") {
+            WIDE_ROWS_PER_GROUP
+        } else {
+            1
+        };
+        let groups = to_u32(
+            "fast mat-vec workgroups",
+            rows.div_ceil(ROWS_PER_WORKGROUP * per_group),
+        )?;
         prepared.push(pipeline.clone(), bind_group, groups);
     }
     Ok(prepared)
