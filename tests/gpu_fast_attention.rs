@@ -5,6 +5,11 @@
 //! counts, a cache prefix before the batch, grouped-query heads, a sliding
 //! window, head widths 64 and 256, several chunks and one.
 //!
+//! The split kernel's `SplitRope` form (the step between the QKV mat-vec
+//! and attention done in the same pass: q/k norms, RoPE, the query scale,
+//! the KV store) is checked against rotating on the CPU first, and its
+//! stores against the CPU's rotated key and the value, rounded to f16.
+//!
 //! Bound: NMSE = Σ(gpu − ref)² / Σ ref² ≤ 1e-5 over each whole output. The
 //! kernels round the queries to f16 (like the cache) and compute in f32
 //! (about 1e-8 measured). A causal mask off by one position or a dropped
@@ -13,8 +18,12 @@
 
 use half::f16;
 use locus::cpu::attention::AttentionShape;
+use locus::cpu::rope::Rotation;
 use locus::gpu::GpuContext;
-use locus::gpu::fast::attention::{FastAttention, SplitChunks, fast_attention_step};
+use locus::gpu::fast::attention::{
+    FastAttention, RopeSpec, SplitChunks, fast_attention_step, split_rope_step,
+};
+use locus::model::RopeStyle;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -278,5 +287,176 @@ fn split_attention_takes_one_token() {
     assert!(
         matches!(result, Err(locus::gpu::GpuError::Shape(_))),
         "{result:?}"
+    );
+}
+
+/// Gemma 3's per-head RMSNorm on the CPU (f32, as the kernel).
+fn head_norm(heads: &mut [f32], head_dim: usize, weights: &[f32], eps: f32) {
+    for head in heads.chunks_exact_mut(head_dim) {
+        let mean = head.iter().map(|v| v * v).sum::<f32>() / head_dim as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for (v, w) in head.iter_mut().zip(weights) {
+            *v *= scale * w;
+        }
+    }
+}
+
+/// One `SplitRope` step against the CPU: the case's q and k (as the QKV
+/// mat-vec wrote them) normalised, rotated and scaled on the CPU, then the
+/// reference attention; and the cache after the step. Returns the output's
+/// NMSE against `reference_rotation` (the right one, or a wrong one to
+/// show the bound catches it).
+fn check_rope(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    case: &Case,
+    rope: &RopeSpec<'_>,
+    chunks: SplitChunks,
+    reference_pos: usize,
+) -> f64 {
+    let qkv: Vec<f32> = [&case.q[..], &case.k, &case.v].concat();
+    let got = pollster::block_on(split_rope_step(
+        ctx,
+        shape,
+        (&case.keys, &case.values),
+        &qkv,
+        case.pos0,
+        rope,
+        chunks,
+    ))
+    .unwrap();
+    let rotation = Rotation::new(rope.dims, reference_pos, rope.base, 1.0);
+    let mut rotated = Case {
+        keys: case.keys.clone(),
+        values: case.values.clone(),
+        q: case.q.clone(),
+        k: case.k.clone(),
+        v: case.v.clone(),
+        pos0: case.pos0,
+        n: 1,
+    };
+    if let Some((q_norm, k_norm, eps)) = rope.norms {
+        head_norm(&mut rotated.q, shape.head_dim, q_norm, eps);
+        head_norm(&mut rotated.k, shape.head_dim, k_norm, eps);
+    }
+    rotation.rotate(&mut rotated.q, shape.head_dim, rope.style);
+    rotation.rotate(&mut rotated.k, shape.head_dim, rope.style);
+    rotated.q.iter_mut().for_each(|v| *v *= rope.q_scale);
+    let error = nmse(&got.out, &rotated.reference(shape, causal(shape)));
+    // The cache: the token's rotated key and its value at pos0, rounded
+    // to f16 (a rounding apart at most: the GPU may fuse the rotation's
+    // multiply-adds differently), every other position as it was.
+    let kw = shape.kv_heads * shape.head_dim;
+    let vw = shape.kv_heads * shape.value_dim;
+    for (cache, before, new, width) in [
+        (&got.keys, &case.keys, &rotated.k, kw),
+        (&got.values, &case.values, &rotated.v, vw),
+    ] {
+        for (i, (g, b)) in cache.iter().zip(before.iter()).enumerate() {
+            if i / width != case.pos0 {
+                assert_eq!(g.to_bits(), b.to_bits(), "cache word {i} changed");
+            } else if reference_pos == case.pos0 {
+                let want = new[i % width];
+                let ulp = f32::from(half::f16::from_f32(want.abs())).max(6e-5) / 1024.0;
+                assert!(
+                    (g.to_f32() - want).abs() <= ulp * 1.01,
+                    "stored {} for {want} at {i}",
+                    g.to_f32()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "rope {:?} {} dims, norms {}: {}/{} heads × {}, window {:?}, at {}, {} chunks: NMSE {error:.2e}",
+        rope.style,
+        rope.dims,
+        rope.norms.is_some(),
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim,
+        shape.window,
+        case.pos0,
+        got.scratch[0],
+    );
+    error
+}
+
+#[test]
+fn split_attention_with_rope_matches_rotating_first() {
+    let ctx = context();
+    let many = SplitChunks {
+        min_chunk: 8,
+        max_chunks: 16,
+    };
+    let rope = |style, dims| RopeSpec {
+        style,
+        dims,
+        base: 10_000.0,
+        norms: None,
+        q_scale: 1.0,
+    };
+    let gqa = shape(6, 2, 64, None);
+    for pos0 in [0, 5, 100, 300] {
+        let case = Case::new(&gqa, pos0, 1, 10 + pos0 as u64);
+        for style in [RopeStyle::Normal, RopeStyle::Neox] {
+            for chunks in [many, SplitChunks::for_capacity((pos0 + 4) as u32)] {
+                let error = check_rope(&ctx, &gqa, &case, &rope(style, 64), chunks, pos0);
+                assert!(error <= BOUND, "NMSE {error:e}");
+            }
+        }
+    }
+    // Partial rotation (Phi-like), a window, and Gemma 3's form: 256-wide
+    // heads, q/k norms and the query scale.
+    let case = Case::new(&gqa, 50, 1, 11);
+    let error = check_rope(&ctx, &gqa, &case, &rope(RopeStyle::Neox, 32), many, 50);
+    assert!(error <= BOUND, "NMSE {error:e}");
+    let windowed = shape(4, 1, 64, Some(50));
+    let case = Case::new(&windowed, 300, 1, 12);
+    let error = check_rope(
+        &ctx,
+        &windowed,
+        &case,
+        &rope(RopeStyle::Normal, 64),
+        many,
+        300,
+    );
+    assert!(error <= BOUND, "NMSE {error:e}");
+    let mut gemma = shape(4, 1, 256, Some(20));
+    gemma.scale = 1.0;
+    let mut rng = SmallRng::seed_from_u64(13);
+    let (q_norm, k_norm) = (uniform(&mut rng, 256, 2.0), uniform(&mut rng, 256, 2.0));
+    let gemma_rope = RopeSpec {
+        norms: Some((&q_norm, &k_norm, 1e-6)),
+        q_scale: 0.0625,
+        ..rope(RopeStyle::Neox, 256)
+    };
+    for pos0 in [7, 77] {
+        let case = Case::new(&gemma, pos0, 1, 14);
+        let error = check_rope(&ctx, &gemma, &case, &gemma_rope, many, pos0);
+        assert!(error <= BOUND, "NMSE {error:e}");
+    }
+}
+
+#[test]
+fn the_rope_bound_catches_a_wrong_rotation() {
+    let ctx = context();
+    let gqa = shape(6, 2, 64, None);
+    let case = Case::new(&gqa, 100, 1, 15);
+    let rope = RopeSpec {
+        style: RopeStyle::Normal,
+        dims: 64,
+        base: 10_000.0,
+        norms: None,
+        q_scale: 1.0,
+    };
+    let chunks = SplitChunks {
+        min_chunk: 8,
+        max_chunks: 16,
+    };
+    // The token rotated as if one position later.
+    let error = check_rope(&ctx, &gqa, &case, &rope, chunks, 101);
+    assert!(
+        error > 100.0 * BOUND,
+        "a position off by one passes: {error:e}"
     );
 }

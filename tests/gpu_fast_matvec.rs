@@ -8,13 +8,21 @@
 //! normalised mean squared error: NMSE = Σ(got − want)² / Σ want² ≤ 1e-9
 //! (f32 rounding gives about 1e-13 here). A kernel that reads x one value
 //! off, or a block's neighbour's scale, is off by far more (checked below).
+//!
+//! `COMBINE` (the output projection reading split attention's chunks) is
+//! checked against the same mat-vec over the reduce pass's output, on a
+//! real split attention step: the same bound, and a combine that drops a
+//! chunk fails it.
 
 mod gpu_weights;
 
 use gpu_weights::{col_cases, random_matrix, random_x};
+use locus::cpu::attention::AttentionShape;
 use locus::gpu::GpuContext;
-use locus::gpu::fast::matvec::{Epilogue, FastInputs, fast_matvec};
+use locus::gpu::fast::attention::{RopeSpec, SplitChunks, split_rope_step};
+use locus::gpu::fast::matvec::{Combine, Epilogue, FastInputs, WIDE_FROM_ROWS, fast_matvec};
 use locus::gpu::matvec::GpuMatrix;
+use locus::model::RopeStyle;
 use locus::quant::GgmlType;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -133,6 +141,7 @@ impl Case {
             bias: self.bias.as_deref(),
             y: Some(&self.y),
             no_subgroups,
+            combine: None,
         };
         pollster::block_on(fast_matvec(ctx, &matrix, inputs)).unwrap()
     }
@@ -213,6 +222,35 @@ fn epilogues_match_the_cpu() {
     }
 }
 
+/// Tall matrices (heads) take the `WIDE` variant (4 rows per thread
+/// group); odd row counts leave a partial last workgroup.
+#[test]
+fn wide_matrices_match_the_cpu() {
+    let ctx = context();
+    let rows = WIDE_FROM_ROWS + 3;
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::F16,
+    ] {
+        let cols = col_cases(ty)[1];
+        check(
+            &ctx,
+            &Case::new(ty, rows, cols, Epilogue::Store, true, false),
+        );
+    }
+    let cols = col_cases(GgmlType::Q4_K)[0];
+    check(
+        &ctx,
+        &Case::new(GgmlType::Q4_K, rows, cols, Epilogue::SiluMul, true, false),
+    );
+    check(
+        &ctx,
+        &Case::new(GgmlType::Q6_K, rows + 2, cols, Epilogue::Add, false, true),
+    );
+}
+
 /// The bound must reject wrong kernels: the correct GPU result against
 /// the CPU answers for x shifted by one, each block read one block late,
 /// a neighbour's scale, and no norm weights.
@@ -256,5 +294,118 @@ fn the_bound_catches_wrong_kernels() {
             error > 1000.0 * MAX_NMSE,
             "a kernel with `{what}` would pass: {error:e}"
         );
+    }
+}
+
+/// The attention scratch and reduced output of one split step with `chunks`
+/// (8 heads over 2 KV heads of 64, position `pos0`: 512 columns, whole
+/// K-quant super-blocks).
+fn attention_step(pos0: usize, chunks: SplitChunks) -> (AttentionShape, Vec<f32>, Vec<f32>) {
+    let ctx = context();
+    let shape = AttentionShape {
+        heads: 8,
+        kv_heads: 2,
+        head_dim: 64,
+        value_dim: 64,
+        scale: 0.125,
+        window: None,
+    };
+    let mut rng = SmallRng::seed_from_u64(pos0 as u64);
+    let capacity = pos0 + 2;
+    let mut cache = |width: usize| -> Vec<half::f16> {
+        (0..capacity * width)
+            .map(|_| half::f16::from_f32(rng.random_range(-2.0..2.0)))
+            .collect()
+    };
+    let (keys, values) = (cache(128), cache(128));
+    let qkv: Vec<f32> = (0..8 * 64 + 2 * 128)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let rope = RopeSpec {
+        style: RopeStyle::Normal,
+        dims: 64,
+        base: 10_000.0,
+        norms: None,
+        q_scale: 1.0,
+    };
+    let step = pollster::block_on(split_rope_step(
+        &ctx,
+        &shape,
+        (&keys, &values),
+        &qkv,
+        pos0,
+        &rope,
+        chunks,
+    ))
+    .unwrap();
+    (shape, step.scratch, step.out)
+}
+
+#[test]
+fn combine_reads_split_attention_as_the_reduce_pass_does() {
+    let ctx = context();
+    let chunks = SplitChunks {
+        min_chunk: 8,
+        max_chunks: 16,
+    };
+    for pos0 in [3, 40, 200] {
+        let (shape, scratch, reduced) = attention_step(pos0, chunks);
+        let combine = Combine {
+            heads: shape.heads as u32,
+            width: shape.value_dim as u32,
+            chunks: chunks.max_chunks,
+        };
+        let used = scratch[0];
+        for (ty, outputs) in [(GgmlType::Q4_K, 37), (GgmlType::Q8_0, 5)] {
+            let case = Case {
+                x: reduced.clone(),
+                ..Case::new(
+                    ty,
+                    outputs,
+                    shape.heads * shape.value_dim,
+                    Epilogue::Store,
+                    false,
+                    false,
+                )
+            };
+            let want = case.reference(&case.bytes, &case.x);
+            let matrix = GpuMatrix::upload(&ctx, ty, case.rows, case.cols, &case.bytes).unwrap();
+            let run = |x: &[f32], no_subgroups: bool| {
+                let inputs = FastInputs {
+                    x,
+                    epilogue: case.epilogue,
+                    norm: None,
+                    bias: None,
+                    y: Some(&case.y),
+                    no_subgroups,
+                    combine: Some(combine),
+                };
+                pollster::block_on(fast_matvec(&ctx, &matrix, inputs)).unwrap()
+            };
+            let error = nmse(&run(&scratch, false), &want);
+            eprintln!("{ty} at {pos0}, {used} chunks: NMSE {error:.2e}");
+            assert!(error <= MAX_NMSE, "{ty} at {pos0}: NMSE {error:e}");
+            if !ctx.capabilities.subgroups {
+                continue;
+            }
+            let error = nmse(&run(&scratch, true), &want);
+            assert!(
+                error <= MAX_NMSE,
+                "{ty} at {pos0}, shared memory: NMSE {error:e}"
+            );
+            // A combine that misses the last chunk (the one holding the
+            // token itself) is far off.
+            let mut dropped = scratch.clone();
+            dropped[0] -= 1.0;
+            if dropped[0] >= 1.0 {
+                let error = nmse(&run(&dropped, false), &want);
+                eprintln!("  last chunk dropped: NMSE {error:.2e}");
+                assert!(
+                    error > 1000.0 * MAX_NMSE,
+                    "a dropped chunk passes: {error:e}"
+                );
+            }
+        }
+        assert!(used >= 1.0 && used <= chunks.max_chunks as f32);
     }
 }

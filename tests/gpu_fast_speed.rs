@@ -4,7 +4,10 @@
 //! over the batch), each against the shared f32 kernel it replaces
 //! (`gpu::matmul`, `gpu::attention`), and one-token split attention over a
 //! 4,096-position cache against the shared one-token kernel. Prints ms,
-//! GFLOP/s and the layer's tokens/s. Ignored by default (lavapipe's numbers
+//! GFLOP/s and the layer's tokens/s. `decode_matvec_time` times the
+//! one-token `fast` mat-vec on each of those layers' matrices and the
+//! Qwen2.5 head (µs a dispatch and the weight bytes read per second),
+//! beside a 4 × 32 one whose time is the per-dispatch floor. Ignored by default (lavapipe's numbers
 //! say nothing about a GPU); run with
 //! `cargo test --release --test gpu_fast_speed -- --ignored --nocapture`
 //! (`LOCUS_SPEED_TOKENS=16` for a quick smoke run on a CPU driver).
@@ -22,6 +25,7 @@ use locus::gpu::fast::attention::{
 use locus::gpu::fast::matmul::{
     FastMatMulIo, FastMatMulKernel, TilePrecision, TileRows, bind_fast_matmul,
 };
+use locus::gpu::fast::matvec::{Epilogue, FastLinear, bind_fast_linear};
 use locus::gpu::matmul::{MatMulIo, matmul_flags};
 use locus::gpu::matvec::GpuMatrix;
 use locus::gpu::pass::Rows;
@@ -289,7 +293,9 @@ fn prefill_layer_throughput() {
             let chunks = SplitChunks::for_capacity(long);
             let scratch = split_attention_scratch(&ctx, &shape, chunks).unwrap();
             let split =
-                bind_split_attention(&ctx, &shape, &cache, q, out, &scratch, &one, chunks).unwrap();
+                bind_split_attention(&ctx, &shape, &cache, q, out, &scratch, &one, chunks, None)
+                    .unwrap()
+                    .both();
             let shared_scratch = attention_scratch(&ctx, shape.heads, long, 1).unwrap();
             let shared =
                 bind_attention(&ctx, &shape, &cache, q, out, &shared_scratch, &one, 1).unwrap();
@@ -299,5 +305,86 @@ fn prefill_layer_throughput() {
                 ms(time(&ctx, &shared))
             );
         }
+    }
+}
+
+#[test]
+#[ignore = "timing print; run with --release --ignored --nocapture"]
+fn decode_matvec_time() {
+    let ctx = pollster::block_on(GpuContext::create()).expect("a GPU adapter");
+    eprintln!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    let mut rng = SmallRng::seed_from_u64(7);
+    let norm = storage(&ctx, 8192);
+    let x = storage(&ctx, 8192);
+    let y = storage(&ctx, 160_000);
+    let mut shapes: Vec<(String, GgmlType, usize, usize, Epilogue, bool)> =
+        vec![("floor".into(), GgmlType::F32, 4, 32, Epilogue::Store, false)];
+    for l in &LAYERS {
+        let [q, _, _, o, gate, _, down] = l.types;
+        let qkv = (l.heads + 2 * l.kv_heads) * l.head_dim;
+        shapes.extend([
+            (
+                format!("{} qkv", l.name),
+                q,
+                qkv,
+                l.hidden,
+                Epilogue::Store,
+                true,
+            ),
+            (
+                format!("{} o", l.name),
+                o,
+                l.hidden,
+                l.hidden,
+                Epilogue::Add,
+                false,
+            ),
+            (
+                format!("{} gate+up", l.name),
+                gate,
+                2 * l.ffn,
+                l.hidden,
+                Epilogue::SiluMul,
+                true,
+            ),
+            (
+                format!("{} down", l.name),
+                down,
+                l.hidden,
+                l.ffn,
+                Epilogue::Add,
+                false,
+            ),
+        ]);
+    }
+    shapes.push((
+        "Qwen2.5 head".into(),
+        GgmlType::Q8_0,
+        151_936,
+        896,
+        Epilogue::Store,
+        true,
+    ));
+    for (name, ty, rows, cols, epilogue, with_norm) in shapes {
+        let bytes = random_matrix(&mut rng, ty, rows, cols);
+        let matrix = GpuMatrix::upload(&ctx, ty, rows, cols, &bytes).unwrap();
+        let linear = FastLinear {
+            matrix: &matrix,
+            x: &x,
+            x_offset: 0,
+            y: &y,
+            y_offset: 0,
+            epilogue,
+            norm: with_norm.then_some((&norm, 1e-6)),
+            bias: None,
+            combine: None,
+        };
+        let pass = bind_fast_linear(&ctx, &linear).unwrap();
+        let t = time(&ctx, &pass);
+        eprintln!(
+            "  {name}: {ty} {rows} × {cols}: {:.1} µs, {:.0} GB/s of weights",
+            t.as_secs_f64() * 1e6,
+            bytes.len() as f64 / t.as_secs_f64() / 1e9
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! choose: STORE ADD SILU_MUL GELU_MUL
-//! flags: SUBGROUPS NORM BIAS
+//! flags: SUBGROUPS NORM BIAS COMBINE WIDE
 //! include: ggml_bytes ggml_numerics
 // The `fast` one-token mat-vec, with the passes around a linear layer fused
 // in: y = epilogue(W · norm(x)).
@@ -16,13 +16,23 @@
 //             pass of its own), multiplies x by the norm weights, and scales
 //             the dot product by 1 / sqrt(mean(x²) + eps).
 //   BIAS      adds bias[bias_offset + row] (Qwen2's QKV biases).
+//   COMBINE   x is split attention's `partials` (kernels/fast/
+//             split_attention.wgsl: a header whose word 0 counts the
+//             chunks, then per (head, chunk) m, l and combine_width
+//             weighted values): value i of head h is the chunks' values
+//             rescaled to their common max, over their rescaled sums. The
+//             output projection reads attention this way, so attention
+//             needs no pass of its own to combine its chunks.
 //   STORE     y[row] = dot
 //   ADD       y[row] += dot (the residual add, in place on the hidden state)
 //   SILU_MUL  y[row] = silu(dot_gate) * dot_up, GELU_MUL the same with
 //             gelu_tanh: the gate row and the up row `up_rows` rows later
 //             are computed by the same threads.
 //
-// Work split: ROWS rows per workgroup, TPR threads per row; a row is cut
+// Work split: ROWS row groups per workgroup, TPR threads per group, and
+// RPG rows per group (1; 4 with WIDE, for tall matrices such as the output
+// head: the staged x then serves 4 times as many rows and each thread has
+// 4 rows' loads in flight). A row is cut
 // into units of 32 values (a legacy block, or a 32-value sub-block of a
 // K-quant super-block; 8 values for the float types). The workgroup walks
 // the row in chunks of TPR units: it first stages the chunk of x (times
@@ -45,9 +55,9 @@ struct Params {
     up_rows: u32,     // SILU_MUL/GELU_MUL: rows from a gate row to its up row
     bias_offset: u32, // index of bias[0] in `bias`
     eps: f32,         // NORM's epsilon
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    combine_heads: u32,  // COMBINE: heads (cols = heads * combine_width)
+    combine_width: u32,  // COMBINE: values per head
+    combine_chunks: u32, // COMBINE: chunks per head in `partials`
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
@@ -61,9 +71,14 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 #endif
 
-const ROWS: u32 = 4u;  // rows per workgroup
-const TPR: u32 = 32u;  // threads per row, and units per chunk of x
+const ROWS: u32 = 4u;  // row groups per workgroup
+const TPR: u32 = 32u;  // threads per row group, and units per chunk of x
 const WG: u32 = 128u;  // ROWS * TPR, the workgroup size
+#if WIDE
+const RPG: u32 = 4u;   // rows per row group: rows r, r + ROWS, ...
+#else
+const RPG: u32 = 1u;
+#endif
 // vec4s a unit of x takes in workgroup memory: its values and one vec4 of
 // padding, so that the 8 threads of a 128-bit access phase reading the
 // same vec4 of 8 neighbouring units hit different banks.
@@ -350,13 +365,70 @@ fn gelu(v: f32) -> f32 {
     return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
 }
 
+// ---- COMBINE: attention's chunks, combined while x is staged.
+
+#if COMBINE
+const HEADER: u32 = 4u;     // floats before the first chunk's record
+const MAX_HEADS: u32 = 64u;
+const MASK: f32 = -3.402823e38;
+
+// Per head: the chunks' common max and 1 / the sum of their rescaled sums.
+var<workgroup> head_scale: array<vec2<f32>, MAX_HEADS>;
+// The chunks used, read once from the scratch's header.
+var<workgroup> combine_used: u32;
+
+fn chunk_record(h: u32, c: u32) -> u32 {
+    return HEADER + (h * params.combine_chunks + c) * (params.combine_width + 2u);
+}
+
+// Fills head_scale and combine_used. Uniform control flow.
+fn prepare_combine(lid: u32) {
+    let chunks = min(u32(x[0]), params.combine_chunks);
+    if (lid == 0u) {
+        combine_used = chunks;
+    }
+    for (var h = lid; h < params.combine_heads; h += WG) {
+        var m = MASK;
+        for (var c = 0u; c < chunks; c++) {
+            m = max(m, x[chunk_record(h, c)]);
+        }
+        var l = 0.0;
+        for (var c = 0u; c < chunks; c++) {
+            let at = chunk_record(h, c);
+            l += x[at + 1u] * exp(x[at] - m);
+        }
+        head_scale[h] = vec2<f32>(m, 1.0 / l);
+    }
+    workgroupBarrier();
+}
+
+// Attention's output value `col` (head col / width, value col % width).
+fn combined(col: u32) -> f32 {
+    let h = col / params.combine_width;
+    let i = col % params.combine_width;
+    let ml = head_scale[h];
+    var s = 0.0;
+    for (var c = 0u; c < combine_used; c++) {
+        let at = chunk_record(h, c);
+        s += x[at + 2u + i] * exp(x[at] - ml.x);
+    }
+    return s * ml.y;
+}
+#endif
+
 // ---- The kernel.
 
 // Per (subgroup or thread, row): the row's partial dots (gate, up) and the
 // partial sum of the squares of x (NORM).
 #if SUBGROUPS
+#if WIDE
+// One slot per (subgroup, row); enough for subgroups as small as 4 (the
+// runtime picks WIDE only where they are).
+var<workgroup> partial: array<vec3<f32>, WG / 4u * ROWS * RPG>;
+#else
 // One slot per (subgroup, row); enough for subgroups as small as 1.
 var<workgroup> partial: array<vec3<f32>, WG * ROWS>;
+#endif
 #else
 var<workgroup> partial: array<vec3<f32>, WG>;
 #endif
@@ -372,22 +444,23 @@ fn main(
 #endif
 ) {
     // Workgroups beyond 65535 spill into the y dimension of the dispatch.
-    let first_row = (wid.x + wid.y * groups.x) * ROWS;
+    let first_row = (wid.x + wid.y * groups.x) * ROWS * RPG;
     // Uniform across the workgroup, so returning keeps barriers uniform.
     if (first_row >= params.rows) {
         return;
     }
     let r = lid / TPR;
     let t = lid % TPR;
-    let row = first_row + r;
+#if COMBINE
+    prepare_combine(lid);
+#endif
 
-    // (gate or only row, up row)
-    var acc = vec2<f32>(0.0);
+    // Per row of the group: (gate or only row, up row).
+    var acc: array<vec2<f32>, RPG>;
     // NORM: the dots use x · norm weights; the norm's scale is a factor of
     // the whole dot, so the squares of x are summed while staging and the
     // scale applied at the end (no reduction pass before the dots).
     var squares = 0.0;
-    let start = params.w_offset + row * params.row_bytes;
     let units = (params.cols + UNIT - 1u) / UNIT;
     for (var u0 = 0u; u0 < units; u0 += TPR) {
         // Stage values u0 * UNIT.. of x: thread lid takes values lid,
@@ -396,7 +469,11 @@ fn main(
             let col = u0 * UNIT + i;
             var v = 0.0;
             if (col < params.cols) {
+#if COMBINE
+                v = combined(col);
+#else
                 v = x[params.x_offset + col];
+#endif
 #if NORM
                 squares += v * v;
                 v *= norm_w[col];
@@ -406,57 +483,72 @@ fn main(
         }
         workgroupBarrier();
         let u = u0 + t;
-        if (row < params.rows && u < units) {
-            acc.x += unit_dot(start, u, t);
+        for (var k = 0u; k < RPG; k++) {
+            let row = first_row + r + k * ROWS;
+            if (row < params.rows && u < units) {
+                let start = params.w_offset + row * params.row_bytes;
+                acc[k].x += unit_dot(start, u, t);
 #if SILU_MUL
-            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
+                acc[k].y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
 #endif
 #if GELU_MUL
-            acc.y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
+                acc[k].y += unit_dot(start + params.up_rows * params.row_bytes, u, t);
 #endif
+            }
         }
         workgroupBarrier();
     }
 
+    // Per row of the group: (dot, up dot, sum of the squares of x).
+    var total: array<vec3<f32>, RPG>;
 #if SUBGROUPS
-    // A subgroup may hold part of a row (size 8) or several rows (size 64),
-    // so each row's share is added separately; every slot also carries
-    // its subgroup's squares. Subgroups tile a 1-D workgroup in index order.
+    // A subgroup may hold part of a row group (size 8) or several (size
+    // 64), so each group's share is added separately; every slot also
+    // carries its subgroup's squares. Subgroups tile a 1-D workgroup in
+    // index order.
     let sg = lid / sg_size;
-    for (var i = 0u; i < ROWS; i++) {
-        let part = subgroupAdd(vec3<f32>(select(vec2<f32>(0.0), acc, r == i), squares));
-        if (sg_lane == 0u) {
-            partial[sg * ROWS + i] = part;
+    for (var k = 0u; k < RPG; k++) {
+        for (var i = 0u; i < ROWS; i++) {
+            let part = subgroupAdd(vec3<f32>(select(vec2<f32>(0.0), acc[k], r == i), squares));
+            if (sg_lane == 0u) {
+                partial[(sg * ROWS + i) * RPG + k] = part;
+            }
         }
     }
     workgroupBarrier();
-    var total = vec3<f32>(0.0);
     for (var s = 0u; s < (WG + sg_size - 1u) / sg_size; s++) {
-        total += partial[s * ROWS + r];
+        for (var k = 0u; k < RPG; k++) {
+            total[k] += partial[(s * ROWS + r) * RPG + k];
+        }
     }
-    let sum_squares = total.z;
 #else
-    partial[lid] = vec3<f32>(acc, squares);
-    workgroupBarrier();
-    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
-        if (t < stride) {
-            partial[lid] += partial[lid + stride];
+    for (var k = 0u; k < RPG; k++) {
+        partial[lid] = vec3<f32>(acc[k], squares);
+        workgroupBarrier();
+        for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+            if (t < stride) {
+                partial[lid] += partial[lid + stride];
+            }
+            workgroupBarrier();
+        }
+        total[k] = vec3<f32>(partial[r * TPR].xy, 0.0);
+        for (var i = 0u; i < ROWS; i++) {
+            total[k].z += partial[i * TPR].z;
         }
         workgroupBarrier();
     }
-    let total = partial[r * TPR];
-    var sum_squares = 0.0;
-    for (var i = 0u; i < ROWS; i++) {
-        sum_squares += partial[i * TPR].z;
-    }
 #endif
 
-    if (t == 0u && row < params.rows) {
+    for (var k = 0u; k < RPG; k++) {
+        let row = first_row + r + k * ROWS;
+        if (t != 0u || row >= params.rows) {
+            continue;
+        }
         var scale = 1.0;
 #if NORM
-        scale = inverseSqrt(sum_squares / f32(params.cols) + params.eps);
+        scale = inverseSqrt(total[k].z / f32(params.cols) + params.eps);
 #endif
-        let dot = total.xy * scale;
+        let dot = total[k].xy * scale;
         var value = dot.x;
 #if BIAS
         value += bias[params.bias_offset + row];

@@ -1,21 +1,36 @@
 //! choose: PARTIAL REDUCE
+//! flags: ROPE QK_NORM
 //! include: step
 // `fast` attention of one token (decode) over the f16 KV cache, split over
 // chunks of positions (flash-decoding), in two passes:
 // - PARTIAL, one workgroup per (chunk, head): the chunk's scores, their max
 //   m, the sum l of exp(score - m) and the weighted sum of values o, all f32
-//   (q rounded to f16, as the cache's keys);
+//   (q rounded to f16, as the cache's keys), to `partials`;
 // - REDUCE, one workgroup per head: rescales the chunks to their common max
-//   and writes o / l.
+//   and writes o / l. The `fast` decode plan skips it: its output
+//   projection combines the chunks as it reads them (COMBINE in
+//   kernels/fast/matvec.wgsl), which saves a pass per layer.
 // The chunk length is chosen here, at run time, from the positions the
 // token attends (from the step uniform): as many chunks as fill the
 // dispatch (`max_chunks`) but no shorter than `min_chunk` positions. With
-// one chunk, PARTIAL writes the output itself and REDUCE does nothing, so a
-// short context costs one pass.
+// one chunk, PARTIAL also writes the output itself and REDUCE does nothing.
+// `partials` starts with a header whose word 0 is the number of chunks
+// used (as f32), for the readers that do not compute the split.
 //
-// The token is token 0 of the step, at position step.pos0 (its own key and
-// value already stored); it attends first..=pos0 (first = pos0 + 1 - window
-// for sliding-window layers, else 0). Cache layout as kernels/attention.wgsl.
+// The token is token 0 of the step, at position step.pos0; it attends
+// first..=pos0 (first = pos0 + 1 - window for sliding-window layers, else
+// 0). Cache layout as kernels/attention.wgsl.
+//
+// Without ROPE, q holds the rotated queries and the cache already holds
+// the token's own key and value. With ROPE, the step between the QKV
+// mat-vec and attention happens here too (one pass less per layer): `q`
+// is the QKV mat-vec's raw output (q | k | v of the token); every
+// workgroup normalises (QK_NORM, Gemma 3), rotates and scales its query
+// head itself; the workgroups of the last chunk do the same for their key
+// head and take the token's key and value from registers rather than from
+// the cache, and the first query head of each KV group stores them into
+// the cache for the later steps. No workgroup of this pass reads position
+// pos0 from the cache, so the store races with nothing.
 
 struct Params {
     heads: u32,
@@ -32,18 +47,43 @@ struct Params {
     min_chunk: u32,  // fewest positions per chunk (> 0)
 }
 
+// ROPE: where the token's key and value sit in `q`, and the rotation.
+struct Rope {
+    k_src: u32,     // index of key head 0 in `q`
+    v_src: u32,     // index of value head 0 in `q`
+    pairs: u32,     // rotated dims / 2
+    positions: u32, // rows of the table; later positions are left unrotated
+    neox: u32,      // 1: pairs (i, i + pairs); 0: pairs (2i, 2i + 1)
+    capacity: u32,  // positions in the cache; a later position is not stored
+    eps: f32,       // QK_NORM's epsilon
+    q_scale: f32,   // multiplies the rotated query (Gemma 3); 1 otherwise
+}
+
 #if PARTIAL
 @group(0) @binding(0) var<storage, read> q: array<f32>;
+#if ROPE
+@group(0) @binding(1) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(2) var<storage, read_write> v_cache: array<u32>;
+@group(0) @binding(7) var<storage, read> table: array<vec2<f32>>;
+@group(0) @binding(8) var<uniform> rope: Rope;
+#if QK_NORM
+@group(0) @binding(9) var<storage, read> q_norm: array<f32>;
+@group(0) @binding(10) var<storage, read> k_norm: array<f32>;
+#endif
+#else
 @group(0) @binding(1) var<storage, read> k_cache: array<u32>;
 @group(0) @binding(2) var<storage, read> v_cache: array<u32>;
+#endif
 #endif
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<uniform> step: Step;
 @group(0) @binding(5) var<uniform> params: Params;
-// Per (head, chunk), value_dim + 2 floats: m, l, then o.
+// A header of HEADER floats (word 0: the chunks used), then per (head,
+// chunk) value_dim + 2 floats: m, l, then o.
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
 const WG: u32 = 128u;
+const HEADER: u32 = 4u;
 // Below every real score; a masked score holds exactly this.
 const MASK: f32 = -3.402823e38;
 
@@ -65,7 +105,7 @@ fn split() -> Split {
 }
 
 fn partial_at(h: u32, chunk: u32) -> u32 {
-    return (h * params.max_chunks + chunk) * (params.value_dim + 2u);
+    return HEADER + (h * params.max_chunks + chunk) * (params.value_dim + 2u);
 }
 
 #if PARTIAL
@@ -104,6 +144,158 @@ fn reduce_sum(lid: u32, value: f32) -> f32 {
     return result;
 }
 
+#if ROPE
+// The token's query and key head, raw (normalised with QK_NORM), for the
+// rotation's pairs that cross thread boundaries (NEOX).
+var<workgroup> q_raw: array<f32, 256>;
+var<workgroup> k_raw: array<f32, 256>;
+// The token's own key and value (last chunk), rounded as the cache rounds.
+var<workgroup> k_cur: array<vec2<f32>, 128>;
+var<workgroup> v_cur: array<vec2<f32>, 128>;
+
+// (cos, sin) of value i's angle at position `pos`; (1, 0) where value i
+// is not rotated. The rotation of kernels/rope.wgsl: NORMAL pairs (2i,
+// 2i + 1), NEOX (i, i + pairs).
+fn angle(i: u32, pos: u32) -> vec2<f32> {
+    let p = rope.pairs;
+    if (i >= 2u * p || pos >= rope.positions) {
+        return vec2<f32>(1.0, 0.0);
+    }
+    return table[pos * p + select(i / 2u, i % p, rope.neox != 0u)];
+}
+
+// The other value of value i's pair, and whether i is the pair's first.
+fn partner(i: u32) -> u32 {
+    let p = rope.pairs;
+    if (i >= 2u * p) {
+        return i;
+    }
+    if (rope.neox != 0u) {
+        return select(i - p, i + p, i < p);
+    }
+    return i ^ 1u;
+}
+
+fn is_first(i: u32) -> bool {
+    return select((i % 2u) == 0u, i < rope.pairs, rope.neox != 0u);
+}
+
+// Value v rotated with its pair's other value by angle cs.
+fn rotate(v: f32, other: f32, cs: vec2<f32>, first: bool) -> f32 {
+    return select(other * cs.y + v * cs.x, v * cs.x - other * cs.y, first);
+}
+
+#if QK_NORM
+var<workgroup> red2: array<vec2<f32>, WG>;
+
+// The sums of two values over the workgroup. Uniform control flow.
+fn reduce_sum2(lid: u32, value: vec2<f32>) -> vec2<f32> {
+    red2[lid] = value;
+    workgroupBarrier();
+    for (var width = WG / 2u; width > 0u; width >>= 1u) {
+        if (lid < width) {
+            red2[lid] += red2[lid + width];
+        }
+        workgroupBarrier();
+    }
+    return red2[0];
+}
+#endif
+
+// The step between the QKV mat-vec and attention, for this workgroup's
+// query head h (into q_s) and, in the last chunk, the token's key and
+// value (into k_cur and v_cur; the first query head of each KV group also
+// stores them to the cache). Every load is issued up front, so the whole
+// prologue costs one trip to memory. Uniform control flow.
+fn prologue(lid: u32, h: u32, kv: u32, last: bool) {
+    let pos = step.pos0;
+    let hd = params.head_dim;
+    let hw = hd / 2u;
+    let vw = params.value_dim / 2u;
+    var qv = vec2<f32>();
+    var kv2 = vec2<f32>();
+    var vv = vec2<f32>();
+    var cs0 = vec2<f32>(1.0, 0.0);
+    var cs1 = vec2<f32>(1.0, 0.0);
+    let i = 2u * lid;
+    if (lid < hw) {
+        let qa = params.q_offset + h * hd + i;
+        let ka = rope.k_src + kv * hd + i;
+        qv = vec2<f32>(q[qa], q[qa + 1u]);
+        kv2 = vec2<f32>(q[ka], q[ka + 1u]);
+        cs0 = angle(i, pos);
+        cs1 = angle(i + 1u, pos);
+    }
+    if (lid < vw) {
+        let va = rope.v_src + kv * params.value_dim + i;
+        vv = vec2<f32>(q[va], q[va + 1u]);
+    }
+#if QK_NORM
+    var qw = vec2<f32>();
+    var kw = vec2<f32>();
+    if (lid < hw) {
+        qw = vec2<f32>(q_norm[i], q_norm[i + 1u]);
+        kw = vec2<f32>(k_norm[i], k_norm[i + 1u]);
+    }
+    let squares = reduce_sum2(lid, vec2<f32>(dot(qv, qv), dot(kv2, kv2)));
+    let scale = inverseSqrt(squares / f32(hd) + rope.eps);
+    qv *= scale.x * qw;
+    kv2 *= scale.y * kw;
+#endif
+    if (lid < hw) {
+        q_raw[i] = qv.x;
+        q_raw[i + 1u] = qv.y;
+        k_raw[i] = kv2.x;
+        k_raw[i + 1u] = kv2.y;
+    }
+    workgroupBarrier();
+    if (lid < hw) {
+        let p0 = partner(i);
+        let p1 = partner(i + 1u);
+        let f0 = is_first(i);
+        let f1 = is_first(i + 1u);
+        let qr = vec2<f32>(rotate(qv.x, q_raw[p0], cs0, f0), rotate(qv.y, q_raw[p1], cs1, f1));
+        q_s[lid] = unpack2x16float(pack2x16float(qr * rope.q_scale));
+        let kr = vec2<f32>(rotate(kv2.x, k_raw[p0], cs0, f0), rotate(kv2.y, k_raw[p1], cs1, f1));
+        k_cur[lid] = unpack2x16float(pack2x16float(kr));
+    }
+    if (lid < vw) {
+        v_cur[lid] = unpack2x16float(pack2x16float(vv));
+    }
+    workgroupBarrier();
+    let group_size = params.heads / params.kv_heads;
+    if (last && h % group_size == 0u && pos < rope.capacity) {
+        if (lid < hw) {
+            k_cache[params.k_offset + pos * params.kv_heads * hw + kv * hw + lid] = pack2x16float(k_cur[lid]);
+        }
+        if (lid < vw) {
+            v_cache[params.v_offset + pos * params.kv_heads * vw + kv * vw + lid] = pack2x16float(v_cur[lid]);
+        }
+    }
+}
+#endif
+
+// Word w of the key at position j (its row starting at word `base`); with
+// ROPE, the token's own key from k_cur (the cache's copy is being written).
+fn key_pair(j: u32, base: u32, w: u32) -> vec2<f32> {
+    let cached = unpack2x16float(k_cache[base + w]);
+#if ROPE
+    return select(cached, k_cur[w], j == step.pos0);
+#else
+    return cached;
+#endif
+}
+
+// Word w of the value at position j (its row starting at word `base`).
+fn value_pair(j: u32, base: u32, w: u32) -> vec2<f32> {
+    let cached = unpack2x16float(v_cache[base + w]);
+#if ROPE
+    return select(cached, v_cur[w], j == step.pos0);
+#else
+    return cached;
+#endif
+}
+
 @compute @workgroup_size(128)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -119,16 +311,20 @@ fn main(
     let kv = h / (params.heads / params.kv_heads);
     let hw = params.head_dim / 2u;
     let vw = params.value_dim / 2u;
+    let k_row = params.kv_heads * hw;
+    let v_row = params.kv_heads * vw;
+#if ROPE
+    prologue(lid, h, kv, chunk + 1u == sp.chunks);
+#else
     if (lid < hw) {
         let at = params.q_offset + h * params.head_dim + 2u * lid;
         q_s[lid] = unpack2x16float(pack2x16float(vec2<f32>(q[at], q[at + 1u])));
     }
     workgroupBarrier();
+#endif
 
     let start = sp.first + chunk * sp.len;
     let end = min(start + sp.len, step.pos0 + 1u);
-    let k_row = params.kv_heads * hw;
-    let v_row = params.kv_heads * vw;
     // For the values, the threads form `groups` groups of `vw` (a value
     // word each); group g takes positions g, g + groups, ... of a round.
     let groups = max(WG / vw, 1u);
@@ -146,10 +342,10 @@ fn main(
             let k_base = params.k_offset + j * k_row + kv * hw;
             var d = vec4<f32>();
             for (var w = 0u; w < hw; w += 2u) {
-                let k0 = unpack2x16float(k_cache[k_base + w]);
+                let k0 = key_pair(j, k_base, w);
                 // An odd last word pairs with zeros.
                 let odd = w + 1u < hw;
-                let k1 = select(vec2<f32>(), unpack2x16float(k_cache[k_base + w + 1u]), odd);
+                let k1 = select(vec2<f32>(), key_pair(j, k_base, min(w + 1u, hw - 1u)), odd);
                 let q0 = q_s[w];
                 let q1 = select(vec2<f32>(), q_s[w + 1u], odd);
                 d = fma(vec4<f32>(q0, q1), vec4<f32>(k0, k1), d);
@@ -167,7 +363,7 @@ fn main(
         let count = min(end - j0, WG);
         if (group < groups) {
             for (var k = group; k < count; k += groups) {
-                let v = unpack2x16float(v_cache[params.v_offset + (j0 + k) * v_row + kv * vw + word]);
+                let v = value_pair(j0 + k, params.v_offset + (j0 + k) * v_row + kv * vw, word);
                 o = fma(vec2<f32>(s_tile[k]), v, o);
             }
         }
@@ -185,13 +381,15 @@ fn main(
             let at = params.out_offset + h * params.value_dim + 2u * lid;
             out[at] = total.x / l;
             out[at + 1u] = total.y / l;
-        } else {
-            let at = partial_at(h, chunk);
-            partials[at + 2u + 2u * lid] = total.x;
-            partials[at + 3u + 2u * lid] = total.y;
-            if (lid == 0u) {
-                partials[at] = m;
-                partials[at + 1u] = l;
+        }
+        let at = partial_at(h, chunk);
+        partials[at + 2u + 2u * lid] = total.x;
+        partials[at + 3u + 2u * lid] = total.y;
+        if (lid == 0u) {
+            partials[at] = m;
+            partials[at + 1u] = l;
+            if (chunk == 0u && h == 0u) {
+                partials[0] = f32(sp.chunks);
             }
         }
     }

@@ -298,14 +298,14 @@ pub fn bind_attention(
 }
 
 /// f16 values packed two per u32, low half first (`len` even).
-fn pack(values: &[f16]) -> Vec<u32> {
+pub(crate) fn pack(values: &[f16]) -> Vec<u32> {
     values
         .chunks_exact(2)
         .map(|p| u32::from(p[0].to_bits()) | (u32::from(p[1].to_bits()) << 16))
         .collect()
 }
 
-fn unpack(words: &[u32]) -> Vec<f16> {
+pub(crate) fn unpack(words: &[u32]) -> Vec<f16> {
     words
         .iter()
         .flat_map(|&w| [f16::from_bits(w as u16), f16::from_bits((w >> 16) as u16)])

@@ -40,9 +40,6 @@ pub enum Kernel {
     /// of the input, bias, residual add or gated activation (see
     /// `gpu::fast::matvec`).
     FastMatVec,
-    /// The `fast` q/k norm, RoPE, query scale and KV store of one step
-    /// (see `gpu::fast::rope_store`).
-    FastRopeStore,
     /// The `fast` post-norm residual: hidden += rmsnorm(x) · w.
     FastNormAdd,
     /// `fast` prefill mat-mul: bigger register tiles, f16 tiles where the
@@ -57,7 +54,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -73,7 +70,6 @@ impl Kernel {
         Kernel::GgmlMatVec,
         Kernel::GgmlMatVecDecode,
         Kernel::FastMatVec,
-        Kernel::FastRopeStore,
         Kernel::FastNormAdd,
         Kernel::FastMatMul,
         Kernel::FlashAttention,
@@ -97,7 +93,6 @@ impl Kernel {
             Kernel::GgmlMatVec => "ggml_matvec",
             Kernel::GgmlMatVecDecode => "ggml_matvec_decode",
             Kernel::FastMatVec => "fast_matvec",
-            Kernel::FastRopeStore => "fast_rope_store",
             Kernel::FastNormAdd => "fast_norm_add",
             Kernel::FastMatMul => "fast_matmul",
             Kernel::FlashAttention => "flash_attention",
@@ -122,7 +117,6 @@ impl Kernel {
             Kernel::GgmlMatVec => include_str!("../../kernels/exact/ggml_matvec.wgsl"),
             Kernel::GgmlMatVecDecode => include_str!("../../kernels/exact/ggml_matvec_decode.wgsl"),
             Kernel::FastMatVec => include_str!("../../kernels/fast/matvec.wgsl"),
-            Kernel::FastRopeStore => include_str!("../../kernels/fast/rope_store.wgsl"),
             Kernel::FastNormAdd => include_str!("../../kernels/fast/norm_add.wgsl"),
             Kernel::FastMatMul => include_str!("../../kernels/fast/matmul.wgsl"),
             Kernel::FlashAttention => include_str!("../../kernels/fast/flash_attention.wgsl"),

@@ -78,7 +78,7 @@ impl RopeTable {
     }
 
     /// The (cos, sin) pairs, position-major (for kernels that rotate as
-    /// part of a larger pass, e.g. `gpu::fast::rope_store`).
+    /// part of a larger pass, e.g. `gpu::fast::attention`).
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
     }

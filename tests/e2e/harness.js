@@ -273,18 +273,26 @@ export async function openExtensionPage(browser, pagePath) {
  * @param {import('playwright-core').Page} extensionPage
  * @param {any} message sent as is, so tests can send malformed ones
  * @param {number} [timeoutMs] after which a `{event:'timeout'}` ends the list
+ * @param {{quiet?: boolean}} [options] `quiet`: the time counts from the
+ *   last event, not from the start (a long run that keeps reporting
+ *   progress is not cut off; a silent one is)
  * @returns {Promise<any[]>}
  */
-export function sendRaw(extensionPage, message, timeoutMs = 30_000) {
+export function sendRaw(extensionPage, message, timeoutMs = 30_000, { quiet = false } = {}) {
   return extensionPage.evaluate(
-    ({ msg, timeoutMs }) =>
+    ({ msg, timeoutMs, quiet }) =>
       new Promise((resolve) => {
         const port = chrome.runtime.connect({ name: 'locus.client' });
         /** @type {any[]} */
         const events = [];
-        const timer = setTimeout(() => resolve([...events, { event: 'timeout' }]), timeoutMs);
+        const expire = () => resolve([...events, { event: 'timeout' }]);
+        let timer = setTimeout(expire, timeoutMs);
         port.onMessage.addListener((event) => {
           events.push(event);
+          if (quiet) {
+            clearTimeout(timer);
+            timer = setTimeout(expire, timeoutMs);
+          }
           if (event.event === 'done' || event.event === 'error') {
             clearTimeout(timer);
             port.disconnect();
@@ -293,7 +301,7 @@ export function sendRaw(extensionPage, message, timeoutMs = 30_000) {
         });
         port.postMessage(msg);
       }),
-    { msg: message, timeoutMs },
+    { msg: message, timeoutMs, quiet },
   );
 }
 

@@ -55,7 +55,11 @@ async function runInBrowser(webgpu) {
     );
     assert.equal(download.at(-1).event, 'done', JSON.stringify(download.at(-1)));
     const payload = { messages: [{ role: 'user', content: PROMPT }], maxTokens: TOKENS, fresh: true };
-    return await sendRaw(popup, { type: 'request', id: 'gen', kind: 'chat', payload }, 600_000);
+    // Bounded by silence, not by a total: on SwiftShader under load the
+    // run takes minutes, reporting model-load progress and each token. The
+    // runtime's own watchdog ends a request whose worker is silent for
+    // 300 s, so a longer quiet spell is a lost request.
+    return await sendRaw(popup, { type: 'request', id: 'gen', kind: 'chat', payload }, 330_000, { quiet: true });
   } finally {
     await browser.close();
   }

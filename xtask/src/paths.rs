@@ -4,7 +4,13 @@ use std::path::PathBuf;
 
 /// The repository root (the parent of `xtask/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Cargo's run-time value first (`cargo xtask`, `cargo test` set it): a
+    // build cached under ~/.cache from another checkout of the same tree is
+    // reused as fresh and keeps that checkout's compile-time path (seen:
+    // the_real_catalog_is_pinned read a catalog that no longer existed).
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask/ has a parent")
         .to_path_buf()

@@ -7,7 +7,10 @@
 //! - [`bind_split_attention`] (`kernels/fast/split_attention.wgsl`): one
 //!   token (decode), its positions split into chunks over workgroups
 //!   (flash-decoding), then a reduce pass; the chunk count follows the
-//!   context length at run time ([`SplitChunks`]).
+//!   context length at run time ([`SplitChunks`]). With a [`SplitRope`] it
+//!   also does the step between the QKV mat-vec and attention (q/k norms,
+//!   RoPE, the query scale, the KV store), and the decode plan replaces the
+//!   reduce pass with the output projection's `Combine`.
 //!
 //! Both read `pos0` (and `n_tokens`) from the shared step uniform; queries
 //! are rounded to f16 like the cache, everything else is f32. Their error
@@ -18,7 +21,9 @@ use half::f16;
 use crate::cpu::attention::AttentionShape;
 use crate::gpu::attention::{KvCacheView, OneShotStep, kv_words};
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
+use crate::gpu::rope::RopeTable;
 use crate::gpu::{GpuContext, GpuError, Kernel};
+use crate::model::RopeStyle;
 
 /// Largest head (and value) width the fast kernels hold.
 pub const MAX_HEAD_DIM: usize = 256;
@@ -222,8 +227,56 @@ struct SplitParams {
     min_chunk: u32,
 }
 
-/// A scratch buffer for [`bind_split_attention`]: per head and chunk, the
-/// chunk's max, sum and `value_dim` weighted values (f32).
+/// Floats before the first chunk's record in the scratch (`HEADER` in the
+/// WGSL); word 0 counts the chunks the last pass used.
+const SCRATCH_HEADER: u64 = 4;
+
+/// Floats in a split attention scratch of `heads` heads of `width` values
+/// and `chunks` chunks per head.
+pub fn split_scratch_words(heads: u32, width: u32, chunks: u32) -> u64 {
+    SCRATCH_HEADER + u64::from(heads) * u64::from(chunks) * (u64::from(width) + 2)
+}
+
+/// Gemma 3's per-head norms of q and k (weights of `head_dim`) and epsilon.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadNorms<'a> {
+    pub q: &'a wgpu::Buffer,
+    pub k: &'a wgpu::Buffer,
+    pub eps: f32,
+}
+
+/// The step between the QKV mat-vec and attention, done by
+/// [`bind_split_attention`]'s pass: the query buffer is then the mat-vec's
+/// raw q | k | v of the token (q from `q.offset`, k from `k_src`, v from
+/// `v_src`), and the pass normalises (Gemma 3), rotates and scales the
+/// query, and rotates and stores the key and value into the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitRope<'a> {
+    pub style: RopeStyle,
+    pub table: &'a RopeTable,
+    pub k_src: u32,
+    pub v_src: u32,
+    pub norms: Option<HeadNorms<'a>>,
+    /// Multiplies the rotated query (Gemma 3); 1 otherwise.
+    pub q_scale: f32,
+}
+
+/// `SplitRope`'s uniform block; layout matches `Rope` in the WGSL.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RopeParams {
+    k_src: u32,
+    v_src: u32,
+    pairs: u32,
+    positions: u32,
+    neox: u32,
+    capacity: u32,
+    eps: f32,
+    q_scale: f32,
+}
+
+/// A scratch buffer for [`bind_split_attention`]: a header, then per head
+/// and chunk, the chunk's max, sum and `value_dim` weighted values (f32).
 pub fn split_attention_scratch(
     ctx: &GpuContext,
     shape: &AttentionShape,
@@ -235,7 +288,9 @@ pub fn split_attention_scratch(
 }
 
 fn split_scratch_bytes(shape: &AttentionShape, chunks: SplitChunks) -> u64 {
-    shape.heads as u64 * u64::from(chunks.max_chunks) * (shape.value_dim as u64 + 2) * 4
+    let heads = u32::try_from(shape.heads).unwrap_or(u32::MAX);
+    let width = u32::try_from(shape.value_dim).unwrap_or(u32::MAX);
+    split_scratch_words(heads, width, chunks.max_chunks) * 4
 }
 
 /// Prepares the attention of one query `q` (token 0 of the step, at
@@ -243,9 +298,11 @@ fn split_scratch_bytes(shape: &AttentionShape, chunks: SplitChunks) -> u64 {
 /// over `cache` (its own key and value already stored), writing `heads ×
 /// value_dim` values to `out` from `out.offset`; `scratch` from
 /// [`split_attention_scratch`] with the same `chunks`. Two dispatches: the
-/// chunks, then their reduction (empty when one chunk covers the context).
-/// `out` and `scratch` must not share a buffer with `q`, the cache or each
-/// other.
+/// chunks, then their reduction (empty when one chunk covers the context);
+/// [`KernelPass::then`] order, so a caller that combines the scratch itself
+/// takes only the first ([`SplitAttention::chunks`]). `out` and `scratch`
+/// must not share a buffer with `q`, the cache or each other. With `rope`,
+/// see [`SplitRope`]: the token's key and value are not in the cache yet.
 #[allow(clippy::too_many_arguments)]
 pub fn bind_split_attention(
     ctx: &GpuContext,
@@ -256,7 +313,8 @@ pub fn bind_split_attention(
     scratch: &wgpu::Buffer,
     step: &wgpu::Buffer,
     chunks: SplitChunks,
-) -> Result<KernelPass, GpuError> {
+    rope: Option<&SplitRope<'_>>,
+) -> Result<SplitAttention, GpuError> {
     check_shape(shape)?;
     check_cache(ctx, shape, cache)?;
     if chunks.min_chunk == 0 || chunks.max_chunks == 0 || chunks.max_chunks > 65_535 {
@@ -295,32 +353,102 @@ pub fn bind_split_attention(
         )));
     }
     let uniform = pass::uniform(ctx, "split attention params", &params);
-    let partial = ctx.pipeline(Kernel::SplitAttention, &["PARTIAL"])?;
+    let mut flags = vec!["PARTIAL"];
+    let rope_uniform = match rope {
+        None => None,
+        Some(r) => {
+            let p = rope_params(ctx, shape, cache, q, r)?;
+            flags.push("ROPE");
+            if r.norms.is_some() {
+                flags.push("QK_NORM");
+            }
+            Some(pass::uniform(ctx, "split attention rope", &p))
+        }
+    };
+    let partial = ctx.pipeline(Kernel::SplitAttention, &flags)?;
     let reduce = ctx.pipeline(Kernel::SplitAttention, &["REDUCE"])?;
-    let partial_group = pass::bind_group(
-        ctx,
-        &partial,
-        "split attention",
-        &[
-            (0, q.buffer),
-            (1, cache.keys),
-            (2, cache.values),
-            (3, out.buffer),
-            (4, step),
-            (5, &uniform),
-            (6, scratch),
-        ],
-    );
+    let mut entries = vec![
+        (0, q.buffer),
+        (1, cache.keys),
+        (2, cache.values),
+        (3, out.buffer),
+        (4, step),
+        (5, &uniform),
+        (6, scratch),
+    ];
+    if let (Some(r), Some(u)) = (rope, &rope_uniform) {
+        entries.extend([(7, r.table.buffer()), (8, u)]);
+        if let Some(n) = r.norms {
+            entries.extend([(9, n.q), (10, n.k)]);
+        }
+    }
+    let partial_group = pass::bind_group(ctx, &partial, "split attention", &entries);
     let reduce_group = pass::bind_group(
         ctx,
         &reduce,
         "split attention reduce",
         &[(3, out.buffer), (4, step), (5, &uniform), (6, scratch)],
     );
-    let mut prepared = KernelPass::default();
-    prepared.push_grid(partial, partial_group, [chunks.max_chunks, params.heads, 1]);
-    prepared.push_grid(reduce, reduce_group, [params.heads, 1, 1]);
-    Ok(prepared)
+    let mut split = SplitAttention::default();
+    split
+        .chunks
+        .push_grid(partial, partial_group, [chunks.max_chunks, params.heads, 1]);
+    split
+        .reduce
+        .push_grid(reduce, reduce_group, [params.heads, 1, 1]);
+    Ok(split)
+}
+
+/// The two passes of [`bind_split_attention`].
+#[derive(Debug, Default)]
+pub struct SplitAttention {
+    /// The chunks: partial results in the scratch (and the output itself
+    /// when one chunk covers the context).
+    pub chunks: KernelPass,
+    /// Their reduction into the output.
+    pub reduce: KernelPass,
+}
+
+impl SplitAttention {
+    /// Both passes, in order.
+    pub fn both(self) -> KernelPass {
+        self.chunks.then(self.reduce)
+    }
+}
+
+/// Checks a [`SplitRope`] against the shapes and builds its uniform.
+fn rope_params(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: &KvCacheView<'_>,
+    q: Rows<'_>,
+    r: &SplitRope<'_>,
+) -> Result<RopeParams, GpuError> {
+    let dims = r.table.dims();
+    if dims > shape.head_dim || !shape.head_dim.is_multiple_of(2) {
+        return Err(shape_error(format!(
+            "rotating {dims} dims of {}-wide heads",
+            shape.head_dim
+        )));
+    }
+    let k_end = u64::from(r.k_src) + (shape.kv_heads * shape.head_dim) as u64;
+    let v_end = u64::from(r.v_src) + (shape.kv_heads * shape.value_dim) as u64;
+    check_words(ctx, "attention k source", q.buffer, k_end)?;
+    check_words(ctx, "attention v source", q.buffer, v_end)?;
+    if let Some(n) = r.norms {
+        check_words(ctx, "attention q norm", n.q, shape.head_dim as u64)?;
+        check_words(ctx, "attention k norm", n.k, shape.head_dim as u64)?;
+    }
+    Ok(RopeParams {
+        k_src: r.k_src,
+        v_src: r.v_src,
+        pairs: to_u32("rope pairs", dims / 2)?,
+        positions: to_u32("rope positions", r.table.positions())?,
+        neox: u32::from(r.style == RopeStyle::Neox),
+        capacity: cache.capacity,
+        eps: r.norms.map_or(0.0, |n| n.eps),
+        q_scale: r.q_scale,
+    })
 }
 
 /// Which fast kernel [`fast_attention_step`] runs.
@@ -361,11 +489,136 @@ pub async fn fast_attention_step(
         FastAttention::Split(chunks) => {
             let scratch = split_attention_scratch(ctx, shape, chunks)?;
             bind_split_attention(
-                ctx, shape, &view, q_rows, out_rows, &scratch, &one.step, chunks,
+                ctx, shape, &view, q_rows, out_rows, &scratch, &one.step, chunks, None,
             )?
+            .both()
         }
     };
     one.run(ctx, &attend).await
+}
+
+/// The rotation of a [`split_rope_step`]: a table for `dims` dimensions
+/// with `base`, and Gemma 3's head norms `(q, k, eps)` where given.
+#[derive(Debug, Clone, Copy)]
+pub struct RopeSpec<'a> {
+    pub style: RopeStyle,
+    pub dims: usize,
+    pub base: f32,
+    pub norms: Option<(&'a [f32], &'a [f32], f32)>,
+    pub q_scale: f32,
+}
+
+/// What [`split_rope_step`] reads back.
+#[derive(Debug, Clone)]
+pub struct RopeStepOutput {
+    /// The attention output after the reduce pass.
+    pub out: Vec<f32>,
+    /// The scratch after the chunks' pass (what `Combine` reads).
+    pub scratch: Vec<f32>,
+    /// The cache after the step.
+    pub keys: Vec<f16>,
+    pub values: Vec<f16>,
+}
+
+/// One decode step, one shot, through [`SplitRope`]: `qkv` is the token's
+/// raw q | k | v (as the QKV mat-vec writes them), the cache `(keys,
+/// values)` holds positions `..pos0`. For tests.
+pub async fn split_rope_step(
+    ctx: &GpuContext,
+    shape: &AttentionShape,
+    cache: (&[f16], &[f16]),
+    qkv: &[f32],
+    pos0: usize,
+    rope: &RopeSpec<'_>,
+    chunks: SplitChunks,
+) -> Result<RopeStepOutput, GpuError> {
+    let (kw, vw) = kv_words(shape);
+    let q_width = shape.heads * shape.head_dim;
+    let capacity = cache.0.len() / (2 * kw).max(1);
+    if qkv.len() != q_width + 2 * (kw + vw)
+        || cache.1.len() != capacity * 2 * vw
+        || pos0 >= capacity
+    {
+        return Err(shape_error(format!(
+            "a rope step of {} values, cache {}/{} at pos {pos0}",
+            qkv.len(),
+            cache.0.len(),
+            cache.1.len()
+        )));
+    }
+    let words =
+        |data: &[f16]| bytemuck::cast_slice::<u32, u8>(&crate::gpu::attention::pack(data)).to_vec();
+    let keys = pass::storage_init(ctx, "keys", &words(cache.0));
+    let values = pass::storage_init(ctx, "values", &words(cache.1));
+    let source = pass::storage_init(ctx, "qkv", bytemuck::cast_slice(qkv));
+    let out_width = shape.heads * shape.value_dim;
+    let out = pass::storage_zeroed(ctx, "attention out", (out_width * 4) as u64);
+    let scratch = split_attention_scratch(ctx, shape, chunks)?;
+    let step = crate::gpu::step::step_buffer(ctx);
+    crate::gpu::step::write_step(
+        ctx,
+        &step,
+        crate::gpu::step::StepUniform::new(to_u32("pos0", pos0)?, 1),
+    );
+    let table = RopeTable::new(ctx, rope.dims, capacity, rope.base, 1.0)?;
+    let norms = rope.norms.map(|(q, k, eps)| {
+        let up = |label, w: &[f32]| pass::storage_init(ctx, label, bytemuck::cast_slice(w));
+        (up("q norm", q), up("k norm", k), eps)
+    });
+    let split_rope = SplitRope {
+        style: rope.style,
+        table: &table,
+        k_src: to_u32("k source", q_width)?,
+        v_src: to_u32("v source", q_width + 2 * kw)?,
+        norms: norms
+            .as_ref()
+            .map(|(q, k, eps)| HeadNorms { q, k, eps: *eps }),
+        q_scale: rope.q_scale,
+    };
+    let view = KvCacheView {
+        keys: &keys,
+        k_offset: 0,
+        values: &values,
+        v_offset: 0,
+        capacity: to_u32("capacity", capacity)?,
+    };
+    let rows = |buffer, stride| Rows {
+        buffer,
+        offset: 0,
+        stride,
+    };
+    let split = bind_split_attention(
+        ctx,
+        shape,
+        &view,
+        rows(&source, to_u32("q width", q_width)?),
+        rows(&out, to_u32("out width", out_width)?),
+        &scratch,
+        &step,
+        chunks,
+        Some(&split_rope),
+    )?;
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        split.chunks.encode(&mut pass);
+    }
+    // The scratch as the chunks left it, before the reduce reads it.
+    let scratch_copy = pass::storage_zeroed(ctx, "scratch copy", scratch.size());
+    encoder.copy_buffer_to_buffer(&scratch, 0, &scratch_copy, 0, scratch.size());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        split.reduce.encode(&mut pass);
+    }
+    ctx.queue.submit([encoder.finish()]);
+    let f32s = |raw: Vec<u8>| bytemuck::cast_slice::<u8, f32>(&raw).to_vec();
+    let f16s = |raw: Vec<u8>| crate::gpu::attention::unpack(bytemuck::cast_slice(&raw));
+    Ok(RopeStepOutput {
+        out: f32s(ctx.read_buffer(&out, out.size()).await?),
+        scratch: f32s(ctx.read_buffer(&scratch_copy, scratch.size()).await?),
+        keys: f16s(ctx.read_buffer(&keys, keys.size()).await?),
+        values: f16s(ctx.read_buffer(&values, values.size()).await?),
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,20 @@ use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
 use crate::gpu::{GpuContext, GpuError, Kernel};
 
-/// Output rows one workgroup computes (`ROWS` in the WGSL).
+/// Row groups one workgroup computes (`ROWS` in the WGSL).
 pub const ROWS_PER_WORKGROUP: usize = 4;
+
+/// Rows per row group of the `WIDE` variant (`RPG` in the WGSL).
+const WIDE_ROWS_PER_GROUP: usize = 4;
+
+/// Outputs from which a mat-vec takes the `WIDE` variant: 4 rows per
+/// thread group, so each staged chunk of x serves 16 rows. Measured on an
+/// H100 (`decode_matvec_time` in tests/gpu_fast_speed.rs): the Qwen2.5-0.5B
+/// head (151,936 × 896 Q8_0) took 252.6 µs with 4 rows a workgroup (every
+/// workgroup staged and normalised all of x for 4 rows: more bytes than
+/// the rows' weights) and 217.0 µs WIDE; its gate+up (4,864 outputs) went
+/// from 21.6 to 22.9 µs WIDE, too few workgroups left. So: the heads.
+pub const WIDE_FROM_ROWS: usize = 16_384;
 
 /// What the kernel does with a row's dot product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +66,26 @@ pub struct FastLinear<'a> {
     pub norm: Option<(&'a wgpu::Buffer, f32)>,
     /// A bias per output row: its buffer and the index of row 0's.
     pub bias: Option<(&'a wgpu::Buffer, u32)>,
+    /// `x` is split attention's scratch, combined while it is read
+    /// (`x_offset` must be 0).
+    pub combine: Option<Combine>,
+}
+
+/// The split of the attention whose chunks a [`FastLinear`] combines as its
+/// input (`COMBINE` in the WGSL; the layout of
+/// `gpu::fast::attention::split_attention_scratch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Combine {
+    pub heads: u32,
+    /// Values per head: the matrix has `heads × width` columns.
+    pub width: u32,
+    /// Chunks per head in the scratch (`SplitChunks::max_chunks`).
+    pub chunks: u32,
+}
+
+impl Combine {
+    /// Most heads the kernel combines (`MAX_HEADS` in the WGSL).
+    pub const MAX_HEADS: u32 = 64;
 }
 
 /// The kernel's uniform block; layout matches `Params` in the WGSL.
@@ -69,7 +101,9 @@ struct Params {
     up_rows: u32,
     bias_offset: u32,
     eps: f32,
-    _pad: [u32; 3],
+    combine_heads: u32,
+    combine_width: u32,
+    combine_chunks: u32,
 }
 
 /// The kernel variant of a layer on this device.
@@ -87,7 +121,22 @@ pub fn fast_flags(
     if linear.bias.is_some() {
         flags.push("BIAS");
     }
+    if linear.combine.is_some() {
+        flags.push("COMBINE");
+    }
+    if output_rows(linear) >= WIDE_FROM_ROWS {
+        flags.push("WIDE");
+    }
     Ok(flags)
+}
+
+/// The outputs of `linear` (half the matrix's rows when gated).
+fn output_rows(linear: &FastLinear<'_>) -> usize {
+    if linear.epilogue.is_gated() {
+        linear.matrix.rows / 2
+    } else {
+        linear.matrix.rows
+    }
 }
 
 /// Prepares `linear`, one dispatch per row chunk of the matrix (a gated
@@ -121,12 +170,24 @@ pub fn bind_with_flags(
     }
     let out_rows = if gated { m.rows / 2 } else { m.rows };
     let cols = to_u32("fast mat-vec cols", m.cols)?;
-    check_words(
-        ctx,
-        "fast mat-vec x",
-        linear.x,
-        u64::from(linear.x_offset) + u64::from(cols),
-    )?;
+    let x_end = match linear.combine {
+        None => u64::from(linear.x_offset) + u64::from(cols),
+        Some(c) => {
+            if c.heads == 0
+                || c.heads > Combine::MAX_HEADS
+                || c.chunks == 0
+                || u64::from(c.heads) * u64::from(c.width) != u64::from(cols)
+                || linear.x_offset != 0
+            {
+                return Err(GpuError::Shape(format!(
+                    "fast mat-vec: combining {c:?} into {cols} columns from x offset {}",
+                    linear.x_offset
+                )));
+            }
+            crate::gpu::fast::attention::split_scratch_words(c.heads, c.width, c.chunks)
+        }
+    };
+    check_words(ctx, "fast mat-vec x", linear.x, x_end)?;
     check_words(
         ctx,
         "fast mat-vec y",
@@ -160,7 +221,9 @@ pub fn bind_with_flags(
             up_rows: to_u32("fast mat-vec up rows", out_rows)?,
             bias_offset: linear.bias.map_or(0, |(_, offset)| offset + first),
             eps: linear.norm.map_or(0.0, |(_, eps)| eps),
-            _pad: [0; 3],
+            combine_heads: linear.combine.map_or(0, |c| c.heads),
+            combine_width: linear.combine.map_or(0, |c| c.width),
+            combine_chunks: linear.combine.map_or(0, |c| c.chunks),
         };
         let uniform = pass::uniform(ctx, "fast matvec params", &params);
         let weights_end =
@@ -204,7 +267,15 @@ pub fn bind_with_flags(
             layout: &layout,
             entries: &entries,
         });
-        let groups = to_u32("fast mat-vec workgroups", rows.div_ceil(ROWS_PER_WORKGROUP))?;
+        let per_group = if flags.contains(&"WIDE") {
+            WIDE_ROWS_PER_GROUP
+        } else {
+            1
+        };
+        let groups = to_u32(
+            "fast mat-vec workgroups",
+            rows.div_ceil(ROWS_PER_WORKGROUP * per_group),
+        )?;
         prepared.push(pipeline.clone(), bind_group, groups);
     }
     Ok(prepared)
@@ -222,6 +293,8 @@ pub struct FastInputs<'a> {
     pub y: Option<&'a [f32]>,
     /// The shared-memory reduction even where the device has subgroups.
     pub no_subgroups: bool,
+    /// `x` is a split attention scratch to combine (its whole contents).
+    pub combine: Option<Combine>,
 }
 
 /// One shot: uploads the inputs, runs the kernel, reads `y` back. For tests.
@@ -235,7 +308,7 @@ pub async fn fast_matvec(
     } else {
         matrix.rows
     };
-    if inputs.x.len() != matrix.cols {
+    if inputs.combine.is_none() && inputs.x.len() != matrix.cols {
         return Err(GpuError::Shape(format!(
             "fast mat-vec: x has {} values, the matrix {} columns",
             inputs.x.len(),
@@ -264,6 +337,7 @@ pub async fn fast_matvec(
         epilogue: inputs.epilogue,
         norm: norm.as_ref().map(|(b, eps)| (b, *eps)),
         bias: bias.as_ref().map(|b| (b, 0)),
+        combine: inputs.combine,
     };
     let mut flags = fast_flags(ctx, &linear)?;
     if inputs.no_subgroups {

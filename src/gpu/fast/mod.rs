@@ -10,4 +10,3 @@ pub mod matmul;
 pub mod matvec;
 pub mod norm_add;
 pub(crate) mod plan;
-pub mod rope_store;

@@ -1,14 +1,15 @@
 //! The `fast` decode plan: one token's forward pass in few dispatches. Per
-//! layer (Llama/SmolLM2, Qwen2: 6; Gemma 3: 8):
+//! layer (Llama/SmolLM2, Qwen2: 5; Gemma 3: 7):
 //!
 //! 1. RMSNorm + Q/K/V (+ Qwen2's biases): one fused mat-vec per run of
 //!    matrices of one type (one where all three share it);
-//! 2. Gemma 3's q/k norms, RoPE, the query scale and the KV store: one pass;
-//! 3. attention (the shared kernel, behind [`attention`]);
-//! 4. the output projection with the residual add in its epilogue (Gemma 3:
-//!    the projection, then its post-norm and the add as one pass);
-//! 5. RMSNorm + gate + up + SiLU/GELU·up: one mat-vec;
-//! 6. the down projection with the residual add (Gemma 3: as in 4).
+//! 2. attention, split over chunks of positions, with Gemma 3's q/k norms,
+//!    RoPE, the query scale and the KV store done by the same pass;
+//! 3. the output projection, combining attention's chunks as it reads them,
+//!    with the residual add in its epilogue (Gemma 3: the projection, then
+//!    its post-norm and the add as one pass);
+//! 4. RMSNorm + gate + up + SiLU/GELU·up: one mat-vec;
+//! 5. the down projection with the residual add (Gemma 3: as in 3).
 //!
 //! The head is the output norm fused into the output mat-vec, Gemma's
 //! soft-cap where a model has one, and the argmax written into the token
@@ -16,11 +17,12 @@
 //! `Bindings`, the activation buffers and the KV-cache layout with the exact
 //! plan (`gpu::decoder::plan`); batches (prefill) use that plan.
 
-use super::attention::{SplitChunks, bind_split_attention, split_attention_scratch};
+use super::attention::{
+    HeadNorms, SplitChunks, SplitRope, bind_split_attention, split_attention_scratch,
+};
 use super::fused::{FastWeights, FusedLayer};
-use super::matvec::{Epilogue, FastLinear, bind_fast_linear};
+use super::matvec::{Combine, Epilogue, FastLinear, bind_fast_linear};
 use super::norm_add::bind_norm_add;
-use super::rope_store::{HeadNorms, QkvLayout, RopeStore, bind_rope_store};
 use crate::cpu::attention::AttentionShape;
 use crate::gpu::GpuError;
 use crate::gpu::argmax::bind_argmax;
@@ -42,29 +44,44 @@ pub struct FastPlan {
     pub pick: KernelPass,
 }
 
-/// The attention of one layer: split over chunks of positions
-/// (flash-decoding), so a long context uses the whole GPU. Each layer has
-/// its own small scratch (heads × chunks × value_dim floats), kept alive by
-/// the bind groups.
+/// The attention of one layer, split over chunks of positions
+/// (flash-decoding) so a long context uses the whole GPU, from the QKV
+/// mat-vec's output. Returns its passes and what the output projection
+/// must combine (`None`: the passes end with the combined output in
+/// `acts.attn`, for models with more heads than the projection combines).
+/// Each layer has its own small scratch (heads × chunks × value_dim
+/// floats), kept alive by the bind groups.
 fn attention(
     b: &Bindings<'_>,
     shape: &AttentionShape,
     cache: &KvCacheView<'_>,
-) -> Result<KernelPass, GpuError> {
+    qkv: &wgpu::Buffer,
+    rope: &SplitRope<'_>,
+) -> Result<(KernelPass, Option<(wgpu::Buffer, Combine)>), GpuError> {
     let a = b.acts;
     let c = b.config;
     let chunks = SplitChunks::for_capacity(b.capacity as u32);
     let scratch = split_attention_scratch(b.ctx, shape, chunks)?;
-    bind_split_attention(
+    let split = bind_split_attention(
         b.ctx,
         shape,
         cache,
-        rows(&a.q, c.q_width()),
+        rows(qkv, c.q_width()),
         rows(&a.attn, c.head_count * c.value_dim),
         &scratch,
         b.step,
         chunks,
-    )
+        Some(rope),
+    )?;
+    let combine = Combine {
+        heads: to_u32(c.head_count)?,
+        width: to_u32(c.value_dim)?,
+        chunks: chunks.max_chunks,
+    };
+    if combine.heads > Combine::MAX_HEADS {
+        return Ok((split.both(), None));
+    }
+    Ok((split.chunks, Some((scratch, combine))))
 }
 
 /// Binds the fast plan of a one-token step.
@@ -119,6 +136,7 @@ fn linear<'a>(
         epilogue,
         norm,
         bias: None,
+        combine: None,
     }
 }
 
@@ -149,7 +167,7 @@ fn layer_passes(
         passes.push(bind_fast_linear(b.ctx, &l)?);
     }
 
-    // 2. q/k norms, RoPE, query scale, KV store.
+    // 2. attention, with the q/k norms, RoPE, query scale and KV store.
     let sliding = c.is_sliding(layer);
     let table = match (sliding, b.rope_local) {
         (true, Some(local)) => local,
@@ -175,40 +193,39 @@ fn layer_passes(
         v_offset: 0,
         capacity: b.capacity as u32,
     };
-    let norms = match (&lv.q_norm, &lv.k_norm) {
-        (Some(q), Some(k)) => Some(HeadNorms { q, k, eps }),
-        _ => None,
-    };
-    let (qw, kw) = (c.q_width() as u32, c.kv_width() as u32);
-    let store = RopeStore {
-        shape: &shape,
+    let (qw, kw) = (to_u32(c.q_width())?, to_u32(c.kv_width())?);
+    let rope = SplitRope {
         style: c.rope_style,
         table,
-        qkv: &fast.qkv,
-        layout: QkvLayout {
-            q: 0,
-            k: qw,
-            v: qw + kw,
-            stride: qw + kw + c.v_width() as u32,
+        k_src: qw,
+        v_src: qw + kw,
+        norms: match (&lv.q_norm, &lv.k_norm) {
+            (Some(q), Some(k)) => Some(HeadNorms { q, k, eps }),
+            _ => None,
         },
-        q_out: &a.q,
-        cache: &cache,
-        norms,
         q_scale: if c.scale_query {
             c.attention_scale
         } else {
             1.0
         },
     };
-    passes.push(bind_rope_store(b.ctx, &store, b.step, 1)?);
+    let (attend, combine) = attention(b, &shape, &cache, &fast.qkv, &rope)?;
+    passes.push(attend);
 
-    // 3. attention.
-    passes.push(attention(b, &shape, &cache)?);
+    // 3. output projection (combining attention's chunks) + residual.
+    match &combine {
+        Some((scratch, combine)) => residual(
+            b,
+            passes,
+            &lw.wo,
+            scratch,
+            Some(*combine),
+            lv.post_attn_norm.as_ref(),
+        )?,
+        None => residual(b, passes, &lw.wo, &a.attn, None, lv.post_attn_norm.as_ref())?,
+    }
 
-    // 4. output projection + residual.
-    residual(b, passes, &lw.wo, &a.attn, lv.post_attn_norm.as_ref())?;
-
-    // 5. norm + gate/up + activation.
+    // 4. norm + gate/up + activation.
     let ff = c.feed_forward_length;
     let ffn_norm = Some((&lv.ffn_norm, eps));
     match &fused.gate_up {
@@ -243,42 +260,54 @@ fn layer_passes(
         }
     }
 
-    // 6. down projection + residual.
-    residual(b, passes, &lw.down, &a.gate, lv.post_ffn_norm.as_ref())
+    // 5. down projection + residual.
+    residual(
+        b,
+        passes,
+        &lw.down,
+        &a.gate,
+        None,
+        lv.post_ffn_norm.as_ref(),
+    )
 }
 
-/// hidden += W·x: in the mat-vec's epilogue, or through Gemma's post-norm
-/// (the projection, then norm and add as one pass).
+/// hidden += W·x (x combined from attention's chunks where `combine` is
+/// given): in the mat-vec's epilogue, or through Gemma's post-norm (the
+/// projection, then norm and add as one pass).
 fn residual(
     b: &Bindings<'_>,
     passes: &mut Passes,
     matrix: &GpuMatrix,
     x: &wgpu::Buffer,
+    combine: Option<Combine>,
     post_norm: Option<&wgpu::Buffer>,
 ) -> Result<(), GpuError> {
     let a = b.acts;
     let d = b.config.embedding_length;
-    match post_norm {
-        None => {
-            let l = linear(matrix, x, &a.hidden, 0, Epilogue::Add, None);
-            passes.push(bind_fast_linear(b.ctx, &l)?);
-        }
-        Some(norm) => {
-            let l = linear(matrix, x, &a.proj, 0, Epilogue::Store, None);
-            passes.push(bind_fast_linear(b.ctx, &l)?);
-            passes.push(bind_norm_add(
-                b.ctx,
-                &a.proj,
-                norm,
-                &a.hidden,
-                d,
-                b.config.rms_eps,
-                b.step,
-                1,
-            )?);
-        }
+    let (y, epilogue) = match post_norm {
+        None => (&a.hidden, Epilogue::Add),
+        Some(_) => (&a.proj, Epilogue::Store),
+    };
+    let mut l = linear(matrix, x, y, 0, epilogue, None);
+    l.combine = combine;
+    passes.push(bind_fast_linear(b.ctx, &l)?);
+    if let Some(norm) = post_norm {
+        passes.push(bind_norm_add(
+            b.ctx,
+            &a.proj,
+            norm,
+            &a.hidden,
+            d,
+            b.config.rms_eps,
+            b.step,
+            1,
+        )?);
     }
     Ok(())
+}
+
+fn to_u32(value: usize) -> Result<u32, GpuError> {
+    crate::gpu::pass::to_u32("fast plan width", value)
 }
 
 /// The logits of the step's token: output norm and mat-vec in one pass,
