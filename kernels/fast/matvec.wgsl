@@ -395,6 +395,11 @@ const HEADER: u32 = 4u;     // floats before the first chunk's record
 const MAX_HEADS: u32 = 64u;
 const MASK: f32 = -3.402823e38;
 
+// Each chunk's weight in its head's output, exp(m_c - m) / l (m the
+// head's largest max, l its rescaled sum), at [h * chunks + c], where
+// heads × chunks fit (else computed per value from head_scale).
+const MAX_WEIGHTS: u32 = 1024u;
+var<workgroup> chunk_weight: array<f32, MAX_WEIGHTS>;
 // Per head: the chunks' common max and 1 / the sum of their rescaled sums.
 var<workgroup> head_scale: array<vec2<f32>, MAX_HEADS>;
 // The chunks used, read once from the scratch's header.
@@ -404,7 +409,12 @@ fn chunk_record(h: u32, c: u32) -> u32 {
     return HEADER + (h * params.combine_chunks + c) * (params.combine_width + 2u);
 }
 
-// Fills head_scale and combine_used. Uniform control flow.
+fn weights_fit(chunks: u32) -> bool {
+    return params.combine_heads * chunks <= MAX_WEIGHTS;
+}
+
+// Fills head_scale, combine_used and (where they fit) chunk_weight.
+// Uniform control flow.
 fn prepare_combine(lid: u32) {
     let chunks = min(u32(x[0]), params.combine_chunks);
     if (lid == 0u) {
@@ -423,19 +433,52 @@ fn prepare_combine(lid: u32) {
         head_scale[h] = vec2<f32>(m, 1.0 / l);
     }
     workgroupBarrier();
+    if (weights_fit(chunks)) {
+        for (var i = lid; i < params.combine_heads * chunks; i += WG) {
+            let h = i / chunks;
+            let ml = head_scale[h];
+            chunk_weight[i] = exp(x[chunk_record(h, i % chunks)] - ml.x) * ml.y;
+        }
+        workgroupBarrier();
+    }
 }
 
 // Attention's output value `col` (head col / width, value col % width).
 fn combined(col: u32) -> f32 {
     let h = col / params.combine_width;
-    let i = col % params.combine_width;
-    let ml = head_scale[h];
-    var s = 0.0;
-    for (var c = 0u; c < combine_used; c++) {
-        let at = chunk_record(h, c);
-        s += x[at + 2u + i] * exp(x[at] - ml.x);
+    let i = 2u + col % params.combine_width;
+    let chunks = combine_used;
+    if (!weights_fit(chunks)) {
+        let ml = head_scale[h];
+        var s = 0.0;
+        for (var c = 0u; c < chunks; c++) {
+            let at = chunk_record(h, c);
+            s += x[at + i] * exp(x[at] - ml.x);
+        }
+        return s * ml.y;
     }
-    return s * ml.y;
+    // Four chunks a step, their loads together, then the rest.
+    let w0 = h * chunks;
+    var s = vec4<f32>();
+    var c = 0u;
+    for (; c + 4u <= chunks; c += 4u) {
+        let v = vec4<f32>(
+            x[chunk_record(h, c) + i],
+            x[chunk_record(h, c + 1u) + i],
+            x[chunk_record(h, c + 2u) + i],
+            x[chunk_record(h, c + 3u) + i],
+        );
+        s = fma(v, vec4<f32>(
+            chunk_weight[w0 + c],
+            chunk_weight[w0 + c + 1u],
+            chunk_weight[w0 + c + 2u],
+            chunk_weight[w0 + c + 3u],
+        ), s);
+    }
+    for (; c < chunks; c++) {
+        s.x += x[chunk_record(h, c) + i] * chunk_weight[w0 + c];
+    }
+    return s.x + s.y + s.z + s.w;
 }
 #endif
 
@@ -444,14 +487,9 @@ fn combined(col: u32) -> f32 {
 // Per (subgroup or thread, row): the row's partial dots (gate, up) and the
 // partial sum of the squares of x (NORM).
 #if SUBGROUPS
-#if WIDE
-// One slot per (subgroup, row); enough for subgroups as small as 4 (the
-// runtime picks WIDE only where they are).
+// One slot per (subgroup, row); enough for subgroups as small as 4, the
+// least wgpu reports (MINIMUM_SUBGROUP_MIN_SIZE) and WebGPU allows.
 var<workgroup> partial: array<vec3<f32>, WG / 4u * ROWS * RPG>;
-#else
-// One slot per (subgroup, row); enough for subgroups as small as 1.
-var<workgroup> partial: array<vec3<f32>, WG * ROWS>;
-#endif
 #else
 var<workgroup> partial: array<vec3<f32>, WG>;
 #endif
