@@ -191,12 +191,14 @@ pub struct SplitChunks {
 }
 
 impl SplitChunks {
-    /// Fewest positions per chunk by default: a context this short runs as
-    /// one pass (one workgroup per head), which is cheapest there.
-    pub const MIN_CHUNK: u32 = 64;
-    /// Most chunks per head by default: with a dozen heads, several
-    /// hundred workgroups, enough for any GPU.
-    pub const MAX_CHUNKS: u32 = 64;
+    /// Fewest positions per chunk by default: one per thread of the
+    /// 128-thread workgroup; a context this short runs as one chunk.
+    pub const MIN_CHUNK: u32 = 128;
+    /// Most chunks per head by default. More chunks fill the GPU sooner
+    /// but every workgroup of the output projection combines them all
+    /// (`Combine`): on an H100, Qwen2.5-0.5B at 8,192 positions ran 348
+    /// tokens/s with 64 chunks of 128, the combine's reads dominating.
+    pub const MAX_CHUNKS: u32 = 16;
 
     /// The default split for a cache of `capacity` positions.
     pub fn for_capacity(capacity: u32) -> SplitChunks {
@@ -642,8 +644,8 @@ mod tests {
     #[test]
     fn default_split_grows_with_the_cache() {
         assert_eq!(SplitChunks::for_capacity(64).max_chunks, 1);
-        assert_eq!(SplitChunks::for_capacity(100).max_chunks, 2);
-        assert_eq!(SplitChunks::for_capacity(2048).max_chunks, 32);
-        assert_eq!(SplitChunks::for_capacity(1 << 20).max_chunks, 64);
+        assert_eq!(SplitChunks::for_capacity(200).max_chunks, 2);
+        assert_eq!(SplitChunks::for_capacity(1024).max_chunks, 8);
+        assert_eq!(SplitChunks::for_capacity(1 << 20).max_chunks, 16);
     }
 }
