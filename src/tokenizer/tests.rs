@@ -436,7 +436,7 @@ fn stream_holds_back_split_characters() {
     assert_eq!(stream.finish(), "");
     check_stream(&t, &ids, true);
 
-    // Cut after two of 😀's four bytes: U+FFFD from `finish` (as llama.cpp's
+    // Cut after three of 😀's four bytes: U+FFFD from `finish` (as llama.cpp's
     // lossy decode), nothing from `finish_cut` (a budget's cut).
     for cut in [false, true] {
         let mut stream = StreamDecoder::new(&t);
