@@ -19,7 +19,7 @@
 use half::f16;
 
 use crate::cpu::attention::AttentionShape;
-use crate::gpu::attention::{KvCacheView, OneShotStep, kv_words};
+use crate::gpu::attention::{KvCacheView, OneShotStep, attention_bindings, kv_words};
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::rope::RopeTable;
 use crate::gpu::{GpuContext, GpuError, Kernel};
@@ -162,19 +162,8 @@ pub fn bind_flash_attention(
     }
     let uniform = pass::uniform(ctx, "flash attention params", &params);
     let pipeline = ctx.pipeline(Kernel::FlashAttention, &[])?;
-    let bind_group = pass::bind_group(
-        ctx,
-        &pipeline,
-        "flash attention",
-        &[
-            (0, q.buffer),
-            (1, cache.keys),
-            (2, cache.values),
-            (3, out.buffer),
-            (4, step),
-            (5, &uniform),
-        ],
-    );
+    let entries = attention_bindings(&q, cache, &out, step, &uniform);
+    let bind_group = pass::bind_group(ctx, &pipeline, "flash attention", &entries);
     let mut prepared = KernelPass::default();
     prepared.push_grid(pipeline, bind_group, [blocks, params.heads, 1]);
     Ok(prepared)
@@ -369,15 +358,8 @@ pub fn bind_split_attention(
     };
     let partial = ctx.pipeline(Kernel::SplitAttention, &flags)?;
     let reduce = ctx.pipeline(Kernel::SplitAttention, &["REDUCE"])?;
-    let mut entries = vec![
-        (0, q.buffer),
-        (1, cache.keys),
-        (2, cache.values),
-        (3, out.buffer),
-        (4, step),
-        (5, &uniform),
-        (6, scratch),
-    ];
+    let mut entries = attention_bindings(&q, cache, &out, step, &uniform);
+    entries.push((6, scratch));
     if let (Some(r), Some(u)) = (rope, &rope_uniform) {
         entries.extend([(7, r.table.buffer()), (8, u)]);
         if let Some(n) = r.norms {
@@ -584,17 +566,12 @@ pub async fn split_rope_step(
         v_offset: 0,
         capacity: to_u32("capacity", capacity)?,
     };
-    let rows = |buffer, stride| Rows {
-        buffer,
-        offset: 0,
-        stride,
-    };
     let split = bind_split_attention(
         ctx,
         shape,
         &view,
-        rows(&source, to_u32("q width", q_width)?),
-        rows(&out, to_u32("out width", out_width)?),
+        Rows::from_start(&source, to_u32("q width", q_width)?),
+        Rows::from_start(&out, to_u32("out width", out_width)?),
         &scratch,
         &step,
         chunks,
