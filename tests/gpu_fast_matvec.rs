@@ -344,11 +344,17 @@ fn attention_step(pos0: usize, chunks: SplitChunks) -> (AttentionShape, Vec<f32>
 #[test]
 fn combine_reads_split_attention_as_the_reduce_pass_does() {
     let ctx = context();
-    let chunks = SplitChunks {
+    let few = SplitChunks {
         min_chunk: 8,
         max_chunks: 16,
     };
-    for pos0 in [3, 40, 200] {
+    // 151 chunks of 8 heads: more chunk weights than the kernel keeps in
+    // workgroup memory, so each value rescales its chunks itself.
+    let many = SplitChunks {
+        min_chunk: 1,
+        max_chunks: 256,
+    };
+    for (pos0, chunks) in [(3, few), (40, few), (200, few), (300, many)] {
         let (shape, scratch, reduced) = attention_step(pos0, chunks);
         let combine = Combine {
             heads: shape.heads as u32,

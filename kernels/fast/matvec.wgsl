@@ -113,6 +113,17 @@ fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
     return vec2<f32>(f32(scale), f32(m));
 }
 
+// Blocks of Q4_0 (18 bytes), Q5_0 (22) and Q8_0 (34) start at even
+// bytes, so half of them have their u32 fields at 2 mod 4, where a
+// `load_u32` costs two loads and a funnel shift. Their units read the
+// aligned words that hold the block instead (`w`, from the word holding
+// its first byte; `odd`: the block starts at 2 mod 4) and take each field
+// with `after_half`: the 4 bytes that start 2 bytes into word `lo` (an
+// unaligned block's fields are whole words, one word later).
+fn after_half(lo: u32, hi: u32, odd: bool) -> u32 {
+    return select((lo >> 16u) | (hi << 16u), hi, odd);
+}
+
 // ---- One unit per type: the dot of 32 (8 for floats) values of the row
 // starting at byte `row` with unit `lu` of the staged x; `u` is the unit's
 // index in the row.
@@ -157,14 +168,19 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_0
 const UNIT: u32 = 32u;
-// 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d.
+// 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d. Read as aligned words,
+// see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 18u;
-    let d = load_f16(b);
-    let w = array<u32, 4>(load_u32(b + 2u), load_u32(b + 6u), load_u32(b + 10u), load_u32(b + 14u));
+    let odd = (b & 2u) != 0u;
+    var w: array<u32, 5>;
+    for (var k = 0u; k < 5u; k++) {
+        w[k] = weights[(b >> 2u) + k];
+    }
+    let d = unpack2x16float(select(w[0], w[0] >> 16u, odd)).x;
     var s = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = vec4<u32>(bytes4(w[k]));
+        let q = vec4<u32>(bytes4(after_half(w[k], w[k + 1u], odd)));
         s += dot(vec4<f32>(q & vec4<u32>(15u)) - 8.0, x4(lu, k));
         s += dot(vec4<f32>(q >> vec4<u32>(4u)) - 8.0, x4(lu, 4u + k));
     }
@@ -194,15 +210,20 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_0
 const UNIT: u32 = 32u;
-// 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d.
+// 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d. Read as
+// aligned words, see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 22u;
-    let d = load_f16(b);
-    let qh = vec4<u32>(load_u32(b + 2u));
-    let w = array<u32, 4>(load_u32(b + 6u), load_u32(b + 10u), load_u32(b + 14u), load_u32(b + 18u));
+    let odd = (b & 2u) != 0u;
+    var w: array<u32, 6>;
+    for (var k = 0u; k < 6u; k++) {
+        w[k] = weights[(b >> 2u) + k];
+    }
+    let d = unpack2x16float(select(w[0], w[0] >> 16u, odd)).x;
+    let qh = vec4<u32>(after_half(w[0], w[1], odd));
     var s = 0.0;
     for (var k = 0u; k < 4u; k++) {
-        let q = vec4<u32>(bytes4(w[k]));
+        let q = vec4<u32>(bytes4(after_half(w[k + 1u], w[k + 2u], odd)));
         let j = 4u * k + vec4<u32>(0u, 1u, 2u, 3u);
         let h_lo = ((qh >> j) & vec4<u32>(1u)) << vec4<u32>(4u);
         let h_hi = ((qh >> (j + 16u)) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -240,17 +261,19 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q8_0
 const UNIT: u32 = 32u;
-// 34 bytes: d: f16, qs: [i8; 32]. w = q * d.
+// 34 bytes: d: f16, qs: [i8; 32]. w = q * d. Read as aligned words, see
+// `block_words`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 34u;
-    let d = load_f16(b);
-    var w: array<u32, 8>;
-    for (var k = 0u; k < 8u; k++) {
-        w[k] = load_u32(b + 2u + 4u * k);
+    let odd = (b & 2u) != 0u;
+    var w: array<u32, 9>;
+    for (var k = 0u; k < 9u; k++) {
+        w[k] = weights[(b >> 2u) + k];
     }
+    let d = unpack2x16float(select(w[0], w[0] >> 16u, odd)).x;
     var s = 0.0;
     for (var k = 0u; k < 8u; k++) {
-        s += dot(vec4<f32>(sbytes4(w[k])), x4(lu, k));
+        s += dot(vec4<f32>(sbytes4(after_half(w[k], w[k + 1u], odd))), x4(lu, k));
     }
     return d * s;
 }
@@ -372,6 +395,11 @@ const HEADER: u32 = 4u;     // floats before the first chunk's record
 const MAX_HEADS: u32 = 64u;
 const MASK: f32 = -3.402823e38;
 
+// Each chunk's weight in its head's output, exp(m_c - m) / l (m the
+// head's largest max, l its rescaled sum), at [h * chunks + c], where
+// heads × chunks fit (else computed per value from head_scale).
+const MAX_WEIGHTS: u32 = 1024u;
+var<workgroup> chunk_weight: array<f32, MAX_WEIGHTS>;
 // Per head: the chunks' common max and 1 / the sum of their rescaled sums.
 var<workgroup> head_scale: array<vec2<f32>, MAX_HEADS>;
 // The chunks used, read once from the scratch's header.
@@ -381,7 +409,12 @@ fn chunk_record(h: u32, c: u32) -> u32 {
     return HEADER + (h * params.combine_chunks + c) * (params.combine_width + 2u);
 }
 
-// Fills head_scale and combine_used. Uniform control flow.
+fn weights_fit(chunks: u32) -> bool {
+    return params.combine_heads * chunks <= MAX_WEIGHTS;
+}
+
+// Fills head_scale, combine_used and (where they fit) chunk_weight.
+// Uniform control flow.
 fn prepare_combine(lid: u32) {
     let chunks = min(u32(x[0]), params.combine_chunks);
     if (lid == 0u) {
@@ -400,19 +433,52 @@ fn prepare_combine(lid: u32) {
         head_scale[h] = vec2<f32>(m, 1.0 / l);
     }
     workgroupBarrier();
+    if (weights_fit(chunks)) {
+        for (var i = lid; i < params.combine_heads * chunks; i += WG) {
+            let h = i / chunks;
+            let ml = head_scale[h];
+            chunk_weight[i] = exp(x[chunk_record(h, i % chunks)] - ml.x) * ml.y;
+        }
+        workgroupBarrier();
+    }
 }
 
 // Attention's output value `col` (head col / width, value col % width).
 fn combined(col: u32) -> f32 {
     let h = col / params.combine_width;
-    let i = col % params.combine_width;
-    let ml = head_scale[h];
-    var s = 0.0;
-    for (var c = 0u; c < combine_used; c++) {
-        let at = chunk_record(h, c);
-        s += x[at + 2u + i] * exp(x[at] - ml.x);
+    let i = 2u + col % params.combine_width;
+    let chunks = combine_used;
+    if (!weights_fit(chunks)) {
+        let ml = head_scale[h];
+        var s = 0.0;
+        for (var c = 0u; c < chunks; c++) {
+            let at = chunk_record(h, c);
+            s += x[at + i] * exp(x[at] - ml.x);
+        }
+        return s * ml.y;
     }
-    return s * ml.y;
+    // Four chunks a step, their loads together, then the rest.
+    let w0 = h * chunks;
+    var s = vec4<f32>();
+    var c = 0u;
+    for (; c + 4u <= chunks; c += 4u) {
+        let v = vec4<f32>(
+            x[chunk_record(h, c) + i],
+            x[chunk_record(h, c + 1u) + i],
+            x[chunk_record(h, c + 2u) + i],
+            x[chunk_record(h, c + 3u) + i],
+        );
+        s = fma(v, vec4<f32>(
+            chunk_weight[w0 + c],
+            chunk_weight[w0 + c + 1u],
+            chunk_weight[w0 + c + 2u],
+            chunk_weight[w0 + c + 3u],
+        ), s);
+    }
+    for (; c < chunks; c++) {
+        s.x += x[chunk_record(h, c) + i] * chunk_weight[w0 + c];
+    }
+    return s.x + s.y + s.z + s.w;
 }
 #endif
 
@@ -421,14 +487,9 @@ fn combined(col: u32) -> f32 {
 // Per (subgroup or thread, row): the row's partial dots (gate, up) and the
 // partial sum of the squares of x (NORM).
 #if SUBGROUPS
-#if WIDE
-// One slot per (subgroup, row); enough for subgroups as small as 4 (the
-// runtime picks WIDE only where they are).
+// One slot per (subgroup, row); enough for subgroups as small as 4, the
+// least wgpu reports (MINIMUM_SUBGROUP_MIN_SIZE) and WebGPU allows.
 var<workgroup> partial: array<vec3<f32>, WG / 4u * ROWS * RPG>;
-#else
-// One slot per (subgroup, row); enough for subgroups as small as 1.
-var<workgroup> partial: array<vec3<f32>, WG * ROWS>;
-#endif
 #else
 var<workgroup> partial: array<vec3<f32>, WG>;
 #endif

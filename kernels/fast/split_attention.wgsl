@@ -334,21 +334,27 @@ fn main(
     var l = 0.0;
     var o = vec2<f32>();
     for (var j0 = start; j0 < end; j0 += WG) {
-        // A thread per position: its score. Four independent partial sums
-        // keep several key loads in flight.
+        // A thread per position: its score. Eight words of the key are
+        // loaded together (the loop over the head is not unrolled: one
+        // load at a time paid a trip to memory per word, which made long
+        // contexts slow), then the rest a word at a time.
         let j = j0 + lid;
         var s = MASK;
         if (j < end) {
             let k_base = params.k_offset + j * k_row + kv * hw;
             var d = vec4<f32>();
-            for (var w = 0u; w < hw; w += 2u) {
-                let k0 = key_pair(j, k_base, w);
-                // An odd last word pairs with zeros.
-                let odd = w + 1u < hw;
-                let k1 = select(vec2<f32>(), key_pair(j, k_base, min(w + 1u, hw - 1u)), odd);
-                let q0 = q_s[w];
-                let q1 = select(vec2<f32>(), q_s[w + 1u], odd);
-                d = fma(vec4<f32>(q0, q1), vec4<f32>(k0, k1), d);
+            var w = 0u;
+            for (; w + 8u <= hw; w += 8u) {
+                var kw: array<vec2<f32>, 8>;
+                for (var i = 0u; i < 8u; i++) {
+                    kw[i] = key_pair(j, k_base, w + i);
+                }
+                for (var i = 0u; i < 8u; i += 2u) {
+                    d = fma(vec4<f32>(q_s[w + i], q_s[w + i + 1u]), vec4<f32>(kw[i], kw[i + 1u]), d);
+                }
+            }
+            for (; w < hw; w++) {
+                d = vec4<f32>(fma(q_s[w], key_pair(j, k_base, w), d.xy), d.zw);
             }
             s = (d.x + d.y + d.z + d.w) * params.scale;
         }
@@ -362,7 +368,19 @@ fn main(
         o *= alpha;
         let count = min(end - j0, WG);
         if (group < groups) {
-            for (var k = group; k < count; k += groups) {
+            // Four positions a step, their loads together, then the rest.
+            var k = group;
+            for (; k + 3u * groups < count; k += 4u * groups) {
+                var vs: array<vec2<f32>, 4>;
+                for (var i = 0u; i < 4u; i++) {
+                    let at = j0 + k + i * groups;
+                    vs[i] = value_pair(at, params.v_offset + at * v_row + kv * vw, word);
+                }
+                for (var i = 0u; i < 4u; i++) {
+                    o = fma(vec2<f32>(s_tile[k + i * groups]), vs[i], o);
+                }
+            }
+            for (; k < count; k += groups) {
                 let v = value_pair(j0 + k, params.v_offset + (j0 + k) * v_row + kv * vw, word);
                 o = fma(vec2<f32>(s_tile[k]), v, o);
             }

@@ -19,6 +19,11 @@ pub struct GenerateOptions {
     /// Prompt tokens per prefill step; 0: the decoder's own
     /// ([`Decode::prefill_chunk`]).
     pub prefill_chunk: usize,
+    /// A run cut short (its budget, Stop, a full context) ends at its last
+    /// whole character: the user's text. Otherwise an incomplete character
+    /// ends it as U+FFFD, as llama.cpp's lossy decode does (the reference
+    /// tests compare against that).
+    pub whole_characters: bool,
 }
 
 impl Default for GenerateOptions {
@@ -28,6 +33,7 @@ impl Default for GenerateOptions {
             sampling: SamplingParams::greedy(),
             stop_strings: Vec::new(),
             prefill_chunk: 0,
+            whole_characters: false,
         }
     }
 }
@@ -192,7 +198,12 @@ pub async fn generate_observed<D: Decode>(
         }
     };
     if stop != StopReason::StopString {
-        let mut rest = stream.finish();
+        let cut = stop != StopReason::EndOfGeneration;
+        let mut rest = if cut && options.whole_characters {
+            stream.finish_cut()
+        } else {
+            stream.finish()
+        };
         if let Some(filter) = &mut think {
             rest = filter.push(&rest) + &filter.finish();
         }

@@ -272,20 +272,9 @@ pub fn bind_attention(
             _pad: [0; 2],
         };
         let uniform = pass::uniform(ctx, "attention params", &params);
-        let bind_group = pass::bind_group(
-            ctx,
-            &pipeline,
-            "attention",
-            &[
-                (0, q.buffer),
-                (1, cache.keys),
-                (2, cache.values),
-                (3, out.buffer),
-                (4, step),
-                (5, &uniform),
-                (6, scratch),
-            ],
-        );
+        let mut entries = attention_bindings(&q, cache, &out, step, &uniform);
+        entries.push((6, scratch));
+        let bind_group = pass::bind_group(ctx, &pipeline, "attention", &entries);
         let tokens = per_dispatch.min(max_tokens.max(1) - t_base);
         let groups = u64::from(tokens) * u64::from(params.heads);
         prepared.push(
@@ -428,11 +417,26 @@ impl OneShotStep {
 
 /// Rows of `width` values from the start of `buffer`.
 fn rows(buffer: &wgpu::Buffer, width: usize) -> Rows<'_> {
-    Rows {
-        buffer,
-        offset: 0,
-        stride: width as u32,
-    }
+    Rows::from_start(buffer, width as u32)
+}
+
+/// The bindings every attention kernel shares: q, the cache's keys and
+/// values, the output, the step and the kernel's uniform (bindings 0-5).
+pub(crate) fn attention_bindings<'a>(
+    q: &Rows<'a>,
+    cache: &KvCacheView<'a>,
+    out: &Rows<'a>,
+    step: &'a wgpu::Buffer,
+    uniform: &'a wgpu::Buffer,
+) -> Vec<(u32, &'a wgpu::Buffer)> {
+    vec![
+        (0, q.buffer),
+        (1, cache.keys),
+        (2, cache.values),
+        (3, out.buffer),
+        (4, step),
+        (5, uniform),
+    ]
 }
 
 /// One step, one shot: stores `k` and `v` (`n` tokens) into a copy of the

@@ -80,7 +80,16 @@ pub struct Rows<'a> {
     pub stride: u32,
 }
 
-impl Rows<'_> {
+impl<'a> Rows<'a> {
+    /// Rows `stride` elements apart from the start of `buffer`.
+    pub fn from_start(buffer: &'a wgpu::Buffer, stride: u32) -> Rows<'a> {
+        Rows {
+            buffer,
+            offset: 0,
+            stride,
+        }
+    }
+
     /// Elements needed for `tokens` rows of `width`.
     pub(crate) fn end(&self, tokens: u32, width: u32) -> u64 {
         u64::from(self.offset)

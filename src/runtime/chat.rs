@@ -111,6 +111,7 @@ pub async fn run(
     ));
     let options = GenerateOptions {
         max_tokens: reply_budget,
+        whole_characters: true,
         ..GenerateOptions::default()
     };
     let emit = std::cell::RefCell::new(emit);

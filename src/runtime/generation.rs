@@ -165,6 +165,7 @@ impl<'a> Job<'a> {
         self.prompt = text;
         let options = GenerateOptions {
             max_tokens: capacity - prompt.len(),
+            whole_characters: true,
             ..GenerateOptions::default()
         };
         let aborted = self.aborted;

@@ -65,6 +65,17 @@ impl<'a> StreamDecoder<'a> {
         text
     }
 
+    /// As [`Self::finish`] for a generation cut short (its budget, Stop): an
+    /// incomplete character at the end is dropped, not shown as U+FFFD.
+    pub fn finish_cut(&mut self) -> String {
+        let rest = std::mem::take(&mut self.raw);
+        self.pending.extend(clean_spaces(&rest));
+        let text = self.take_complete();
+        // What take_complete leaves is an incomplete character.
+        self.pending.clear();
+        text
+    }
+
     /// The longest prefix of `pending` that no later byte can change.
     fn take_complete(&mut self) -> String {
         let mut out = String::new();

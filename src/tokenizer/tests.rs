@@ -436,6 +436,19 @@ fn stream_holds_back_split_characters() {
     assert_eq!(stream.finish(), "");
     check_stream(&t, &ids, true);
 
+    // Cut after three of 😀's four bytes: U+FFFD from `finish` (as llama.cpp's
+    // lossy decode), nothing from `finish_cut` (a budget's cut).
+    for cut in [false, true] {
+        let mut stream = StreamDecoder::new(&t);
+        let mut text: String = ids[..4].iter().map(|&id| stream.push(id)).collect();
+        text += &if cut {
+            stream.finish_cut()
+        } else {
+            stream.finish()
+        };
+        assert_eq!(text, if cut { "a" } else { "a\u{FFFD}" });
+    }
+
     // Byte-level BPE: the same character split over pieces.
     let t = toy(toy_bpe("gpt-2"));
     let ids = t.encode("👋🏽 héllo 日本語", false, false).unwrap();

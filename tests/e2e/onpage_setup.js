@@ -71,13 +71,23 @@ export async function invokeWith(browser, tabId, action, options) {
  * Polls the panel until `test` holds, returning it.
  * @param {import('playwright-core').Page} page
  * @param {(panel: import('./harness.js').PanelState) => boolean} test
+ * @param {number} [timeoutMs]
+ * @param {{quiet?: boolean}} [options] `quiet`: the time counts from the
+ *   panel's last change (progress, tokens, status), not from the start, so a
+ *   long job that keeps reporting is not cut off on a slow machine
  */
-export async function waitForPanel(page, test, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
+export async function waitForPanel(page, test, timeoutMs = 120_000, { quiet = false } = {}) {
+  let deadline = Date.now() + timeoutMs;
+  let last = '';
   for (;;) {
     const panel = await readPanel(page);
     if (panel && test(panel)) return panel;
-    if (Date.now() > deadline) throw new Error(`the panel never got there: ${JSON.stringify(panel)?.slice(0, 2000)}`);
+    const seen = JSON.stringify(panel);
+    if (quiet && seen !== last) {
+      last = seen;
+      deadline = Date.now() + timeoutMs;
+    }
+    if (Date.now() > deadline) throw new Error(`the panel never got there: ${seen?.slice(0, 2000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

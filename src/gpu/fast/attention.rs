@@ -19,7 +19,7 @@
 use half::f16;
 
 use crate::cpu::attention::AttentionShape;
-use crate::gpu::attention::{KvCacheView, OneShotStep, kv_words};
+use crate::gpu::attention::{KvCacheView, OneShotStep, attention_bindings, kv_words};
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::rope::RopeTable;
 use crate::gpu::{GpuContext, GpuError, Kernel};
@@ -162,19 +162,8 @@ pub fn bind_flash_attention(
     }
     let uniform = pass::uniform(ctx, "flash attention params", &params);
     let pipeline = ctx.pipeline(Kernel::FlashAttention, &[])?;
-    let bind_group = pass::bind_group(
-        ctx,
-        &pipeline,
-        "flash attention",
-        &[
-            (0, q.buffer),
-            (1, cache.keys),
-            (2, cache.values),
-            (3, out.buffer),
-            (4, step),
-            (5, &uniform),
-        ],
-    );
+    let entries = attention_bindings(&q, cache, &out, step, &uniform);
+    let bind_group = pass::bind_group(ctx, &pipeline, "flash attention", &entries);
     let mut prepared = KernelPass::default();
     prepared.push_grid(pipeline, bind_group, [blocks, params.heads, 1]);
     Ok(prepared)
@@ -191,12 +180,14 @@ pub struct SplitChunks {
 }
 
 impl SplitChunks {
-    /// Fewest positions per chunk by default: a context this short runs as
-    /// one pass (one workgroup per head), which is cheapest there.
-    pub const MIN_CHUNK: u32 = 64;
-    /// Most chunks per head by default: with a dozen heads, several
-    /// hundred workgroups, enough for any GPU.
-    pub const MAX_CHUNKS: u32 = 64;
+    /// Fewest positions per chunk by default: one per thread of the
+    /// 128-thread workgroup; a context this short runs as one chunk.
+    pub const MIN_CHUNK: u32 = 128;
+    /// Most chunks per head by default. More chunks fill the GPU sooner
+    /// but every workgroup of the output projection combines them all
+    /// (`Combine`): on an H100, Qwen2.5-0.5B at 8,192 positions ran 348
+    /// tokens/s with 64 chunks of 128, the combine's reads dominating.
+    pub const MAX_CHUNKS: u32 = 16;
 
     /// The default split for a cache of `capacity` positions.
     pub fn for_capacity(capacity: u32) -> SplitChunks {
@@ -367,15 +358,8 @@ pub fn bind_split_attention(
     };
     let partial = ctx.pipeline(Kernel::SplitAttention, &flags)?;
     let reduce = ctx.pipeline(Kernel::SplitAttention, &["REDUCE"])?;
-    let mut entries = vec![
-        (0, q.buffer),
-        (1, cache.keys),
-        (2, cache.values),
-        (3, out.buffer),
-        (4, step),
-        (5, &uniform),
-        (6, scratch),
-    ];
+    let mut entries = attention_bindings(&q, cache, &out, step, &uniform);
+    entries.push((6, scratch));
     if let (Some(r), Some(u)) = (rope, &rope_uniform) {
         entries.extend([(7, r.table.buffer()), (8, u)]);
         if let Some(n) = r.norms {
@@ -582,17 +566,12 @@ pub async fn split_rope_step(
         v_offset: 0,
         capacity: to_u32("capacity", capacity)?,
     };
-    let rows = |buffer, stride| Rows {
-        buffer,
-        offset: 0,
-        stride,
-    };
     let split = bind_split_attention(
         ctx,
         shape,
         &view,
-        rows(&source, to_u32("q width", q_width)?),
-        rows(&out, to_u32("out width", out_width)?),
+        Rows::from_start(&source, to_u32("q width", q_width)?),
+        Rows::from_start(&out, to_u32("out width", out_width)?),
         &scratch,
         &step,
         chunks,
@@ -642,8 +621,8 @@ mod tests {
     #[test]
     fn default_split_grows_with_the_cache() {
         assert_eq!(SplitChunks::for_capacity(64).max_chunks, 1);
-        assert_eq!(SplitChunks::for_capacity(100).max_chunks, 2);
-        assert_eq!(SplitChunks::for_capacity(2048).max_chunks, 32);
-        assert_eq!(SplitChunks::for_capacity(1 << 20).max_chunks, 64);
+        assert_eq!(SplitChunks::for_capacity(200).max_chunks, 2);
+        assert_eq!(SplitChunks::for_capacity(1024).max_chunks, 8);
+        assert_eq!(SplitChunks::for_capacity(1 << 20).max_chunks, 16);
     }
 }

@@ -451,18 +451,13 @@ pub async fn fast_matmul(
         .bias
         .map(|b| pass::storage_init(ctx, "fast matmul bias", bytemuck::cast_slice(b)));
     let step = StepUniform::new(0, n).to_buffer(ctx);
-    let rows = |buffer, stride| Rows {
-        buffer,
-        offset: 0,
-        stride,
-    };
     let prepared = bind_fast_matmul(
         ctx,
         matrix,
         options.kernel,
         FastMatMulIo {
-            x: rows(&x_buffer, to_u32("cols", matrix.cols)?),
-            y: rows(&y_buffer, to_u32("rows", matrix.rows)?),
+            x: Rows::from_start(&x_buffer, to_u32("cols", matrix.cols)?),
+            y: Rows::from_start(&y_buffer, to_u32("rows", matrix.rows)?),
             bias: bias_buffer
                 .as_ref()
                 .map(|buffer| Bias { buffer, offset: 0 }),
