@@ -14,7 +14,7 @@ export const PROTOCOL_VERSION = 1;
 export const RUNTIME_KINDS = Object.freeze(['report', 'summarize', 'translate', 'detect', 'chat']);
 
 /** Kinds the runtime worker's model store answers (`extension/runtime/store.js`). */
-export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete', 'models.cancel', 'models.import', 'models.install']);
+export const STORE_KINDS = Object.freeze(['models.list', 'models.download', 'models.delete', 'models.cancel', 'models.import', 'models.install', 'models.load']);
 
 /**
  * Kinds the runtime worker's conversation answers (`extension/runtime/conversation.js`):
@@ -32,7 +32,7 @@ export const DEVICE_KINDS = Object.freeze(['device.bench']);
 
 /**
  * @typedef {'report'|'summarize'|'translate'|'detect'|'chat'|'models.list'|'models.download'|'models.delete'
- *   |'models.cancel'|'models.import'|'models.install'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'|'device.bench'} RequestKind
+ *   |'models.cancel'|'models.import'|'models.install'|'models.load'|'chat.send'|'chat.watch'|'chat.stop'|'chat.clear'|'device.bench'} RequestKind
  */
 /** @type {readonly RequestKind[]} */
 export const REQUEST_KINDS = Object.freeze(
@@ -40,7 +40,7 @@ export const REQUEST_KINDS = Object.freeze(
 );
 
 /** Kinds a content script (running inside a web page) may ask for. */
-export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect', 'models.install']));
+export const PAGE_KINDS = Object.freeze(new Set(['report', 'summarize', 'translate', 'detect', 'models.install', 'models.list']));
 
 export const EVENT_TYPES = Object.freeze(['progress', 'token', 'done', 'error']);
 

@@ -8,9 +8,11 @@ import { INVOKE } from './protocol.js';
 import { actionForMenuItem, installMenus } from './menus.js';
 import { Router } from './router.js';
 import { loadSettings, withDefaultModel } from './settings.js';
+import { onPanelAction } from './panel_actions.js';
 
 const router = new Router(chrome.runtime.id, { prepare: withDefaultModel });
 chrome.runtime.onConnect.addListener((port) => router.accept(port));
+chrome.runtime.onMessage.addListener(onPanelAction);
 
 async function rebuildMenus() {
   const settings = await loadSettings();
@@ -27,7 +29,8 @@ chrome.storage.onChanged.addListener((changes, area) => {
  * (or the article), opens the panel and sends the request.
  * @param {number} tabId
  * @param {{action:string, targetLanguage?:string}} action
- * @param {number} [frameId]
+ * @param {number|'focused'} [frameId] the frame (a menu click's), or `focused`:
+ *   every frame, and the one with the keyboard focus takes it (a shortcut)
  * @returns {Promise<boolean>} whether the page's content script took it
  */
 export async function invokeInTab(tabId, action, frameId = 0) {
@@ -44,7 +47,9 @@ export async function invokeInTab(tabId, action, frameId = 0) {
     },
   };
   try {
-    await chrome.tabs.sendMessage(tabId, message, { frameId });
+    // No frame took a shortcut (the focus is in a frame without our script): the top frame does.
+    const taken = frameId === 'focused' && (await chrome.tabs.sendMessage(tabId, { ...message, focusedFrame: true }).then(Boolean, () => false));
+    if (!taken) await chrome.tabs.sendMessage(tabId, message, { frameId: frameId === 'focused' ? 0 : frameId });
     return true;
   } catch {
     // No content script here: a browser page, the web store, or a tab opened
@@ -65,7 +70,7 @@ export function onMenuClick(/** @type {chrome.contextMenus.OnClickData} */ info,
 /** What a keyboard shortcut calls. */
 export function onCommand(/** @type {string} */ command, /** @type {chrome.tabs.Tab|undefined} */ tab) {
   if (tab?.id === undefined || !['summarize', 'translate', 'detect'].includes(command)) return Promise.resolve(false);
-  return invokeInTab(tab.id, { action: command });
+  return invokeInTab(tab.id, { action: command }, 'focused');
 }
 
 chrome.contextMenus.onClicked.addListener((info, tab) => void onMenuClick(info, tab));

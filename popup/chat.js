@@ -6,7 +6,8 @@
  * output is shown as text, never as HTML.
  */
 
-import { loadSettings } from '../extension/settings.js';
+import { RESTART_RUNTIME, writeBackendPreference } from '../extension/backend_preference.js';
+import { loadSettings, saveSettings } from '../extension/settings.js';
 import { el, t } from './format.js';
 
 /** Characters of page text sent as context: the chat window is 4096 tokens
@@ -27,6 +28,17 @@ export class ChatTab {
   #partial = null;
   /** @type {any} */
   #state = null;
+  /** Installed language models, id → name (for the picker and for naming answers). */
+  /** @type {Map<string, string>} */
+  #names = new Map();
+  /** What the error buttons do outside this tab (set by the popup). */
+  actions = {
+    openModels: () => {},
+    /** @type {() => Promise<boolean>} downloads the recommended model; true once it is ready */
+    downloadRecommended: async () => false,
+    /** @type {() => string} */
+    recommendedName: () => '',
+  };
 
   /** @param {LocusClient} client */
   constructor(client) {
@@ -49,6 +61,7 @@ export class ChatTab {
     $('chat-stop').addEventListener('click', () => this.#client.request('chat.stop', {}, () => {}));
     $('chat-clear').addEventListener('click', () => this.#client.request('chat.clear', {}, () => {}));
     $('chat-page').addEventListener('click', () => void this.#togglePage());
+    $('chat-model').addEventListener('change', () => void this.#pick(/** @type {HTMLSelectElement} */ ($('chat-model')).value));
     const side = $('chat-side');
     side.hidden = !chrome.sidePanel || new URLSearchParams(location.search).get('view') === 'side';
     side.addEventListener('click', async () => {
@@ -62,12 +75,13 @@ export class ChatTab {
   async start() {
     this.#client.request('chat.watch', await privacy(), (event) => {
       if (event.event === 'progress' && /** @type {any} */ (event).state) this.#render(/** @type {any} */ (event).state);
-      else if (event.event === 'progress' && event.stage === 'load' && typeof (/** @type {any} */ (event).percent) === 'number') {
-        this.#note(t('panelLoadingModel', /** @type {any} */ (event).percent));
+      else if (event.event === 'progress' && event.stage === 'load') {
+        this.#loading(/** @type {any} */ (event).name, /** @type {any} */ (event).percent);
       } else if (event.event === 'progress' && event.stage === 'prefill' && event.total !== undefined) {
         this.#note(t('panelReadingProgress', (event.done ?? 0).toLocaleString(), event.total.toLocaleString()));
       } else if (event.event === 'token' && this.#partial) {
         if (!this.#partial.textContent) this.#note(''); // the prompt has been read
+        this.#loading(null);
         this.#partial.textContent += event.text;
         $('messages').scrollTop = $('messages').scrollHeight;
       } else if (event.event === 'error' && event.code !== 'aborted') this.#note(event.message, true);
@@ -84,6 +98,74 @@ export class ChatTab {
     this.#client.request('chat.send', payload, (event) => {
       if (event.event === 'error') this.#note(event.message, true);
     });
+  }
+
+  /**
+   * The installed models, for the picker (the default chat model is its
+   * choice) and for naming answers.
+   * @param {{id: string, name: string, status: string, kind: string}[]} models
+   * @param {string|undefined} chosen the default chat model's id
+   */
+  setModels(models, chosen) {
+    const ready = models.filter((m) => m.status === 'ready' && m.kind !== 'fasttext').sort((a, b) => a.name.localeCompare(b.name));
+    for (const m of models) this.#names.set(m.id, m.name);
+    const picker = /** @type {HTMLSelectElement} */ ($('chat-model'));
+    const auto = el('option', '', t('chatModelAuto'));
+    /** @type {HTMLOptionElement} */ (auto).value = '';
+    const options = ready.map((m) => {
+      const option = /** @type {HTMLOptionElement} */ (el('option', '', m.name));
+      option.value = m.id;
+      return option;
+    });
+    picker.replaceChildren(auto, ...options);
+    picker.value = chosen && ready.some((m) => m.id === chosen) ? chosen : '';
+    picker.disabled = ready.length === 0;
+    if (this.#state) this.#render(this.#state);
+  }
+
+  /** The picker's choice: kept as the default chat model, and loaded now with its progress. @param {string} id */
+  async #pick(id) {
+    const defaults = { ...((await loadSettings()).defaultModels ?? {}) };
+    if (id) defaults.chat = id;
+    else delete defaults.chat;
+    await saveSettings({ defaultModels: defaults });
+    if (!id) return;
+    this.#loading(this.#names.get(id) ?? id);
+    this.#client.request('models.load', { id }, (event) => {
+      if (event.event === 'progress' && event.stage === 'load') this.#loading(/** @type {any} */ (event).name, /** @type {any} */ (event).percent);
+      if (event.event === 'done') this.#loading(null);
+      if (event.event === 'error') {
+        this.#loading(null);
+        this.#note(event.message, true);
+      }
+    });
+  }
+
+  /**
+   * The loading bar: "Loading SmolLM2 135M — 40%" (a percent where the
+   * runtime reports one: the GPU; indeterminate on the CPU), hidden with null.
+   * @param {string|null|undefined} name @param {number} [percent]
+   */
+  #loading(name, percent) {
+    const box = $('chat-load');
+    if (name === null) {
+      box.hidden = true;
+      return;
+    }
+    const label = name ?? t('chatThisModel');
+    box.hidden = false;
+    box.dataset.model = label; // the last model loaded here, for tests
+    const bar = /** @type {HTMLProgressElement} */ (box.querySelector('progress'));
+    const text = /** @type {HTMLElement} */ (box.querySelector('.label'));
+    if (typeof percent === 'number') {
+      bar.max = 100;
+      bar.value = percent;
+      text.textContent = t('chatLoadingPercent', label, percent);
+    } else {
+      bar.removeAttribute('value');
+      text.textContent = t('chatLoading', label);
+    }
+    bar.setAttribute('aria-valuetext', text.textContent ?? '');
   }
 
   /** Tells the conversation the user's (new) history choice; it applies it at once. */
@@ -141,6 +223,7 @@ export class ChatTab {
     list.replaceChildren(...items);
     list.scrollTop = list.scrollHeight;
     $('chat-empty').hidden = items.length > 0;
+    if (!state.replying) this.#loading(null);
     $('chat-send').hidden = state.replying;
     $('chat-stop').hidden = !state.replying;
     $('chat-page').setAttribute('aria-pressed', String(this.#pendingContext ? true : this.#pendingContext === null ? false : Boolean(state.context)));
@@ -149,6 +232,49 @@ export class ChatTab {
     if (state.context && this.#pendingContext !== null) notes.push(contextNote(state.context));
     if (last?.stats?.droppedMessages > 0) notes.push(t('chatDropped', last.stats.droppedMessages));
     if (notes.length || !$('chat-note').classList.contains('error')) this.#note(notes.join(' '));
+  }
+
+  /**
+   * A failed turn: what went wrong, and buttons that do what it says (open
+   * Models and download the recommended model, run on the CPU, or try again).
+   * @param {HTMLElement} item @param {any} turn
+   */
+  #explain(item, turn) {
+    const code = String(turn.failedCode ?? '');
+    const key = ERROR_TEXTS[/** @type {keyof ERROR_TEXTS} */ (code)];
+    const line = el('p', 'error-text', key ? t(key) : t('errorOther', turn.failed));
+    line.title = turn.failed;
+    item.append(line);
+    const fix = el('div', 'fix');
+    const again = () => void this.#send(turn.content);
+    const add = (/** @type {string} */ label, /** @type {() => void} */ onClick) => {
+      const b = /** @type {HTMLButtonElement} */ (el('button', 'quiet', label));
+      b.type = 'button';
+      b.addEventListener('click', onClick);
+      fix.append(b);
+      return b;
+    };
+    if (code === 'no_model' || code === 'bad_model') {
+      const name = this.actions.recommendedName();
+      if (name && code === 'no_model' && turn.role === 'user') {
+        const download = add(t('offerDownload', name), async () => {
+          download.disabled = true;
+          download.textContent = t('offerDownloading', name, '');
+          if (await this.actions.downloadRecommended()) again();
+          else download.disabled = false;
+        });
+      }
+      add(t('actionOpenModels'), () => this.actions.openModels());
+    } else if (code === 'gpu_unavailable' || code === 'self_test_failed') {
+      add(t('actionUseCpu'), async () => {
+        await writeBackendPreference('cpu');
+        await chrome.runtime.sendMessage({ type: RESTART_RUNTIME }).catch(() => {});
+        setTimeout(again, 2_500); // the offscreen document waits 2 s before it restarts
+      });
+    } else if (turn.role === 'user' && code !== 'too_long') {
+      add(t('actionTryAgain'), again);
+    }
+    if (fix.childElementCount) item.append(fix);
   }
 
   /** One message: its text (as text), a copy button, and for replies how it went. @param {any} turn */
@@ -160,10 +286,11 @@ export class ChatTab {
     if (turn.stopped) item.append(el('p', 'tag', t('panelStopped')));
     if (turn.failed) {
       item.classList.add('failed');
-      item.append(el('p', 'error-text', turn.failed));
+      this.#explain(item, turn);
     }
     if (turn.stats) {
       const s = turn.stats;
+      if (s.model) item.append(el('p', 'model-name', t('chatAnsweredBy', this.#names.get(s.model) ?? s.model)));
       item.append(el('p', 'stats', t('chatStats', Math.round(s.firstTokenMs), (s.tokensPerSecond ?? 0).toFixed(1), s.reusedTokens, s.contextTokens)));
     }
     if (turn.content) {
@@ -179,6 +306,12 @@ export class ChatTab {
     return item;
   }
 }
+
+/**
+ * Error texts by code: what went wrong in words; the runtime's own words
+ * stay in the tooltip.
+ */
+const ERROR_TEXTS = { no_model: 'errorNoModel', bad_model: 'errorBadModel', gpu_unavailable: 'errorGpu', self_test_failed: 'errorGpu', too_long: 'errorTooLong', runtime_lost: 'errorRuntimeLost' };
 
 /**
  * What the conversation needs to know to keep only what the user allows: the

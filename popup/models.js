@@ -27,6 +27,12 @@ export class ModelsTab {
   /** @type {any[]} */
   #models = [];
   #client;
+  /** Who waits for a download to end: model id → callbacks (true: ready). */
+  /** @type {Map<string, ((ready: boolean) => void)[]>} */
+  #waiting = new Map();
+  /** Hears the installed models and the default per task after every refresh (the chat's picker). */
+  /** @type {(models: any[], defaults: Record<string, string>) => void} */
+  onModels = () => {};
 
   /** @param {LocusClient} client */
   constructor(client) {
@@ -84,6 +90,7 @@ export class ModelsTab {
     const settings = await loadSettings();
     this.#renderInstalled(result, settings.defaultModels ?? {});
     this.#renderCatalog();
+    this.onModels(this.#models, settings.defaultModels ?? {});
     await showStorage();
     // A download running without us (the popup was closed): watch it again.
     for (const model of this.#models) {
@@ -96,7 +103,8 @@ export class ModelsTab {
    * @param {{id:string, name?:string, url?:string, sha256?:string, size?:number, kind?:string}} request
    */
   download(request) {
-    if (this.#watching.has(request.id)) return;
+    const ended = new Promise((resolve) => this.#waiting.set(request.id, [...(this.#waiting.get(request.id) ?? []), resolve]));
+    if (this.#watching.has(request.id)) return ended;
     const rate = new Rate();
     this.#watching.set(request.id, rate);
     this.say('');
@@ -108,9 +116,24 @@ export class ModelsTab {
       this.#watching.delete(request.id);
       if (event.event === 'error' && event.code !== 'aborted') this.say(t('modelsDownloadFailed', event.message), true);
       if (event.event === 'done') this.say(t('modelsDownloadDone', event.result.name));
+      for (const resolve of this.#waiting.get(request.id) ?? []) resolve(event.event === 'done');
+      this.#waiting.delete(request.id);
       void this.refresh();
     });
     void this.refresh();
+    return ended;
+  }
+
+  /** The catalog's recommended language model. */
+  recommended() {
+    return this.#catalog.find((entry) => entry.default && entry.kind !== 'fasttext') ?? null;
+  }
+
+  /** Downloads the recommended model (e.g. from a chat error's button); true once it is ready. */
+  async downloadRecommended() {
+    const entry = this.recommended();
+    if (!entry) return false;
+    return this.download({ id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind });
   }
 
   /** @param {string} id @param {number} done @param {number|null} total @param {number} rate */
@@ -145,8 +168,10 @@ export class ModelsTab {
     const item = el('li', 'model');
     item.dataset.id = model.id;
     item.dataset.status = model.status;
+    const state = shownState(model);
+    item.dataset.state = state;
     const head = el('div', 'row');
-    head.append(el('strong', '', model.name), el('span', `badge ${model.status}`, t(`status_${model.status}`)));
+    head.append(el('strong', '', model.name), el('span', `badge ${state}`, t(`state_${state}`)));
     if (loadedOn) head.append(el('span', 'badge loaded', t('modelsLoadedOn', loadedOn.toUpperCase())));
     item.append(head);
     const size = model.size ?? this.#catalogEntry(model.id)?.bytes;
@@ -167,14 +192,17 @@ export class ModelsTab {
       bar.setAttribute('aria-valuetext', text);
       item.append(bar, el('p', 'progress-text muted', text));
     }
-    if (model.error && model.status !== 'ready') item.append(el('p', 'error-text', model.error));
+    if (model.error && model.status !== 'ready') item.append(el('p', 'error-text', failureText(model)));
     const actions = el('div', 'actions');
     if (model.status === 'downloading') {
       actions.append(button(t('modelsPause'), () => void this.#call('models.cancel', { id: model.id }).then(() => this.refresh())));
-    } else if (model.status === 'paused' || (model.status === 'failed' && model.url)) {
+    } else if (state === 'failed' && model.url) {
+      actions.append(button(t('modelsRetry'), () => this.download({ id: model.id })));
+    } else if (model.status === 'paused') {
       actions.append(button(t('modelsResume'), () => this.download({ id: model.id })));
     }
-    actions.append(confirmButton(t('modelsDelete'), t('modelsDeleteConfirm', model.name), () => this.#delete(model.id)));
+    if (model.status === 'ready') actions.append(confirmButton(t('modelsDelete'), t('modelsDeleteConfirm', model.name), () => this.#delete(model.id)));
+    else actions.append(confirmButton(t('modelsRemove'), t('modelsRemoveConfirm'), () => this.#delete(model.id)));
     item.append(actions);
     if (model.status === 'ready' && model.kind !== 'fasttext') item.append(this.#defaultsFor(model, defaults));
     return item;
@@ -220,7 +248,6 @@ export class ModelsTab {
   }
 
   #renderCatalog() {
-    const installed = new Set(this.#models.map((m) => m.id));
     const items = this.#catalog.map((entry) => {
       const item = el('li', 'model');
       item.dataset.id = entry.id;
@@ -235,16 +262,31 @@ export class ModelsTab {
         el('p', 'muted', [size, entry.quantization, entry.architecture, entry.license].join(' · ')),
         el('p', 'muted', t('modelsGoodFor', tasks, entry.languages.join(', '))),
       );
-      const action = button(installed.has(entry.id) ? t('modelsInstalledShort') : t('modelsDownload'), async () => {
+      const mine = this.#models.find((m) => m.id === entry.id);
+      const state = mine ? shownState(mine) : 'none';
+      item.dataset.state = state;
+      const start = async () => {
         // Say so before starting when it cannot fit (the worker checks again with the real size).
         const { usage = 0, quota = Infinity } = await navigator.storage.estimate();
         const needed = entry.bytes ?? entry.approxBytes ?? 0;
         if (needed > quota - usage) return this.say(t('modelsNoSpace', bytes(needed), bytes(Math.max(0, quota - usage))), true);
         this.download({ id: entry.id, name: entry.name, url: entry.url, sha256: entry.sha256, size: entry.bytes, kind: entry.kind });
-      });
-      action.disabled = installed.has(entry.id);
-      action.setAttribute('aria-label', t('modelsDownloadNamed', entry.name));
-      item.append(action);
+      };
+      // What the button says is what the model's state is, and does what it says.
+      const labels = { none: 'modelsDownload', installed: 'modelsInstalledShort', downloading: 'modelsDownloadingShort', importing: 'modelsDownloadingShort', paused: 'modelsResume', failed: 'modelsRetry' };
+      const action = button(t(labels[/** @type {keyof labels} */ (state)] ?? 'modelsDownload'), start);
+      action.disabled = state === 'installed' || state === 'downloading' || state === 'importing';
+      action.setAttribute('aria-label', `${action.textContent} ${entry.name}`);
+      const actions = el('div', 'actions');
+      actions.append(action);
+      if (state === 'failed' || state === 'paused') {
+        if (mine?.error) item.append(el('p', 'error-text', failureText(mine)));
+        const remove = button(t('modelsRemove'), () => void this.#delete(entry.id));
+        remove.classList.add('danger');
+        remove.setAttribute('aria-label', `${t('modelsRemove')} ${entry.name}`);
+        actions.append(remove);
+      }
+      item.append(actions);
       return item;
     });
     $('catalog').replaceChildren(...items);
@@ -259,6 +301,10 @@ export class ModelsTab {
   async #delete(id) {
     const before = (await navigator.storage.estimate()).usage ?? 0;
     if (await this.#call('models.delete', { id })) {
+      // A deleted model is no task's default any more.
+      const defaults = { ...((await loadSettings()).defaultModels ?? {}) };
+      const kept = Object.fromEntries(Object.entries(defaults).filter(([, model]) => model !== id));
+      if (Object.keys(kept).length !== Object.keys(defaults).length) await saveSettings({ defaultModels: kept });
       const after = (await navigator.storage.estimate()).usage ?? 0;
       this.say(t('modelsDeleted', bytes(Math.max(0, before - after))));
     }
@@ -277,6 +323,24 @@ export class ModelsTab {
       });
     });
   }
+}
+
+/**
+ * What a model's state means to the user: `installed` (ready to run),
+ * `downloading`, `paused` (by the user, or by a closed browser), `failed`
+ * (the store keeps a download the connection stopped as resumable, but to
+ * the user it failed: it says why and offers Retry), `importing`.
+ * @param {any} model
+ */
+function shownState(model) {
+  if (model.status === 'ready') return 'installed';
+  if (model.status === 'paused' && model.error) return 'failed';
+  return String(model.status);
+}
+
+/** Why a download failed, and what to do: the store's reason, and Retry where it can resume. @param {any} model */
+function failureText(model) {
+  return model.url ? t('modelsFailedRetry', model.error) : String(model.error);
 }
 
 /** `42% · 41 MB of 98 MB · 3.1 MB/s · 20 s left`. @param {number} done @param {number|null} total @param {number} rate */

@@ -8,6 +8,8 @@ import { loadSettings, saveSettings } from '../extension/settings.js';
 import { ChatTab } from './chat.js';
 import { t } from './format.js';
 import { ModelsTab } from './models.js';
+import { parseLanguages } from './languages.js';
+import { languageName } from '../extension/settings.js';
 
 const client = new LocusClient();
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -19,10 +21,16 @@ showBackend();
 const chat = new ChatTab(client);
 chat.start();
 const models = new ModelsTab(client);
+models.onModels = (list, defaults) => chat.setModels(list, defaults.chat);
+chat.actions = {
+  openModels: () => /** @type {HTMLElement} */ ($('tab-models')).click(),
+  downloadRecommended: () => models.downloadRecommended(),
+  recommendedName: () => models.recommended()?.name ?? '',
+};
 void models.start();
 void setUpSettings();
 // For tests and the curious: the tabs' objects.
-Object.assign(globalThis, { locusPopup: { client, models } });
+Object.assign(globalThis, { locusPopup: { client, models, chat } });
 
 /** Tabs with the ARIA tab pattern: click, or arrow keys / Home / End to move. */
 function setUpTabs() {
@@ -37,6 +45,9 @@ function setUpTabs() {
     chosen.focus();
     if (chosen.id === 'tab-models') void models.refresh();
   };
+  // `#models`, `#settings`: opened on that tab (e.g. by a panel's "Open Models").
+  const wanted = tabs.find((tab) => `#${tab.id.replace('tab-', '')}` === location.hash);
+  if (wanted) select(wanted);
   for (const [index, tab] of tabs.entries()) {
     tab.addEventListener('click', () => select(tab));
     tab.addEventListener('keydown', (e) => {
@@ -99,11 +110,10 @@ async function setUpSettings() {
       if (event.event === 'error') show(event.message, true);
     }),
   );
+  void showShortcuts();
   form.addEventListener('change', async () => {
-    const codes = languages.value
-      .split(/[\s,]+/)
-      .map((code) => code.trim().toLowerCase())
-      .filter((code) => /^[a-z]{2,3}(-[a-z0-9]{2,8})?$/.test(code));
+    // Only languages the runtime knows are saved; the rest are named back.
+    const { codes, unknown } = parseLanguages(languages.value, chrome.i18n.getUILanguage());
     const data = new FormData(form);
     const history = /** @type {any} */ (data.get('history'));
     try {
@@ -115,7 +125,13 @@ async function setUpSettings() {
         history,
         ...(codes.length ? { targetLanguages: codes } : {}),
       });
-      show(t('settingsSaved'));
+      if (unknown.length === 0) {
+        if (codes.length) languages.value = codes.join(', ');
+        show(codes.length ? t('settingsSavedLanguages', codes.map(languageName).join(', ')) : t('settingsSaved'));
+      } else {
+        const kept = codes.length ? t('settingsLanguagesKept', codes.map(languageName).join(', ')) : t('settingsLanguagesNoneKept');
+        show(`${t('settingsLanguagesUnknown', unknown.map((u) => `“${u}”`).join(', '))} ${kept}`, true);
+      }
     } catch (error) {
       show(t('settingsSaveFailed', String(/** @type {any} */ (error)?.message ?? error)), true);
       return;
@@ -123,4 +139,28 @@ async function setUpSettings() {
     // The conversation applies a new choice at once (e.g. "Don't keep" deletes the saved one).
     chat.applyPrivacy();
   });
+}
+
+/**
+ * The keyboard shortcuts as Chrome has them (the user may have changed
+ * them), and a button to Chrome's page for changing them: a link to a
+ * chrome:// page does not open from an extension page, `chrome.tabs` does.
+ */
+async function showShortcuts() {
+  const list = $('shortcuts');
+  const commands = await chrome.commands.getAll();
+  list.replaceChildren(
+    ...commands.map((command) => {
+      const item = document.createElement('li');
+      item.dataset.command = command.name ?? '';
+      const what = document.createElement('span');
+      what.textContent = command.description || t('commandOpenPopup');
+      const key = document.createElement(command.shortcut ? 'kbd' : 'span');
+      key.textContent = command.shortcut || t('settingsShortcutNotSet');
+      if (!command.shortcut) key.className = 'muted';
+      item.append(what, key);
+      return item;
+    }),
+  );
+  $('change-shortcuts').addEventListener('click', () => void chrome.tabs.create({ url: 'chrome://extensions/shortcuts' }));
 }

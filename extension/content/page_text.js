@@ -15,9 +15,9 @@ export const MAX_PAGE_TEXT = 200_000;
 const TEXT_INPUTS = new Set(['text', 'search', 'url', 'email', 'tel', '']);
 
 /**
- * The selected text, where it is on screen, and the editable field it is
- * in (if it is in one).
- * @returns {{text: string, rect: DOMRect|null, editable: EditableSelection|null}}
+ * The selected text, where it is on screen (`locate` says where it is now,
+ * after the page scrolled), and the editable field it is in (if it is in one).
+ * @returns {{text: string, rect: DOMRect|null, locate: () => DOMRect|null, editable: EditableSelection|null}}
  */
 export function readSelection() {
   const field = document.activeElement;
@@ -28,12 +28,13 @@ export function readSelection() {
     const text = field.value.slice(start, end);
     if (text.trim()) {
       const editable = field.readOnly || field.disabled ? null : { kind: /** @type {const} */ ('field'), element: field, start, end, text };
-      return { text: text.trim().slice(0, MAX_PAGE_TEXT), rect: field.getBoundingClientRect(), editable };
+      const locate = () => (field.isConnected ? field.getBoundingClientRect() : null);
+      return { text: text.trim().slice(0, MAX_PAGE_TEXT), rect: locate(), locate, editable };
     }
   }
   const selection = window.getSelection();
   const text = selection?.toString().trim() ?? '';
-  if (!selection || !text || selection.rangeCount === 0) return { text: '', rect: null, editable: null };
+  if (!selection || !text || selection.rangeCount === 0) return { text: '', rect: null, locate: () => null, editable: null };
   const range = selection.getRangeAt(selection.rangeCount - 1);
   const container = range.commonAncestorContainer;
   const host = (container instanceof Element ? container : container.parentElement)?.closest('[contenteditable]');
@@ -41,7 +42,10 @@ export function readSelection() {
     host instanceof HTMLElement && host.isContentEditable
       ? { kind: /** @type {const} */ ('rich'), element: host, range: range.cloneRange(), text: selection.toString() }
       : null;
-  return { text: text.slice(0, MAX_PAGE_TEXT), rect: range.getBoundingClientRect(), editable };
+  // A copy: the page may change its selection while the panel is open.
+  const kept = range.cloneRange();
+  const locate = () => (kept.startContainer.isConnected ? kept.getBoundingClientRect() : null);
+  return { text: text.slice(0, MAX_PAGE_TEXT), rect: locate(), locate, editable };
 }
 
 /**

@@ -49,8 +49,16 @@ export class Panel {
   #footer;
   #stop;
   #retry;
+  #foot;
+  #root;
+  #view;
+  /** @type {() => DOMRect|null} */
+  #locate;
+  #resizes;
+  #placing = false;
   /** Where the keyboard focus was before the panel took it; it goes back there on close. */
-  #returnFocus = document.activeElement;
+  /** @type {Element|null} */
+  #returnFocus = null;
   /** The raw text streamed so far (what Copy copies). */
   #text = '';
   #markdown = false;
@@ -68,12 +76,20 @@ export class Panel {
 
   /**
    * @param {string} title
-   * @param {DOMRect|null} anchor where the selection is, or null for the top right
+   * @param {(() => DOMRect|null)|null} locate where the selection is now, in
+   *   `view`'s viewport (null, or giving null: the panel goes to the top right)
+   * @param {Window} [view] the window to draw in: this frame's, or the top
+   *   frame's for a selection in a same-origin iframe
    */
-  constructor(title, anchor) {
-    this.#host = document.createElement(HOST_TAG);
+  constructor(title, locate, view = window) {
+    this.#locate = locate ?? (() => null);
+    this.#view = view;
+    const doc = view.document;
+    this.#returnFocus = document.activeElement;
+    this.#host = doc.createElement(HOST_TAG);
     for (const [name, value] of Object.entries(HOST_STYLE)) this.#host.style.setProperty(name, value, 'important');
     const root = this.#host.attachShadow({ mode: 'closed' });
+    this.#root = root;
     const style = document.createElement('style');
     style.textContent = PANEL_CSS;
 
@@ -93,34 +109,105 @@ export class Panel {
     this.#output = el('div', { class: 'output', 'aria-live': 'polite', tabindex: '0' });
     this.#actions = el('div', { class: 'actions' });
     this.#footer = el('footer');
-    this.#panel.append(header, this.#options, this.#status, this.#progress, this.#output, this.#actions, this.#footer);
+    // The footer row: model, backend and speed, and the model picker.
+    this.#foot = el('div', { class: 'foot' });
+    this.#foot.append(this.#footer);
+    this.#panel.append(header, this.#options, this.#status, this.#progress, this.#output, this.#actions, this.#foot);
     root.append(style, this.#panel);
 
     this.#stop.addEventListener('click', () => this.onStop());
     copy.addEventListener('click', () => void navigator.clipboard.writeText(this.#text).then(() => this.#flash(copy, t('panelCopied'))));
     close.addEventListener('click', () => this.close());
     this.#retry.addEventListener('click', () => this.#toggleOptions());
-    document.addEventListener('keydown', this.#onKey, true);
+    this.#panel.addEventListener('keydown', this.#onTab);
+    for (const d of new Set([document, doc])) d.addEventListener('keydown', this.#onKey, true);
+    // Follow the selection as the page scrolls or the window changes size,
+    // and stay inside the viewport as the answer grows.
+    for (const w of new Set([window, view])) {
+      w.addEventListener('scroll', this.#schedulePlace, { capture: true, passive: true });
+      w.addEventListener('resize', this.#schedulePlace, { passive: true });
+    }
+    this.#resizes = new ResizeObserver(this.#schedulePlace);
+    this.#resizes.observe(this.#panel);
 
-    document.documentElement.append(this.#host);
-    this.#place(anchor);
+    doc.documentElement.append(this.#host);
+    this.#place();
     this.#panel.focus({ preventScroll: true });
   }
 
-  /** @param {DOMRect|null} anchor */
-  #place(anchor) {
+  #schedulePlace = () => {
+    if (this.#placing) return;
+    this.#placing = true;
+    this.#view.requestAnimationFrame(() => {
+      this.#placing = false;
+      if (this.#host.isConnected) this.#place();
+    });
+  };
+
+  /**
+   * Puts the panel next to the selection, below it when it fits, above it
+   * when that fits, else on the side with more room; its height is capped
+   * by that room (it scrolls inside), and it never leaves the viewport.
+   */
+  #place() {
     const margin = 8;
+    const { innerWidth: vw, innerHeight: vh } = this.#view;
+    const anchor = this.#locate();
     const width = this.#panel.offsetWidth;
-    const height = this.#panel.offsetHeight || 200;
-    let left = window.innerWidth - width - margin * 2;
+    const natural = this.#panel.scrollHeight;
+    let left = vw - width - margin * 2;
     let top = margin * 2;
-    if (anchor && anchor.width + anchor.height > 0) {
-      left = Math.min(Math.max(margin, anchor.left), window.innerWidth - width - margin);
-      const below = anchor.bottom + margin;
-      top = below + height < window.innerHeight ? below : Math.max(margin, anchor.top - height - margin);
+    let room = vh - top - margin;
+    const visible = anchor && anchor.width + anchor.height > 0 && anchor.bottom > 0 && anchor.top < vh;
+    if (anchor && visible) {
+      left = anchor.left;
+      const below = vh - anchor.bottom - 2 * margin;
+      const above = anchor.top - 2 * margin;
+      if (natural <= below || below >= above) {
+        top = anchor.bottom + margin;
+        room = below;
+      } else {
+        room = above;
+        top = anchor.top - margin - Math.min(natural, above);
+      }
     }
-    this.#host.style.setProperty('left', `${Math.round(left)}px`, 'important');
-    this.#host.style.setProperty('top', `${Math.round(top)}px`, 'important');
+    // Too little room next to the selection: cover it rather than shrink to nothing.
+    const minimum = Math.min(240, vh - 2 * margin);
+    if (room < minimum) {
+      room = minimum;
+      top = Math.min(top, vh - margin - minimum);
+    }
+    this.#panel.style.setProperty('--room', `${Math.floor(room)}px`);
+    const height = Math.min(this.#panel.offsetHeight, room);
+    left = Math.min(Math.max(margin, left), vw - width - margin);
+    top = Math.min(Math.max(margin, top), vh - height - margin);
+    this.#host.style.setProperty('left', `${Math.round(Math.max(0, left))}px`, 'important');
+    this.#host.style.setProperty('top', `${Math.round(Math.max(0, top))}px`, 'important');
+  }
+
+  /**
+   * Tab and Shift+Tab go round the panel's controls, so the keyboard never
+   * falls out of the panel onto the page behind it (Escape leaves it).
+   * @param {KeyboardEvent} e
+   */
+  #onTab = (e) => {
+    if (e.key !== 'Tab' || !e.isTrusted) return;
+    const stops = this.#tabStops();
+    if (!stops.length) return;
+    const at = stops.indexOf(/** @type {HTMLElement} */ (this.#root.activeElement));
+    const next = e.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : at === stops.length - 1 ? 0 : -1;
+    if (next < 0 && at >= 0) return; // the browser moves to the next control itself
+    e.preventDefault();
+    stops[next < 0 ? 0 : next].focus();
+  };
+
+  /** The controls Tab visits, in order. */
+  #tabStops() {
+    const candidates = this.#panel.querySelectorAll('button, select, input, a[href], [tabindex="0"]');
+    return [...candidates].filter((node) => {
+      const element = /** @type {HTMLElement} */ (node);
+      return !element.closest('[hidden]') && !(/** @type {any} */ (element).disabled) && element.getClientRects().length > 0;
+    }).map((node) => /** @type {HTMLElement} */ (node));
   }
 
   /**
@@ -138,6 +225,7 @@ export class Panel {
     this.#progressLog = [];
     for (const key of ['events', 'progress', 'result', 'state', 'offer']) delete this.#panel.dataset[key];
     this.#status.textContent = t('panelStarting');
+    this.#status.title = '';
     this.#status.classList.remove('error');
     this.#status.setAttribute('role', 'status');
     this.#progress.hidden = false;
@@ -205,6 +293,27 @@ export class Panel {
   /** The status line. @param {string} message */
   setStatus(message) {
     this.#status.textContent = message;
+  }
+
+  /**
+   * The model picker in the footer: the installed language models, the one
+   * that answers chosen; `onPick` gets the id the user switches to.
+   * @param {{id: string, name: string}[]} models @param {string} current @param {(id: string) => void} onPick
+   */
+  setPicker(models, current, onPick) {
+    this.#foot.querySelector('.picker')?.remove();
+    if (models.length === 0) return;
+    const label = el('label', { class: 'picker' });
+    label.append(el('span', {}, t('panelModel')));
+    const select = /** @type {HTMLSelectElement} */ (el('select', { name: 'model' }));
+    for (const model of models) {
+      const option = /** @type {HTMLOptionElement} */ (el('option', { value: model.id }, model.name));
+      option.selected = model.id === current;
+      select.append(option);
+    }
+    select.addEventListener('change', () => onPick(select.value));
+    label.append(select);
+    this.#foot.append(label);
   }
 
   /** The footer line (model, backend, speed). @param {string} text */
@@ -310,9 +419,14 @@ export class Panel {
     }
   }
 
-  /** Ends the panel's work with a message, without a request. @param {string} message */
-  fail(message) {
+  /**
+   * Ends the panel's work with an error message; `detail` (the runtime's own
+   * words) goes in the tooltip.
+   * @param {string} message @param {string} [detail]
+   */
+  fail(message, detail = '') {
     this.#finish(message, true);
+    this.#status.title = detail;
   }
 
   /** @param {string} message @param {boolean} isError */
@@ -334,7 +448,12 @@ export class Panel {
   }
 
   close() {
-    document.removeEventListener('keydown', this.#onKey, true);
+    for (const d of new Set([document, this.#view.document])) d.removeEventListener('keydown', this.#onKey, true);
+    for (const w of new Set([window, this.#view])) {
+      w.removeEventListener('scroll', this.#schedulePlace, { capture: true });
+      w.removeEventListener('resize', this.#schedulePlace);
+    }
+    this.#resizes.disconnect();
     if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
     this.onStop();
     this.#host.remove();

@@ -4,7 +4,9 @@
 export const PANEL_CSS = `
 :host { all: initial; }
 .panel {
-  box-sizing: border-box; width: min(440px, calc(100vw - 16px)); max-height: min(65vh, 560px);
+  box-sizing: border-box; width: min(440px, calc(100vw - 16px));
+  /* --room: the space next to the selection, set as the panel is placed */
+  max-height: min(65vh, 560px, var(--room, 560px), calc(100vh - 16px));
   display: flex; flex-direction: column; overflow: hidden;
   font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1c1b1f;
   background: #fffbfe; border: 1px solid #cac4d0; border-radius: 12px;
@@ -31,7 +33,7 @@ button[hidden], .options[hidden] { display: none; }
 .progress.determinate > div { animation: none; transition: width .2s; }
 .progress[hidden] { display: none; }
 @keyframes slide { from { margin-left: -30%; } to { margin-left: 100%; } }
-.output { padding: 8px 12px 10px; overflow-y: auto; white-space: pre-wrap; overflow-wrap: anywhere; flex: 1; }
+.output { padding: 8px 12px 10px; overflow-y: auto; min-height: 3em; overscroll-behavior: contain; white-space: pre-wrap; overflow-wrap: anywhere; flex: 1; }
 .output:empty { display: none; }
 .output p, .output ul, .output ol, .output blockquote, .output pre { margin: 0 0 .6em; white-space: normal; }
 .output pre { white-space: pre-wrap; }
@@ -50,17 +52,25 @@ button[hidden], .options[hidden] { display: none; }
 .ranking .value { text-align: right; font-variant-numeric: tabular-nums; }
 .actions { display: flex; gap: 6px; padding: 0 12px 8px; }
 .actions:empty { display: none; }
-footer { padding: 6px 12px; font-size: 11px; color: #49454f; border-top: 1px solid #e7e0ec; }
+header, .options, .status, .progress, .actions, .foot { flex: none; }
+.foot { display: flex; align-items: center; gap: 8px; padding: 6px 12px; border-top: 1px solid #e7e0ec; font-size: 12px; color: #49454f; }
+.foot:not(:has(footer:not(:empty), .picker)) { display: none; }
+footer { flex: 1; min-width: 0; }
 footer:empty { display: none; }
+.picker { display: flex; align-items: center; gap: 4px; margin-left: auto; }
+.picker select { font: inherit; color: inherit; background: transparent; border: 1px solid #79747e; border-radius: 6px; padding: 1px 4px; max-width: 220px; }
 @media (prefers-color-scheme: dark) {
   .panel { color: #e6e1e5; background: #1c1b1f; border-color: #49454f; box-shadow: 0 8px 28px rgba(0,0,0,.6); }
-  header, footer, .options { border-color: #332f37; }
-  .status, footer, .output blockquote { color: #cac4d0; }
+  header, .foot, .options { border-color: #332f37; }
+  .status, .foot, .output blockquote { color: #cac4d0; }
+  .picker select { border-color: #938f99; }
+  .picker select option { background: #1c1b1f; color: #e6e1e5; }
   .status.error { color: #f2b8b5; }
   .progress, .ranking .meter { background: #332f37; }
   .progress > div, .ranking .meter > span { background: #5eead4; }
   .options .go, .action, .output a { border-color: #5eead4; color: #5eead4; }
   .output code { background: rgba(255,255,255,.08); }
+  .output .link-host { color: #b0a9b8; }
   button:hover { background: rgba(94,234,212,.16); }
 }
 @media (prefers-reduced-motion: reduce) { .progress > div { animation: none; width: 100%; opacity: .5; } }

@@ -12,7 +12,7 @@
 import { checkPolicy, fromDisk, toDisk } from './history.js';
 
 /**
- * @typedef {{role:'user'|'assistant', content:string, at?:number, stopped?:boolean, failed?:string, stats?:Record<string, number>}} Turn
+ * @typedef {{role:'user'|'assistant', content:string, at?:number, stopped?:boolean, failed?:string, failedCode?:string, stats?:Record<string, number|string>}} Turn
  * @typedef {{title:string, text:string, trimmed:boolean, total:number, at?:number}} PageContext
  * @typedef {{history?: unknown, incognito?: unknown}} Privacy what the popup says of the user's choice and its window
  * @typedef {{turns: Turn[], context: PageContext|null, system: string}} Saved
@@ -147,24 +147,25 @@ function onEvent(turnId, user, event) {
     for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'prefill', message, done, total });
     return;
   }
-  if (event.event === 'progress' && event.stage === 'load' && typeof event.percent === 'number') {
+  if (event.event === 'progress' && event.stage === 'load') {
     // Loading onto a slow GPU takes minutes: watchers show how far.
-    const { message, percent } = event;
-    for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'load', message, percent });
+    const { message, percent, name } = event;
+    for (const [id, post] of watchers) post({ type: 'event', id, event: 'progress', stage: 'load', message, percent, name });
     return;
   }
   if (event.event !== 'done' && event.event !== 'error') return;
   const text = event.event === 'done' ? event.result.text : replying.text;
   if (event.event === 'done') {
     const r = event.result;
-    const stats = { firstTokenMs: r.firstTokenMs, promptTokens: r.promptTokens, reusedTokens: r.reusedTokens, contextTokens: r.contextTokens, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, droppedMessages: r.droppedMessages };
+    const stats = { model: r.model, firstTokenMs: r.firstTokenMs, promptTokens: r.promptTokens, reusedTokens: r.reusedTokens, contextTokens: r.contextTokens, tokens: r.tokens, tokensPerSecond: r.tokensPerSecond, droppedMessages: r.droppedMessages };
     saved.turns.push({ role: 'assistant', content: text, stats, at: Date.now() });
   } else if (event.code === 'aborted') {
     saved.turns.push({ role: 'assistant', content: text, stopped: true, at: Date.now() });
   } else if (text) {
-    saved.turns.push({ role: 'assistant', content: text, failed: event.message, at: Date.now() });
+    saved.turns.push({ role: 'assistant', content: text, failed: event.message, failedCode: event.code, at: Date.now() });
   } else {
     user.failed = event.message;
+    user.failedCode = event.code;
   }
   replying = null;
   broadcast();

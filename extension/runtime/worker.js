@@ -123,7 +123,7 @@ async function ensureModel(rt, id, wanted, emit = post) {
   const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
   const choice = ready.find((m) => m.id === wanted) ?? (loaded ? null : ready[0]);
   if (!choice) return;
-  const loading = (/** @type {object} */ fields) => emit({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}`, ...fields });
+  const loading = (/** @type {object} */ fields) => emit({ type: 'event', id, event: 'progress', stage: 'load', message: `Loading ${choice.name}`, name: choice.name, ...fields });
   loading({});
   const onProgress = (/** @type {{phase: string, done: number, total: number, percent: number}} */ p) =>
     loading({ phase: p.phase, done: p.done, total: p.total, percent: p.percent });
@@ -194,6 +194,10 @@ async function storeRequest(rt, { id, kind, payload }) {
       await store.remove(payload?.id);
       return done({ deleted: payload?.id, unloaded });
     }
+    case 'models.load':
+      // The model picker: load the chosen model now, with its progress.
+      await ensureModel(rt, id, store.checkId(payload?.id));
+      return done({ loaded: rt.modelName() ?? null });
     case 'models.cancel':
       await downloads.cancel(store.checkId(payload?.id));
       return done({ cancelled: payload?.id });

@@ -81,8 +81,8 @@ test('a long system prompt is saved (storage.local), and shown again', async () 
 
 test('a settings save the storage refuses is shown, not silent', async () => {
   const page = await settingsPage();
-  // 3,000 language codes: the synced settings item passes sync's 8 KB limit.
-  await page.fill('input[name=targetLanguages]', Array.from({ length: 3000 }, () => 'de').join(', '));
+  // 3,000 distinct language codes (Settings keeps one of each): the synced settings item passes sync's 8 KB limit.
+  await page.fill('input[name=targetLanguages]', Array.from({ length: 3000 }, (_, i) => `${['de', 'fr', 'es'][i % 3]}-${String(i).padStart(3, '0').slice(-3)}`).join(', '));
   await page.locator('input[name=targetLanguages]').dispatchEvent('change');
   await page.waitForSelector('#settings-saved.error', { timeout: 10_000 });
   assert.match((await page.textContent('#settings-saved')) ?? '', /not saved: .*quota/i);
