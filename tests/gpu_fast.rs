@@ -158,7 +158,10 @@ fn gemma3_fast_logits_track_exact() {
 
 /// Forced decoding along llama.cpp's tokens for the first `prompts` fixture
 /// prompts, `tokens` steps each, in fast numerics (several steps per
-/// submission wherever our pick is llama.cpp's).
+/// submission wherever our pick is llama.cpp's). Until a prompt's first
+/// disagreement this is also free-running greedy decoding: the prompts with
+/// none give text equal to llama.cpp's, and each first divergence is
+/// reported with llama.cpp's margin there.
 fn check_against_llama_cpp(name: &str, file_name: &str, prompts: usize, tokens: usize) {
     let ctx = context();
     let fixture = fixture(name);
@@ -170,6 +173,7 @@ fn check_against_llama_cpp(name: &str, file_name: &str, prompts: usize, tokens: 
         .unwrap();
     let mut model = load(&ctx, file_name, Numerics::Fast, capacity);
     let (mut clear, mut clear_agree, mut positions) = (0usize, 0usize, 0usize);
+    let mut greedy_equal = 0usize;
     let mut failures = Vec::new();
     for (index, g) in generations.iter().enumerate() {
         let n = tokens.min(g.tokens.len());
@@ -177,9 +181,17 @@ fn check_against_llama_cpp(name: &str, file_name: &str, prompts: usize, tokens: 
         model.decoder.truncate(0);
         let mut sampler = Sampler::new(SamplingParams::greedy());
         let mut input = g.prompt_ids.clone();
+        let mut diverged = false;
         for step in 0..n {
             let ours = pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
             positions += 1;
+            if ours != g.tokens[step] && !diverged {
+                diverged = true;
+                eprintln!(
+                    "{name} prompt {index}: greedy text diverges at step {step} (llama.cpp margin {:.3})",
+                    g.margins[step]
+                );
+            }
             let margin = g.margins[step];
             if margin >= 0.1 {
                 clear += 1;
@@ -195,9 +207,18 @@ fn check_against_llama_cpp(name: &str, file_name: &str, prompts: usize, tokens: 
             }
             input = vec![g.tokens[step]];
         }
+        greedy_equal += usize::from(!diverged);
     }
     eprintln!(
-        "{name} fast: top-1 equals llama.cpp's on {clear_agree}/{clear} positions with margin ≥ 0.1 ({positions} positions)"
+        "{name} fast: top-1 equals llama.cpp's on {clear_agree}/{clear} positions with margin ≥ 0.1 ({positions} positions); greedy text equal on {greedy_equal}/{} prompts",
+        generations.len()
+    );
+    // The bar for the full runs: free-running text equal on at
+    // least 7 of 10 prompts (the CI run's two prompts only report it).
+    assert!(
+        generations.len() < 10 || 10 * greedy_equal >= 7 * generations.len(),
+        "{name}: greedy text equal on only {greedy_equal}/{} prompts",
+        generations.len()
     );
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
     // The 99 % share is a statement about the whole fixture set (about 300

@@ -223,7 +223,8 @@ fn epilogues_match_the_cpu() {
 }
 
 /// Tall matrices (heads) take the `WIDE` variant (4 rows per thread
-/// group); odd row counts leave a partial last workgroup.
+/// group), except Q4_K and Q5_K (their 64-value units leave no room);
+/// odd row counts leave a partial last workgroup.
 #[test]
 fn wide_matrices_match_the_cpu() {
     let ctx = context();
@@ -231,7 +232,7 @@ fn wide_matrices_match_the_cpu() {
     for ty in [
         GgmlType::Q8_0,
         GgmlType::Q5_0,
-        GgmlType::Q4_K,
+        GgmlType::Q6_K,
         GgmlType::F16,
     ] {
         let cols = col_cases(ty)[1];
@@ -240,15 +241,21 @@ fn wide_matrices_match_the_cpu() {
             &Case::new(ty, rows, cols, Epilogue::Store, true, false),
         );
     }
-    let cols = col_cases(GgmlType::Q4_K)[0];
+    let cols = col_cases(GgmlType::Q6_K)[0];
     check(
         &ctx,
-        &Case::new(GgmlType::Q4_K, rows, cols, Epilogue::SiluMul, true, false),
+        &Case::new(GgmlType::Q6_K, rows, cols, Epilogue::SiluMul, true, false),
     );
     check(
         &ctx,
         &Case::new(GgmlType::Q6_K, rows + 2, cols, Epilogue::Add, false, true),
     );
+    for ty in [GgmlType::Q4_K, GgmlType::Q5_K] {
+        check(
+            &ctx,
+            &Case::new(ty, rows, 768, Epilogue::Store, true, false),
+        );
+    }
 }
 
 /// The bound must reject wrong kernels: the correct GPU result against

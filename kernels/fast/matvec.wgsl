@@ -101,15 +101,20 @@ fn sum4(v: vec4<f32>) -> f32 {
     return v.x + v.y + v.z + v.w;
 }
 
-// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
-// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
-fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
+// Byte i of the 12 packed scale bytes of a Q4_K/Q5_K super-block.
+fn k_scale_byte(s: array<u32, 3>, i: u32) -> u32 {
+    return (s[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+}
+
+// ggml's get_scale_min_k4 from the scale bytes as words: the 6-bit
+// (scale, min) of sub-block j (0..8).
+fn k_scale_min(s: array<u32, 3>, j: u32) -> vec2<f32> {
     if (j < 4u) {
-        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
+        return vec2<f32>(f32(k_scale_byte(s, j) & 63u), f32(k_scale_byte(s, j + 4u) & 63u));
     }
-    let packed = load_u8(s + j + 4u);
-    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
-    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
+    let packed = k_scale_byte(s, j + 4u);
+    let scale = (packed & 15u) | ((k_scale_byte(s, j - 4u) >> 6u) << 4u);
+    let m = (packed >> 4u) | ((k_scale_byte(s, j) >> 6u) << 4u);
     return vec2<f32>(f32(scale), f32(m));
 }
 
@@ -284,59 +289,66 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 // holds value 64c + l (low nibble) and 64c + 32 + l (high nibble).
 
 #if Q4_K
-const UNIT: u32 = 32u;
+const UNIT: u32 = 64u;
 // 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
-// w = d * scale * q - dmin * min.
+// w = d * scale * q - dmin * min. A unit is sub-blocks 2p and 2p + 1
+// (values 64p..64p + 64): the low and the high nibbles of the same 32
+// bytes of qs, so each byte loaded is used whole.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
-    let b = row + (u / 8u) * 144u;
-    let j = u % 8u;
-    let dm = unpack2x16float(load_u32(b));
-    let sm = scale_min_k4(b + 4u, j);
-    let qs = b + 16u + 32u * (j / 2u);
+    let b = (row + (u / 4u) * 144u) >> 2u;
+    let p = u % 4u;
+    let dm = unpack2x16float(weights[b]);
+    let scales = array<u32, 3>(weights[b + 1u], weights[b + 2u], weights[b + 3u]);
     var w: array<u32, 8>;
     for (var k = 0u; k < 8u; k++) {
-        w[k] = load_u32(qs + 4u * k);
+        w[k] = weights[b + 4u + 8u * p + k];
     }
-    let shift = vec4<u32>(4u * (j % 2u));
-    var sq = 0.0;
-    var sx = 0.0;
+    let lo_sm = k_scale_min(scales, 2u * p);
+    let hi_sm = k_scale_min(scales, 2u * p + 1u);
+    var sq = vec2<f32>();
+    var sx = vec2<f32>();
     for (var k = 0u; k < 8u; k++) {
-        let q = (vec4<u32>(bytes4(w[k])) >> shift) & vec4<u32>(15u);
-        let v = x4(lu, k);
-        sq += dot(vec4<f32>(q), v);
-        sx += sum4(v);
+        let q = vec4<u32>(bytes4(w[k]));
+        let lo = x4(lu, k);
+        let hi = x4(lu, 8u + k);
+        sq += vec2<f32>(dot(vec4<f32>(q & vec4<u32>(15u)), lo), dot(vec4<f32>(q >> vec4<u32>(4u)), hi));
+        sx += vec2<f32>(sum4(lo), sum4(hi));
     }
-    return dm.x * sm.x * sq - dm.y * sm.y * sx;
+    return dm.x * (lo_sm.x * sq.x + hi_sm.x * sq.y) - dm.y * (lo_sm.y * sx.x + hi_sm.y * sx.y);
 }
 #endif
 
 #if Q5_K
-const UNIT: u32 = 32u;
+const UNIT: u32 = 64u;
 // 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
-// qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit.
+// qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit. A
+// unit is sub-blocks 2p and 2p + 1, as for Q4_K.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
-    let b = row + (u / 8u) * 176u;
-    let j = u % 8u;
-    let dm = unpack2x16float(load_u32(b));
-    let sm = scale_min_k4(b + 4u, j);
-    let qs = b + 48u + 32u * (j / 2u);
+    let b = (row + (u / 4u) * 176u) >> 2u;
+    let p = u % 4u;
+    let dm = unpack2x16float(weights[b]);
+    let scales = array<u32, 3>(weights[b + 1u], weights[b + 2u], weights[b + 3u]);
     var wl: array<u32, 8>;
     var wh: array<u32, 8>;
     for (var k = 0u; k < 8u; k++) {
-        wl[k] = load_u32(qs + 4u * k);
-        wh[k] = load_u32(b + 16u + 4u * k);
+        wl[k] = weights[b + 12u + 8u * p + k];
+        wh[k] = weights[b + 4u + k];
     }
-    let shift = vec4<u32>(4u * (j % 2u));
-    var sq = 0.0;
-    var sx = 0.0;
+    let lo_sm = k_scale_min(scales, 2u * p);
+    let hi_sm = k_scale_min(scales, 2u * p + 1u);
+    var sq = vec2<f32>();
+    var sx = vec2<f32>();
     for (var k = 0u; k < 8u; k++) {
-        let lo = (vec4<u32>(bytes4(wl[k])) >> shift) & vec4<u32>(15u);
-        let hi = ((vec4<u32>(bytes4(wh[k])) >> vec4<u32>(j)) & vec4<u32>(1u)) << vec4<u32>(4u);
-        let v = x4(lu, k);
-        sq += dot(vec4<f32>(lo | hi), v);
-        sx += sum4(v);
+        let q = vec4<u32>(bytes4(wl[k]));
+        let h = vec4<u32>(bytes4(wh[k])) >> vec4<u32>(2u * p);
+        let lo = x4(lu, k);
+        let hi = x4(lu, 8u + k);
+        let q_lo = (q & vec4<u32>(15u)) | ((h & vec4<u32>(1u)) << vec4<u32>(4u));
+        let q_hi = (q >> vec4<u32>(4u)) | ((h & vec4<u32>(2u)) << vec4<u32>(3u));
+        sq += vec2<f32>(dot(vec4<f32>(q_lo), lo), dot(vec4<f32>(q_hi), hi));
+        sx += vec2<f32>(sum4(lo), sum4(hi));
     }
-    return dm.x * sm.x * sq - dm.y * sm.y * sx;
+    return dm.x * (lo_sm.x * sq.x + hi_sm.x * sq.y) - dm.y * (lo_sm.y * sx.x + hi_sm.y * sx.y);
 }
 #endif
 
@@ -351,16 +363,30 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + (u / 8u) * 210u;
     let h = (u % 8u) / 4u;
     let k = u % 4u;
-    let ql = b + 64u * h + 32u * (k % 2u);
-    let qh = b + 128u + 32u * h;
+    // Blocks start at even bytes: at 2 mod 4 every field is read as the
+    // aligned words holding it (9 for 8), as `after_half` describes.
+    let odd = (b & 2u) != 0u;
+    let ql = (b + 64u * h + 32u * (k % 2u)) >> 2u;
+    let qh = (b + 128u + 32u * h) >> 2u;
+    var rl: array<u32, 9>;
+    var rh: array<u32, 9>;
+    for (var i = 0u; i < 9u; i++) {
+        rl[i] = weights[ql + i];
+        rh[i] = weights[qh + i];
+    }
+    // Both scale bytes (at an even byte) sit in one word, and so does d.
+    let scales = b + 192u + 8u * h + 2u * k;
+    let scale_word = weights[scales >> 2u] >> (8u * (scales & 2u));
+    let d_word = weights[(b + 208u) >> 2u];
     var wl: array<u32, 8>;
     var wh: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        wl[i] = load_u32(ql + 4u * i);
-        wh[i] = load_u32(qh + 4u * i);
+        wl[i] = select(rl[i], (rl[i] >> 16u) | (rl[i + 1u] << 16u), odd);
+        wh[i] = select(rh[i], (rh[i] >> 16u) | (rh[i + 1u] << 16u), odd);
     }
-    let scales = b + 192u + 8u * h + 2u * k;
-    let d = load_f16(b + 208u);
+    let d = unpack2x16float(select(d_word, d_word >> 16u, odd)).x;
+    let scale0 = f32(bitcast<i32>(scale_word << 24u) >> 24u);
+    let scale1 = f32(bitcast<i32>(scale_word << 16u) >> 24u);
     let lo_shift = vec4<u32>(4u * (k / 2u));
     let hi_shift = vec4<u32>(2u * k);
     var s = vec2<f32>(0.0);
@@ -371,7 +397,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
         // Values l < 16 (i < 4) have the first of the unit's two scales.
         s[i / 4u] += p;
     }
-    return d * (load_i8(scales) * s.x + load_i8(scales + 1u) * s.y);
+    return d * (scale0 * s.x + scale1 * s.y);
 }
 #endif
 

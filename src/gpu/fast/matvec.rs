@@ -7,6 +7,7 @@
 use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::{self, KernelPass, check_words, to_u32};
 use crate::gpu::{GpuContext, GpuError, Kernel};
+use crate::quant::GgmlType;
 
 /// Row groups one workgroup computes (`ROWS` in the WGSL).
 pub const ROWS_PER_WORKGROUP: usize = 4;
@@ -124,7 +125,10 @@ pub fn fast_flags(
     if linear.combine.is_some() {
         flags.push("COMBINE");
     }
-    if output_rows(linear) >= WIDE_FROM_ROWS {
+    // 64-value K-quant units stage twice the x: with WIDE's slots that
+    // would pass WebGPU's 16 KiB of workgroup memory.
+    let wide_units = !matches!(linear.matrix.ty, GgmlType::Q4_K | GgmlType::Q5_K);
+    if output_rows(linear) >= WIDE_FROM_ROWS && wide_units {
         flags.push("WIDE");
     }
     Ok(flags)
