@@ -347,7 +347,11 @@ export class Panel {
    */
   addAction(label, onClick) {
     const button = el('button', { type: 'button', class: 'action' }, label);
-    button.addEventListener('click', onClick);
+    // Only the user's own clicks: an action may change a setting (Run on the
+    // CPU) or start a download, and a page can dispatch synthetic events.
+    button.addEventListener('click', (e) => {
+      if (e.isTrusted) onClick();
+    });
     this.#actions.append(button);
     return button;
   }
