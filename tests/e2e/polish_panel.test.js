@@ -117,7 +117,12 @@ test('every text in the panel has AA contrast in light and dark mode; errors say
     if (scheme === 'light') {
       // "Open Models" opens the popup's page on its Models tab.
       const opened = browser.context.waitForEvent('page', { timeout: 10_000 });
-      await inPanel(page, `function () { [...this.querySelectorAll('.actions button')].find((b) => b.textContent === 'Open Models').click(); }`);
+      // A real mouse click: the panel's actions ignore synthetic ones.
+      const at = await inPanel(page, `function () {
+        const r = [...this.querySelectorAll('.actions button')].find((b) => b.textContent === 'Open Models').getBoundingClientRect();
+        return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+      }`);
+      await page.mouse.click(at.x, at.y);
       const models = await opened;
       await models.waitForLoadState('load');
       assert.match(models.url(), /popup\/popup\.html.*#models$/);
