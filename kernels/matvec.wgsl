@@ -49,17 +49,6 @@ fn sum4(v: vec4<f32>) -> f32 {
     return v.x + v.y + v.z + v.w;
 }
 
-// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
-// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
-fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
-    if (j < 4u) {
-        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
-    }
-    let packed = load_u8(s + j + 4u);
-    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
-    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
-    return vec2<f32>(f32(scale), f32(m));
-}
 
 // ---- One unit per type: the dot of 32 (8 for floats) values of the row
 // starting at byte `row` with x[xi..]; `u` is the unit's index in the row.

@@ -4,17 +4,6 @@
 // kernel chose. Needs the including kernel's `params.cols`, `TILE_K` (32)
 // and kernels/lib/ggml_bytes.wgsl.
 
-// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
-// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
-fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
-    if (j < 4u) {
-        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
-    }
-    let packed = load_u8(s + j + 4u);
-    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
-    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
-    return vec2<f32>(f32(scale), f32(m));
-}
 
 // ---- Dequantisation: `dequant8(row, u, p)` is values 8p..8p+8 (p in 0..4)
 // of unit u (32 values) of the row starting at byte `row`, exactly as ggml's

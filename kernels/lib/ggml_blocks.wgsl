@@ -101,7 +101,7 @@ fn lane_sum(b: u32, a: u32, l: u32) -> i32 {
 // ---- K-quants: slot s (of 8) of the super-block at byte `b`.
 
 // ggml's get_scale_min_k4 for sub-block j; scale bytes at `s`.
-fn scale_min_k4(s: u32, j: u32) -> vec2<i32> {
+fn scale_min_k4_i32(s: u32, j: u32) -> vec2<i32> {
     if (j < 4u) {
         return vec2<i32>(i32(load_u8(s + j) & 63u), i32(load_u8(s + j + 4u) & 63u));
     }
@@ -153,7 +153,7 @@ fn slot_codes(b: u32, s: u32) -> SlotCodes {
         }
         return out;
     }
-    let sm = scale_min_k4(b + 4u, s);
+    let sm = scale_min_k4_i32(b + 4u, s);
     out.scales[0] = sm.x;
     out.m = sm.y;
     for (var w = 0u; w < 8u; w++) {

@@ -44,3 +44,15 @@ fn sbytes4(word: u32) -> vec4<i32> {
 fn nibbles4(word: u32, shift: u32) -> vec4<i32> {
     return bytes4((word >> shift) & 0x0f0f0f0fu);
 }
+
+// ggml's get_scale_min_k4: the 6-bit (scale, min) of sub-block j (0..8) of a
+// Q4_K/Q5_K super-block whose 12 packed scale bytes start at `s`.
+fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
+    if (j < 4u) {
+        return vec2<f32>(f32(load_u8(s + j) & 63u), f32(load_u8(s + j + 4u) & 63u));
+    }
+    let packed = load_u8(s + j + 4u);
+    let scale = (packed & 15u) | ((load_u8(s + j - 4u) >> 6u) << 4u);
+    let m = (packed >> 4u) | ((load_u8(s + j) >> 6u) << 4u);
+    return vec2<f32>(f32(scale), f32(m));
+}
