@@ -96,10 +96,16 @@ async fn run_steps<D: Decode, F: std::future::Future<Output = ControlFlow<()>>>(
 ) -> Result<BenchFigures, BenchError> {
     let prompt = bench_tokens(plan.prompt_tokens.max(1), vocab);
     let mut sampler = Sampler::new(SamplingParams::greedy());
+    // A decoder that runs greedy steps ahead of the calls (the GPU's
+    // groups) is told where the run ends: on a software adapter a group
+    // past it costs more than the whole measurement.
     session.truncate(0);
+    session.expect_at_most(1);
     session.decode(&prompt[..1], &mut sampler, &[]).await?;
     session.truncate(0);
     step(between, BenchPhase::Warmup, 1, 1).await?;
+
+    session.expect_at_most(prompt.len() + plan.answer_tokens);
 
     let started = Instant::now();
     let mut next = 0;
