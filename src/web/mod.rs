@@ -13,9 +13,7 @@ mod sync_file;
 mod threads;
 mod tuning;
 
-use crate::engine::{
-    AdapterFacts, BenchPlan, BenchStep, Choice, DeviceBench, Preference, choose,
-};
+use crate::engine::{AdapterFacts, BenchPlan, BenchStep, Choice, DeviceBench, Preference, choose};
 use crate::gpu::GpuContext;
 use crate::protocol::{self, Event};
 use crate::report::AdapterReport;
