@@ -6,8 +6,8 @@
 // in: y = epilogue(W · norm(x)).
 //
 // W is a tensor stored as in the GGUF file (raw blocks in an array<u32>,
-// decoded here in registers and dotted with f32 activations; no rounding of
-// the activations). Several matrices of one type and width may sit back to
+// decoded here in registers and dotted with f32 activations rounded as
+// llama.cpp rounds them for this weight type, see `round_staged`). Several matrices of one type and width may sit back to
 // back in `weights` (Q, K and V; gate and up): they are one matrix of more
 // rows to this kernel.
 //
@@ -137,6 +137,7 @@ fn after_half(lo: u32, hi: u32, odd: bool) -> u32 {
 
 #if F32
 const UNIT: u32 = 8u;
+const ACT: u32 = ACT_F32;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -149,6 +150,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if F16
 const UNIT: u32 = 8u;
+const ACT: u32 = ACT_F16;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -161,6 +163,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if BF16
 const UNIT: u32 = 8u;
+const ACT: u32 = ACT_BF16;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -173,6 +176,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_0
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_0;
 // 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d. Read as aligned words,
 // see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -195,6 +199,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_1
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_0;
 // 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 20u;
@@ -215,6 +220,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_0
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_0;
 // 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d. Read as
 // aligned words, see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -241,6 +247,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_1
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_0;
 // 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 24u;
@@ -266,6 +273,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q8_0
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_0;
 // 34 bytes: d: f16, qs: [i8; 32]. w = q * d. Read as aligned words, see
 // `block_words`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -290,6 +298,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_K
 const UNIT: u32 = 64u;
+const ACT: u32 = ACT_Q8_K;
 // 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
 // w = d * scale * q - dmin * min. A unit is sub-blocks 2p and 2p + 1
 // (values 64p..64p + 64): the low and the high nibbles of the same 32
@@ -320,6 +329,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_K
 const UNIT: u32 = 64u;
+const ACT: u32 = ACT_Q8_K;
 // 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
 // qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit. A
 // unit is sub-blocks 2p and 2p + 1, as for Q4_K.
@@ -354,6 +364,7 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q6_K
 const UNIT: u32 = 32u;
+const ACT: u32 = ACT_Q8_K;
 // 210 bytes: ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16.
 // Two halves of 128 values; in half h, value 32k + l (k in 0..4) has low
 // bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
@@ -401,17 +412,117 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 }
 #endif
 
+// ---- Activation rounding. llama.cpp's CPU backend rounds a linear
+// layer's input to the format its dot product with the weight type takes
+// (ggml's vec_dot_type) and its GPU backends' integer paths (MMQ/MMVQ)
+// round it alike; `fast` does the same to the staged chunk of x, in place,
+// so its logits follow llama.cpp's rather than an f32 reference's (the
+// rounding moves a small model's logits by up to ~1). As
+// kernels/round.wgsl, which rounds in a pass of its own:
+//   ACT_Q8_0  blocks of 32 (legacy types; Q8_1's values are the same):
+//             d = f16(amax / 127), x = round(x * 127 / amax) * d
+//   ACT_Q8_K  blocks of 256 (K-quants): top = the value of largest
+//             magnitude (the first such), x = min(127, round(x * -127 /
+//             top)) / (-127 / top)
+//   ACT_F16 / ACT_BF16  each value rounded to that float (at staging)
+// With NORM the chunk holds x · norm weights, the norm's scale still to
+// come: the rounding is the same up to the f16 rounding of d.
+const ACT_F32: u32 = 0u;
+const ACT_F16: u32 = 1u;
+const ACT_BF16: u32 = 2u;
+const ACT_Q8_0: u32 = 3u;
+const ACT_Q8_K: u32 = 4u;
+
+// (largest magnitude, the first value of that magnitude) of each thread's
+// share of its block.
+var<workgroup> block_top: array<vec2<f32>, WG>;
+
+// Value i of the staged chunk, by reference.
+fn staged(i: u32) -> f32 {
+    return xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u];
+}
+
+fn set_staged(i: u32, v: f32) {
+    xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u] = v;
+}
+
+// One value as staged, rounded where the format is per value.
+fn round_value(v: f32) -> f32 {
+    if (ACT == ACT_F16) {
+        return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+    }
+    if (ACT == ACT_BF16) {
+        // Nearest even on the top 16 bits (NaN is not expected here).
+        let bits = bitcast<u32>(v);
+        return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
+    }
+    return v;
+}
+
+// Rounds the staged chunk's blocks (ACT_Q8_0, ACT_Q8_K) in place: the
+// threads of a block are neighbours, each takes `per` consecutive values.
+// Contains a barrier; uniform control flow (ACT is a constant).
+fn round_staged(lid: u32) {
+    let block = select(32u, 256u, ACT == ACT_Q8_K);
+    let threads = WG / (TPR * UNIT / block);
+    let per = block / threads;
+    let first = lid * per;
+    var top = vec2<f32>(0.0);
+    for (var j = 0u; j < per; j++) {
+        let v = staged(first + j);
+        if (abs(v) > top.x) {
+            top = vec2<f32>(abs(v), v);
+        }
+    }
+    block_top[lid] = top;
+    workgroupBarrier();
+    let mine = (lid / threads) * threads;
+    top = vec2<f32>(0.0);
+    for (var i = 0u; i < threads; i++) {
+        let t = block_top[mine + i];
+        if (t.x > top.x) {
+            top = t;
+        }
+    }
+    if (ACT == ACT_Q8_0) {
+        let d = unpack2x16float(pack2x16float(vec2<f32>(top.x / 127.0, 0.0))).x;
+        let id = select(0.0, 127.0 / top.x, top.x != 0.0);
+        for (var j = 0u; j < per; j++) {
+            set_staged(first + j, round(staged(first + j) * id) * d);
+        }
+    } else {
+        let iscale = select(0.0, -127.0 / top.y, top.x != 0.0);
+        let d = select(0.0, 1.0 / iscale, top.x != 0.0);
+        for (var j = 0u; j < per; j++) {
+            set_staged(first + j, min(127.0, round(iscale * staged(first + j))) * d);
+        }
+    }
+}
+
 // ---- Epilogues.
 
 fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
-// tanh-approximated GELU; tanh of a clamped argument (|a| ≥ 15 is ±1 in
-// f32 anyway, and some drivers compute tanh from exp, which overflows).
+// tanh-approximated GELU at f16 precision, as the reference computes it:
+// ggml's CPU backend reads gelu from a table of every f16 input (x rounded
+// to f16, the result stored as f16; 0 or x itself where |x| ≥ 10), and
+// the f32 formula alone drifts from it by an f16 rounding on every FFN
+// activation, enough to move Gemma 3's top-1 at margins near 0.1. tanh of
+// a clamped argument (|a| ≥ 15 is ±1 in f32 anyway, and some drivers
+// compute tanh from exp, which overflows).
 fn gelu(v: f32) -> f32 {
-    let a = 0.7978845608 * (v + 0.044715 * v * v * v);
-    return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
+    if v <= -10.0 {
+        return 0.0;
+    }
+    if v >= 10.0 {
+        return v;
+    }
+    let h = unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+    let a = 0.7978845608 * (h + 0.044715 * h * h * h);
+    let g = 0.5 * h * (1.0 + tanh(clamp(a, -15.0, 15.0)));
+    return unpack2x16float(pack2x16float(vec2<f32>(g, 0.0))).x;
 }
 
 // ---- COMBINE: attention's chunks, combined while x is staged.
@@ -566,9 +677,13 @@ fn main(
                 v *= norm_w[col];
 #endif
             }
-            xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u] = v;
+            set_staged(i, round_value(v));
         }
         workgroupBarrier();
+        if (ACT == ACT_Q8_0 || ACT == ACT_Q8_K) {
+            round_staged(lid);
+            workgroupBarrier();
+        }
         let u = u0 + t;
         for (var k = 0u; k < RPG; k++) {
             let row = first_row + r + k * ROWS;
