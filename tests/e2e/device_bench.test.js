@@ -154,17 +154,20 @@ test('both backends: a row for WebGPU (SwiftShader) and one for the CPU, copyabl
 test('Stop ends a running benchmark within one step, says so, and the next run goes ahead', async () => {
   const page = await openFromSettings();
   await page.goto(`${page.url()}?backends=cpu`);
-  // A long answer, so that a Stop the runtime ignored would keep it busy for
+  // The longest run the page allows, stopped while it reads the prompt (64-token
+  // chunks on the CPU): a Stop the runtime ignored would keep it busy for
   // many more steps than the bound below allows.
-  await page.fill('input[name="promptTokens"]', '4');
+  await page.fill('input[name="promptTokens"]', '2048');
   await page.fill('input[name="answerTokens"]', '256');
   await page.click('#bench-run');
-  const running = await waitForRun(page, (events) => answerSteps(events).length >= 3);
-  // The slowest generated token so far: the runtime's step on this machine now.
-  const steps = answerSteps(running);
+  const running = await waitForRun(page, (events) => promptSteps(events).length >= 3);
+  // The slowest chunk so far (from the warm-up's end): the runtime's step on this machine now.
+  const steps = running.filter((e) => e.step && e.step.phase !== 'answer');
   const stepMs = Math.max(...steps.slice(1).map((e, i) => e.at - steps[i].at));
-  const done = steps.at(-1).step.done;
-  console.log(`CPU: ${done} tokens generated, the slowest step ${stepMs} ms; Stop`);
+  const { done, total } = steps.at(-1).step;
+  const chunk = promptSteps(running)[0].step.done;
+  const stepsLeft = Math.ceil((total - done) / chunk);
+  console.log(`CPU: ${done} of ${total} prompt tokens read, the slowest ${chunk}-token step ${stepMs} ms; Stop`);
   const stoppedAt = await page.evaluate(() => Date.now());
   await page.click('#bench-stop');
   await page.locator('#bench-status[data-state="stopped"]').waitFor({ timeout: 5_000 });
@@ -175,12 +178,15 @@ test('Stop ends a running benchmark within one step, says so, and the next run g
 
   // The runtime runs one benchmark at a time: the next one starts only once
   // the stopped one has ended, which must be within about a step (an
-  // ignored Stop would take the rest of the 256 tokens).
-  const bound = 5 * stepMs + 3_000;
-  assert.ok((256 - done) * stepMs > 2 * bound, `stopped early enough to tell: ${256 - done} steps left`);
+  // ignored Stop would take the rest of the prompt and the 256 tokens).
+  const bound = 5 * stepMs + 2_000;
+  assert.ok(stepsLeft * stepMs > 2 * bound, `stopped early enough to tell: ${stepsLeft} prompt steps left`);
+  await page.fill('input[name="promptTokens"]', '4');
   await page.fill('input[name="answerTokens"]', '2');
   await page.click('#bench-run');
-  const next = await waitForRun(page, (events) => events.length > 0);
+  const next = await waitForRun(page, (events) => events.length > 0, stoppedAt + bound).catch((error) => {
+    throw new Error(`the next run had not started ${bound} ms after Stop: the stopped run went on (${error.message})`);
+  });
   const startedAfter = next[0].at - stoppedAt;
   console.log(`the next run started ${startedAfter} ms after Stop (bound ${bound} ms)`);
   assert.ok(startedAfter <= bound, `the next run started ${startedAfter} ms after Stop, over ${bound} ms: the stopped run went on`);
@@ -196,8 +202,8 @@ function timeline(events) {
   return events.map((e) => `${((e.at - events[0].at) / 1000).toFixed(1).padStart(7)} s  ${e.event === 'progress' ? e.message : e.event}`).join('\n');
 }
 
-/** The runtime's generated-token steps among the page's events. @param {any[]} events */
-const answerSteps = (events) => events.filter((e) => e.event === 'progress' && e.step?.phase === 'answer');
+/** The runtime's prompt-chunk steps among the page's events. @param {any[]} events */
+const promptSteps = (events) => events.filter((e) => e.event === 'progress' && e.step?.phase === 'prompt');
 
 /**
  * Waits until `test` holds for the page's current run's events; fails when
