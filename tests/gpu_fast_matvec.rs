@@ -104,25 +104,22 @@ impl Case {
 
     /// The CPU's answer, with the activations rounded as llama.cpp rounds
     /// them for the weight type (the kernel's design) or left f32 (to show
-    /// the bound sees the difference). The kernel rounds x · norm weights
-    /// and applies the norm's scale after the dot, so this does too.
+    /// the bound sees the difference). The input is RMSNorm's f32 output,
+    /// (x · scale) · norm weights, as llama.cpp rounds it.
     fn reference_rounded(&self, bytes: &[u8], x: &[f32], round: bool) -> Vec<f64> {
         let w = gpu_weights::dequantize(self.ty, bytes, self.cols);
-        let mut weighted: Vec<f32> = match &self.norm {
-            Some(norm) => x.iter().zip(norm).map(|(&v, &n)| v * n).collect(),
+        let mut normed: Vec<f32> = match &self.norm {
+            Some(norm) => {
+                let mean = x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / self.cols as f64;
+                let scale = (1.0 / (mean + f64::from(EPS)).sqrt()) as f32;
+                x.iter().zip(norm).map(|(&v, &n)| (v * scale) * n).collect()
+            }
             None => x.to_vec(),
         };
         if round {
-            round_activations(self.ty, &mut weighted);
+            round_activations(self.ty, &mut normed);
         }
-        let mut xn: Vec<f64> = weighted.iter().map(|&v| f64::from(v)).collect();
-        if self.norm.is_some() {
-            let mean = x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / self.cols as f64;
-            let scale = 1.0 / (mean + f64::from(EPS)).sqrt();
-            for v in &mut xn {
-                *v *= scale;
-            }
-        }
+        let xn: Vec<f64> = normed.iter().map(|&v| f64::from(v)).collect();
         let dot = |row: usize| -> f64 {
             w[row * self.cols..][..self.cols]
                 .iter()

@@ -11,10 +11,11 @@
 // back in `weights` (Q, K and V; gate and up): they are one matrix of more
 // rows to this kernel.
 //
-//   NORM      x is RMS-normalised on the fly: every workgroup sums the
-//             squares of x itself (cols ≤ a few thousand: cheaper than a
-//             pass of its own), multiplies x by the norm weights, and scales
-//             the dot product by 1 / sqrt(mean(x²) + eps).
+//   NORM      x is RMS-normalised on the fly: every workgroup first sums
+//             the squares of x itself (cols ≤ a few thousand: cheaper than
+//             a pass of its own), then stages (x · scale) · norm weights,
+//             as kernels/rmsnorm.wgsl writes them, so the rounding below
+//             sees the normalised row llama.cpp rounds.
 //   BIAS      adds bias[bias_offset + row] (Qwen2's QKV biases).
 //   COMBINE   x is split attention's `partials` (kernels/fast/
 //             split_attention.wgsl: a header whose word 0 counts the
@@ -425,8 +426,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 //             magnitude (the first such), x = min(127, round(x * -127 /
 //             top)) / (-127 / top)
 //   ACT_F16 / ACT_BF16  each value rounded to that float (at staging)
-// With NORM the chunk holds x · norm weights, the norm's scale still to
-// come: the rounding is the same up to the f16 rounding of d.
 const ACT_F32: u32 = 0u;
 const ACT_F16: u32 = 1u;
 const ACT_BF16: u32 = 2u;
@@ -621,14 +620,59 @@ fn combined(col: u32) -> f32 {
 
 // ---- The kernel.
 
-// Per (subgroup or thread, row): the row's partial dots (gate, up) and the
-// partial sum of the squares of x (NORM).
+// Per (subgroup or thread, row): the row's partial dots (gate, up).
 #if SUBGROUPS
 // One slot per (subgroup, row); enough for subgroups as small as 4, the
 // least wgpu reports (MINIMUM_SUBGROUP_MIN_SIZE) and WebGPU allows.
-var<workgroup> partial: array<vec3<f32>, WG / 4u * ROWS * RPG>;
+var<workgroup> partial: array<vec2<f32>, WG / 4u * ROWS * RPG>;
 #else
-var<workgroup> partial: array<vec3<f32>, WG>;
+var<workgroup> partial: array<vec2<f32>, WG>;
+#endif
+
+// Value `col` of the layer's input.
+fn input(col: u32) -> f32 {
+#if COMBINE
+    return combined(col);
+#else
+    return x[params.x_offset + col];
+#endif
+}
+
+#if NORM
+var<workgroup> square_sums: array<f32, WG>;
+
+// RMSNorm's scale of x, 1 / sqrt(mean(x²) + eps), summed by the whole
+// workgroup (every thread gets it). Uniform control flow; sg_size 0: no
+// subgroups.
+fn rms_scale(lid: u32, sg_size: u32, sg_lane: u32) -> f32 {
+    var sum = 0.0;
+    for (var col = lid; col < params.cols; col += WG) {
+        let v = input(col);
+        sum += v * v;
+    }
+#if SUBGROUPS
+    sum = subgroupAdd(sum);
+    if (sg_lane == 0u) {
+        square_sums[lid / sg_size] = sum;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var s = 0u; s < (WG + sg_size - 1u) / sg_size; s++) {
+        total += square_sums[s];
+    }
+#else
+    square_sums[lid] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            square_sums[lid] += square_sums[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = square_sums[0];
+#endif
+    return 1.0 / sqrt(total / f32(params.cols) + params.eps);
+}
 #endif
 
 @compute @workgroup_size(WG)
@@ -655,10 +699,13 @@ fn main(
 
     // Per row of the group: (gate or only row, up row).
     var acc: array<vec2<f32>, RPG>;
-    // NORM: the dots use x · norm weights; the norm's scale is a factor of
-    // the whole dot, so the squares of x are summed while staging and the
-    // scale applied at the end (no reduction pass before the dots).
-    var squares = 0.0;
+#if NORM
+#if SUBGROUPS
+    let norm_scale = rms_scale(lid, sg_size, sg_lane);
+#else
+    let norm_scale = rms_scale(lid, 0u, 0u);
+#endif
+#endif
     let units = (params.cols + UNIT - 1u) / UNIT;
     for (var u0 = 0u; u0 < units; u0 += TPR) {
         // Stage values u0 * UNIT.. of x: thread lid takes values lid,
@@ -667,14 +714,9 @@ fn main(
             let col = u0 * UNIT + i;
             var v = 0.0;
             if (col < params.cols) {
-#if COMBINE
-                v = combined(col);
-#else
-                v = x[params.x_offset + col];
-#endif
+                v = input(col);
 #if NORM
-                squares += v * v;
-                v *= norm_w[col];
+                v = (v * norm_scale) * norm_w[col];
 #endif
             }
             set_staged(i, round_value(v));
@@ -701,17 +743,16 @@ fn main(
         workgroupBarrier();
     }
 
-    // Per row of the group: (dot, up dot, sum of the squares of x).
-    var total: array<vec3<f32>, RPG>;
+    // Per row of the group: (dot, up dot).
+    var total: array<vec2<f32>, RPG>;
 #if SUBGROUPS
     // A subgroup may hold part of a row group (size 8) or several (size
-    // 64), so each group's share is added separately; every slot also
-    // carries its subgroup's squares. Subgroups tile a 1-D workgroup in
-    // index order.
+    // 64), so each group's share is added separately. Subgroups tile a 1-D
+    // workgroup in index order.
     let sg = lid / sg_size;
     for (var k = 0u; k < RPG; k++) {
         for (var i = 0u; i < ROWS; i++) {
-            let part = subgroupAdd(vec3<f32>(select(vec2<f32>(0.0), acc[k], r == i), squares));
+            let part = subgroupAdd(select(vec2<f32>(0.0), acc[k], r == i));
             if (sg_lane == 0u) {
                 partial[(sg * ROWS + i) * RPG + k] = part;
             }
@@ -725,7 +766,7 @@ fn main(
     }
 #else
     for (var k = 0u; k < RPG; k++) {
-        partial[lid] = vec3<f32>(acc[k], squares);
+        partial[lid] = acc[k];
         workgroupBarrier();
         for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
             if (t < stride) {
@@ -733,10 +774,7 @@ fn main(
             }
             workgroupBarrier();
         }
-        total[k] = vec3<f32>(partial[r * TPR].xy, 0.0);
-        for (var i = 0u; i < ROWS; i++) {
-            total[k].z += partial[i * TPR].z;
-        }
+        total[k] = partial[r * TPR];
         workgroupBarrier();
     }
 #endif
@@ -746,11 +784,7 @@ fn main(
         if (t != 0u || row >= params.rows) {
             continue;
         }
-        var scale = 1.0;
-#if NORM
-        scale = inverseSqrt(total[k].z / f32(params.cols) + params.eps);
-#endif
-        let dot = total[k].xy * scale;
+        let dot = total[k];
         var value = dot.x;
 #if BIAS
         value += bias[params.bias_offset + row];
