@@ -18,6 +18,7 @@ mod gpu_weights;
 
 use gpu_weights::{col_cases, random_matrix, random_x};
 use locus::cpu::attention::AttentionShape;
+use locus::cpu::ops::gelu_tanh;
 use locus::gpu::GpuContext;
 use locus::gpu::fast::attention::{RopeSpec, SplitChunks, split_rope_step};
 use locus::gpu::fast::matvec::{Combine, Epilogue, FastInputs, WIDE_FROM_ROWS, fast_matvec};
@@ -123,10 +124,9 @@ impl Case {
                     Epilogue::Store => v,
                     Epilogue::Add => f64::from(self.y[r]) + v,
                     Epilogue::SiluMul => v / (1.0 + (-v).exp()) * dot(r + outputs),
-                    Epilogue::GeluMul => {
-                        let a = 0.797_884_560_802_865_4 * (v + 0.044715 * v * v * v);
-                        0.5 * v * (1.0 + a.tanh()) * dot(r + outputs)
-                    }
+                    // ggml's GELU goes through its f16 table, and so
+                    // does the kernel's.
+                    Epilogue::GeluMul => f64::from(gelu_tanh(v as f32)) * dot(r + outputs),
                 }
             })
             .collect()

@@ -407,11 +407,23 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
-// tanh-approximated GELU; tanh of a clamped argument (|a| ≥ 15 is ±1 in
-// f32 anyway, and some drivers compute tanh from exp, which overflows).
+// tanh-approximated GELU at f16 precision, as ggml computes it: its CPU
+// backend reads gelu from a table of every f16 input (x rounded to f16,
+// the result stored as f16; 0 or x itself where |x| ≥ 10), and so do the
+// unfused plan's elementwise pass (kernels/elementwise.wgsl) and the
+// prefill. tanh of a clamped argument (|a| ≥ 15 is ±1 in f32 anyway, and
+// some drivers compute tanh from exp, which overflows).
 fn gelu(v: f32) -> f32 {
-    let a = 0.7978845608 * (v + 0.044715 * v * v * v);
-    return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
+    if v <= -10.0 {
+        return 0.0;
+    }
+    if v >= 10.0 {
+        return v;
+    }
+    let h = unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+    let a = 0.7978845608 * (h + 0.044715 * h * h * h);
+    let g = 0.5 * h * (1.0 + tanh(clamp(a, -15.0, 15.0)));
+    return unpack2x16float(pack2x16float(vec2<f32>(g, 0.0))).x;
 }
 
 // ---- COMBINE: attention's chunks, combined while x is staged.
