@@ -54,6 +54,11 @@ pub struct MergeSeq {
     total_len: Option<usize>,
     repr: ObjectRepr,
     depth: usize,
+    // Locus patch: the values that iterating this sequence visits, counting
+    // a nested `MergeSeq` once per place it appears.  `l + l` shares `l`, so
+    // this can double per concatenation even when the items do not (a list
+    // of empty lists).
+    leaves: usize,
 }
 
 impl fmt::Debug for MergeSeq {
@@ -87,10 +92,22 @@ impl MergeSeq {
 
         Self {
             total_len: values.iter().map(|v| v.len()).sum(),
+            leaves: values
+                .iter()
+                .map(Self::leaves_of)
+                .fold(0, usize::saturating_add),
             values: values.into_boxed_slice(),
             repr,
             depth,
         }
+    }
+
+    /// How many values iterating `value` visits if it is a lazy
+    /// concatenation, one otherwise (Locus patch).
+    pub(crate) fn leaves_of(value: &Value) -> usize {
+        value
+            .downcast_object_ref::<Self>()
+            .map_or(1, |seq| seq.leaves)
     }
 
     pub(crate) fn depth_for_values(values: &[Value]) -> usize {

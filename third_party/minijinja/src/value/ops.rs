@@ -885,12 +885,15 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
             let n = n.as_usize().unwrap_or(0) as u64;
             if let Some(len) = str_len(repeated) {
                 len.saturating_mul(n)
-            } else if repeated.is_tuple() {
+            } else if repeated.is_tuple() || is_seq(repeated) {
+                // Locus patch: a lazily repeated list is checked like a
+                // materialized one.  It costs nothing to make, but everything
+                // that later visits it pays per item, so its length must be
+                // one the fuel could pay for.
                 (repeated.len().unwrap_or(0) as u64)
                     .saturating_mul(n)
                     .saturating_mul(SLOT_COST)
             } else {
-                // repeating lists is lazy
                 0
             }
         }
@@ -901,10 +904,26 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
             _ if lhs.is_tuple() && rhs.is_tuple() => (lhs.len().unwrap_or(0) as u64)
                 .saturating_add(rhs.len().unwrap_or(0) as u64)
                 .saturating_mul(SLOT_COST),
+            // Locus patch: the same check for a lazy list concatenation.
+            // Unchecked, `l = l + l` doubles a list's length per instruction
+            // and 33 doublings materialize 2^33 items in one instruction.
+            // Iterating the result visits its items and the lists it joins.
+            _ if op == "add" && is_seq(lhs) && is_seq(rhs) => [lhs, rhs]
+                .iter()
+                .map(|v| {
+                    (v.len().unwrap_or(0) as u64).saturating_add(MergeSeq::leaves_of(v) as u64)
+                })
+                .fold(0u64, u64::saturating_add)
+                .saturating_mul(SLOT_COST),
             _ => 0,
         },
         _ => 0,
     }
+}
+
+/// Is the value a list or another sequence or iterable object (Locus patch)?
+fn is_seq(v: &Value) -> bool {
+    matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
 /// The cost of a slot in a list for the purpose of fuel and size estimates.
