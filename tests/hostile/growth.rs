@@ -8,7 +8,10 @@
 //! concatenated with itself cost no fuel: `l + l` is lazy, so 40 doublings
 //! take 40 instructions and then one instruction materializes (or one
 //! filter walks) 2^33 items; a list of empty lists doubled the same way
-//! holds nothing and still takes 2^40 steps to walk.
+//! holds nothing and still takes 2^40 steps to walk. Lists that hold the
+//! same list twice, nested forty deep, are as long to print or compare, and
+//! a namespace assigned into itself never ends a walk (the stack
+//! overflows: an abort natively, a trap under wasm32).
 
 use locus::chat::{ChatError, ChatTemplate};
 use locus::protocol::{ChatMessage, Role};
@@ -67,6 +70,48 @@ fn growing_templates() -> Vec<(&'static str, String)> {
             format!(
                 "{{% macro d(l, n) %}}{{% if n > 0 %}}{{{{ d(l + l, n - 1) }}}}{{% else %}}\
                  {{{{ l | length }}}}{{% endif %}}{{% endmacro %}}{{{{ d([1], 40) }}}}{TURNS}"
+            ),
+        ),
+        // Lists holding the same list twice: forty small lists whose walk
+        // visits 2^40 (printing, serializing, comparing two of them).
+        (
+            "nested, then tojson",
+            doubled("[1]", "[ns.v, ns.v]", "ns.v | tojson | length"),
+        ),
+        ("nested, printed", doubled("[1]", "[ns.v, ns.v]", "ns.v")),
+        (
+            "nested, pprint",
+            doubled("[1]", "[ns.v, ns.v]", "ns.v | pprint | length"),
+        ),
+        (
+            "nested, compared",
+            "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(40) %}\
+             {% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}\
+             {{ ns.a == ns.b }}"
+                .to_string()
+                + TURNS,
+        ),
+        (
+            "nested maps, then tojson",
+            doubled("{}", "{'a': ns.v, 'b': ns.v}", "ns.v | tojson | length"),
+        ),
+        // A namespace holding itself: walks that never end (unguarded, the
+        // stack overflows and the process aborts or the module traps).
+        (
+            "cycle, printed",
+            format!("{{% set ns = namespace() %}}{{% set ns.me = ns %}}{{{{ ns }}}}{TURNS}"),
+        ),
+        (
+            "cycle, then tojson",
+            format!(
+                "{{% set ns = namespace() %}}{{% set ns.me = [ns] %}}{{{{ ns | tojson }}}}{TURNS}"
+            ),
+        ),
+        (
+            "two cycles, compared",
+            format!(
+                "{{% set a = namespace() %}}{{% set b = namespace(x=a) %}}{{% set a.x = b %}}\
+                 {{{{ a == b }}}}{TURNS}"
             ),
         ),
         (

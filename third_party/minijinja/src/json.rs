@@ -9,6 +9,7 @@
 //! `speedups` feature `zmij` and `itoa` are used to format numbers, without
 //! it a fallback based on the standard library produces the same text.
 use crate::error::{Error, ErrorKind};
+use crate::value::walk_guard;
 use crate::value::{checked, ObjectRepr, Value, ValueRepr};
 
 /// The layout of the generated JSON.
@@ -48,6 +49,12 @@ struct JsonWriter {
 
 impl JsonWriter {
     fn write_value(&mut self, value: &Value) -> Result<(), Error> {
+        // Locus patch: a walk too deep or too long fails.
+        let _entered = match value.0 {
+            ValueRepr::Object(_) => Some(ok!(walk_guard::enter()
+                .ok_or_else(|| Error::new(ErrorKind::OutOfFuel, walk_guard::MESSAGE)))),
+            _ => None,
+        };
         match value.0 {
             ValueRepr::None | ValueRepr::Undefined(..) => self.out.push_str("null"),
             ValueRepr::Invalid(ref err) => return Err(err.internal_clone()),

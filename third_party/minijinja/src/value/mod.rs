@@ -262,6 +262,7 @@ pub(crate) mod merge_object;
 pub(crate) mod namespace_object;
 mod object;
 pub(crate) mod ops;
+pub(crate) mod walk_guard;
 
 mod serialize;
 mod tuple;
@@ -670,7 +671,13 @@ impl fmt::Debug for ValueRepr {
                 }
                 write!(f, "'")
             }
-            ValueRepr::Object(ref val) => val.render(f),
+            // Locus patch: a walk too deep or too long stops here (not
+            // with an error: `to_string` would panic); the engine then
+            // fails the instruction.
+            ValueRepr::Object(ref val) => match walk_guard::enter() {
+                Some(_entered) => val.render(f),
+                None => f.write_str("..."),
+            },
         }
     }
 }
@@ -686,7 +693,10 @@ impl Hash for Value {
             ValueRepr::Bytes(ref b) => b.hash(state),
             ValueRepr::Object(ref d) => {
                 self.is_tuple().hash(state);
-                d.hash(state);
+                // Locus patch: a walk too deep or too long stops here.
+                if let Some(_entered) = walk_guard::enter() {
+                    d.hash(state);
+                }
             }
             ValueRepr::U64(_)
             | ValueRepr::I64(_)
@@ -728,7 +738,12 @@ impl PartialEq for Value {
                         }
                         if a.is_same_object(b) {
                             return true;
-                        } else if a.is_same_object_type(b) {
+                        }
+                        // Locus patch: a walk too deep or too long gives up.
+                        let Some(_entered) = walk_guard::enter() else {
+                            return false;
+                        };
+                        if a.is_same_object_type(b) {
                             if let Some(rv) = a.custom_cmp(b) {
                                 return rv == Ordering::Equal;
                             }
@@ -933,7 +948,9 @@ impl Ord for Value {
                         rv => return rv,
                     }
 
-                    if a.is_same_object(b) {
+                    // Locus patch: a walk too deep or too long gives up.
+                    let entered = walk_guard::enter();
+                    if a.is_same_object(b) || entered.is_none() {
                         Ordering::Equal
                     } else {
                         // if there is a custom comparison, run it.
@@ -1007,7 +1024,11 @@ impl fmt::Display for Value {
             ValueRepr::SmallStr(ref val) => write!(f, "{}", val.as_str()),
             ValueRepr::Bytes(ref val) => write!(f, "{}", String::from_utf8_lossy(val)),
             ValueRepr::U128(val) => write!(f, "{}", { val.0 }),
-            ValueRepr::Object(ref x) => write!(f, "{x}"),
+            // Locus patch: as in `Debug`.
+            ValueRepr::Object(ref x) => match walk_guard::enter() {
+                Some(_entered) => write!(f, "{x}"),
+                None => f.write_str("..."),
+            },
         }
     }
 }

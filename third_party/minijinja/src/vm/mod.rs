@@ -153,6 +153,8 @@ impl<'env> Executor<'env> {
         out: &mut Output,
         auto_escape: AutoEscape,
     ) -> Result<(Option<Value>, State<'template, 'env>), Error> {
+        // Locus patch: no earlier walk counts against this render.
+        crate::value::walk_guard::take_tripped();
         let mut state = State::new(
             Context::new_with_frame(env, ok!(Frame::new_checked(root))),
             auto_escape,
@@ -414,6 +416,12 @@ impl<'env> Executor<'env> {
             macro_rules! bail {
                 ($err:expr) => {{
                     err = $err;
+                    // Locus patch: a write or walk that failed because a
+                    // value was too deep or too large to walk.
+                    #[cfg(feature = "fuel")]
+                    if crate::value::walk_guard::take_tripped() {
+                        err = Error::new(ErrorKind::OutOfFuel, crate::value::walk_guard::MESSAGE);
+                    }
                     process_err(&mut err, pc, state);
                     return Err(err);
                 }};
@@ -443,6 +451,13 @@ impl<'env> Executor<'env> {
             // by the previous instruction.
             #[cfg(feature = "fuel")]
             if let Some(ref tracker) = state.fuel_tracker {
+                // Locus patch: the previous instruction gave up a walk.
+                if crate::value::walk_guard::take_tripped() {
+                    bail!(Error::new(
+                        ErrorKind::OutOfFuel,
+                        crate::value::walk_guard::MESSAGE
+                    ));
+                }
                 ctx_ok!(tracker.track(instr));
                 let bytes = out.take_uncharged_bytes();
                 if bytes > 0 {
