@@ -877,12 +877,15 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
 
     match op {
         "mul" => {
-            let (repeated, n) = if lhs.as_usize().is_some() {
+            // Locus patch: the count is whichever side is a number, and a
+            // count beyond `usize` (10**12 on wasm32) is as large as it
+            // gets, not zero.
+            let (repeated, n) = if lhs.is_number() {
                 (rhs, lhs)
             } else {
                 (lhs, rhs)
             };
-            let n = n.as_usize().unwrap_or(0) as u64;
+            let n = i128::try_from(n.clone()).map_or(0, |n| u64::try_from(n.max(0)).unwrap_or(u64::MAX));
             if let Some(len) = str_len(repeated) {
                 len.saturating_mul(n)
             } else if repeated.is_tuple() || is_seq(repeated) {
