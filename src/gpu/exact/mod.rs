@@ -7,4 +7,3 @@
 
 pub mod ggml_matvec;
 pub mod ggml_quantize;
-pub mod quantize;
