@@ -885,7 +885,8 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
             } else {
                 (lhs, rhs)
             };
-            let n = i128::try_from(n.clone()).map_or(0, |n| u64::try_from(n.max(0)).unwrap_or(u64::MAX));
+            let n = i128::try_from(n.clone())
+                .map_or(0, |n| u64::try_from(n.max(0)).unwrap_or(u64::MAX));
             if let Some(len) = str_len(repeated) {
                 len.saturating_mul(n)
             } else if repeated.is_tuple() || is_seq(repeated) {
