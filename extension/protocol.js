@@ -26,7 +26,10 @@ export const CONVERSATION_KINDS = Object.freeze(['chat.send', 'chat.watch', 'cha
 
 /**
  * Kinds the runtime worker's device benchmark answers (`extension/runtime/device_bench.js`):
- * `device.bench` measures the installed models on WebGPU and on the CPU.
+ * `device.bench` measures the installed models on WebGPU and on the CPU,
+ * one at a time; each step is a `progress` event (the runtime's steps carry
+ * `step: {phase: 'warmup'|'prompt'|'answer', done, total}`), and an `abort`
+ * ends the run after the step that is running, with the code `aborted`.
  */
 export const DEVICE_KINDS = Object.freeze(['device.bench']);
 

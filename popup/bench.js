@@ -19,36 +19,59 @@ form.addEventListener('submit', (event) => {
   const data = new FormData(form);
   run({ promptTokens: Number(data.get('promptTokens')), answerTokens: Number(data.get('answerTokens')) });
 });
-// For tests: the last result.
-Object.assign(globalThis, { locusBench: { result: null } });
+/**
+ * For tests: the last result, and the current run's events (each with `at`,
+ * this page's Date.now() when it came).
+ */
+/** @type {{result: any, events: any[]}} */
+const state = { result: null, events: [] };
+Object.assign(globalThis, { locusBench: state });
 
 /** @param {{promptTokens:number, answerTokens:number}} plan */
 function run(plan) {
   const button = /** @type {HTMLButtonElement} */ ($('bench-run'));
+  const stop = /** @type {HTMLButtonElement} */ ($('bench-stop'));
   const status = $('bench-status');
   button.disabled = true;
+  stop.hidden = false;
+  stop.disabled = false;
   status.hidden = false;
   status.classList.remove('error');
+  status.dataset.state = 'running';
   status.textContent = t('benchRunning');
+  state.events = [];
   const started = Date.now();
-  client.request('device.bench', { ...plan, backends: BACKENDS }, (event) => {
+  const seconds = () => Math.round((Date.now() - started) / 1000);
+  /** @param {string} outcome @param {string} text */
+  const end = (outcome, text) => {
+    button.disabled = false;
+    stop.hidden = true;
+    status.dataset.state = outcome;
+    status.classList.toggle('error', outcome === 'error');
+    status.textContent = text;
+  };
+  const request = client.request('device.bench', { ...plan, backends: BACKENDS }, (event) => {
+    state.events.push({ ...event, at: Date.now() });
     if (event.event === 'progress') {
-      status.textContent = t('benchStep', event.message, Math.round((Date.now() - started) / 1000));
+      status.textContent = t('benchStep', event.message, seconds());
     } else if (event.event === 'done') {
-      button.disabled = false;
-      status.textContent = t('benchDone', Math.round((Date.now() - started) / 1000));
+      end('done', t('benchDone', seconds()));
       show(event.result);
     } else if (event.event === 'error') {
-      button.disabled = false;
-      status.classList.add('error');
-      status.textContent = event.message;
+      // Stop ends the request at once here; the runtime stops after its current step.
+      if (event.code === 'aborted') end('stopped', t('benchStopped', seconds()));
+      else end('error', event.message);
     }
   });
+  stop.onclick = () => {
+    stop.disabled = true;
+    request.abort();
+  };
 }
 
 /** @param {import('./bench_table.js').BenchResult} result */
 function show(result) {
-  /** @type {any} */ (globalThis).locusBench.result = result;
+  state.result = result;
   const device = $('bench-device');
   device.replaceChildren(
     item(t('benchAdapter', adapterLine(result.adapter))),

@@ -16,6 +16,14 @@
 const fixed = (value, digits) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—');
 
 /**
+ * Tokens/s with `digits` decimals, or two significant digits where those
+ * would round a measured rate to zero (a software GPU: 0.038 tokens/s).
+ * @param {number|undefined} value @param {number} digits
+ */
+const rate = (value, digits) =>
+  typeof value === 'number' && value > 0 && value < 0.5 * 10 ** -digits ? value.toPrecision(2) : fixed(value, digits);
+
+/**
  * One row's cells: backend, model, load s, prompt t/s, generation t/s, first token ms.
  * @param {BenchRow} row @returns {string[]}
  */
@@ -26,8 +34,8 @@ export function rowCells(row) {
     backend,
     row.model ?? '—',
     fixed((row.loadMs ?? NaN) / 1000, 1),
-    fixed(row.promptTokensPerSecond, 1),
-    fixed(row.answerTokensPerSecond, 2),
+    rate(row.promptTokensPerSecond, 1),
+    rate(row.answerTokensPerSecond, 2),
     fixed(row.firstTokenMs, 0),
   ];
 }

@@ -4,7 +4,7 @@
 //! tips across a rounding boundary.
 
 use locus::gpu::GpuContext;
-use locus::gpu::round::{bind_round_activations, rounding_flag};
+use locus::gpu::exact::quantize::{bind_round_activations, rounding_flag};
 use locus::gpu::pass::Rows;
 use locus::gpu::step::StepUniform;
 use locus::quant::{GgmlType, QuantizedRow};

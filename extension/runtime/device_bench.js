@@ -6,10 +6,16 @@
  * GPU (SwiftShader) is used only where it measured faster than the CPU.
  * The verdict lives in OPFS (`device/bench.json`): the runtime worker has
  * neither localStorage nor chrome.storage.
+ *
+ * The run is a series of steps (per backend: the start; per model: the load,
+ * then in the runtime the warm-up, each prompt chunk and each generated
+ * token), each reported as a progress event; a Stop (the request's `abort`)
+ * ends it after the step that is running.
  */
 
 import { Runtime, poolThreads, taskSeconds, useThreads } from '../../pkg/locus.js';
 import { readBackendPreference } from '../backend_preference.js';
+import { ERROR_CODES } from '../protocol.js';
 import * as store from './store.js';
 
 /** Small enough for SwiftShader, which decodes SmolLM2 at a fraction of a token a second. */
@@ -52,15 +58,26 @@ export async function runtimeOptions() {
   return { backend: await readBackendPreference(), bench: await readVerdict() };
 }
 
+/** A run ended by Stop: the request ends with the code `aborted`. */
+export class BenchStopped extends Error {
+  code = ERROR_CODES.ABORTED;
+  constructor() {
+    super('stopped');
+  }
+}
+
 /**
  * Runs the benchmark and answers `id` with its table.
  * `threads` (for measuring) splits the CPU's work over fewer of the pool's
  * threads during this run; the verdict is kept only from a run on all.
+ * Once `signal` is aborted the run ends after its current step with
+ * `BenchStopped` (no verdict kept).
  * @param {{promptTokens?:number, answerTokens?:number, models?:string[], backends?:string[], threads?:number}} payload
  * @param {string} id
  * @param {(event: object) => void} post
+ * @param {AbortSignal} [signal]
  */
-export async function benchDevice(payload, id, post) {
+export async function benchDevice(payload, id, post, signal = new AbortController().signal) {
   const plan = {
     promptTokens: clamp(payload?.promptTokens, DEFAULT_PLAN.promptTokens, MAX_PROMPT),
     answerTokens: clamp(payload?.answerTokens, DEFAULT_PLAN.answerTokens, MAX_ANSWER),
@@ -74,7 +91,7 @@ export async function benchDevice(payload, id, post) {
   const threads = Number.isInteger(payload?.threads) ? useThreads(/** @type {number} */ (payload.threads)) : allThreads;
   let measured;
   try {
-    measured = await measure(backends, models, plan, progress);
+    measured = await measure(backends, models, plan, progress, signal);
   } finally {
     useThreads(allThreads);
   }
@@ -95,8 +112,12 @@ export async function benchDevice(payload, id, post) {
  * @param {string[]} backends @param {import('./store.js').Manifest[]} models
  * @param {{promptTokens:number, answerTokens:number}} plan
  * @param {(message: string, extra?: object) => void} progress
+ * @param {AbortSignal} signal
  */
-async function measure(backends, models, plan, progress) {
+async function measure(backends, models, plan, progress, signal) {
+  const checkStop = () => {
+    if (signal.aborted) throw new BenchStopped();
+  };
   /** @type {any[]} */
   const rows = [];
   /** @type {any} */
@@ -104,10 +125,12 @@ async function measure(backends, models, plan, progress) {
   /** @type {string|null} */
   let adapterKey = null;
   for (const backend of backends) {
+    checkStop();
     progress(`Starting ${backend}`, { backend });
     const started = performance.now();
     const rt = await Runtime.create({ backend });
     try {
+      checkStop();
       const report = rt.report();
       if (backend === 'webgpu') {
         adapter = report;
@@ -119,19 +142,27 @@ async function measure(backends, models, plan, progress) {
       }
       const startMs = performance.now() - started;
       for (const model of models) {
+        checkStop();
         progress(`Loading ${model.name} on ${backend}`, { backend, model: model.id });
         const loading = performance.now();
         try {
           await store.withModelFile(model.id, (access) => rt.loadModel(model.id, access));
           const loadMs = performance.now() - loading;
+          checkStop();
           const measuring = `Measuring ${model.name} on ${backend}`;
           progress(measuring, { backend, model: model.id, loadMs });
-          const figures = await heartbeat(() => rt.bench(plan.promptTokens, plan.answerTokens), (seconds) =>
+          /** @param {{phase:string, done:number, total:number}} step @returns {boolean} whether to stop */
+          const onStep = (step) => {
+            progress(`${measuring}: ${STEP_NAMES[step.phase] ?? step.phase} ${step.done}/${step.total}`, { backend, model: model.id, step });
+            return signal.aborted;
+          };
+          const figures = await heartbeat(() => rt.bench(plan.promptTokens, plan.answerTokens, onStep), (seconds) =>
             progress(`${measuring} (${seconds} s)`, { backend, model: model.id }),
           );
           rows.push({ backend, model: model.name, modelId: model.id, startMs, loadMs, ...figures });
           progress(`Measured ${model.name} on ${backend}`, { backend, model: model.id, figures: rows.at(-1) });
         } catch (error) {
+          if (signal.aborted) throw new BenchStopped(); // the runtime's `aborted`, or a step that failed meanwhile
           rows.push({ backend, model: model.name, modelId: model.id, error: String(/** @type {any} */ (error)?.message ?? error) });
         } finally {
           rt.unloadModel();
@@ -143,6 +174,9 @@ async function measure(backends, models, plan, progress) {
   }
   return { rows, adapter, adapterKey };
 }
+
+/** How a runtime step's phase reads in the progress line. */
+const STEP_NAMES = /** @type {Record<string, string>} */ ({ warmup: 'warm-up', prompt: 'prompt tokens', answer: 'generated tokens' });
 
 /**
  * Runs `work`, calling `beat` with the seconds so far every HEARTBEAT_MS.

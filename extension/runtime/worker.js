@@ -36,6 +36,13 @@ const MODEL_KINDS = new Set(['summarize', 'translate', 'chat']);
 const LANGID_KINDS = new Set(['detect', 'translate']);
 /** @type {Promise<void>|null} */
 let languageModelLoading = null;
+/**
+ * Running device benchmarks by request id: an `abort` stops one after its current step.
+ * @type {Map<string, AbortController>}
+ */
+const benches = new Map();
+/** The last benchmark started: the next one waits for it (one at a time). */
+let benchQueue = Promise.resolve();
 
 self.onmessage = (/** @type {MessageEvent} */ { data }) => {
   // The offscreen document's liveness check: answered between any two calls.
@@ -66,6 +73,10 @@ async function handle(message) {
     crashForTest();
     return;
   }
+  if (message?.type === 'abort' && benches.has(id)) {
+    benches.get(id)?.abort(); // the benchmark answers `aborted` after its current step
+    return;
+  }
   if (message?.type === 'abort' && (downloads.detach(id) || conversation.unwatch(id))) {
     // The client left (e.g. the popup closed): the download or chat goes on
     // without it. The final event lets the offscreen document forget the id.
@@ -83,9 +94,7 @@ async function handle(message) {
       return;
     }
     if (message?.type === 'request' && DEVICE_KINDS.includes(message.kind)) {
-      // The benchmark loads models into runtimes of its own: free this one's.
-      rt.unloadModel();
-      post({ type: 'event', id, event: 'done', result: await benchDevice(message.payload, id, post) });
+      post({ type: 'event', id, event: 'done', result: await benchInTurn(rt, message.payload, id) });
       return;
     }
     if (message?.type === 'request' && MODEL_KINDS.has(message.kind)) {
@@ -104,6 +113,29 @@ async function handle(message) {
     await rt.handle(message, post);
   } catch (error) {
     post(errorEvent(id, codeOf(error), String(/** @type {any} */ (error)?.message ?? error)));
+  }
+}
+
+/**
+ * Runs a device benchmark once the one before it has ended (a stopped one
+ * ends within a step); an `abort` for `id`, even while it waits, stops it.
+ * @param {any} rt @param {any} payload @param {string} id
+ */
+async function benchInTurn(rt, payload, id) {
+  const controller = new AbortController();
+  benches.set(id, controller);
+  const previous = benchQueue;
+  /** @type {() => void} */
+  let finished = () => {};
+  benchQueue = new Promise((resolve) => (finished = resolve));
+  try {
+    await previous;
+    // The benchmark loads models into runtimes of its own: free this one's.
+    rt.unloadModel();
+    return await benchDevice(payload, id, post, controller.signal);
+  } finally {
+    benches.delete(id);
+    finished();
   }
 }
 

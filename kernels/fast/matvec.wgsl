@@ -6,16 +6,15 @@
 // in: y = epilogue(W · norm(x)).
 //
 // W is a tensor stored as in the GGUF file (raw blocks in an array<u32>,
-// decoded here in registers and dotted with f32 activations rounded as
-// llama.cpp rounds them for this weight type, see `round_staged`). Several matrices of one type and width may sit back to
+// decoded here in registers and dotted with f32 activations; no rounding of
+// the activations). Several matrices of one type and width may sit back to
 // back in `weights` (Q, K and V; gate and up): they are one matrix of more
 // rows to this kernel.
 //
-//   NORM      x is RMS-normalised on the fly: every workgroup first sums
-//             the squares of x itself (cols ≤ a few thousand: cheaper than
-//             a pass of its own), then stages (x · scale) · norm weights,
-//             as kernels/rmsnorm.wgsl writes them, so the rounding below
-//             sees the normalised row llama.cpp rounds.
+//   NORM      x is RMS-normalised on the fly: every workgroup sums the
+//             squares of x itself (cols ≤ a few thousand: cheaper than a
+//             pass of its own), multiplies x by the norm weights, and scales
+//             the dot product by 1 / sqrt(mean(x²) + eps).
 //   BIAS      adds bias[bias_offset + row] (Qwen2's QKV biases).
 //   COMBINE   x is split attention's `partials` (kernels/fast/
 //             split_attention.wgsl: a header whose word 0 counts the
@@ -138,7 +137,6 @@ fn after_half(lo: u32, hi: u32, odd: bool) -> u32 {
 
 #if F32
 const UNIT: u32 = 8u;
-const ACT: u32 = ACT_F32;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -151,7 +149,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if F16
 const UNIT: u32 = 8u;
-const ACT: u32 = ACT_F16;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -164,7 +161,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if BF16
 const UNIT: u32 = 8u;
-const ACT: u32 = ACT_BF16;
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let first = u * UNIT;
     var s = 0.0;
@@ -177,7 +173,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_0
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_0;
 // 18 bytes: d: f16, qs: [u8; 16]. w = (q - 8) * d. Read as aligned words,
 // see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -200,7 +195,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_1
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_0;
 // 20 bytes: d: f16, m: f16, qs: [u8; 16]. w = q * d + m.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 20u;
@@ -221,7 +215,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_0
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_0;
 // 22 bytes: d: f16, qh: u32, qs: [u8; 16]. w = (q - 16) * d. Read as
 // aligned words, see `after_half`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -248,7 +241,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_1
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_0;
 // 24 bytes: d: f16, m: f16, qh: u32, qs: [u8; 16]. w = q * d + m.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
     let b = row + u * 24u;
@@ -274,7 +266,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q8_0
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_0;
 // 34 bytes: d: f16, qs: [i8; 32]. w = q * d. Read as aligned words, see
 // `block_words`.
 fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
@@ -299,7 +290,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q4_K
 const UNIT: u32 = 64u;
-const ACT: u32 = ACT_Q8_K;
 // 144 bytes: d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128].
 // w = d * scale * q - dmin * min. A unit is sub-blocks 2p and 2p + 1
 // (values 64p..64p + 64): the low and the high nibbles of the same 32
@@ -330,7 +320,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q5_K
 const UNIT: u32 = 64u;
-const ACT: u32 = ACT_Q8_K;
 // 176 bytes: d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32],
 // qs: [u8; 128]. Value 32j + l takes bit j of qh[l] as its fifth bit. A
 // unit is sub-blocks 2p and 2p + 1, as for Q4_K.
@@ -365,7 +354,6 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 
 #if Q6_K
 const UNIT: u32 = 32u;
-const ACT: u32 = ACT_Q8_K;
 // 210 bytes: ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16.
 // Two halves of 128 values; in half h, value 32k + l (k in 0..4) has low
 // bits in nibble k / 2 of ql[64h + 32(k % 2) + l], high bits in bits
@@ -413,115 +401,17 @@ fn unit_dot(row: u32, u: u32, lu: u32) -> f32 {
 }
 #endif
 
-// ---- Activation rounding. llama.cpp's CPU backend rounds a linear
-// layer's input to the format its dot product with the weight type takes
-// (ggml's vec_dot_type) and its GPU backends' integer paths (MMQ/MMVQ)
-// round it alike; `fast` does the same to the staged chunk of x, in place,
-// so its logits follow llama.cpp's rather than an f32 reference's (the
-// rounding moves a small model's logits by up to ~1). As
-// kernels/round.wgsl, which rounds in a pass of its own:
-//   ACT_Q8_0  blocks of 32 (legacy types; Q8_1's values are the same):
-//             d = f16(amax / 127), x = round(x * 127 / amax) * d
-//   ACT_Q8_K  blocks of 256 (K-quants): top = the value of largest
-//             magnitude (the first such), x = min(127, round(x * -127 /
-//             top)) / (-127 / top)
-//   ACT_F16 / ACT_BF16  each value rounded to that float (at staging)
-const ACT_F32: u32 = 0u;
-const ACT_F16: u32 = 1u;
-const ACT_BF16: u32 = 2u;
-const ACT_Q8_0: u32 = 3u;
-const ACT_Q8_K: u32 = 4u;
-
-// (largest magnitude, the first value of that magnitude) of each thread's
-// share of its block.
-var<workgroup> block_top: array<vec2<f32>, WG>;
-
-// Value i of the staged chunk, by reference.
-fn staged(i: u32) -> f32 {
-    return xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u];
-}
-
-fn set_staged(i: u32, v: f32) {
-    xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u] = v;
-}
-
-// One value as staged, rounded where the format is per value.
-fn round_value(v: f32) -> f32 {
-    if (ACT == ACT_F16) {
-        return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-    }
-    if (ACT == ACT_BF16) {
-        // Nearest even on the top 16 bits (NaN is not expected here).
-        let bits = bitcast<u32>(v);
-        return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
-    }
-    return v;
-}
-
-// Rounds the staged chunk's blocks (ACT_Q8_0, ACT_Q8_K) in place: the
-// threads of a block are neighbours, each takes `per` consecutive values.
-// Contains a barrier; uniform control flow (ACT is a constant).
-fn round_staged(lid: u32) {
-    let block = select(32u, 256u, ACT == ACT_Q8_K);
-    let threads = WG / (TPR * UNIT / block);
-    let per = block / threads;
-    let first = lid * per;
-    var top = vec2<f32>(0.0);
-    for (var j = 0u; j < per; j++) {
-        let v = staged(first + j);
-        if (abs(v) > top.x) {
-            top = vec2<f32>(abs(v), v);
-        }
-    }
-    block_top[lid] = top;
-    workgroupBarrier();
-    let mine = (lid / threads) * threads;
-    top = vec2<f32>(0.0);
-    for (var i = 0u; i < threads; i++) {
-        let t = block_top[mine + i];
-        if (t.x > top.x) {
-            top = t;
-        }
-    }
-    if (ACT == ACT_Q8_0) {
-        let d = unpack2x16float(pack2x16float(vec2<f32>(top.x / 127.0, 0.0))).x;
-        let id = select(0.0, 127.0 / top.x, top.x != 0.0);
-        for (var j = 0u; j < per; j++) {
-            set_staged(first + j, round(staged(first + j) * id) * d);
-        }
-    } else {
-        let iscale = select(0.0, -127.0 / top.y, top.x != 0.0);
-        let d = select(0.0, 1.0 / iscale, top.x != 0.0);
-        for (var j = 0u; j < per; j++) {
-            set_staged(first + j, min(127.0, round(iscale * staged(first + j))) * d);
-        }
-    }
-}
-
 // ---- Epilogues.
 
 fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
-// tanh-approximated GELU at f16 precision, as the reference computes it:
-// ggml's CPU backend reads gelu from a table of every f16 input (x rounded
-// to f16, the result stored as f16; 0 or x itself where |x| ≥ 10), and
-// the f32 formula alone drifts from it by an f16 rounding on every FFN
-// activation, enough to move Gemma 3's top-1 at margins near 0.1. tanh of
-// a clamped argument (|a| ≥ 15 is ±1 in f32 anyway, and some drivers
-// compute tanh from exp, which overflows).
+// tanh-approximated GELU; tanh of a clamped argument (|a| ≥ 15 is ±1 in
+// f32 anyway, and some drivers compute tanh from exp, which overflows).
 fn gelu(v: f32) -> f32 {
-    if v <= -10.0 {
-        return 0.0;
-    }
-    if v >= 10.0 {
-        return v;
-    }
-    let h = unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-    let a = 0.7978845608 * (h + 0.044715 * h * h * h);
-    let g = 0.5 * h * (1.0 + tanh(clamp(a, -15.0, 15.0)));
-    return unpack2x16float(pack2x16float(vec2<f32>(g, 0.0))).x;
+    let a = 0.7978845608 * (v + 0.044715 * v * v * v);
+    return 0.5 * v * (1.0 + tanh(clamp(a, -15.0, 15.0)));
 }
 
 // ---- COMBINE: attention's chunks, combined while x is staged.
@@ -620,59 +510,14 @@ fn combined(col: u32) -> f32 {
 
 // ---- The kernel.
 
-// Per (subgroup or thread, row): the row's partial dots (gate, up).
+// Per (subgroup or thread, row): the row's partial dots (gate, up) and the
+// partial sum of the squares of x (NORM).
 #if SUBGROUPS
 // One slot per (subgroup, row); enough for subgroups as small as 4, the
 // least wgpu reports (MINIMUM_SUBGROUP_MIN_SIZE) and WebGPU allows.
-var<workgroup> partial: array<vec2<f32>, WG / 4u * ROWS * RPG>;
+var<workgroup> partial: array<vec3<f32>, WG / 4u * ROWS * RPG>;
 #else
-var<workgroup> partial: array<vec2<f32>, WG>;
-#endif
-
-// Value `col` of the layer's input.
-fn input(col: u32) -> f32 {
-#if COMBINE
-    return combined(col);
-#else
-    return x[params.x_offset + col];
-#endif
-}
-
-#if NORM
-var<workgroup> square_sums: array<f32, WG>;
-
-// RMSNorm's scale of x, 1 / sqrt(mean(x²) + eps), summed by the whole
-// workgroup (every thread gets it). Uniform control flow; sg_size 0: no
-// subgroups.
-fn rms_scale(lid: u32, sg_size: u32, sg_lane: u32) -> f32 {
-    var sum = 0.0;
-    for (var col = lid; col < params.cols; col += WG) {
-        let v = input(col);
-        sum += v * v;
-    }
-#if SUBGROUPS
-    sum = subgroupAdd(sum);
-    if (sg_lane == 0u) {
-        square_sums[lid / sg_size] = sum;
-    }
-    workgroupBarrier();
-    var total = 0.0;
-    for (var s = 0u; s < (WG + sg_size - 1u) / sg_size; s++) {
-        total += square_sums[s];
-    }
-#else
-    square_sums[lid] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            square_sums[lid] += square_sums[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = square_sums[0];
-#endif
-    return 1.0 / sqrt(total / f32(params.cols) + params.eps);
-}
+var<workgroup> partial: array<vec3<f32>, WG>;
 #endif
 
 @compute @workgroup_size(WG)
@@ -699,13 +544,10 @@ fn main(
 
     // Per row of the group: (gate or only row, up row).
     var acc: array<vec2<f32>, RPG>;
-#if NORM
-#if SUBGROUPS
-    let norm_scale = rms_scale(lid, sg_size, sg_lane);
-#else
-    let norm_scale = rms_scale(lid, 0u, 0u);
-#endif
-#endif
+    // NORM: the dots use x · norm weights; the norm's scale is a factor of
+    // the whole dot, so the squares of x are summed while staging and the
+    // scale applied at the end (no reduction pass before the dots).
+    var squares = 0.0;
     let units = (params.cols + UNIT - 1u) / UNIT;
     for (var u0 = 0u; u0 < units; u0 += TPR) {
         // Stage values u0 * UNIT.. of x: thread lid takes values lid,
@@ -714,18 +556,19 @@ fn main(
             let col = u0 * UNIT + i;
             var v = 0.0;
             if (col < params.cols) {
-                v = input(col);
+#if COMBINE
+                v = combined(col);
+#else
+                v = x[params.x_offset + col];
+#endif
 #if NORM
-                v = (v * norm_scale) * norm_w[col];
+                squares += v * v;
+                v *= norm_w[col];
 #endif
             }
-            set_staged(i, round_value(v));
+            xs[(i / UNIT) * UNIT_VECS + (i % UNIT) / 4u][i % 4u] = v;
         }
         workgroupBarrier();
-        if (ACT == ACT_Q8_0 || ACT == ACT_Q8_K) {
-            round_staged(lid);
-            workgroupBarrier();
-        }
         let u = u0 + t;
         for (var k = 0u; k < RPG; k++) {
             let row = first_row + r + k * ROWS;
@@ -743,16 +586,17 @@ fn main(
         workgroupBarrier();
     }
 
-    // Per row of the group: (dot, up dot).
-    var total: array<vec2<f32>, RPG>;
+    // Per row of the group: (dot, up dot, sum of the squares of x).
+    var total: array<vec3<f32>, RPG>;
 #if SUBGROUPS
     // A subgroup may hold part of a row group (size 8) or several (size
-    // 64), so each group's share is added separately. Subgroups tile a 1-D
-    // workgroup in index order.
+    // 64), so each group's share is added separately; every slot also
+    // carries its subgroup's squares. Subgroups tile a 1-D workgroup in
+    // index order.
     let sg = lid / sg_size;
     for (var k = 0u; k < RPG; k++) {
         for (var i = 0u; i < ROWS; i++) {
-            let part = subgroupAdd(select(vec2<f32>(0.0), acc[k], r == i));
+            let part = subgroupAdd(vec3<f32>(select(vec2<f32>(0.0), acc[k], r == i), squares));
             if (sg_lane == 0u) {
                 partial[(sg * ROWS + i) * RPG + k] = part;
             }
@@ -766,7 +610,7 @@ fn main(
     }
 #else
     for (var k = 0u; k < RPG; k++) {
-        partial[lid] = acc[k];
+        partial[lid] = vec3<f32>(acc[k], squares);
         workgroupBarrier();
         for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
             if (t < stride) {
@@ -774,7 +618,10 @@ fn main(
             }
             workgroupBarrier();
         }
-        total[k] = partial[r * TPR];
+        total[k] = vec3<f32>(partial[r * TPR].xy, 0.0);
+        for (var i = 0u; i < ROWS; i++) {
+            total[k].z += partial[i * TPR].z;
+        }
         workgroupBarrier();
     }
 #endif
@@ -784,7 +631,11 @@ fn main(
         if (t != 0u || row >= params.rows) {
             continue;
         }
-        let dot = total[k];
+        var scale = 1.0;
+#if NORM
+        scale = inverseSqrt(total[k].z / f32(params.cols) + params.eps);
+#endif
+        let dot = total[k].xy * scale;
         var value = dot.x;
 #if BIAS
         value += bias[params.bias_offset + row];

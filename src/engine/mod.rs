@@ -9,7 +9,9 @@ mod sampler;
 mod stop;
 
 pub use backend_choice::{AdapterFacts, Choice, DeviceBench, Preference, choose, task_seconds};
-pub use bench::{BenchFigures, BenchPlan, bench_tokens, run_bench};
+pub use bench::{
+    BenchError, BenchFigures, BenchPhase, BenchPlan, BenchStep, bench_tokens, run_bench,
+};
 #[cfg(test)]
 pub(crate) use decode::run_ready;
 pub use decode::{CPU_PREFILL_CHUNK, CpuSession, Decode, GPU_PREFILL_CHUNK};

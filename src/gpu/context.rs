@@ -106,7 +106,10 @@ impl GpuContext {
     }
 
     async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
-        let mut wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        let mut wanted = wgpu::Features::SUBGROUP;
+        if !env_flag("LOCUS_NO_SHADER_F16") {
+            wanted |= wgpu::Features::SHADER_F16;
+        }
         if cfg!(not(target_arch = "wasm32")) {
             // For `locus bench --profile`.
             wanted |= wgpu::Features::TIMESTAMP_QUERY;
@@ -309,15 +312,23 @@ fn trusted_checks() -> wgpu::ShaderRuntimeChecks {
     checks
 }
 
+/// Whether the switch `name` is set (and not "0"): `LOCUS_NO_SHADER_F16=1`
+/// keeps f16 off and `LOCUS_NO_COOPERATIVE_MATRIX=1` cooperative matrices,
+/// so a benchmark or a fidelity run can compare the paths on one device.
+/// Native only.
+fn env_flag(name: &str) -> bool {
+    cfg!(not(target_arch = "wasm32")) && std::env::var_os(name).is_some_and(|v| v != "0")
+}
+
 /// Whether the fast mat-mul's cooperative-matrix tiles can run on
 /// `adapter`: 16×16×16 f16 × f16 → f32 products at subgroup scope with
 /// subgroups of exactly 32 (the kernel gives each 32 threads a block).
-/// `LOCUS_NO_COOPERATIVE_MATRIX=1` turns them off, so a benchmark can
-/// compare both paths on one device.
+/// `LOCUS_NO_COOPERATIVE_MATRIX=1` turns them off (see `env_flag`).
 fn cooperative_f16(adapter: &wgpu::Adapter) -> bool {
     use wgpu::CooperativeScalarType::{F16, F32};
     if cfg!(target_arch = "wasm32")
-        || std::env::var_os("LOCUS_NO_COOPERATIVE_MATRIX").is_some_and(|v| v != "0")
+        || env_flag("LOCUS_NO_COOPERATIVE_MATRIX")
+        || env_flag("LOCUS_NO_SHADER_F16")
         || !adapter
             .features()
             .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)

@@ -105,7 +105,7 @@ impl Kernel {
             Kernel::RmsNorm => include_str!("../../kernels/rmsnorm.wgsl"),
             Kernel::MatVec => include_str!("../../kernels/matvec.wgsl"),
             Kernel::MatMul => include_str!("../../kernels/matmul.wgsl"),
-            Kernel::Quantize => include_str!("../../kernels/round.wgsl"),
+            Kernel::Quantize => include_str!("../../kernels/exact/quantize.wgsl"),
             Kernel::KvStore => include_str!("../../kernels/kv_store.wgsl"),
             Kernel::Attention => include_str!("../../kernels/attention.wgsl"),
             Kernel::Rope => include_str!("../../kernels/rope.wgsl"),

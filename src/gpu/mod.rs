@@ -20,7 +20,6 @@ pub mod probe;
 mod readback;
 pub mod rmsnorm;
 pub mod rope;
-pub mod round;
 pub mod step;
 pub mod tuning;
 

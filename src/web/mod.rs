@@ -1,6 +1,8 @@
 //! The `wasm-bindgen` surface used by the extension's offscreen document.
 //! Errors never cross as panics: every request answers with events.
 
+use std::ops::ControlFlow;
+
 use js_sys::{Function, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -11,7 +13,7 @@ mod sync_file;
 mod threads;
 mod tuning;
 
-use crate::engine::{AdapterFacts, BenchPlan, Choice, DeviceBench, Preference, choose};
+use crate::engine::{AdapterFacts, BenchPlan, BenchStep, Choice, DeviceBench, Preference, choose};
 use crate::gpu::GpuContext;
 use crate::protocol::{self, Event};
 use crate::report::AdapterReport;
@@ -133,17 +135,34 @@ impl WebRuntime {
 
     /// Measures the loaded model: a `prompt_tokens` prompt (time to first
     /// token, prompt tokens/s), then `answer_tokens` generated one at a
-    /// time (tokens/s). Throws a coded error without a model.
+    /// time (tokens/s). After each step `on_step` gets `{phase, done,
+    /// total}` (`phase`: `warmup`, `prompt` or `answer`); a truthy return
+    /// stops the run there, which then throws with the code `aborted`.
+    /// Throws a coded error without a model.
     pub async fn bench(
         &self,
         prompt_tokens: usize,
         answer_tokens: usize,
+        on_step: Option<Function>,
     ) -> Result<JsValue, JsValue> {
         let plan = BenchPlan {
             prompt_tokens,
             answer_tokens,
         };
-        match self.inner.bench(plan).await {
+        let on_step = |step: BenchStep| {
+            let Some(listener) = &on_step else {
+                return ControlFlow::Continue(());
+            };
+            let stop = to_js(&step)
+                .ok()
+                .and_then(|value| listener.call1(&JsValue::NULL, &value).ok());
+            if stop.is_some_and(|answer| answer.is_truthy()) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        match self.inner.bench(plan, &on_step).await {
             Ok(figures) => to_js(&figures).map_err(JsValue::from),
             Err(error) => Err(coded_error(&error)),
         }

@@ -26,6 +26,12 @@ test('a row reads backend, model, load s, prompt and generation tokens/s, first 
   assert.deepEqual(rowCells({ backend: 'webgpu', model: null, error: 'no adapter' }), ['WebGPU', '—', 'no adapter', '', '', '']);
 });
 
+test('a rate too small for its decimals keeps two significant digits, not a zero', () => {
+  const slow = { backend: 'webgpu', model: 'SmolLM2', loadMs: 500, firstTokenMs: 51_957, promptTokensPerSecond: 0.0385, answerTokensPerSecond: 0.00312 };
+  assert.deepEqual(rowCells(slow), ['WebGPU', 'SmolLM2', '0.5', '0.038', '0.0031', '51957']);
+  assert.equal(rowCells({ ...slow, promptTokensPerSecond: 0 })[3], '0.0');
+});
+
 test('the adapter and its features in a line each', () => {
   assert.equal(adapterLine(SWIFTSHADER), 'google · swiftshader (software / fallback adapter)');
   assert.equal(adapterLine({ backend: 'cpu', adapter: null, fallbackReason: 'navigator.gpu is missing' }), 'none (navigator.gpu is missing)');

@@ -21,7 +21,7 @@ pub struct Activations {
     pub proj_normed: wgpu::Buffer,
     pub gate: wgpu::Buffer,
     pub up: wgpu::Buffer,
-    /// A linear layer's input rounded as llama.cpp rounds it (`gpu::round`).
+    /// A linear layer's input rounded as llama.cpp rounds it (`gpu::exact::quantize`).
     pub rounded: wgpu::Buffer,
     /// The last token's hidden state, and after the output norm.
     pub last: wgpu::Buffer,

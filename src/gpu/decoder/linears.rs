@@ -2,14 +2,13 @@
 //! numerics through the ggml-exact kernels (activations quantised as
 //! llama.cpp quantises them) where the weight type has them, the f32
 //! mat-vec/mat-mul on activations rounded the same way otherwise; in `fast`
-//! numerics through `gpu::fast` (activations rounded the same way, weights
-//! dotted in the fast kernels' order).
+//! numerics through `gpu::fast`.
 
 use super::plan::{Bindings, Passes, rows};
 use crate::gpu::exact::ggml_matvec::bind_ggml_linear;
 use crate::gpu::exact::ggml_quantize::{bind_quantize, is_exact};
-use crate::gpu::round::{bind_round_activations, rounding_flag};
-use crate::gpu::fast::linears::{LinearInput, bind_linears};
+use crate::gpu::exact::quantize::{bind_round_activations, rounding_flag};
+use crate::gpu::fast::linears::bind_linears;
 use crate::gpu::matvec::GpuMatrix;
 use crate::gpu::{GpuError, Numerics};
 use crate::quant::vec_dot_type;
@@ -29,14 +28,9 @@ impl Bindings<'_> {
         match self.numerics {
             Numerics::Exact => self.exact_linears(passes, x, cols, outputs, max_tokens, step),
             Numerics::Fast => {
-                let input = LinearInput {
-                    x,
-                    cols,
-                    rounded: &self.acts.rounded,
-                };
                 passes.extend(bind_linears(
                     self.ctx,
-                    &input,
+                    x,
                     outputs,
                     max_tokens,
                     step,

@@ -7,3 +7,4 @@
 
 pub mod ggml_matvec;
 pub mod ggml_quantize;
+pub mod quantize;

@@ -1,10 +1,9 @@
 //! The linear layers of a `fast` step: `y = W·x` with the weights decoded
-//! in the kernel and dotted with the activations rounded as llama.cpp
-//! rounds them for the weight type (`gpu::round`, one pass per format; the
-//! fast decode plan's fused mat-vecs round as they stage x instead).
-//! Batches (prefill) take the fast tiled mat-mul (`gpu::fast::matmul`) in
-//! the variant [`MatMulChoices`] names for the weight's shape, one token
-//! the f32 mat-vec.
+//! in the kernel and dotted with the f32 activations as they are (no
+//! rounding of the activations to llama.cpp's formats). Batches (prefill)
+//! take the fast tiled mat-mul (`gpu::fast::matmul`) in the variant
+//! [`MatMulChoices`] names for the weight's shape, one token the f32
+//! mat-vec (the fast decode plan has its own fused mat-vecs).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +11,6 @@ use super::matmul::{FastMatMulIo, FastMatMulKernel, bind_fast_matmul};
 use crate::gpu::decoder::plan::rows;
 use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::KernelPass;
-use crate::gpu::round::{bind_round_activations, rounding_flag};
 use crate::gpu::{GpuContext, GpuError};
 
 /// A weight matrix's shape as the tuning table keys it: type, rows ×
@@ -50,53 +48,21 @@ impl MatMulChoices {
     }
 }
 
-/// The activations of a step's linear layers: `x` (`cols` values per
-/// token) and a scratch as large for its rounded copies.
-pub struct LinearInput<'a> {
-    pub x: &'a wgpu::Buffer,
-    pub cols: usize,
-    pub rounded: &'a wgpu::Buffer,
-}
-
-/// `y = W·x` for each (W, y) of `outputs`, all reading `input.x`, for the
-/// tokens `step` says (at most `max_tokens`), each mat-mul in the variant
-/// `choices` gives its shape. `x` is rounded once per activation format
-/// the weights take, and the matrices of that format read the copy.
+/// `y = W·x` for each (W, y) of `outputs`, all reading `x`, for the tokens
+/// `step` says (at most `max_tokens`), each mat-mul in the variant
+/// `choices` gives its shape.
 pub fn bind_linears(
     ctx: &GpuContext,
-    input: &LinearInput<'_>,
+    x: &wgpu::Buffer,
     outputs: &[(&GpuMatrix, &wgpu::Buffer)],
     max_tokens: u32,
     step: &wgpu::Buffer,
     choices: &MatMulChoices,
 ) -> Result<Vec<KernelPass>, GpuError> {
-    let mut pending = outputs
+    outputs
         .iter()
-        .map(|&(matrix, y)| Ok((rounding_flag(matrix.ty)?, matrix, y)))
-        .collect::<Result<Vec<_>, GpuError>>()?;
-    let mut passes = Vec::new();
-    while let Some(&(flag, ..)) = pending.first() {
-        let x = match flag {
-            Some(flag) => {
-                passes.push(bind_round_activations(
-                    ctx,
-                    flag,
-                    rows(input.x, input.cols),
-                    rows(input.rounded, input.cols),
-                    input.cols,
-                    step,
-                    max_tokens,
-                )?);
-                input.rounded
-            }
-            None => input.x,
-        };
-        for &(_, matrix, y) in pending.iter().filter(|p| p.0 == flag) {
-            passes.push(bind_linear(ctx, matrix, x, y, max_tokens, step, choices)?);
-        }
-        pending.retain(|p| p.0 != flag);
-    }
-    Ok(passes)
+        .map(|&(matrix, y)| bind_linear(ctx, matrix, x, y, max_tokens, step, choices))
+        .collect()
 }
 
 fn bind_linear(

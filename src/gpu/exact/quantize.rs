@@ -1,5 +1,5 @@
 //! Activations rounded as llama.cpp's CPU backend rounds them before each
-//! quantised dot product (`kernels/round.wgsl`), in both numerics, so the GPU's outputs
+//! quantised dot product (`kernels/exact/quantize.wgsl`), so the GPU's outputs
 //! track llama.cpp's: the 8-bit rounding of activations is what separates
 //! llama.cpp's logits from an f32 reference's (by up to ~1 on these models).
 
