@@ -189,3 +189,42 @@ fn spm_byte_fallback_tokens_are_not_merged() {
     assert_eq!(ids, [0, 0], "llama.cpp's ids");
     assert_eq!(tokenizer.decode(&ids, false), "\0\0");
 }
+
+/// tokenizer_from_gguf's second finding (tests/fixtures/fuzz/tokenizer_from_gguf/
+/// spm-space-without-its-token.arbitrary), a wrong expectation of the fuzz
+/// target, not of the tokenizer: in a SentencePiece-style vocabulary with
+/// the 256 byte tokens and no "▁" token, a space (escaped to "▁") falls
+/// back to the three bytes of "▁", which decode to "▁", not to a space.
+/// llama.cpp does the same: `resegment` outputs the bytes of the escaped
+/// symbol, and `token_to_piece` copies a byte token's byte without
+/// unescaping it. With a "▁" token the space survives the round trip.
+#[test]
+fn spm_spaces_without_a_space_token_decode_as_llama_cpp_does() {
+    let spm = |extra: &[&str]| {
+        let mut tokens: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        let mut types = vec![6; 256];
+        for token in extra {
+            tokens.push(token.to_string());
+            types.push(1);
+        }
+        let metadata = tokenizer_metadata(&[
+            ("tokenizer.ggml.model", Meta::Str("llama".into())),
+            ("tokenizer.ggml.tokens", Meta::Strs(tokens)),
+            ("tokenizer.ggml.token_type", Meta::I32s(types)),
+            ("tokenizer.ggml.add_space_prefix", Meta::Bool(false)),
+        ]);
+        locus::tokenizer::Tokenizer::from_gguf(&metadata).unwrap()
+    };
+    let bytes_only = spm(&[")"]);
+    let ids = bytes_only.encode(" ) ", false, false).unwrap();
+    assert_eq!(
+        ids,
+        [0xE2, 0x96, 0x81, 256, 0xE2, 0x96, 0x81],
+        "llama.cpp's ids"
+    );
+    assert_eq!(bytes_only.decode(&ids, false), "\u{2581})\u{2581}");
+    let with_space = spm(&[")", "\u{2581}"]);
+    let ids = with_space.encode(" ) ", false, false).unwrap();
+    assert_eq!(ids, [257, 256, 257]);
+    assert_eq!(with_space.decode(&ids, false), " ) ");
+}

@@ -6,8 +6,8 @@ use tokenizers::decoders::DecoderWrapper;
 use tokenizers::decoders::byte_level::ByteLevel;
 use tokenizers::models::bpe::{BPE, Vocab as TokenIds};
 
-use super::TokenizerError;
 use super::pretokenize::PreSpec;
+use super::{HfTokenizer, TokenizerError};
 use crate::gguf::Metadata;
 
 /// Reads `tokenizer.ggml.merges`: one "left right" string per merge, in rank order.
@@ -47,13 +47,13 @@ pub(crate) fn build(
     ids: TokenIds,
     spec: &PreSpec,
     merges: Vec<(String, String)>,
-) -> Result<tokenizers::Tokenizer, TokenizerError> {
+) -> Result<HfTokenizer, TokenizerError> {
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
         .ignore_merges(spec.ignore_merges)
         .build()
         .map_err(|e| TokenizerError::BadVocab(format!("merges: {e}")))?;
-    let mut hf = tokenizers::Tokenizer::new(model);
+    let mut hf = HfTokenizer::new(model.into());
     hf.with_pre_tokenizer(Some(spec.pre_tokenizer()?));
     hf.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
     Ok(hf)

@@ -20,7 +20,11 @@ mod vocab;
 
 use std::sync::{Mutex, PoisonError};
 
-use tokenizers::AddedToken;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::models::ModelWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{AddedToken, TokenizerImpl};
 
 use crate::gguf::{GgufError, Metadata};
 use prompt::{ControlMatcher, Run};
@@ -54,10 +58,20 @@ pub enum TokenizerError {
     Encode(String),
 }
 
+/// `tokenizers::Tokenizer` with its pre-tokenizer shared between tokenizers
+/// (see `pretokenize`).
+pub(crate) type HfTokenizer = TokenizerImpl<
+    ModelWrapper,
+    NormalizerWrapper,
+    pretokenize::SharedPre,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
+
 pub struct Tokenizer {
     vocab: Vocab,
     /// Locked per call to switch whether control tokens are split out.
-    hf: Mutex<tokenizers::Tokenizer>,
+    hf: Mutex<HfTokenizer>,
     /// Control tokens, for splitting them out of a template's markup only.
     control: ControlMatcher,
 }
@@ -201,7 +215,7 @@ impl Tokenizer {
 
 /// Control (and unknown) tokens become special added tokens, split out only
 /// when special tokens are parsed; user-defined tokens are always split out.
-fn add_special_tokens(hf: &mut tokenizers::Tokenizer, vocab: &Vocab) -> Result<(), TokenizerError> {
+fn add_special_tokens(hf: &mut HfTokenizer, vocab: &Vocab) -> Result<(), TokenizerError> {
     let mut special = Vec::new();
     let mut user_defined = Vec::new();
     for (text, &a) in vocab.tokens.iter().zip(&vocab.attrs) {

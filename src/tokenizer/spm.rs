@@ -21,8 +21,8 @@ use tokenizers::normalizers::{
     NormalizerWrapper, Prepend, Replace, Sequence as NormalizerSequence,
 };
 
-use super::TokenizerError;
 use super::vocab::{Vocab, attr};
+use super::{HfTokenizer, TokenizerError};
 
 /// SentencePiece's escaped space, U+2581.
 pub(crate) const SPACE: &str = "\u{2581}";
@@ -69,7 +69,7 @@ pub(crate) fn derive_merges(
 }
 
 /// The merge-by-score model with byte fallback, the space escaping and its inverse.
-pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<tokenizers::Tokenizer, TokenizerError> {
+pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<HfTokenizer, TokenizerError> {
     let merges = derive_merges(&vocab.tokens, &vocab.scores, &vocab.attrs, &ids);
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
@@ -94,7 +94,7 @@ pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<tokenizers::Tokenize
         decoders.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
     }
 
-    let mut hf = tokenizers::Tokenizer::new(model);
+    let mut hf = HfTokenizer::new(model.into());
     hf.with_normalizer(Some(NormalizerWrapper::Sequence(NormalizerSequence::new(
         normalizers,
     ))))

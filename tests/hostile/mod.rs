@@ -7,6 +7,7 @@
 //! Node, where a panic or an allocation failure would trap the module).
 
 mod gguf_writer;
+mod growth;
 
 use gguf_writer::{Pieces, rewritten, set};
 use locus::error::{ErrorCode, LocusError};
@@ -200,9 +201,8 @@ fn chat_templates_that_double_a_string_are_refused_at_import() {
     // and nothing written to the output: neither the instruction count nor
     // the output cap bounds them. (A plain `set` in a loop body does not
     // outlive its iteration: a namespace or a recursive macro carries the
-    // value.) Each way of growing a string is tried. (Lists doubled the same
-    // way are not bounded: minijinja 3.1 flattens a list concatenated with
-    // itself 33 times into 2^33 entries, see the session's report.)
+    // value.) Each way of growing a string is tried. (Lists, and the time
+    // a refusal takes: `growth.rs`.)
     let turns =
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
     for grow in [

@@ -83,6 +83,20 @@ pub fn run_all() -> Result {
     run.step("cargo test (native; GPU kernels on Vulkan)", |tally| {
         cargo(&["test", "--workspace", "--locked"]).run_watching(|line| tally.read(line))
     });
+    // The SIMD128 kernels and the hostile model files under wasm32, in Node
+    // (`wasm-bindgen-test-runner`, named by `.cargo/config.toml`): about 8
+    // minutes cold on two busy cores, under 2 incremental.
+    run.step("cargo test (wasm32 in Node: tests/wasm)", |tally| {
+        cargo(&[
+            "test",
+            "--manifest-path",
+            "tests/wasm/Cargo.toml",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--locked",
+        ])
+        .run_watching(|line| tally.read(line))
+    });
     if run.step("WASM build", |_| build::wasm()) {
         run.step(
             "Node and browser tests (headless Chromium, unpacked extension)",
