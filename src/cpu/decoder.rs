@@ -4,7 +4,7 @@
 use super::attention::{AttentionShape, attend};
 use super::ggml_numerics::DotF16;
 use super::matmul::matmul;
-use super::{ops, rope};
+use super::{ops, pool, rope};
 use crate::model::{KvCache, ModelConfig, ModelError, Weights};
 
 pub struct CpuDecoder {
@@ -119,18 +119,14 @@ impl CpuDecoder {
             let width = c.head_count * c.value_dim;
             // llama.cpp multiplies a batch's f16 matrices with tinyBLAS.
             let order = if n > 1 { DotF16::Batch } else { DotF16::Single };
-            for t in 0..n {
+            // Each token of a batch attends on its own: the prompt's tokens
+            // are split over the pool (the same arithmetic per token).
+            let (keys, values) = (cache.keys(layer), cache.values(layer));
+            let tokens: Vec<_> = attn.chunks_exact_mut(width).enumerate().collect();
+            pool::in_parallel(tokens, |(t, out)| {
                 let query = &q[t * c.q_width()..(t + 1) * c.q_width()];
-                attend(
-                    &shape,
-                    query,
-                    cache.keys(layer),
-                    cache.values(layer),
-                    start + t,
-                    order,
-                    &mut attn[t * width..(t + 1) * width],
-                );
-            }
+                attend(&shape, query, keys, values, start + t, order, out);
+            });
             matmul(&w.wo, &attn, n, &mut proj)?;
             if let Some(norm) = &w.post_attn_norm {
                 ops::rms_norm_rows(&mut proj, norm, c.rms_eps);
