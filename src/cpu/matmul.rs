@@ -37,8 +37,13 @@ pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Resu
     };
     let acts = &acts[..];
     // Two parts per thread, so that a thread the busy machine preempts
-    // leaves less to wait for (rayon's idle threads steal the other parts).
-    let parts = (2 * thread_count(w.rows * w.cols * n_tokens)).min(w.rows.div_ceil(ROW_BLOCK));
+    // leaves less to wait for (rayon's idle threads steal the other parts);
+    // one part, on the calling thread, where the work is too small to hand
+    // to the pool at all.
+    let parts = match thread_count(w.rows * w.cols * n_tokens) {
+        1 => 1,
+        threads => (2 * threads).min(w.rows.div_ceil(ROW_BLOCK)),
+    };
     let per_part = w.rows.div_ceil(parts.max(1));
     if n_tokens == 1 {
         // `out` is one row of results: each part fills its own slice of it.
@@ -109,15 +114,18 @@ fn rows_into(
     Ok(())
 }
 
-/// Multiply-adds below which a mat-vec stays on one thread: handing work
-/// to the pool costs a few microseconds (more between Web Workers), a
-/// 64 × 576 Q4_1 mat-vec about as much.
-const MIN_PARALLEL_WORK: usize = 1 << 16;
+/// Multiply-adds below which a mat-vec stays on the calling thread: waking
+/// the pool and waiting for it costs tens of microseconds a call (more
+/// between Web Workers), as much as a 576 × 576 mat-vec takes. Measured on
+/// the 2-core machine, decode tg64, alternated: 2^16 split every SmolLM2
+/// mat-vec and made it 103-106 tokens/s against 117-126 at 2^19 (and 122-133
+/// at 2^20, where Qwen2.5's 896 × 896 ones stay whole too and it drops from
+/// 52 to 47-51); Qwen2.5 holds at 53 with 2^19.
+const MIN_PARALLEL_WORK: usize = 1 << 19;
 
-/// Threads to split `work` multiply-adds over: every pool thread (all of
-/// SmolLM2's and Qwen2.5's decode mat-vecs qualify, as in llama.cpp, which
-/// splits every one over its threads), or one (no pool: WASM without
-/// shared memory).
+/// Threads to split `work` multiply-adds over: every pool thread, or one
+/// (work under [`MIN_PARALLEL_WORK`], or no pool: WASM without shared
+/// memory).
 fn thread_count(work: usize) -> usize {
     if work >= MIN_PARALLEL_WORK {
         pool::threads()
