@@ -88,19 +88,10 @@ fn too_long(tokens: usize, context: usize) -> LocusError {
 mod tests {
     use super::*;
     use crate::engine::{BenchPhase, run_ready};
+    use crate::runtime::tests::smollm2_runtime;
 
     fn go_on(_: BenchStep) -> ControlFlow<()> {
         ControlFlow::Continue(())
-    }
-
-    fn smollm2() -> Runtime {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-        let mut file = std::fs::File::open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask models`)", path.display()));
-        let runtime = Runtime::on_cpu("test");
-        runtime.load_model("smollm2", &mut file).unwrap();
-        runtime
     }
 
     #[test]
@@ -116,7 +107,7 @@ mod tests {
 
     #[test]
     fn the_bench_measures_smollm2_on_the_cpu_and_leaves_it_usable() {
-        let runtime = smollm2();
+        let runtime = smollm2_runtime();
         let plan = BenchPlan {
             // Two CPU prefill chunks.
             prompt_tokens: crate::engine::CPU_PREFILL_CHUNK + 3,
@@ -143,7 +134,7 @@ mod tests {
 
     #[test]
     fn every_step_is_reported_in_order() {
-        let runtime = smollm2();
+        let runtime = smollm2_runtime();
         let plan = BenchPlan {
             prompt_tokens: crate::engine::CPU_PREFILL_CHUNK + 3,
             answer_tokens: 2,
@@ -170,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_stop_ends_the_bench_after_that_step_and_the_next_one_runs() {
-        let runtime = smollm2();
+        let runtime = smollm2_runtime();
         let plan = BenchPlan {
             prompt_tokens: 8,
             answer_tokens: 50,

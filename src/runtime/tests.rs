@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use super::Runtime;
 use crate::protocol::{Event, EventBody};
 
-fn smollm2_runtime() -> Runtime {
+/// A CPU runtime with SmolLM2 loaded (the runtime's tests share it).
+pub(super) fn smollm2_runtime() -> Runtime {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     let mut file = std::fs::File::open(&path)
