@@ -1034,7 +1034,7 @@ impl<'a, T: ArgType<'a, Output = T>> ArgType<'a> for Rest<T> {
 ///     let args = args.into_values();
 ///     let (args, kwargs) = from_args::<(&[Value], Kwargs)>(&args)?;
 ///     // do something with args and kwargs
-/// # todo!()
+/// # Ok(Value::UNDEFINED)
 /// }
 /// ```
 #[derive(Debug, Clone)]

@@ -346,11 +346,12 @@ fn map_texture_format(texture_format: wgt::TextureFormat) -> webgpu_sys::GpuText
                 wgt::AstcBlock::B12x10 => tf::Astc12x10UnormSrgb,
                 wgt::AstcBlock::B12x12 => tf::Astc12x12UnormSrgb,
             },
-            wgt::AstcChannel::Hdr => {
-                unimplemented!("Format {texture_format:?} has no WebGPU equivalent")
-            }
+            // (Locus: upstream panicked here and below.) A format with no
+            // WebGPU equivalent goes to the browser as no value, which it
+            // reports as a validation error on the device.
+            wgt::AstcChannel::Hdr => tf::__Invalid,
         },
-        _ => unimplemented!("Format {texture_format:?} has no WebGPU equivalent"),
+        _ => tf::__Invalid,
     }
 }
 
@@ -2174,7 +2175,7 @@ impl dispatch::DeviceInterface for WebDevice {
                     // WebGPU has no acceleration structures: the entry goes
                     // without a binding type, which the browser rejects as a
                     // validation error on the device (no panic in the
-                    // runtime). (Locus: upstream had `todo!()` here.)
+                    // runtime). (Locus: upstream panicked here.)
                     wgt::BindingType::AccelerationStructure { .. } => {}
                     wgt::BindingType::ExternalTexture => {
                         mapped_entry.set_external_texture(
@@ -2245,14 +2246,17 @@ impl dispatch::DeviceInterface for WebDevice {
                 crate::BindingResource::TextureViewArray(..) => {
                     panic!("Web backend does not support BINDING_INDEXING extension")
                 }
-                crate::BindingResource::AccelerationStructure(_) => {
-                    unimplemented!("Raytracing not implemented for web")
-                }
-                crate::BindingResource::AccelerationStructureArray(_) => {
-                    unimplemented!("Raytracing not implemented for web")
-                }
-                crate::BindingResource::ExternalTexture(_) => {
-                    unimplemented!("ExternalTexture not implemented for web")
+                // (Locus: upstream panicked on these.) WebGPU has no
+                // acceleration structures and this backend no external
+                // textures: the entry goes without a resource, which the
+                // browser reports as a validation error on the device.
+                crate::BindingResource::AccelerationStructure(_)
+                | crate::BindingResource::AccelerationStructureArray(_)
+                | crate::BindingResource::ExternalTexture(_) => {
+                    let entry: webgpu_sys::GpuBindGroupEntry =
+                        wasm_bindgen::JsCast::unchecked_into(js_sys::Object::new());
+                    entry.set_binding(binding.binding);
+                    entry
                 }
             })
             .collect::<Vec<webgpu_sys::GpuBindGroupEntry>>();
@@ -2508,7 +2512,13 @@ impl dispatch::DeviceInterface for WebDevice {
         _desc: &crate::ExternalTextureDescriptor<'_>,
         _planes: &[&crate::TextureView],
     ) -> dispatch::DispatchExternalTexture {
-        unimplemented!("ExternalTexture not implemented for web");
+        // (Locus: upstream panicked here.) A placeholder: a bind group that
+        // uses it gets an entry without a resource (see create_bind_group),
+        // which the browser rejects as a validation error.
+        WebExternalTexture {
+            ident: crate::cmp::Identifier::create(),
+        }
+        .into()
     }
 
     fn create_blas(
@@ -3039,9 +3049,8 @@ impl Drop for WebTexture {
 }
 
 impl dispatch::ExternalTextureInterface for WebExternalTexture {
-    fn destroy(&self) {
-        unimplemented!("ExternalTexture not implemented for web");
-    }
+    // (Locus: upstream panicked here.) A placeholder owns nothing.
+    fn destroy(&self) {}
 }
 impl Drop for WebExternalTexture {
     fn drop(&mut self) {
