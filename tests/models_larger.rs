@@ -295,6 +295,38 @@ fn qwen3_1_7b_loads_and_decodes_on_both_backends() {
     );
 }
 
+/// Writes the headers of the synthetic 1–2B models (Q4_K_M types, the
+/// family's real tokenizer) to `$LOCUS_HEADER_DIR`, for `locus bench
+/// --header-only` on the GPU machine, where no weights of theirs exist:
+/// `LOCUS_HEADER_DIR=DIR cargo test --test models_larger -- --ignored write_bench_headers`.
+#[test]
+#[ignore = "writes files for the GPU benchmark; set LOCUS_HEADER_DIR"]
+fn write_bench_headers() {
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("LOCUS_HEADER_DIR").expect("set LOCUS_HEADER_DIR"),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let qwen = synthetic::tokenizer_of(&model_path(MODELS[1].1));
+    let gemma = synthetic::tokenizer_of(&model_path(MODELS[2].1));
+    let models = [
+        (
+            "llama-3.2-1b.Q4_K_M.hdr",
+            llama_3_2_1b(),
+            llama3_tokenizer(),
+        ),
+        ("gemma-3-1b.Q4_K_M.hdr", gemma_3_1b(), gemma),
+        (
+            "qwen3-1.7b.Q4_K_M.hdr",
+            qwen3("Qwen3 1.7B (synthetic weights)", 2048, 6144),
+            qwen,
+        ),
+    ];
+    for (file_name, shape, tokenizer) in models {
+        let bytes = synthetic::header(&shape, &tokenizer, &Types::Q4_K_M);
+        std::fs::write(dir.join(file_name), bytes).unwrap();
+    }
+}
+
 const QWEN2_1_5B: &str = "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf";
 /// Positions checked on the GPU (each a 1.5B forward pass on lavapipe); the
 /// CPU checks all of the fixture's 16.

@@ -90,9 +90,11 @@ fn fill_block(ty: GgmlType, seed: u64, block: &mut [u8]) {
         block[at..at + 2].copy_from_slice(&value);
     };
     match ty {
+        // Positive: F32 tensors are norm weights and Llama 3's RoPE
+        // frequency factors, which the loader refuses unless positive.
         GgmlType::F32 => {
             for value in block.chunks_exact_mut(4) {
-                let small = f32::from(value[0]) / 4096.0 - 0.03;
+                let small = f32::from(value[0]) / 4096.0 + 1e-3;
                 value.copy_from_slice(&small.to_le_bytes());
             }
         }
