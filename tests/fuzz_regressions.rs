@@ -60,11 +60,17 @@ fn timed(target: &str, name: &str, replay: impl FnOnce() + Send + 'static) {
 fn gguf_reader_findings_give_typed_errors() {
     for (name, bytes) in fixtures("gguf_reader") {
         timed("gguf_reader", &name, move || {
+            let replay = |file: &GgufFile| {
+                for tensor in &file.tensors {
+                    let _ = (tensor.elements(), tensor.rows(), tensor.row_len());
+                }
+                let _ = ModelConfig::from_gguf(file).map(|c| (c.q_width(), c.kv_width()));
+            };
             if let Ok(file) = GgufFile::read(&mut bytes.as_slice()) {
-                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+                replay(&file);
             }
             if let Ok((file, _)) = SyntheticSource::new(bytes.clone()) {
-                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+                replay(&file);
             }
         });
     }
