@@ -388,3 +388,90 @@ fn decode_matvec_time() {
         );
     }
 }
+
+/// What one dispatch costs in a chain, apart from its work: the per-dispatch
+/// floor that bounds decode (about 5 passes a layer). A one-workgroup kernel
+/// that bumps one float, `DISPATCHES` times in one compute pass:
+/// - `dependent`: every dispatch writes the same buffer, so wgpu puts a
+///   pipeline barrier between each two (as between a model's layers);
+/// - `independent`: each writes its own buffer, so no barrier is needed;
+/// - `dependent, 1,024 workgroups`: the same with a grid as wide as a
+///   mat-vec's (launch and drain of a full grid).
+///
+/// Compare with llama.cpp's time per graph node on the same GPU
+/// (`llama-bench` tg time ÷ nodes).
+#[test]
+#[ignore = "timing print; run with --release --ignored --nocapture"]
+fn dispatch_chain_cost() {
+    const DISPATCHES: usize = 512;
+    let ctx = pollster::block_on(GpuContext::create()).expect("a GPU adapter");
+    eprintln!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    let device = &ctx.device;
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("bump"),
+        source: wgpu::ShaderSource::Wgsl(
+            "@group(0) @binding(0) var<storage, read_write> v: array<f32>;
+             @compute @workgroup_size(64)
+             fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+                 if (id.x == 0u) { v[0] = v[0] + 1.0; }
+             }"
+            .into(),
+        ),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("bump"),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let layout = pipeline.get_bind_group_layout(0);
+    let buffers: Vec<wgpu::Buffer> = (0..DISPATCHES).map(|_| storage(&ctx, 64)).collect();
+    let groups: Vec<wgpu::BindGroup> = buffers
+        .iter()
+        .map(|buffer| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffer.as_entire_binding(),
+                }],
+            })
+        })
+        .collect();
+    let chain = |independent: bool, workgroups: u32| {
+        let mut times = Vec::new();
+        for round in 0..8 {
+            let start = Instant::now();
+            let mut encoder = device.create_command_encoder(&Default::default());
+            {
+                let mut compute = encoder.begin_compute_pass(&Default::default());
+                compute.set_pipeline(&pipeline);
+                for i in 0..DISPATCHES {
+                    compute.set_bind_group(0, &groups[if independent { i } else { 0 }], &[]);
+                    compute.dispatch_workgroups(workgroups, 1, 1);
+                }
+            }
+            ctx.queue.submit([encoder.finish()]);
+            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+            if round > 0 {
+                times.push(start.elapsed() / DISPATCHES as u32);
+            }
+        }
+        times.sort_unstable();
+        times[times.len() / 2].as_secs_f64() * 1e6
+    };
+    for (name, independent, workgroups) in [
+        ("dependent", false, 1),
+        ("independent", true, 1),
+        ("dependent, 1,024 workgroups", false, 1024),
+        ("independent, 1,024 workgroups", true, 1024),
+    ] {
+        eprintln!(
+            "  {name}: {:.2} µs a dispatch",
+            chain(independent, workgroups)
+        );
+    }
+}
