@@ -169,6 +169,28 @@ enum Meta {
     I32s(Vec<i32>),
 }
 
+/// Found by profiling the tokenizer_from_gguf fuzz target (half its time
+/// went to vocabulary look-ups): deriving a SentencePiece vocabulary's
+/// merges looks up every split of every token, so one hostile 1 MB token
+/// took hours (quadratic) at import, where a typed error belongs.
+#[test]
+fn a_huge_sentencepiece_token_is_refused_at_once() {
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("llama".into())),
+        (
+            "tokenizer.ggml.tokens",
+            Meta::Strs(vec!["a".into(), "a".repeat(1 << 20)]),
+        ),
+        ("tokenizer.ggml.token_type", Meta::I32s(vec![1, 1])),
+    ]);
+    timed("tokenizer_from_gguf", "huge-spm-token", move || {
+        let error = locus::tokenizer::Tokenizer::from_gguf(&metadata)
+            .err()
+            .expect("a typed error");
+        assert!(error.to_string().contains("1048576 bytes long"), "{error}");
+    });
+}
+
 /// tokenizer_from_gguf's first finding (minimised from
 /// tests/fixtures/fuzz/tokenizer_from_gguf/spm-byte-fallback-merged.arbitrary):
 /// in a SentencePiece-style vocabulary holding the 256 `<0xNN>` byte
