@@ -490,19 +490,31 @@ fn headline(line: &str, words: usize) -> (String, bool) {
 mod tests {
     use super::*;
 
-    /// Streams `text` in pieces of `size` bytes (on char boundaries), then
-    /// finishes; returns what was shown and the shaper.
-    fn stream(shape: Shape, text: &str, size: usize, cut: bool) -> (String, Shaper) {
-        let mut shaper = Shaper::new(shape, SummaryFormat::Markdown);
-        let mut out = String::new();
+    /// `text` in pieces of `size` bytes, each ending on a char boundary.
+    fn pieces(text: &str, size: usize) -> Vec<&str> {
+        let mut out = Vec::new();
         let mut rest = text;
-        while !rest.is_empty() && !shaper.is_full() {
+        while !rest.is_empty() {
             let mut at = size.min(rest.len());
             while !rest.is_char_boundary(at) {
                 at += 1;
             }
-            out.push_str(&shaper.push(&rest[..at]));
+            out.push(&rest[..at]);
             rest = &rest[at..];
+        }
+        out
+    }
+
+    /// Streams `text` in pieces of `size` bytes, then finishes; returns what
+    /// was shown and the shaper.
+    fn stream(shape: Shape, text: &str, size: usize, cut: bool) -> (String, Shaper) {
+        let mut shaper = Shaper::new(shape, SummaryFormat::Markdown);
+        let mut out = String::new();
+        for piece in pieces(text, size) {
+            if shaper.is_full() {
+                break;
+            }
+            out.push_str(&shaper.push(piece));
         }
         out.push_str(&shaper.finish(cut));
         (out, shaper)
@@ -618,15 +630,12 @@ mod tests {
     fn drafts_lead_to(shape: Shape, format: SummaryFormat, text: &str, size: usize) -> usize {
         let mut shaper = Shaper::new(shape, format);
         let (mut shown, mut drafts) = (String::new(), Vec::new());
-        let mut rest = text;
-        while !rest.is_empty() && !shaper.is_full() {
-            let mut at = size.min(rest.len());
-            while !rest.is_char_boundary(at) {
-                at += 1;
+        for piece in pieces(text, size) {
+            if shaper.is_full() {
+                break;
             }
-            shown.push_str(&shaper.push(&rest[..at]));
+            shown.push_str(&shaper.push(piece));
             drafts.push(format!("{shown}{}", shaper.draft()));
-            rest = &rest[at..];
         }
         let answer = shown + &shaper.finish(false);
         for draft in &drafts {
