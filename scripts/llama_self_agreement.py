@@ -22,11 +22,13 @@ earlier one for the same variant and model).
 
 import argparse
 import datetime
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,6 +126,16 @@ def loaded_libraries():
     return sorted(paths)
 
 
+def zmm_instructions(path):
+    """How many instructions of a library use AVX-512's zmm registers (None
+    without objdump): 0 proves that a build cannot run AVX-512 code."""
+    try:
+        listing = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sum("%zmm" in line for line in listing.splitlines())
+
+
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -160,6 +172,10 @@ def run(variant, model_path, fixture_path, steps, greedy_steps, prompts):
     stray = [p for p in libs if not p.startswith(expected_dir)]
     if stray or not any("libggml-cpu" in os.path.basename(p) for p in libs):
         sys.exit(f"{variant}: loaded libraries outside {expected_dir}: {stray or libs}")
+    cpu_library = next(p for p in libs if os.path.basename(p).startswith("libggml-cpu"))
+    zmm = zmm_instructions(cpu_library)
+    if EXPECTED_FEATURES.get(variant, {}).get("AVX512") is False and zmm:
+        sys.exit(f"{variant}: {cpu_library} has {zmm} AVX-512 (zmm) instructions")
     print(f"{variant}: {system_info}", file=sys.stderr)
     print(f"{variant}: libraries {', '.join(libs)}", file=sys.stderr)
 
@@ -229,6 +245,7 @@ def run(variant, model_path, fixture_path, steps, greedy_steps, prompts):
         "library_dir": str(lib) if lib is not None else "llama-cpp-python 0.3.36's llama_cpp/lib (native, made the fixtures)",
         "system_info": system_info,
         "loaded_libraries": [os.path.basename(p) for p in libs],
+        "zmm_instructions_in_libggml_cpu": zmm,
         "model": meta["model_file"],
         "fixture": Path(fixture_path).name,
         "prompts": len(generations),
@@ -270,6 +287,13 @@ def load_results():
 
 
 def save(result):
+    # Runs of several variants may finish at once: one writer at a time.
+    with open(Path(tempfile.gettempdir()) / "llama_self_agreement.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        save_locked(result)
+
+
+def save_locked(result):
     data = load_results()
     data["results"] = [
         r for r in data["results"] if (r["variant"], r["model"]) != (result["variant"], result["model"])
