@@ -316,20 +316,35 @@ def dumps(value, depth=0):
     return "[\n" + ",\n".join(items) + "\n" + pad[1:] + "]"
 
 
+MODEL_NAMES = {"SmolLM2": "SmolLM2", "Qwen2.5": "Qwen2.5", "gemma-3": "Gemma 3"}
+
+
 def table():
+    """Markdown: one row per build and model. A disagreement is written
+    prompt/step: the fixture's margin there."""
     rows = [
-        "| build | model | top-1 equal, margin ≥ 0.1 | greedy equal | disagreements at margin ≥ 0.5 | first divergences (prompt/step: fixture margin) | bar met |",
+        "| build | model | top-1 equal, margin ≥ 0.1 | greedy equal | first divergences "
+        "(* past the greedy length) | other disagreements, margin ≥ 0.1 | bar met |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in load_results()["results"]:
         share = 100 * r["clear_agree"] / r["clear"] if r["clear"] else 100.0
+        model = next((short for prefix, short in MODEL_NAMES.items() if r["model"].startswith(prefix)), r["model"])
+        firsts = {(d["prompt"], d["step"]) for d in r["divergences"]}
         divs = ", ".join(
-            f"{d['prompt']}/{d['step']}: {d['fixture_margin']:.3f}" + ("" if d["within_greedy"] else " (past greedy length)")
+            f"{d['prompt']}/{d['step']}: {d['fixture_margin']:.3f}{'' if d['within_greedy'] else '*'}"
             for d in r["divergences"]
         )
+        later = ", ".join(
+            f"{p['prompt']}/{e['step']}: {e['fixture_margin']:.3f}"
+            for p in r["per_prompt"]
+            for e in p["disagreements"]
+            if e["fixture_margin"] >= CLEAR_MARGIN and (p["prompt"], e["step"]) not in firsts
+        )
+        strict = f", {len(r['strict_failures'])} at ≥ 0.5" if r["strict_failures"] else ""
         rows.append(
-            f"| {r['variant']} | {r['model']} | {r['clear_agree']}/{r['clear']} ({share:.1f} %) | "
-            f"{r['greedy_equal']}/{r['prompts']} | {len(r['strict_failures'])} | {divs or 'none'} | "
+            f"| {r['variant']} | {model} | {r['clear_agree']}/{r['clear']} ({share:.1f} %){strict} | "
+            f"{r['greedy_equal']}/{r['prompts']} | {divs or '—'} | {later or '—'} | "
             f"{'yes' if r['meets_bar'] else 'no'} |"
         )
     print("\n".join(rows))
