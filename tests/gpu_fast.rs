@@ -236,9 +236,14 @@ fn check_against_llama_cpp(
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
     // The 99 % share is a statement about the whole fixture set (about 300
     // positions): under 100 positions it would forbid any flip at all, which
-    // llama.cpp itself does not promise between two of its own builds. The
-    // cheap CI run checks the margin-0.5 rule above and reports the share;
-    // the full runs (`--ignored`) check it.
+    // llama.cpp does not achieve between two of its own builds. Measured
+    // (scripts/llama_self_agreement.py, tests/fixtures/llama_cpp/
+    // self_agreement.json): against these AVX-512 fixtures its AVX2 build
+    // agrees on 429/430, 133/134 and 154/155 positions (SmolLM2, Qwen2.5,
+    // Gemma 3; greedy text 8/10 each) and its generic C build on 428/430,
+    // 133/134 and 150/155 (greedy 8, 6 and 5 of 10). The cheap CI run checks
+    // the margin-0.5 rule above and reports the share; the full runs
+    // (`--ignored`) check it.
     if clear >= 100 {
         assert!(
             clear_agree as f64 >= 0.99 * clear as f64,
