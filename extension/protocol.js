@@ -77,7 +77,8 @@ const MAX_ID_LENGTH = 128;
  * @typedef {{type:'abort', id:string}} Abort
  * @typedef {Request|Abort} ClientMessage
  * @typedef {{type:'event', id:string, event:'progress', stage:string, message:string, done?:number, total?:number}} ProgressEvent
- * @typedef {{type:'event', id:string, event:'token', text:string}} TokenEvent
+ * (A token event's `draft`: a summary's unit in progress, shown after the text until a later event commits it.)
+ * @typedef {{type:'event', id:string, event:'token', text:string, draft?:string}} TokenEvent
  * @typedef {{type:'event', id:string, event:'done', result:any}} DoneEvent
  * @typedef {{type:'event', id:string, event:'error', code:string, message:string}} ErrorEvent
  * @typedef {ProgressEvent|TokenEvent|DoneEvent|ErrorEvent} RuntimeEvent

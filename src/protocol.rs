@@ -269,6 +269,10 @@ pub enum EventBody {
     },
     Token {
         text: String,
+        /// A summary's unit in progress, shown after all the text so far
+        /// until a later token event commits it; replaces the last draft.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        draft: Option<String>,
     },
     Done {
         result: Value,
@@ -281,6 +285,14 @@ pub enum EventBody {
 
 impl EventBody {
     pub const NAMES: [&'static str; 4] = ["progress", "token", "done", "error"];
+
+    /// Streamed text shown as written.
+    pub fn token(text: impl Into<String>) -> Self {
+        EventBody::Token {
+            text: text.into(),
+            draft: None,
+        }
+    }
 
     pub fn progress(stage: &str, message: impl Into<String>) -> Self {
         EventBody::Progress {
@@ -384,7 +396,7 @@ mod tests {
 
     #[test]
     fn events_serialise_flat() {
-        let event = Event::new("r9", EventBody::Token { text: "hi".into() });
+        let event = Event::new("r9", EventBody::token("hi"));
         assert_eq!(
             serde_json::to_value(&event).unwrap(),
             json!({"type": "event", "id": "r9", "event": "token", "text": "hi"})

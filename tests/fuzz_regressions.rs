@@ -60,11 +60,17 @@ fn timed(target: &str, name: &str, replay: impl FnOnce() + Send + 'static) {
 fn gguf_reader_findings_give_typed_errors() {
     for (name, bytes) in fixtures("gguf_reader") {
         timed("gguf_reader", &name, move || {
+            let replay = |file: &GgufFile| {
+                for tensor in &file.tensors {
+                    let _ = (tensor.elements(), tensor.rows(), tensor.row_len());
+                }
+                let _ = ModelConfig::from_gguf(file).map(|c| (c.q_width(), c.kv_width()));
+            };
             if let Ok(file) = GgufFile::read(&mut bytes.as_slice()) {
-                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+                replay(&file);
             }
             if let Ok((file, _)) = SyntheticSource::new(bytes.clone()) {
-                let _ = ModelConfig::from_gguf(&file).map(|c| (c.q_width(), c.kv_width()));
+                replay(&file);
             }
         });
     }
@@ -161,6 +167,28 @@ enum Meta {
     Bool(bool),
     Strs(Vec<String>),
     I32s(Vec<i32>),
+}
+
+/// Found by profiling the tokenizer_from_gguf fuzz target (half its time
+/// went to vocabulary look-ups): deriving a SentencePiece vocabulary's
+/// merges looks up every split of every token, so one hostile 1 MB token
+/// took hours (quadratic) at import, where a typed error belongs.
+#[test]
+fn a_huge_sentencepiece_token_is_refused_at_once() {
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("llama".into())),
+        (
+            "tokenizer.ggml.tokens",
+            Meta::Strs(vec!["a".into(), "a".repeat(1 << 20)]),
+        ),
+        ("tokenizer.ggml.token_type", Meta::I32s(vec![1, 1])),
+    ]);
+    timed("tokenizer_from_gguf", "huge-spm-token", move || {
+        let error = locus::tokenizer::Tokenizer::from_gguf(&metadata)
+            .err()
+            .expect("a typed error");
+        assert!(error.to_string().contains("1048576 bytes long"), "{error}");
+    });
 }
 
 /// tokenizer_from_gguf's first finding (minimised from

@@ -388,3 +388,125 @@ fn decode_matvec_time() {
         );
     }
 }
+
+/// What one dispatch costs in a chain, apart from its work: the per-dispatch
+/// floor that bounds decode (about 5 passes a layer). One-workgroup kernels,
+/// `DISPATCHES` of them in one compute pass, each reading and writing one
+/// buffer (so wgpu puts a pipeline barrier between each two, as between a
+/// model's passes), unless `independent` (each its own buffer: no barrier):
+/// - `bump`: one thread adds 1 to a float;
+/// - `bump, 1,024 workgroups`: the same over a grid as wide as a mat-vec's;
+/// - `128 threads, 16 KiB shared`: a workgroup the size of the fast
+///   mat-vec's with as much workgroup memory (which WGSL zero-initialises);
+/// - `+ 4 barriers`: the same with four workgroup barriers;
+/// - `+ 16 dependent loads`: one thread chasing 16 indices through global
+///   memory (latency per round trip = the difference ÷ 16);
+/// - `+ 4 subgroupAdd`: four subgroup reductions (where the adapter has subgroups);
+/// - `staging 2,048 values`: the fast mat-vec's staging of x into workgroup
+///   memory (16 loads a thread), on one workgroup and on 512.
+///
+/// Compare with llama.cpp's time per graph node on the same GPU.
+#[test]
+#[ignore = "timing print; run with --release --ignored --nocapture"]
+fn dispatch_chain_cost() {
+    const DISPATCHES: usize = 512;
+    let ctx = pollster::block_on(GpuContext::create()).expect("a GPU adapter");
+    eprintln!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    let device = &ctx.device;
+    let buffers: Vec<wgpu::Buffer> = (0..DISPATCHES).map(|_| storage(&ctx, 4096)).collect();
+    let time = |body: &str, size: u32, independent: bool, workgroups: u32| {
+        let source = format!(
+            "@group(0) @binding(0) var<storage, read_write> v: array<u32>;
+             var<workgroup> shared_mem: array<vec4<u32>, 1024>;
+             @compute @workgroup_size({size})
+             fn main(@builtin(local_invocation_index) lid: u32{}) {{ {body} }}",
+            if body.contains("subgroup") {
+                ", @builtin(subgroup_invocation_id) lane: u32"
+            } else {
+                ""
+            }
+        );
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("floor"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("floor"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        let groups: Vec<wgpu::BindGroup> = buffers
+            .iter()
+            .map(|buffer| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &layout,
+                    entries: &[wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: buffer.as_entire_binding(),
+                    }],
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for round in 0..8 {
+            let start = Instant::now();
+            let mut encoder = device.create_command_encoder(&Default::default());
+            {
+                let mut compute = encoder.begin_compute_pass(&Default::default());
+                compute.set_pipeline(&pipeline);
+                for i in 0..DISPATCHES {
+                    compute.set_bind_group(0, &groups[if independent { i } else { 0 }], &[]);
+                    compute.dispatch_workgroups(workgroups, 1, 1);
+                }
+            }
+            ctx.queue.submit([encoder.finish()]);
+            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+            if round > 0 {
+                times.push(start.elapsed() / DISPATCHES as u32);
+            }
+        }
+        times.sort_unstable();
+        times[times.len() / 2].as_secs_f64() * 1e6
+    };
+    let bump = "if (lid == 0u) { v[0] = v[0] + 1u; }";
+    let shared = "shared_mem[lid] = vec4<u32>(lid); workgroupBarrier();
+                  if (lid == 0u) { v[0] = v[0] + shared_mem[5].x; }";
+    let barriers = "shared_mem[lid] = vec4<u32>(lid); workgroupBarrier(); workgroupBarrier();
+                    workgroupBarrier(); workgroupBarrier();
+                    if (lid == 0u) { v[0] = v[0] + shared_mem[5].x; }";
+    // v[i] holds 0 (the buffers start zeroed), so the chain reads v[0] 16 times.
+    let loads = "shared_mem[lid] = vec4<u32>(lid); workgroupBarrier();
+                 if (lid == 0u) { var i = 1u; for (var k = 0u; k < 16u; k++) { i = v[i & 63u]; }
+                 v[0] = v[0] + i + shared_mem[5].x; }";
+    let subgroups = "shared_mem[lid] = vec4<u32>(lid); workgroupBarrier();
+                     var s = lid; for (var k = 0u; k < 4u; k++) { s = subgroupAdd(s + k); }
+                     if (lid == 0u) { v[0] = v[0] + s + shared_mem[5].x; }";
+    // The fast mat-vec's staging of x: 2,048 values, 16 a thread.
+    let staging = "for (var i = lid; i < 2048u; i += 128u) { shared_mem[i / 4u][i % 4u] = v[i + 1u]; }
+                   workgroupBarrier();
+                   if (lid == 0u) { v[0] = v[0] + shared_mem[5].x; }";
+    let mut cases = vec![
+        ("bump", bump, 64, false, 1),
+        ("bump, independent", bump, 64, true, 1),
+        ("bump, 1,024 workgroups", bump, 64, false, 1024),
+        ("128 threads, 16 KiB shared", shared, 128, false, 1),
+        ("+ 4 barriers", barriers, 128, false, 1),
+        ("+ 16 dependent loads", loads, 128, false, 1),
+        ("128 threads staging 2,048 values", staging, 128, false, 1),
+        ("128 threads staging 2,048 values, 512 workgroups", staging, 128, false, 512),
+    ];
+    if ctx.capabilities.subgroups {
+        cases.push(("+ 4 subgroupAdd", subgroups, 128, false, 1));
+    }
+    for (name, body, size, independent, workgroups) in cases {
+        eprintln!(
+            "  {name}: {:.2} µs a dispatch",
+            time(body, size, independent, workgroups)
+        );
+    }
+}

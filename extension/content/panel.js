@@ -62,10 +62,15 @@ export class Panel {
   /** The raw text streamed so far (what Copy copies). */
   #text = '';
   #markdown = false;
+  /**
+   * A summary's unit in progress (a bullet or sentence being written), shown
+   * after the text until a token event commits it; never part of #text.
+   */
+  #draft = '';
   /** @type {ReturnType<typeof setTimeout>|null} */
   #renderTimer = null;
   /** Event counts by type, kept as a data attribute for tests and debugging. */
-  #counts = { progress: 0, token: 0, done: 0, error: 0 };
+  #counts = { progress: 0, token: 0, done: 0, error: 0, drafts: 0 };
   /** @type {{stage: string, message: string, done?: number, total?: number}[]} */
   #progressLog = [];
   #onKey = (/** @type {KeyboardEvent} */ e) => {
@@ -218,10 +223,11 @@ export class Panel {
     if (title) this.#title.textContent = title;
     this.#markdown = markdown;
     this.#text = '';
+    this.#draft = '';
     this.#output.replaceChildren();
     this.#actions.replaceChildren();
     this.#footer.textContent = '';
-    this.#counts = { progress: 0, token: 0, done: 0, error: 0 };
+    this.#counts = { progress: 0, token: 0, done: 0, error: 0, drafts: 0 };
     this.#progressLog = [];
     for (const key of ['events', 'progress', 'result', 'state', 'offer']) delete this.#panel.dataset[key];
     this.#status.textContent = t('panelStarting');
@@ -261,6 +267,10 @@ export class Panel {
       }
       case 'token':
         this.append(String(event.text ?? ''));
+        if (typeof event.draft === 'string') {
+          this.#counts.drafts += 1;
+          this.#setDraft(event.draft);
+        }
         break;
       case 'done':
         this.#panel.dataset.result = JSON.stringify(event.result ?? null);
@@ -276,18 +286,50 @@ export class Panel {
   append(text) {
     this.#text += text;
     if (!this.#markdown) {
+      this.#output.querySelector('.draft')?.remove();
       const last = this.#output.lastChild;
       if (last instanceof Text) last.appendData(text);
       else this.#output.append(document.createTextNode(text));
+      this.#placeDraft();
       return;
     }
     this.#renderTimer ??= setTimeout(() => this.#render(), RENDER_EVERY_MS);
   }
 
+  /** Replaces the unit in progress. @param {string} draft */
+  #setDraft(draft) {
+    this.#draft = draft;
+    if (this.#markdown) this.#renderTimer ??= setTimeout(() => this.#render(), RENDER_EVERY_MS);
+    else this.#placeDraft();
+  }
+
+  /**
+   * Puts the unit in progress after the output, dimmed and hidden from
+   * screen readers (the live region announces committed text only): a
+   * bullet as the next item of the last list, prose inline.
+   */
+  #placeDraft() {
+    this.#output.querySelector('.draft')?.remove();
+    if (!this.#draft) return;
+    const attrs = { class: 'draft', 'aria-hidden': 'true' };
+    const bullet = this.#markdown ? /^\n?- ([^]*)$/.exec(this.#draft) : null;
+    if (bullet) {
+      const last = this.#output.lastElementChild;
+      const list = last?.tagName === 'UL' ? last : this.#output.appendChild(el('ul', { class: 'draft' }));
+      list.append(el('li', attrs, bullet[1]));
+      return;
+    }
+    const last = this.#output.lastElementChild;
+    const inline = this.#markdown && last?.tagName === 'P' && !this.#draft.startsWith('\n');
+    (inline ? last : this.#output).append(el('span', attrs, this.#markdown ? this.#draft.trimStart() : this.#draft));
+  }
+
   #render() {
     if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
     this.#renderTimer = null;
-    if (this.#markdown) this.#output.replaceChildren(renderMarkdown(this.#text));
+    if (!this.#markdown) return;
+    this.#output.replaceChildren(renderMarkdown(this.#text));
+    this.#placeDraft();
   }
 
   /** The status line. @param {string} message */
@@ -435,6 +477,8 @@ export class Panel {
 
   /** @param {string} message @param {boolean} isError */
   #finish(message, isError) {
+    this.#draft = '';
+    this.#output.querySelector('.draft')?.remove();
     this.#render();
     this.#status.textContent = message;
     this.#status.classList.toggle('error', isError);

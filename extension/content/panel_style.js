@@ -35,6 +35,7 @@ button[hidden], .options[hidden] { display: none; }
 @keyframes slide { from { margin-left: -30%; } to { margin-left: 100%; } }
 .output { padding: 8px 12px 10px; overflow-y: auto; min-height: 3em; overscroll-behavior: contain; white-space: pre-wrap; overflow-wrap: anywhere; flex: 1; }
 .output:empty { display: none; }
+.output .draft { opacity: .62; }
 .output p, .output ul, .output ol, .output blockquote, .output pre { margin: 0 0 .6em; white-space: normal; }
 .output pre { white-space: pre-wrap; }
 .output ul, .output ol { padding-left: 1.4em; }

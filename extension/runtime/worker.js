@@ -26,7 +26,7 @@ Object.assign(self, {
 
 // The CPU path's worker threads (a pool that cannot start leaves one thread),
 // then `auto`: a software GPU only where this device's benchmark measured it faster.
-const runtime = init().then(async () => {
+let runtime = init().then(async () => {
   await startThreads().catch((error) => console.warn('Locus: the CPU runs on one thread:', error));
   return Runtime.create(await runtimeOptions());
 });
@@ -132,7 +132,13 @@ async function benchInTurn(rt, payload, id) {
     await previous;
     // The benchmark loads models into runtimes of its own: free this one's.
     rt.unloadModel();
-    return await benchDevice(payload, id, post, controller.signal);
+    const result = await benchDevice(payload, id, post, controller.signal);
+    // A new verdict is what `auto` decides by: the next requests get a
+    // runtime started with it (requests still running finish on this one,
+    // which is freed once unreachable).
+    const options = await runtimeOptions();
+    if (result.verdict && options.backend === 'auto') runtime = Runtime.create(options);
+    return result;
   } finally {
     benches.delete(id);
     finished();

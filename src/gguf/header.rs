@@ -198,6 +198,11 @@ fn tensor_info(
             "data offset {relative} is not a multiple of the alignment {alignment}"
         )));
     }
+    // An empty dimension holds nothing, and behind it the other dimensions'
+    // product (the row count) could overflow unchecked: no model has one.
+    if dims.contains(&0) {
+        return Err(bad(format!("dimensions {dims:?} include an empty one")));
+    }
     let elements = dims
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))

@@ -119,7 +119,7 @@ pub async fn run(
         if aborted() {
             return ControlFlow::Break(());
         }
-        (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+        (emit.borrow_mut())(Event::new(id, EventBody::token(text)));
         ControlFlow::Continue(())
     };
     let mut on_prefill = |progress: PrefillProgress| {

@@ -109,7 +109,7 @@ impl<'a> Job<'a> {
     }
 
     fn token(&mut self, text: &str) {
-        self.event(EventBody::Token { text: text.into() });
+        self.event(EventBody::token(text));
     }
 
     /// The model's tokenizer and chat template.
@@ -172,9 +172,19 @@ impl<'a> Job<'a> {
         let id = self.id;
         let emit = std::cell::RefCell::new(&mut *self.emit);
         let mut shown = String::new();
-        let mut show = |text: &str| {
-            if stream && !text.is_empty() {
-                (emit.borrow_mut())(Event::new(id, EventBody::Token { text: text.into() }));
+        let mut last_draft = String::new();
+        // Committed text, with a summary's unit in progress when it changed.
+        let mut show = |text: &str, draft: Option<String>| {
+            let draft = draft.filter(|draft| *draft != last_draft);
+            if stream && (!text.is_empty() || draft.is_some()) {
+                if let Some(draft) = &draft {
+                    last_draft.clone_from(draft);
+                }
+                let body = EventBody::Token {
+                    text: text.into(),
+                    draft,
+                };
+                (emit.borrow_mut())(Event::new(id, body));
             }
             shown.push_str(text);
         };
@@ -183,7 +193,7 @@ impl<'a> Job<'a> {
                 return ControlFlow::Break(());
             }
             let step = checks.push(text);
-            show(&step.show);
+            show(&step.show, step.draft);
             match step.stop {
                 true => ControlFlow::Break(()),
                 false => ControlFlow::Continue(()),
@@ -241,7 +251,8 @@ impl<'a> Job<'a> {
             generation.stop,
             StopReason::MaxTokens | StopReason::ContextFull
         );
-        show(&checks.finish(spent));
+        // The finished answer has no unit in progress: any draft is cleared.
+        show(&checks.finish(spent), Some(String::new()));
         // The first notable stop of what the user sees is the one reported
         // (a part's notes are not shown).
         if stream && self.output_stop.as_ref().is_none_or(|s| !s.is_notable()) {

@@ -391,7 +391,7 @@ impl Runtime {
             Task::Report => {
                 emit(event(EventBody::progress("backend", self.report.summary())));
                 for line in self.report.lines() {
-                    emit(event(EventBody::Token { text: line + "\n" }));
+                    emit(event(EventBody::token(line + "\n")));
                 }
                 let result = serde_json::to_value(&self.report)
                     .map_err(|e| LocusError::Internal(e.to_string()))?;

@@ -47,7 +47,7 @@ fn chat(id: &str, text: &str, max_tokens: usize) -> Value {
 fn summary(event: &Event) -> (String, &'static str, String) {
     let (kind, detail) = match &event.body {
         EventBody::Progress { stage, .. } => ("progress", stage.clone()),
-        EventBody::Token { text } => ("token", text.clone()),
+        EventBody::Token { text, .. } => ("token", text.clone()),
         EventBody::Done { result } => ("done", result.to_string()),
         EventBody::Error { code, .. } => ("error", code.as_str().to_string()),
     };
@@ -193,4 +193,43 @@ fn a_summary_arriving_during_a_chat_reply_leaves_the_next_turn_nothing_stale() {
         0,
         "no stale KV entries reused"
     );
+}
+
+#[test]
+fn a_summary_streams_its_unit_in_progress_token_by_token_and_clears_it_at_the_end() {
+    let runtime = smollm2_runtime();
+    let events = RefCell::new(Vec::new());
+    let mut record = |event: Event| events.borrow_mut().push(event.body);
+    let text = "The city council approved a new tram line on Monday. It will link the \
+                station with the university and the hospital, and cost 400 million euros. \
+                Construction starts next spring and should take three years.";
+    let request = json!({
+        "type": "request", "id": "sum", "kind": "summarize",
+        "payload": { "text": text, "type": "key-points", "length": "short", "format": "markdown" },
+    });
+    pollster::block_on(runtime.handle(request, &mut record));
+    let events = events.into_inner();
+    let (mut committed, mut drafts, mut last_draft) = (String::new(), 0, String::new());
+    for body in &events {
+        if let EventBody::Token { text, draft } = body {
+            committed.push_str(text);
+            if let Some(draft) = draft {
+                drafts += 1;
+                last_draft.clone_from(draft);
+            }
+        }
+    }
+    let Some(EventBody::Done { result }) = events.last() else {
+        panic!("no done event: {events:?}");
+    };
+    assert_eq!(
+        result["text"], committed,
+        "drafts are never part of the text"
+    );
+    let bullets = committed.lines().count();
+    assert!(
+        drafts > 2 * bullets,
+        "{drafts} drafts for {bullets} bullets: the units should stream token by token"
+    );
+    assert_eq!(last_draft, "", "the finished answer leaves no draft");
 }

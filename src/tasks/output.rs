@@ -58,6 +58,10 @@ impl OutputStop {
 pub struct Step {
     /// Text to show now.
     pub show: String,
+    /// A summary's unit in progress, shown provisionally after all the text
+    /// shown so far until a later step commits it (`Shaper::draft`); `None`
+    /// where output is shown as written.
+    pub draft: Option<String>,
     /// Stop generating.
     pub stop: bool,
 }
@@ -112,6 +116,7 @@ impl<'a> OutputChecks<'a> {
         if self.stop.is_some() {
             return Step {
                 show: String::new(),
+                draft: self.shaper.as_ref().map(|_| String::new()),
                 stop: true,
             };
         }
@@ -123,18 +128,24 @@ impl<'a> OutputChecks<'a> {
             let found = drift.found().unwrap_or_default().to_string();
             self.stop = Some(OutputStop::WrongLanguage { found });
         }
-        let show = match self.shaper.as_mut() {
+        let (show, draft) = match self.shaper.as_mut() {
             Some(shaper) => {
                 let show = shaper.push(piece);
                 if shaper.is_full() && self.stop.is_none() {
                     self.stop = Some(OutputStop::Complete);
                 }
-                show
+                let draft = if self.stop.is_some() {
+                    String::new()
+                } else {
+                    shaper.draft()
+                };
+                (show, Some(draft))
             }
-            None => piece.to_string(),
+            None => (piece.to_string(), None),
         };
         Step {
             show,
+            draft,
             stop: self.stop.is_some(),
         }
     }

@@ -117,6 +117,68 @@ impl Shaper {
         out
     }
 
+    /// What the unit in progress would add if it ended now, shown
+    /// provisionally so a summary streams token by token; the next
+    /// [`push`](Self::push) that completes the unit commits it (or drops it).
+    /// Empty while the unit may still turn out to be dropped: a lead-in
+    /// ("Here are the key…"), a courtesy ("Sur…") or a repeat.
+    pub fn draft(&self) -> String {
+        if self.full {
+            return String::new();
+        }
+        let line = self.pending.trim_start().lines().next().unwrap_or("");
+        let mut text = clean(strip_marker(line).unwrap_or(line), self.markdown);
+        if !self.markdown {
+            // Half an emphasis mark ("**Energy*") is not text yet.
+            text.truncate(text.trim_end_matches(['*', '_', '`']).len());
+        }
+        if !text.chars().any(char::is_alphabetic) || self.may_be_dropped(&text) {
+            return String::new();
+        }
+        match self.shape {
+            Shape::Bullets(_) => {
+                let separator = if self.shown > 0 { "\n" } else { "" };
+                let marker = if self.markdown { "- " } else { "• " };
+                format!("{separator}{marker}{text}")
+            }
+            Shape::Sentences(_) => {
+                let separator = if self.shown > 0 { " " } else { "" };
+                format!("{separator}{text}")
+            }
+            Shape::Headline(words) => headline(&text, words).0,
+        }
+    }
+
+    /// Whether an unfinished unit's `text` may still be one that
+    /// [`take`](Self::take) drops.
+    fn may_be_dropped(&self, text: &str) -> bool {
+        if is_preamble(text) {
+            return true;
+        }
+        let bare = text.trim_matches(['*', '_', '"', ' ']).to_lowercase();
+        let either_starts = |label: &str| label.starts_with(&bare) || bare.starts_with(label);
+        let short = bare.split_whitespace().count() <= 8;
+        let labels = [
+            "sure",
+            "certainly",
+            "of course",
+            "okay",
+            "key points",
+            "teaser",
+            "title",
+        ];
+        if short && !bare.contains(':') && LEAD_INS.iter().chain(&labels).any(|l| either_starts(l))
+        {
+            return true;
+        }
+        let key: String = text
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        self.seen.iter().any(|seen| seen.starts_with(&key))
+    }
+
     /// The rest, once the model has stopped. `cut`: it stopped because its
     /// token budget ran out, so what is unfinished is dropped (keeping a
     /// bullet's complete sentences); otherwise the model chose to end there
@@ -428,19 +490,31 @@ fn headline(line: &str, words: usize) -> (String, bool) {
 mod tests {
     use super::*;
 
-    /// Streams `text` in pieces of `size` bytes (on char boundaries), then
-    /// finishes; returns what was shown and the shaper.
-    fn stream(shape: Shape, text: &str, size: usize, cut: bool) -> (String, Shaper) {
-        let mut shaper = Shaper::new(shape, SummaryFormat::Markdown);
-        let mut out = String::new();
+    /// `text` in pieces of `size` bytes, each ending on a char boundary.
+    fn pieces(text: &str, size: usize) -> Vec<&str> {
+        let mut out = Vec::new();
         let mut rest = text;
-        while !rest.is_empty() && !shaper.is_full() {
+        while !rest.is_empty() {
             let mut at = size.min(rest.len());
             while !rest.is_char_boundary(at) {
                 at += 1;
             }
-            out.push_str(&shaper.push(&rest[..at]));
+            out.push(&rest[..at]);
             rest = &rest[at..];
+        }
+        out
+    }
+
+    /// Streams `text` in pieces of `size` bytes, then finishes; returns what
+    /// was shown and the shaper.
+    fn stream(shape: Shape, text: &str, size: usize, cut: bool) -> (String, Shaper) {
+        let mut shaper = Shaper::new(shape, SummaryFormat::Markdown);
+        let mut out = String::new();
+        for piece in pieces(text, size) {
+            if shaper.is_full() {
+                break;
+            }
+            out.push_str(&shaper.push(piece));
         }
         out.push_str(&shaper.finish(cut));
         (out, shaper)
@@ -549,6 +623,62 @@ mod tests {
         assert!(shaper.shortened());
         let (out, _) = stream(Shape::Headline(5), "a b c d e f g h", 2, false);
         assert_eq!(out, "a b c d e");
+    }
+
+    /// Streams `text` in pieces of `size` bytes and checks that every draft,
+    /// after what was committed so far, is a start of the final answer.
+    fn drafts_lead_to(shape: Shape, format: SummaryFormat, text: &str, size: usize) -> usize {
+        let mut shaper = Shaper::new(shape, format);
+        let (mut shown, mut drafts) = (String::new(), Vec::new());
+        for piece in pieces(text, size) {
+            if shaper.is_full() {
+                break;
+            }
+            shown.push_str(&shaper.push(piece));
+            drafts.push(format!("{shown}{}", shaper.draft()));
+        }
+        let answer = shown + &shaper.finish(false);
+        for draft in &drafts {
+            assert!(
+                answer.starts_with(draft.as_str()),
+                "{draft:?} does not lead to {answer:?}"
+            );
+        }
+        drafts.iter().filter(|d| !d.is_empty()).count()
+    }
+
+    #[test]
+    fn drafts_stream_the_unit_in_progress_and_never_show_what_is_dropped() {
+        let bullets = "Here are the key points:\n\n* **Energy** use fell by 30%.\n2. Costs fell.\n\
+                       - Energy use fell by 30%.\n• Jobs were kept.\n";
+        for format in [SummaryFormat::Markdown, SummaryFormat::PlainText] {
+            for size in [1, 2, 5] {
+                assert!(drafts_lead_to(Shape::Bullets(5), format, bullets, size) > 10);
+            }
+        }
+        let prose = "Sure! Here's a summary: The wall is old. **TL;DR:** It is long.";
+        assert!(drafts_lead_to(Shape::Sentences(3), SummaryFormat::Markdown, prose, 2) > 5);
+        let headline = "Headline: \"City Opens New Rail Line\"\nMore text.";
+        assert!(drafts_lead_to(Shape::Headline(12), SummaryFormat::PlainText, headline, 2) > 5);
+
+        let mut shaper = Shaper::new(Shape::Bullets(3), SummaryFormat::Markdown);
+        assert_eq!(shaper.push("Here are the key"), "");
+        assert_eq!(shaper.draft(), "", "a lead-in in progress is not shown");
+        assert_eq!(shaper.push(" points:\n- Costs fell by a th"), "");
+        assert_eq!(shaper.draft(), "- Costs fell by a th");
+        assert_eq!(shaper.push("ird.\n- Jobs"), "- Costs fell by a third.");
+        assert_eq!(shaper.draft(), "\n- Jobs");
+        assert_eq!(
+            shaper.push(" were kept.\n- Costs fell"),
+            "\n- Jobs were kept."
+        );
+        assert_eq!(shaper.draft(), "", "a repeat in progress is not shown");
+        assert_eq!(
+            shaper.push(" by a third.\n- Third point.\n"),
+            "\n- Third point."
+        );
+        assert!(shaper.is_full());
+        assert_eq!(shaper.draft(), "");
     }
 
     #[test]
