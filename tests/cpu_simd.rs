@@ -1,9 +1,11 @@
 //! The fast quantised dot products (SIMD128 in wasm32 builds, AVX2 on x86)
 //! against the portable kernels they must reproduce bit for bit, on seeded
 //! random blocks of every quantised type, in both of llama.cpp's float
-//! orders. Natively this checks the x86 kernels; under wasm (run with
-//! `cargo test --target wasm32-unknown-unknown --test cpu_simd`, which runs
-//! it in Node through wasm-bindgen-test-runner) the SIMD128 ones.
+//! orders. Natively this checks the x86 kernels; under wasm (run from
+//! `tests/wasm` with `cargo test --target wasm32-unknown-unknown --test
+//! cpu_simd`, which runs it in headless Chromium through
+//! wasm-bindgen-test-runner) the SIMD128 / relaxed-SIMD ones, whose fused
+//! multiply-adds are the CPU's FMA: bit for bit here, on a CPU with FMA.
 
 use locus::quant::{
     DotOrder, GgmlType, QuantizedRow, dot_quantized_rows_ordered, dot_quantized_rows_portable,
