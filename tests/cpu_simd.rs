@@ -1,9 +1,11 @@
 //! The fast quantised dot products (SIMD128 in wasm32 builds, AVX2 on x86)
 //! against the portable kernels they must reproduce bit for bit, on seeded
 //! random blocks of every quantised type, in both of llama.cpp's float
-//! orders. Natively this checks the x86 kernels; under wasm (run with
-//! `cargo test --target wasm32-unknown-unknown --test cpu_simd`, which runs
-//! it in Node through wasm-bindgen-test-runner) the SIMD128 ones.
+//! orders. Natively this checks the x86 kernels; under wasm (run from
+//! `tests/wasm` with `cargo test --target wasm32-unknown-unknown --test
+//! cpu_simd`, which runs it in headless Chromium through
+//! wasm-bindgen-test-runner) the SIMD128 / relaxed-SIMD ones, whose fused
+//! multiply-adds are the CPU's FMA: bit for bit here, on a CPU with FMA.
 
 use locus::quant::{
     DotOrder, GgmlType, QuantizedRow, dot_quantized_rows_ordered, dot_quantized_rows_portable,
@@ -117,6 +119,44 @@ fn fast_kernels_handle_extreme_codes() {
                     "{ty} {order:?} fill {fill:#x}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn fast_kernels_widen_every_f16_scale() {
+    // One block per row, whose f16 scale (and min) takes every bit pattern:
+    // subnormals, zeros, infinities and NaNs included (a NaN's payload may
+    // differ between ways of widening it, so any NaN matches any NaN).
+    let mut rng = SmallRng::seed_from_u64(0xF16);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q6_K,
+    ] {
+        let rows = 1 << 16;
+        let mut bytes = random_rows(ty, rows, 1, &mut rng);
+        for (bits, block) in bytes.chunks_exact_mut(ty.type_size()).enumerate() {
+            let bits = bits as u16;
+            for (k, &at) in scale_offsets(ty).iter().enumerate() {
+                let pattern = if k == 0 { bits } else { bits.rotate_left(5) };
+                block[at..at + 2].copy_from_slice(&pattern.to_le_bytes());
+            }
+        }
+        let x: Vec<f32> = (0..ty.block_size())
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let act = QuantizedRow::quantize(ty, &x).unwrap();
+        let (mut fast, mut portable) = (vec![0.0; rows], vec![0.0; rows]);
+        dot_quantized_rows_ordered(ty, &bytes, &act, DotOrder::VecDot, &mut fast).unwrap();
+        dot_quantized_rows_portable(ty, &bytes, &act, DotOrder::VecDot, &mut portable).unwrap();
+        for (row, (f, p)) in fast.iter().zip(&portable).enumerate() {
+            assert!(
+                f.to_bits() == p.to_bits() || (f.is_nan() && p.is_nan()),
+                "{ty} scale bits {row:#06x}: {f} vs {p}"
+            );
         }
     }
 }

@@ -9,7 +9,7 @@
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-use super::ggml_numerics::{DotF16, dot_f16, fma, fused_dispatch, round_f16, softmax};
+use super::ggml_numerics::{DotF16, dot_f16, fma_row, fused_dispatch, round_f16, softmax};
 
 pub struct AttentionShape {
     pub heads: usize,
@@ -83,10 +83,7 @@ fn attend_impl<const FUSED: bool>(
             values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
             for g in 0..group {
                 let p = round_f16(scores[g * n + j]);
-                let a = &mut acc[(g * slots + j % slots) * vd..][..vd];
-                a.iter_mut()
-                    .zip(&v32)
-                    .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+                fma_row::<FUSED>(&mut acc[(g * slots + j % slots) * vd..][..vd], &v32, p);
             }
         }
         for g in 0..group {
@@ -102,6 +99,7 @@ fn attend_impl<const FUSED: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::ggml_numerics::fma;
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
 

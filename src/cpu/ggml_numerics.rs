@@ -22,8 +22,15 @@
 
 use half::f16;
 
-/// Whether `f32::mul_add` is one instruction without run-time detection.
-pub const NATIVE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+/// Whether [`fma`] is one instruction without run-time detection:
+/// `f32::mul_add` on aarch64 or with `+fma`, `f32x4.relaxed_madd` on wasm32
+/// with relaxed SIMD (the CPU's FMA where it has one, as for the quantised
+/// kernels: see `quant/wasm_simd.rs`).
+pub const NATIVE_FMA: bool = cfg!(any(
+    target_arch = "aarch64",
+    target_feature = "fma",
+    target_feature = "relaxed-simd"
+));
 
 /// Whether this CPU can run the `FUSED = true` code paths as native FMA.
 #[inline]
@@ -65,7 +72,88 @@ pub(crate) use fused_dispatch;
 /// `quant`'s `fma`).
 #[inline(always)]
 pub fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    if FUSED {
+        // `mul_add` would be libm's software `fmaf` here.
+        return relaxed::fma(a, b, c);
+    }
     crate::quant::fma::<FUSED>(a, b, c)
+}
+
+/// `acc[i] = fma(x[i], p, acc[i])` for every `i`.
+#[inline(always)]
+pub fn fma_row<const FUSED: bool>(acc: &mut [f32], x: &[f32], p: f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    if FUSED {
+        return relaxed::fma_row(acc, x, p);
+    }
+    acc.iter_mut()
+        .zip(x)
+        .for_each(|(a, &x)| *a = fma::<FUSED>(x, p, *a));
+}
+
+/// The fused multiply-adds of wasm32 builds with relaxed SIMD, four lanes
+/// at a time where the scalar code has independent lanes: each lane's
+/// arithmetic is the scalar code's.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    pub fn fma(a: f32, b: f32, c: f32) -> f32 {
+        f32x4_extract_lane::<0>(f32x4_relaxed_madd(
+            f32x4_splat(a),
+            f32x4_splat(b),
+            f32x4_splat(c),
+        ))
+    }
+
+    #[inline(always)]
+    fn load(v: &[f32]) -> v128 {
+        assert!(v.len() >= 4);
+        // SAFETY: four readable f32s (checked); no alignment needed.
+        unsafe { v128_load(v.as_ptr().cast()) }
+    }
+
+    #[inline(always)]
+    fn store(v: &mut [f32], x: v128) {
+        assert!(v.len() >= 4);
+        // SAFETY: four writable f32s (checked); no alignment needed.
+        unsafe { v128_store(v.as_mut_ptr().cast(), x) }
+    }
+
+    pub fn fma_row(acc: &mut [f32], x: &[f32], p: f32) {
+        let n = acc.len().min(x.len());
+        let (acc, x) = (&mut acc[..n], &x[..n]);
+        let pv = f32x4_splat(p);
+        let mut a4 = acc.chunks_exact_mut(4);
+        let mut x4 = x.chunks_exact(4);
+        for (a, x) in (&mut a4).zip(&mut x4) {
+            store(a, f32x4_relaxed_madd(load(x), pv, load(a)));
+        }
+        for (a, &x) in a4.into_remainder().iter_mut().zip(x4.remainder()) {
+            *a = fma(x, p, *a);
+        }
+    }
+
+    /// `super::slot_sums::<true, N>`.
+    #[inline(always)]
+    pub fn slot_sums<const N: usize>(x: &[f32], y: &[f32]) -> [f32; N] {
+        let n = x.len().min(y.len());
+        let (xs, ys) = (x[..n].chunks_exact(N), y[..n].chunks_exact(N));
+        let (x_tail, y_tail) = (xs.remainder(), ys.remainder());
+        let mut acc = [0.0f32; N];
+        for (a, b) in xs.zip(ys) {
+            for i in (0..N).step_by(4) {
+                let sum = f32x4_relaxed_madd(load(&a[i..]), load(&b[i..]), load(&acc[i..]));
+                store(&mut acc[i..], sum);
+            }
+        }
+        for (i, (&a, &b)) in x_tail.iter().zip(y_tail).enumerate() {
+            acc[i] = fma(a, b, acc[i]);
+        }
+        acc
+    }
 }
 
 /// `x` rounded to the nearest f16 (as ggml's f32 → f16 conversions).
@@ -172,6 +260,10 @@ pub fn dot_f16<const FUSED: bool>(order: DotF16, x: &[f32], y: &[f32]) -> f32 {
 /// `acc[s] = Σ x[i]·y[i]` over `i ≡ s (mod N)`, fused-multiply-added in order.
 #[inline(always)]
 fn slot_sums<const FUSED: bool, const N: usize>(x: &[f32], y: &[f32]) -> [f32; N] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    if FUSED {
+        return relaxed::slot_sums::<N>(x, y);
+    }
     let n = x.len().min(y.len());
     let (xs, ys) = (x[..n].chunks_exact(N), y[..n].chunks_exact(N));
     let (x_tail, y_tail) = (xs.remainder(), ys.remainder());

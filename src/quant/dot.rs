@@ -29,8 +29,9 @@ pub fn dot_quantized(ty: GgmlType, bytes: &[u8], x: &QuantizedRow) -> Result<f32
 /// and Q6_K). Where the CPU has AVX2, FMA and F16C this runs the
 /// `x86.rs` kernels; in wasm32 builds with SIMD128 the `wasm_simd.rs` ones;
 /// elsewhere portable code with the same arithmetic (fused multiply-adds
-/// emulated through f64 where there is no FMA, as on wasm32, where the
-/// SIMD128 kernels emulate them the same way: see `fma`).
+/// emulated through f64 where there is no FMA, as on wasm32 without relaxed
+/// SIMD, where the SIMD128 kernels emulate them the same way: see `fma`;
+/// with relaxed SIMD they use the CPU's FMA, see `wasm_simd.rs`).
 /// Q5_K and the float types are not bit-exact: no test model has them.
 pub fn dot_quantized_rows(
     ty: GgmlType,
@@ -96,8 +97,10 @@ pub fn dot_quantized_rows_ordered(
 
 /// [`dot_quantized_rows_ordered`] through the portable kernels, with the
 /// fused multiply-adds the fast kernels of this build use (x86 FMA where
-/// the x86 kernels run, else this target's own: none on wasm32): what the
-/// SIMD kernels must reproduce bit for bit. For tests only.
+/// the x86 kernels run; on wasm32 with relaxed SIMD, correctly rounded ones,
+/// which `f32x4.relaxed_madd` is on a CPU with FMA; else this target's
+/// own: none on wasm32): what the SIMD kernels must reproduce bit for bit.
+/// For tests only.
 #[doc(hidden)]
 pub fn dot_quantized_rows_portable(
     ty: GgmlType,
@@ -114,6 +117,10 @@ pub fn dot_quantized_rows_portable(
     if has_avx2_fma_f16c() {
         return kernels::<true>(ty, rows, row_bytes, &x.data, order, out);
     }
+    // `mul_add` is libm's correctly rounded `fmaf` here: ggml's FMA.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return kernels::<true>(ty, rows, row_bytes, &x.data, order, out);
+    #[allow(unreachable_code)]
     kernels::<NATIVE_FMA>(ty, rows, row_bytes, &x.data, order, out)
 }
 

@@ -1,21 +1,38 @@
 //! SIMD128 versions of the quantised dot products, for wasm32 builds with
-//! `+simd128` (every Chrome with Manifest V3 has it).
+//! `+simd128` (every Chrome with Manifest V3 has it), faster with
+//! `+relaxed-simd` (Chrome 114 on; the extension's build enables it).
 //!
-//! They compute exactly what the portable kernels of `legacy.rs`,
-//! `k_quants.rs` and `batched.rs` compute without native fused
-//! multiply-adds (`FUSED = false`), bit for bit (checked by
-//! `tests/cpu_simd.rs` under wasm): the integer lane sums are exact in any
-//! order, so they only need the same lane assignment as ggml's AVX2 code
-//! (lane `l` of 8 holds values `4l..4l+4` of each 32); the float steps are
-//! the same operations in the same order. An AVX2 8-lane f32 accumulator is
-//! two `v128`s, and its fused multiply-add is emulated as the portable code
-//! does it (wasm has no FMA): the product and sum in f64, rounded once to
-//! f32, two lanes per `f64x2`.
+//! The integer lane sums are exact in any order, so they only need ggml's
+//! AVX2 lane assignment (lane `l` of 8 holds values `4l..4l+4` of each 32);
+//! the float steps are the same operations in the same order. An AVX2 8-lane
+//! f32 accumulator is two `v128`s. What differs between the two builds is
+//! how ggml's fused multiply-adds (`_mm256_fmadd_ps`) and byte dots are done:
+//!
+//! - With relaxed SIMD, a multiply-add is `f32x4.relaxed_madd`, which the
+//!   engine compiles to the CPU's FMA instruction where it has one (x86 with
+//!   FMA3, every ARM64): then it is ggml's arithmetic bit for bit, checked
+//!   by `tests/cpu_simd.rs` under wasm against the portable kernels with
+//!   correctly rounded `mul_add`. On a CPU without FMA (x86 before 2013)
+//!   it is a multiply and an add, rounded twice: close to llama.cpp, not
+//!   bit for bit. A byte dot is `i32x4.relaxed_dot_i8x16_i7x16_add_s`, four
+//!   products per lane in one instruction, exact (deterministic) because
+//!   one operand is a weight code of at most 7 bits without sign (Q4: 0..15,
+//!   Q5: 0..31, Q6_K: 0..63; signed codes are taken as unsigned minus their
+//!   offset, the offset's product subtracted exactly) and the i16 pair sums
+//!   cannot saturate: |2 · 127 · 128| < 2^15. (Node 20's V8 11.3, where
+//!   relaxed SIMD was still experimental, miscompiles these dots: four lanes
+//!   of 7 · 15 came to 840, not 420, and `c` was dropped; Chromium gets them
+//!   right, so `tests/wasm` checks these kernels there.)
+//! - With SIMD128 only, a multiply-add is rounded once through f64 as
+//!   `dot::fma::<false>` does (wasm has no FMA), two lanes per `f64x2`, and
+//!   a byte dot is `extmul` + `extadd_pairwise` + shuffles: bit for bit
+//!   the portable kernels without fused multiply-adds (`FUSED = false`).
 
 use core::arch::wasm32::*;
 
 use super::activations::{ActQ8_0, ActQ8_1, ActQ8K};
 use super::block::f16_le;
+#[cfg(not(target_feature = "relaxed-simd"))]
 use super::dot::fma;
 use super::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, scale_min_k4};
 use super::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
@@ -41,6 +58,22 @@ fn vectors<const N: usize, const V: usize>(q: &[u8; N]) -> [v128; V] {
     std::array::from_fn(|i| load(&q[i]))
 }
 
+/// `c` + lane `l` = Σ y[i]·q[i] over i in 4l..4l+4, for activations `y`
+/// and codes `q` within 0..128 (see the module's notes: exact).
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn dot4_add(y: v128, q: v128, c: v128) -> v128 {
+    i32x4_relaxed_dot_i8x16_i7x16_add(y, q, c)
+}
+
+/// `c` + lane `l` = Σ y[i]·q[i] over i in 4l..4l+4, for activations `y`
+/// and codes `q` within 0..128.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn dot4_add(y: v128, q: v128, c: v128) -> v128 {
+    i32x4_add(lanes4(y, q), c)
+}
+
 /// Lane `l` = Σ a[i]·b[i] over i in 4l..4l+4 (signed bytes; every product
 /// fits i16 for the codes and activations here, and the sums are exact).
 #[inline(always)]
@@ -53,13 +86,39 @@ fn lanes4(a: v128, b: v128) -> v128 {
     )
 }
 
-/// Σ a[i]·b[i] over 16 signed bytes, in four i32 partial sums.
+/// `c` + Σ y[i]·q[i] over 16 bytes, in four i32 partial sums, for codes
+/// `q` within 0..128 (any lane assignment: only their total is used).
+#[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn partial_dot(a: v128, b: v128) -> v128 {
+fn partial_dot_add(y: v128, q: v128, c: v128) -> v128 {
+    dot4_add(y, q, c)
+}
+
+/// `c` + Σ y[i]·q[i] over 16 signed bytes, in four i32 partial sums.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn partial_dot_add(y: v128, q: v128, c: v128) -> v128 {
     i32x4_add(
-        i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b)),
-        i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b)),
+        c,
+        i32x4_add(
+            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(y, q)),
+            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(y, q)),
+        ),
     )
+}
+
+/// `a * b + c` rounded once, as `_mm256_fmadd_ps` in one lane: the CPU's
+/// FMA through relaxed SIMD (see the module's notes), else through f64.
+#[inline(always)]
+fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_extract_lane::<0>(f32x4_relaxed_madd(
+        f32x4_splat(a),
+        f32x4_splat(b),
+        f32x4_splat(c),
+    ));
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    fma::<false>(a, b, c)
 }
 
 /// Sum of four i32 lanes (integer: any order).
@@ -78,8 +137,19 @@ impl Acc8 {
         Acc8([f32x4_splat(0.0); 2])
     }
 
+    /// `acc = fma(d, lanes as f32, acc)` lane by lane: the CPU's FMA.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[inline(always)]
+    fn fma(&mut self, d: f32, lanes: [v128; 2]) {
+        let d = f32x4_splat(d);
+        for (acc, lanes) in self.0.iter_mut().zip(lanes) {
+            *acc = f32x4_relaxed_madd(d, f32x4_convert_i32x4(lanes), *acc);
+        }
+    }
+
     /// `acc = fma(d, lanes as f32, acc)` lane by lane, each rounded once
     /// through f64 as `dot::fma::<false>` does.
+    #[cfg(not(target_feature = "relaxed-simd"))]
     #[inline(always)]
     fn fma(&mut self, d: f32, lanes: [v128; 2]) {
         let d = f64x2_splat(f64::from(d));
@@ -132,34 +202,46 @@ fn fifth_bits(qh: [u8; 4]) -> [v128; 2] {
     [pick(0, 1), pick(2, 3)]
 }
 
-/// The eight integer lanes of a 32-value block's codes against activations.
+/// The eight integer lanes of a 32-value block's codes minus `offset`
+/// against activations, from the unsigned codes (0..32): Σ y·q − offset·Σ y
+/// per lane, exact.
 #[inline(always)]
-fn block_lanes(codes: [v128; 2], y: &[i8; 32]) -> [v128; 2] {
+fn block_lanes(codes: [v128; 2], offset: i8, y: &[i8; 32]) -> [v128; 2] {
     let y = halves(y);
-    [lanes4(codes[0], y[0]), lanes4(codes[1], y[1])]
-}
-
-fn q4_codes(qs: &[u8; 16], offset: i8) -> [v128; 2] {
-    let [lo, hi] = nibbles(load(qs));
-    let off = i8x16_splat(offset);
-    [i8x16_sub(lo, off), i8x16_sub(hi, off)]
-}
-
-fn q5_codes(qh: [u8; 4], qs: &[u8; 16], offset: i8) -> [v128; 2] {
-    let [lo, hi] = nibbles(load(qs));
-    let [h_lo, h_hi] = fifth_bits(qh);
+    let zero = i32x4_splat(0);
+    let lanes = [
+        dot4_add(y[0], codes[0], zero),
+        dot4_add(y[1], codes[1], zero),
+    ];
+    if offset == 0 {
+        return lanes;
+    }
     let off = i8x16_splat(offset);
     [
-        i8x16_sub(v128_or(lo, h_lo), off),
-        i8x16_sub(v128_or(hi, h_hi), off),
+        i32x4_sub(lanes[0], dot4_add(y[0], off, zero)),
+        i32x4_sub(lanes[1], dot4_add(y[1], off, zero)),
     ]
+}
+
+/// A Q4 block's unsigned codes (0..16): values 0..16 and 16..32.
+#[inline(always)]
+fn q4_codes(qs: &[u8; 16]) -> [v128; 2] {
+    nibbles(load(qs))
+}
+
+/// A Q5 block's unsigned codes (0..32): values 0..16 and 16..32.
+#[inline(always)]
+fn q5_codes(qh: [u8; 4], qs: &[u8; 16]) -> [v128; 2] {
+    let [lo, hi] = nibbles(load(qs));
+    let [h_lo, h_hi] = fifth_bits(qh);
+    [v128_or(lo, h_lo), v128_or(hi, h_hi)]
 }
 
 /// `legacy::vec_dot_q4_0_q8_0::<false>`.
 pub(super) fn q4_0_q8_0(x: &[BlockQ4_0], y: &[ActQ8_0]) -> f32 {
     let mut acc = Acc8::new();
     for (x, y) in x.iter().zip(y) {
-        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs, 8), &y.qs));
+        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs), 8, &y.qs));
     }
     acc.hsum()
 }
@@ -169,8 +251,8 @@ pub(super) fn q4_1_q8_1(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
     let mut acc = Acc8::new();
     let mut summs = 0.0f32;
     for (x, y) in x.iter().zip(y) {
-        summs = fma::<false>(f16_le(x.m), y.s, summs);
-        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs, 0), &y.qs));
+        summs = fma1(f16_le(x.m), y.s, summs);
+        acc.fma(f16_le(x.d) * y.d, block_lanes(q4_codes(&x.qs), 0, &y.qs));
     }
     acc.hsum() + summs
 }
@@ -181,7 +263,7 @@ pub(super) fn q5_0_q8_0(x: &[BlockQ5_0], y: &[ActQ8_0]) -> f32 {
     for (x, y) in x.iter().zip(y) {
         acc.fma(
             f16_le(x.d) * y.d,
-            block_lanes(q5_codes(x.qh, &x.qs, 16), &y.qs),
+            block_lanes(q5_codes(x.qh, &x.qs), 16, &y.qs),
         );
     }
     acc.hsum()
@@ -192,10 +274,10 @@ pub(super) fn q5_1_q8_1(x: &[BlockQ5_1], y: &[ActQ8_1]) -> f32 {
     let mut acc = Acc8::new();
     let mut summs = 0.0f32;
     for (x, y) in x.iter().zip(y) {
-        summs = fma::<false>(f16_le(x.m), y.s, summs);
+        summs = fma1(f16_le(x.m), y.s, summs);
         acc.fma(
             f16_le(x.d) * y.d,
-            block_lanes(q5_codes(x.qh, &x.qs, 0), &y.qs),
+            block_lanes(q5_codes(x.qh, &x.qs), 0, &y.qs),
         );
     }
     acc.hsum() + summs
@@ -205,7 +287,12 @@ pub(super) fn q5_1_q8_1(x: &[BlockQ5_1], y: &[ActQ8_1]) -> f32 {
 pub(super) fn q8_0_q8_0(x: &[BlockQ8_0], y: &[ActQ8_0]) -> f32 {
     let mut acc = Acc8::new();
     for (x, y) in x.iter().zip(y) {
-        acc.fma(f16_le(x.d) * y.d, block_lanes(halves(&x.qs), &y.qs));
+        let (q, y8) = (halves(&x.qs), halves(&y.qs));
+        // Both operands take all 8 bits: no relaxed dot.
+        acc.fma(
+            f16_le(x.d) * y.d,
+            [lanes4(q[0], y8[0]), lanes4(q[1], y8[1])],
+        );
     }
     acc.hsum()
 }
@@ -221,8 +308,8 @@ fn q4_k_pair_sums(x: &BlockQ4K, y: &ActQ8K, sm: &[(u8, u8); 8]) -> [i32; 4] {
         let mut hi = i32x4_splat(0);
         for h in 0..2 {
             let [l, u] = nibbles(qs[2 * c + h]);
-            lo = i32x4_add(lo, partial_dot(l, load(&q8[4 * c + h])));
-            hi = i32x4_add(hi, partial_dot(u, load(&q8[4 * c + 2 + h])));
+            lo = partial_dot_add(load(&q8[4 * c + h]), l, lo);
+            hi = partial_dot_add(load(&q8[4 * c + 2 + h]), u, hi);
         }
         let lo = i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0)));
         let hi = i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0)));
@@ -245,8 +332,8 @@ pub(super) fn q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
         let sm = scale_min_k4(&x.scales);
         let sumi: i32 = q4_k_pair_sums(x, y, &sm).iter().sum();
         let mins: i32 = (0..4).map(|p| mins_pair(&sm, &y.bsums, p)).sum();
-        acc = fma::<false>(sumi as f32, f16_le(x.d) * y.d, acc);
-        acc_m = fma::<false>(mins as f32, f16_le(x.dmin) * y.d, acc_m);
+        acc = fma1(sumi as f32, f16_le(x.d) * y.d, acc);
+        acc_m = fma1(mins as f32, f16_le(x.dmin) * y.d, acc_m);
     }
     acc - acc_m
 }
@@ -258,8 +345,8 @@ pub(super) fn gemm_q4_k_q8_k(x: &[BlockQ4K], y: &[ActQ8K]) -> f32 {
         let sm = scale_min_k4(&x.scales);
         let (d, dmin) = (f16_le(x.d) * y.d, f16_le(x.dmin) * y.d);
         for (pair, sum) in q4_k_pair_sums(x, y, &sm).into_iter().enumerate() {
-            acc = fma::<false>(sum as f32, d, acc);
-            acc_m = fma::<false>(mins_pair(&sm, &y.bsums, pair) as f32, dmin, acc_m);
+            acc = fma1(sum as f32, d, acc);
+            acc_m = fma1(mins_pair(&sm, &y.bsums, pair) as f32, dmin, acc_m);
         }
     }
     acc - acc_m
@@ -283,15 +370,15 @@ pub(super) fn q5_k_q8_k(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
                     |bit: v128| v128_and(u8x16_eq(v128_and(qh[h], bit), bit), u8x16_splat(0x10));
                 let l = v128_or(l, fifth(b1));
                 let u = v128_or(u, fifth(b2));
-                lo = i32x4_add(lo, partial_dot(l, load(&q8[4 * c + h])));
-                hi = i32x4_add(hi, partial_dot(u, load(&q8[4 * c + 2 + h])));
+                lo = partial_dot_add(load(&q8[4 * c + h]), l, lo);
+                hi = partial_dot_add(load(&q8[4 * c + 2 + h]), u, hi);
             }
             sumi = i32x4_add(sumi, i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0))));
             sumi = i32x4_add(sumi, i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0))));
         }
         let mins: i32 = (0..4).map(|p| mins_pair(&sm, &y.bsums, p)).sum();
-        acc = fma::<false>(y.d * f16_le(x.d), hsum_i32(sumi) as f32, acc);
-        acc_m = fma::<false>(-y.d * f16_le(x.dmin), mins as f32, acc_m);
+        acc = fma1(y.d * f16_le(x.d), hsum_i32(sumi) as f32, acc);
+        acc_m = fma1(-y.d * f16_le(x.dmin), mins as f32, acc_m);
     }
     acc + acc_m
 }
@@ -322,7 +409,7 @@ fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [v128; 2] {
                 ),
             ];
             for (k, q) in q.into_iter().enumerate() {
-                let p = lanes4(q, load(&q8[8 * h + 2 * k + i]));
+                let p = dot4_add(load(&q8[8 * h + 2 * k + i]), q, i32x4_splat(0));
                 let scale = i32::from(sc[8 * h + 2 * k + i]);
                 *lanes = i32x4_add(*lanes, i32x4_mul(p, i32x4_splat(scale)));
             }
@@ -355,7 +442,7 @@ pub(super) fn tiled_q6_k_q8_k(x: &[BlockQ6K], y: &[ActQ8K]) -> f32 {
     for (x, y) in x.iter().zip(y) {
         let [lo, hi] = q6_k_lanes(x, y);
         let total = hsum_i32(i32x4_add(lo, hi));
-        acc = fma::<false>(total as f32 * f16_le(x.d), y.d, acc);
+        acc = fma1(total as f32 * f16_le(x.d), y.d, acc);
     }
     acc
 }

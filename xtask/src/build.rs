@@ -7,9 +7,10 @@ use std::fs;
 use crate::paths;
 use crate::shell::{self, Cmd, Result};
 
-/// The target feature every wasm32 build of the runtime gets (every Chrome
-/// with Manifest V3 runs SIMD128).
-const SIMD128: &str = "-C target-feature=+simd128";
+/// The target features every wasm32 build of the runtime gets: SIMD128
+/// (every Chrome with Manifest V3) and relaxed SIMD (Chrome 114 on; the
+/// manifest's minimum is 116), whose FMA and byte dots the CPU kernels use.
+const SIMD128: &str = "-C target-feature=+simd128,+relaxed-simd";
 
 /// The shared-memory build's flags: atomics and bulk memory for threads
 /// (Web Workers on one memory, `src/web/threads.rs`), and a 4 GiB maximum
@@ -17,7 +18,7 @@ const SIMD128: &str = "-C target-feature=+simd128";
 /// 1.5B model's weights on the CPU path). The crate's `build.rs` adds the
 /// linker flags that make the memory shared (only the crate is relinked when
 /// they change, not the standard library and every dependency).
-const THREADS: &str = "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
+const THREADS: &str = "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd \
                        -C link-arg=--max-memory=4294967296";
 
 /// The toolchain of the shared-memory build: its standard library must be
