@@ -184,9 +184,7 @@ fn a_huge_sentencepiece_token_is_refused_at_once() {
         ("tokenizer.ggml.token_type", Meta::I32s(vec![1, 1])),
     ]);
     timed("tokenizer_from_gguf", "huge-spm-token", move || {
-        let error = locus::tokenizer::Tokenizer::from_gguf(&metadata)
-            .err()
-            .expect("a typed error");
+        let error = locus::tokenizer::Tokenizer::from_gguf(&metadata).expect_err("a typed error");
         assert!(error.to_string().contains("1048576 bytes long"), "{error}");
     });
 }

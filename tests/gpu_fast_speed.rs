@@ -487,7 +487,8 @@ fn dispatch_chain_cost() {
                      var s = lid; for (var k = 0u; k < 4u; k++) { s = subgroupAdd(s + k); }
                      if (lid == 0u) { v[0] = v[0] + s + shared_mem[5].x; }";
     // The fast mat-vec's staging of x: 2,048 values, 16 a thread.
-    let staging = "for (var i = lid; i < 2048u; i += 128u) { shared_mem[i / 4u][i % 4u] = v[i + 1u]; }
+    let staging =
+        "for (var i = lid; i < 2048u; i += 128u) { shared_mem[i / 4u][i % 4u] = v[i + 1u]; }
                    workgroupBarrier();
                    if (lid == 0u) { v[0] = v[0] + shared_mem[5].x; }";
     let mut cases = vec![
@@ -498,7 +499,13 @@ fn dispatch_chain_cost() {
         ("+ 4 barriers", barriers, 128, false, 1),
         ("+ 16 dependent loads", loads, 128, false, 1),
         ("128 threads staging 2,048 values", staging, 128, false, 1),
-        ("128 threads staging 2,048 values, 512 workgroups", staging, 128, false, 512),
+        (
+            "128 threads staging 2,048 values, 512 workgroups",
+            staging,
+            128,
+            false,
+            512,
+        ),
     ];
     if ctx.capabilities.subgroups {
         cases.push(("+ 4 subgroupAdd", subgroups, 128, false, 1));
