@@ -43,7 +43,7 @@ test('Summarise selection with no model runs page → service worker → offscre
   const panel = await waitForPanelEnd(page);
   assert.equal(panel.shadowMode, 'closed', 'the panel lives in a closed shadow root');
   assert.equal(panel.title, 'Locus · Summary');
-  assert.deepEqual(panel.events, { progress: 0, token: 0, done: 0, error: 1 }, 'one answer: the offer');
+  assert.deepEqual(panel.events, { progress: 0, token: 0, done: 0, error: 1, drafts: 0 }, 'one answer: the offer');
   // With no model installed, the runtime worker offers the recommended
   // download for the task in place (size, licence, one click) instead of an error.
   assert.equal(panel.state, 'error');
