@@ -171,13 +171,25 @@ async function ensureModel(rt, id, wanted, emit = post) {
 }
 
 /**
+ * Whether the runtime runs on a hardware GPU: on a software renderer
+ * (SwiftShader, llvmpipe) a 1–1.5B model would be as slow as on the CPU, so
+ * the CPU's recommendations hold there.
+ * @param {any} report the runtime's backend report
+ */
+function onHardwareGpu(report) {
+  const adapter = report?.adapter;
+  const text = `${adapter?.name ?? ''} ${adapter?.vendor ?? ''} ${adapter?.architecture ?? ''} ${adapter?.deviceType ?? ''}`;
+  return report?.backend === 'gpu' && !adapter?.isFallbackAdapter && !/swiftshader|llvmpipe|lavapipe|software|\bcpu\b/i.test(text);
+}
+
+/**
  * Loads an installed model fit for `need` (see `model_fit.js`) unless the
  * loaded one is; returns the download to offer when none is installed.
  * @param {any} rt @param {string} id @param {import('../model_fit.js').Need} need
  */
 async function ensureFitModel(rt, id, need) {
   const ready = (await store.list()).filter((m) => m.status === 'ready' && m.kind === 'gguf');
-  const gpu = rt.report().backend === 'gpu';
+  const gpu = onHardwareGpu(rt.report());
   const choice = chooseModel(need, ready, rt.modelName() ?? null, await catalog(), { gpu });
   if ('offer' in choice) return choice.offer;
   if (choice.run) await ensureModel(rt, id, choice.run.id);

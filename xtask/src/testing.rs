@@ -104,8 +104,11 @@ pub fn run_all() -> Result {
                 // The browser tests compare with the native binary that
                 // `cargo test` just built.
                 let locus = paths::cargo_target().join("debug").join("locus");
+                // Node 20 (V8 11.3) compiles the relaxed-SIMD module only
+                // behind this flag; the test runner passes it to each file.
                 Cmd::new("node")
-                    .args(["--test", "--test-concurrency=1", "tests/js/", "tests/e2e/"])
+                    .args(["--experimental-wasm-relaxed-simd", "--test"])
+                    .args(["--test-concurrency=1", "tests/js/", "tests/e2e/"])
                     .env("LOCUS_BIN", locus)
                     .run_watching(|line| tally.read(line))
             },
