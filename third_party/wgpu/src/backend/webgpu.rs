@@ -2526,11 +2526,18 @@ impl dispatch::DeviceInterface for WebDevice {
         _desc: &crate::CreateBlasDescriptor<'_>,
         _sizes: crate::BlasGeometrySizeDescriptors,
     ) -> (Option<u64>, dispatch::DispatchBlas) {
-        unimplemented!("Raytracing not implemented for web");
+        // (Locus: upstream panicked here, and below for ray tracing.)
+        // WebGPU has no ray tracing: an inert placeholder, and a message.
+        ray_tracing_unsupported();
+        (None, WebBlas::placeholder().into())
     }
 
     fn create_tlas(&self, _desc: &crate::CreateTlasDescriptor<'_>) -> dispatch::DispatchTlas {
-        unimplemented!("Raytracing not implemented for web");
+        ray_tracing_unsupported();
+        WebTlas {
+            ident: crate::cmp::Identifier::create(),
+        }
+        .into()
     }
 
     fn create_sampler(&self, desc: &crate::SamplerDescriptor<'_>) -> dispatch::DispatchSampler {
@@ -2893,7 +2900,8 @@ impl dispatch::QueueInterface for WebQueue {
         &self,
         _blas: &dispatch::DispatchBlas,
     ) -> (Option<u64>, dispatch::DispatchBlas) {
-        unimplemented!("Raytracing not implemented for web")
+        ray_tracing_unsupported();
+        (None, WebBlas::placeholder().into())
     }
 
     fn present(&self, _detail: &dispatch::DispatchSurfaceOutputDetail) {
@@ -3054,16 +3062,31 @@ impl dispatch::ExternalTextureInterface for WebExternalTexture {
 }
 impl Drop for WebExternalTexture {
     fn drop(&mut self) {
-        unimplemented!("ExternalTexture not implemented for web");
+        // (Locus: upstream panicked here.) The placeholder owns nothing.
     }
 }
 
+impl WebBlas {
+    fn placeholder() -> Self {
+        WebBlas {
+            ident: crate::cmp::Identifier::create(),
+        }
+    }
+}
+
+/// What the ray-tracing entry points do on the web instead of panicking:
+/// WebGPU has no ray tracing, and the backend never reports the features.
+fn ray_tracing_unsupported() {
+    log::error!("ray tracing is not available on the WebGPU backend; nothing was done");
+}
+
 impl dispatch::BlasInterface for WebBlas {
-    fn prepare_compact_async(&self, _callback: BlasCompactCallback) {
-        unimplemented!("Raytracing not implemented for web")
+    fn prepare_compact_async(&self, callback: BlasCompactCallback) {
+        // The placeholder can never be compacted: say so at once.
+        callback(Err(crate::BlasAsyncError));
     }
     fn ready_for_compaction(&self) -> bool {
-        unimplemented!("Raytracing not implemented for web")
+        false
     }
 }
 impl Drop for WebBlas {
@@ -3382,7 +3405,9 @@ impl dispatch::CommandEncoderInterface for WebCommandEncoder {
         _texture: &dispatch::DispatchTexture,
         _subresource_range: &crate::ImageSubresourceRange,
     ) {
-        unimplemented!("clear_texture is not yet implemented");
+        // (Locus: upstream panicked here.) WebGPU has no clear command and
+        // the backend never reports `Features::CLEAR_TEXTURE`.
+        log::error!("clear_texture needs Features::CLEAR_TEXTURE, which WebGPU lacks; nothing was cleared");
     }
 
     fn clear_buffer(
@@ -3447,7 +3472,7 @@ impl dispatch::CommandEncoderInterface for WebCommandEncoder {
         _blas: &mut dyn Iterator<Item = &'a Blas>,
         _tlas: &mut dyn Iterator<Item = &'a Tlas>,
     ) {
-        unimplemented!("Raytracing not implemented for web");
+        ray_tracing_unsupported();
     }
 
     fn build_acceleration_structures<'a>(
@@ -3455,7 +3480,7 @@ impl dispatch::CommandEncoderInterface for WebCommandEncoder {
         _blas: &mut dyn Iterator<Item = &'a crate::BlasBuildEntry<'a>>,
         _tlas: &mut dyn Iterator<Item = &'a crate::Tlas>,
     ) {
-        unimplemented!("Raytracing not implemented for web");
+        ray_tracing_unsupported();
     }
 
     fn transition_resources<'a>(
@@ -3478,7 +3503,8 @@ impl Drop for WebCommandEncoder {
 
 impl dispatch::PipelineCacheInterface for WebPipelineCache {
     fn get_data(&self) -> Option<Vec<u8>> {
-        todo!()
+        // (Locus: upstream had todo!().) The browser keeps no cache data.
+        None
     }
 }
 impl Drop for WebPipelineCache {
