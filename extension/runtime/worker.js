@@ -171,15 +171,13 @@ async function ensureModel(rt, id, wanted, emit = post) {
 }
 
 /**
- * Whether the runtime runs on a hardware GPU: on a software renderer
- * (SwiftShader, llvmpipe) a 1–1.5B model would be as slow as on the CPU, so
- * the CPU's recommendations hold there.
+ * Whether the runtime runs on a hardware GPU: on a software renderer (the
+ * runtime reports SwiftShader and the like as a fallback adapter) a 1–1.5B
+ * model would be as slow as on the CPU, so the CPU's recommendations hold.
  * @param {any} report the runtime's backend report
  */
 function onHardwareGpu(report) {
-  const adapter = report?.adapter;
-  const text = `${adapter?.name ?? ''} ${adapter?.vendor ?? ''} ${adapter?.architecture ?? ''} ${adapter?.deviceType ?? ''}`;
-  return report?.backend === 'gpu' && !adapter?.isFallbackAdapter && !/swiftshader|llvmpipe|lavapipe|software|\bcpu\b/i.test(text);
+  return report?.backend === 'gpu' && !report.adapter?.isFallbackAdapter;
 }
 
 /**

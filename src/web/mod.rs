@@ -115,7 +115,10 @@ impl WebRuntime {
                 let mut adapter = AdapterReport::from_wgpu(&ctx.info);
                 adapter.vendor = browser.vendor;
                 adapter.architecture = browser.architecture;
-                adapter.is_fallback_adapter |= browser.is_fallback_adapter;
+                // A software renderer (SwiftShader…) counts as a fallback
+                // adapter whatever the browser says: the extension's choices
+                // (which model to offer) read this one flag.
+                adapter.is_fallback_adapter |= facts.software_renderer().is_some();
                 if adapter.name.is_empty() {
                     adapter.name = browser.description;
                 }
