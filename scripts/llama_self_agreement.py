@@ -25,11 +25,14 @@ import datetime
 import fcntl
 import hashlib
 import json
+
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from fixture_json import dumps
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "tests" / "fixtures" / "llama_cpp" / "self_agreement.json"
@@ -301,19 +304,8 @@ def save_locked(result):
     order = {name: i for i, name in enumerate(["native", "rebuilt-native", "avx2", "generic"])}
     models = {file: i for i, (_, file, _, _) in enumerate(MODELS)}
     data["results"].sort(key=lambda r: (order.get(r["variant"], 99), models.get(r["model"], 99)))
-    RESULTS.write_text(dumps(data) + "\n", encoding="utf-8")
+    RESULTS.write_text(dumps(data, levels=3) + "\n", encoding="utf-8")
 
-
-def dumps(value, depth=0):
-    """JSON with one line per item of the top three levels (readable diffs)."""
-    if depth >= 3 or not isinstance(value, (dict, list)) or not value:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    pad = " " * (depth + 1)
-    if isinstance(value, dict):
-        items = [f"{pad}{json.dumps(k)}: {dumps(v, depth + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad[1:] + "}"
-    items = [pad + dumps(v, depth + 1) for v in value]
-    return "[\n" + ",\n".join(items) + "\n" + pad[1:] + "]"
 
 
 MODEL_NAMES = {"SmolLM2": "SmolLM2", "Qwen2.5": "Qwen2.5", "gemma-3": "Gemma 3"}

@@ -13,6 +13,7 @@ generations with the logits llama.cpp computed. See scripts/README.md.
 import ctypes
 import hashlib
 import json
+
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import numpy as np
 import llama_cpp
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from fixture_json import dumps
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "fixtures" / "corpus.json"
@@ -283,17 +286,6 @@ def main(model_path, out_path):
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(dumps(fixture) + "\n", encoding="utf-8")
 
-
-def dumps(value, depth=0):
-    """JSON with one line per item of the top two levels (readable diffs)."""
-    if depth >= 2 or not isinstance(value, (dict, list)) or not value:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    pad = " " * (depth + 1)
-    if isinstance(value, dict):
-        items = [f"{pad}{json.dumps(k)}: {dumps(v, depth + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad[1:] + "}"
-    items = [pad + dumps(v, depth + 1) for v in value]
-    return "[\n" + ",\n".join(items) + "\n" + pad[1:] + "]"
 
 
 if __name__ == "__main__":
