@@ -25,7 +25,6 @@ import datetime
 import fcntl
 import hashlib
 import json
-
 import os
 import subprocess
 import sys
