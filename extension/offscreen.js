@@ -41,6 +41,9 @@ let startedAt = 0;
 const inflight = new Set();
 /** Ids aborted by the client or by a lost port: their remaining events are dropped. */
 const aborted = new Set();
+/** Requests that came while no worker was running (a restart's back-off): sent to the next worker. */
+/** @type {object[]} */
+let waiting = [];
 /** @type {Worker|null} */
 let worker = startWorker();
 
@@ -94,6 +97,9 @@ function replaceWorker(lost, reason) {
   worker = null;
   setTimeout(() => {
     worker ??= startWorker();
+    const held = waiting;
+    waiting = [];
+    for (const message of held) fromServiceWorker(message);
   }, RESTART_BACKOFF_MS);
 }
 
@@ -124,16 +130,20 @@ function send(event) {
 function fromServiceWorker(message) {
   const id = message?.id;
   if (message?.type === 'abort' && typeof id === 'string') {
+    // The router has already answered the client `aborted`.
+    waiting = waiting.filter((held) => /** @type {any} */ (held).id !== id);
     if (inflight.has(id)) aborted.add(id);
   } else if (message?.type === 'request' && typeof id === 'string') {
     // A client that lost the service worker re-sends its request with the
     // same id; the first copy may still be running (it was aborted).
-    if (inflight.has(id)) {
+    if (inflight.has(id) || waiting.some((held) => /** @type {any} */ (held).id === id)) {
       send(errorEvent(id, ERROR_CODES.BAD_MESSAGE, 'this request id is already running'));
       return;
     }
     if (!worker) {
-      send(errorEvent(id, ERROR_CODES.RUNTIME_LOST, 'the runtime is restarting'));
+      // The worker restarts within RESTART_BACKOFF_MS: hold the request
+      // until then rather than fail a user who asked a moment too soon.
+      waiting.push(message);
       return;
     }
     inflight.add(id);
@@ -149,6 +159,7 @@ function connect() {
   connected.onDisconnect.addListener(() => {
     if (port !== connected) return;
     port = null; // reconnect only when the service worker asks, so an idle worker may sleep
+    waiting = [];
     // Nobody is left to receive these answers: stop the work.
     for (const id of inflight) {
       if (aborted.has(id)) continue;

@@ -88,7 +88,7 @@ export async function download(request, onProgress, signal) {
 }
 
 /** A model's manifest, or null when it has none. @param {string} id */
-async function manifestOf(id) {
+export async function manifestOf(id) {
   try {
     return await readManifest(await (await modelsDir()).getDirectoryHandle(id));
   } catch {

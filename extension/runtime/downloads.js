@@ -7,7 +7,7 @@
  * same id is refused: it is another model).
  */
 
-import { download } from './download.js';
+import { download, manifestOf } from './download.js';
 import { StoreError } from './store.js';
 
 /**
@@ -30,6 +30,18 @@ export function start(request, requestId, listener) {
   let job = running.get(request.id);
   if (job && request.url && job.url && request.url !== job.url) {
     return Promise.reject(new StoreError('bad_message', `another download (${job.url}) is running under the id ${request.id}`));
+  }
+  if (job && !request.url && job.url) {
+    // A bare re-attach joins only a download of the model's own file: a job
+    // started with another URL is refused (another file under this id), and
+    // joining it would hand this request that refusal. Then it waits for
+    // that job and asks on its own.
+    const other = job;
+    return manifestOf(request.id).then((manifest) =>
+      manifest && manifest.url !== other.url
+        ? other.promise.catch(() => {}).then(() => start(request, requestId, listener))
+        : listen(other, requestId, listener),
+    );
   }
   if (job && request.url && !job.url) {
     // The running job resumes (or re-attaches to) the URL in the model's
@@ -55,6 +67,11 @@ export function start(request, requestId, listener) {
     running.set(request.id, created);
     job = created;
   }
+  return listen(job, requestId, listener);
+}
+
+/** Adds `listener` to `job` under `requestId`. @param {Running} job @param {string} requestId @param {(p: Progress) => void} listener */
+function listen(job, requestId, listener) {
   job.listeners.set(requestId, listener);
   return job.promise;
 }

@@ -6,6 +6,8 @@
  *   on a fresh runtime worker;
  * - so does a runtime worker terminated mid-request, and one stuck in a call
  *   that never returns (it answers no ping: it is replaced);
+ * - a request that comes while no worker runs (a restart's back-off)
+ *   waits for the next one;
  * - a service worker stopped over CDP mid-request ends the request with an
  *   error or finishes it, once: it never hangs and never runs twice.
  * Waits are bounded by the prefill speed measured in the same run.
@@ -100,6 +102,15 @@ for (const how of /** @type {const} */ (['panic', 'terminate', 'hang'])) {
     await expectWorking(`after-${how}`, 180_000);
   });
 }
+
+test('a request sent while the runtime restarts (within its back-off) waits for the new worker instead of failing', async () => {
+  await expectWorking('before-twice', 180_000);
+  // Two losses in a row: the second worker dies within the back-off, so no
+  // worker runs for two seconds, and the request comes in that gap.
+  await crashRuntime('terminate');
+  await crashRuntime('terminate');
+  await expectWorking('in-the-gap', 180_000);
+});
 
 test('a service worker stopped mid-request: the request ends once (error or done), never hangs, never runs twice', async () => {
   await expectWorking('before-stop', 180_000);
