@@ -160,3 +160,26 @@ fn fast_kernels_widen_every_f16_scale() {
         }
     }
 }
+
+/// The f16 → f32 conversions of wasm32 builds (`quant/f16_bits.rs`: the
+/// block scales' and the KV cache's) give `half`'s bits for every half, in
+/// a slice of odd length (SIMD128 chunks and a scalar tail under wasm).
+#[test]
+fn every_half_widens_to_the_bits_half_gives() {
+    let src: Vec<half::f16> = (0..=u16::MAX)
+        .map(half::f16::from_bits)
+        .take(65_533)
+        .collect();
+    let mut got = vec![0.0; src.len()];
+    locus::quant::widen_f16(&src, &mut got);
+    for (s, g) in src.iter().zip(&got) {
+        let want = s.to_f32().to_bits();
+        assert_eq!(g.to_bits(), want, "half {:#06x} in a slice", s.to_bits());
+        assert_eq!(
+            locus::quant::f16_to_f32(s.to_bits()).to_bits(),
+            want,
+            "half {:#06x}",
+            s.to_bits()
+        );
+    }
+}

@@ -7,9 +7,9 @@
 //! (the prompt) tinyBLAS's.
 
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 
 use super::ggml_numerics::{DotF16, dot_f16, fma_row, fused_dispatch, round_f16, softmax};
+use crate::quant::widen_f16;
 
 pub struct AttentionShape {
     pub heads: usize,
@@ -71,7 +71,7 @@ fn attend_impl<const FUSED: bool>(
             .chunks_exact_mut(n)
             .for_each(|s| s[..first].fill(f32::NEG_INFINITY));
         for j in first..n {
-            keys[j * kv_width + kv * hd..][..hd].convert_to_f32_slice(&mut k32);
+            widen_f16(&keys[j * kv_width + kv * hd..][..hd], &mut k32);
             for (g, q16) in q16.chunks_exact(hd).enumerate() {
                 scores[g * n + j] = dot_f16::<FUSED>(order, &k32, q16) * shape.scale;
             }
@@ -80,7 +80,7 @@ fn attend_impl<const FUSED: bool>(
         acc.fill(0.0);
         // Masked positions have weight 0 and would add nothing.
         for j in first..n {
-            values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
+            widen_f16(&values[j * v_width + kv * vd..][..vd], &mut v32);
             for g in 0..group {
                 let p = round_f16(scores[g * n + j]);
                 fma_row::<FUSED>(&mut acc[(g * slots + j % slots) * vd..][..vd], &v32, p);
@@ -131,14 +131,14 @@ mod tests {
             q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
             for (j, score) in scores.iter_mut().enumerate().skip(first) {
                 let k = &keys[j * kv_width + kv * hd..][..hd];
-                k.convert_to_f32_slice(&mut k32);
+                widen_f16(k, &mut k32);
                 *score = dot_f16::<FUSED>(order, &k32, &q16) * shape.scale;
             }
             softmax::<FUSED>(&mut scores);
             acc.fill(0.0);
             for (j, &p) in scores.iter().enumerate().skip(first) {
                 let p = round_f16(p);
-                values[j * v_width + kv * vd..][..vd].convert_to_f32_slice(&mut v32);
+                widen_f16(&values[j * v_width + kv * vd..][..vd], &mut v32);
                 let a = &mut acc[(j % slots) * vd..][..vd];
                 a.iter_mut()
                     .zip(&v32)

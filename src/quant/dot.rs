@@ -164,6 +164,29 @@ macro_rules! each_row {
     }};
 }
 
+/// [`each_row!`] with a kernel of two rows (`$pair(row a, row b, $y)`),
+/// sharing the activations' loads; an odd last row runs `$single`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+macro_rules! row_pairs {
+    ($rows:expr, $out:expr, $pair:expr, $single:expr, $y:expr) => {{
+        let blocks = block::blocks($rows)?;
+        let per_row = blocks.len() / $out.len().max(1);
+        if per_row > 0 {
+            let mut outs = $out.chunks_exact_mut(2);
+            let mut pairs = blocks.chunks_exact(2 * per_row);
+            for (o, pair) in (&mut outs).zip(&mut pairs) {
+                let (a, b) = pair.split_at(per_row);
+                let [ra, rb] = $pair(a, b, $y);
+                o[0] = ra;
+                o[1] = rb;
+            }
+            if let [last] = outs.into_remainder() {
+                *last = $single(pairs.remainder(), $y);
+            }
+        }
+    }};
+}
+
 /// The x86 kernels, for every type that has one; the rest run [`kernels`]
 /// with AVX2 and FMA code generation.
 #[cfg(target_arch = "x86_64")]
@@ -216,7 +239,7 @@ fn kernels_simd128(
         (T::Q4_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q4_0_q8_0, y),
         (T::Q5_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q5_0_q8_0, y),
         (T::Q8_0, Data::Q8_0(y)) => each_row!(rows, row_bytes, out, simd::q8_0_q8_0, y),
-        (T::Q4_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, simd::q4_1_q8_1, y),
+        (T::Q4_1, Data::Q8_1(y)) => row_pairs!(rows, out, simd::q4_1_q8_1_x2, simd::q4_1_q8_1, y),
         (T::Q5_1, Data::Q8_1(y)) => each_row!(rows, row_bytes, out, simd::q5_1_q8_1, y),
         (T::Q4_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, simd::q4_k_q8_k, y),
         (T::Q5_K, Data::Q8K(y)) => each_row!(rows, row_bytes, out, simd::q5_k_q8_k, y),

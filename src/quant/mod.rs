@@ -30,12 +30,14 @@
 //! [`QuantizedRow`]), `dot.rs` (the quantised dot product's dispatch),
 //! `batched.rs` (llama.cpp's batched K-quant orders), `x86.rs` (the same dot
 //! products with AVX2/FMA/F16C intrinsics, chosen at run time),
-//! `wasm_simd.rs` (the same with SIMD128, in wasm32 builds with `+simd128`).
+//! `wasm_simd.rs` (the same with SIMD128, in wasm32 builds with `+simd128`),
+//! `f16_bits.rs` (half → f32 without branches, for wasm32).
 
 mod activations;
 mod batched;
 mod block;
 mod dot;
+mod f16_bits;
 mod float;
 mod k_quants;
 mod legacy;
@@ -53,10 +55,13 @@ use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
 pub(crate) use dot::fma;
+// For the wasm32 tests (`tests/cpu_simd.rs`) and the CPU attention.
 pub use dot::{
     DotOrder, dot_quantized, dot_quantized_rows, dot_quantized_rows_ordered,
     dot_quantized_rows_portable,
 };
+#[doc(hidden)]
+pub use f16_bits::{f16_to_f32, widen as widen_f16};
 pub(crate) use quantized_row::Data as ActivationData;
 pub use quantized_row::{QuantizedRow, vec_dot_type};
 

@@ -257,6 +257,21 @@ pub(super) fn q4_1_q8_1(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
     acc.hsum() + summs
 }
 
+/// [`q4_1_q8_1`] on two rows at once: every activation block is loaded
+/// once for both, and the two rows' chains overlap. Each row's operations
+/// are those of [`q4_1_q8_1`], in the same order: the same bits.
+pub(super) fn q4_1_q8_1_x2(a: &[BlockQ4_1], b: &[BlockQ4_1], y: &[ActQ8_1]) -> [f32; 2] {
+    let (mut acc_a, mut acc_b) = (Acc8::new(), Acc8::new());
+    let (mut summs_a, mut summs_b) = (0.0f32, 0.0f32);
+    for ((a, b), y) in a.iter().zip(b).zip(y) {
+        summs_a = fma1(f16_le(a.m), y.s, summs_a);
+        summs_b = fma1(f16_le(b.m), y.s, summs_b);
+        acc_a.fma(f16_le(a.d) * y.d, block_lanes(q4_codes(&a.qs), 0, &y.qs));
+        acc_b.fma(f16_le(b.d) * y.d, block_lanes(q4_codes(&b.qs), 0, &y.qs));
+    }
+    [acc_a.hsum() + summs_a, acc_b.hsum() + summs_b]
+}
+
 /// `legacy::vec_dot_q5_0_q8_0::<false>`.
 pub(super) fn q5_0_q8_0(x: &[BlockQ5_0], y: &[ActQ8_0]) -> f32 {
     let mut acc = Acc8::new();
