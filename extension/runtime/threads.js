@@ -1,8 +1,8 @@
 // @ts-check
 /**
- * Starts the CPU path's thread pool: one Web Worker per logical core
- * (`navigator.hardwareConcurrency`), each running `pool_thread.js` on this
- * module's shared memory (see `src/web/threads.rs`). Needs a shared-memory
+ * Starts the CPU path's thread pool: this worker and one more Web Worker
+ * per other logical core (`navigator.hardwareConcurrency`), each running
+ * `pool_thread.js` on this module's shared memory (see `src/web/threads.rs`). Needs a shared-memory
  * build and a cross-origin isolated context (the manifest's
  * `cross_origin_embedder_policy` / `cross_origin_opener_policy`); without
  * either the CPU path runs on this worker's thread alone.
@@ -28,7 +28,8 @@ export async function startThreads(wanted = navigator.hardwareConcurrency || 1) 
   const start = threadPool(count);
   if (!start) return poolThreads(); // a build without shared memory
   const init = { module: start.module, memory: start.memory, receiver: start.receiver };
-  workers = await Promise.all(Array.from({ length: count }, () => startWorker(init)));
+  // This worker is the pool's first thread: the others are helpers.
+  workers = await Promise.all(Array.from({ length: start.helpers }, () => startWorker(init)));
   start.build();
   return poolThreads();
 }

@@ -7,10 +7,17 @@
 //! through a bundler, or a blob URL that the extension's CSP refuses.
 //!
 //! `extension/runtime/threads.js` calls [`thread_pool`], starts one worker
-//! per thread, hands each the module, the memory and [`PoolStart::receiver`]
-//! (they call [`run_pool_thread`] with it and wait there for their rayon
-//! thread), then calls [`PoolStart::build`], which creates the pool and sends
-//! each waiting worker its thread.
+//! per helper thread, hands each the module, the memory and
+//! [`PoolStart::receiver`] (they call [`run_pool_thread`] with it and wait
+//! there for their rayon thread), then calls [`PoolStart::build`], which
+//! creates the pool and sends each waiting worker its thread.
+//!
+//! The runtime worker itself is the pool's thread 0 (rayon's
+//! `use_current_thread`): a mat-vec it splits runs one part on its own
+//! thread while the helpers take the others. Before, it handed every part
+//! to the helpers and slept until they were done: on two cores two helpers
+//! and a sleeping caller, two wake-ups per mat-vec, and SmolLM2 decoded
+//! slower on two threads than on one (42 against 45 tokens/s).
 
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -28,14 +35,15 @@ pub struct PoolStart {
     receiver: &'static Mutex<Receiver<ThreadBuilder>>,
 }
 
-/// Starts building a pool of `threads` workers; `undefined` when this build
-/// has no shared memory (no `+atomics`) or `threads` is 0.
+/// Starts building a pool of `threads` threads (this one and `threads - 1`
+/// workers); `undefined` when this build has no shared memory (no
+/// `+atomics`) or `threads` is under 2.
 #[wasm_bindgen(js_name = threadPool)]
 pub fn thread_pool(threads: usize) -> Option<PoolStart> {
-    if !cfg!(target_feature = "atomics") || threads == 0 {
+    if !cfg!(target_feature = "atomics") || threads < 2 {
         return None;
     }
-    let (sender, receiver) = sync_channel(threads);
+    let (sender, receiver) = sync_channel(threads - 1);
     Some(PoolStart {
         threads,
         sender,
@@ -45,6 +53,12 @@ pub fn thread_pool(threads: usize) -> Option<PoolStart> {
 
 #[wasm_bindgen]
 impl PoolStart {
+    /// Workers to start: the pool's threads but the caller's own.
+    #[wasm_bindgen(getter)]
+    pub fn helpers(&self) -> usize {
+        self.threads - 1
+    }
+
     /// What each worker passes to [`run_pool_thread`].
     #[wasm_bindgen(getter)]
     pub fn receiver(&self) -> usize {
@@ -62,12 +76,14 @@ impl PoolStart {
         wasm_bindgen::memory()
     }
 
-    /// Creates the pool once every worker waits in [`run_pool_thread`];
-    /// the CPU path's mat-vecs use it from then on.
+    /// Creates the pool once every worker waits in [`run_pool_thread`],
+    /// with the calling thread as its thread 0; the CPU path's mat-vecs
+    /// (called on this thread) use it from then on.
     pub fn build(self) -> Result<(), JsError> {
         let sender = self.sender;
         rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
+            .use_current_thread()
             .spawn_handler(move |thread| {
                 sender
                     .send(thread)
