@@ -3,7 +3,7 @@
 
 use super::attention::{AttentionShape, attend};
 use super::ggml_numerics::DotF16;
-use super::matmul::matmul;
+use super::matmul::{matmul, matmuls};
 use super::{ops, pool, rope};
 use crate::model::{KvCache, ModelConfig, ModelError, Weights};
 
@@ -58,9 +58,11 @@ impl CpuDecoder {
         for (layer, w) in self.weights.layers.iter().enumerate() {
             xn.copy_from_slice(&hidden);
             ops::rms_norm_rows(&mut xn, &w.attn_norm, c.rms_eps);
-            matmul(&w.wq, &xn, n, &mut q)?;
-            matmul(&w.wk, &xn, n, &mut k)?;
-            matmul(&w.wv, &xn, n, &mut v)?;
+            matmuls(
+                &mut [(&w.wq, &mut q), (&w.wk, &mut k), (&w.wv, &mut v)],
+                &xn,
+                n,
+            )?;
             for (bias, out) in [(&w.bq, &mut q), (&w.bk, &mut k), (&w.bv, &mut v)] {
                 if let Some(bias) = bias {
                     ops::add_bias_rows(out, bias);
@@ -135,8 +137,7 @@ impl CpuDecoder {
 
             xn.copy_from_slice(&hidden);
             ops::rms_norm_rows(&mut xn, &w.ffn_norm, c.rms_eps);
-            matmul(&w.gate, &xn, n, &mut gate)?;
-            matmul(&w.up, &xn, n, &mut up)?;
+            matmuls(&mut [(&w.gate, &mut gate), (&w.up, &mut up)], &xn, n)?;
             ops::glu(c.activation, &mut gate, &up, c.feed_forward_length);
             matmul(&w.down, &gate, n, &mut proj)?;
             if let Some(norm) = &w.post_ffn_norm {

@@ -18,56 +18,115 @@ const ROW_BLOCK: usize = 16;
 
 /// `out[t][r] = dot(w.row(r), xs[t])` for `n_tokens` rows of `xs`.
 pub fn matmul(w: &QTensor, xs: &[f32], n_tokens: usize, out: &mut [f32]) -> Result<(), ModelError> {
-    debug_assert_eq!(xs.len(), n_tokens * w.cols);
-    debug_assert_eq!(out.len(), n_tokens * w.rows);
-    let quant_error = |source: QuantError| ModelError::Quant {
-        tensor: w.name.clone(),
-        source,
-    };
-    if n_tokens == 0 || w.rows == 0 {
+    matmuls(&mut [(w, out)], xs, n_tokens)
+}
+
+/// [`matmul`] of several matrices with the same activations (Q, K and V;
+/// gate and up): the activations are quantised once per weight type, and
+/// the rows of every matrix are split over the pool in one go, so the pool
+/// wakes once for all of them (in WASM a wake-up of the helper workers
+/// costs about as much as a small mat-vec).
+pub fn matmuls(
+    products: &mut [(&QTensor, &mut [f32])],
+    xs: &[f32],
+    n_tokens: usize,
+) -> Result<(), ModelError> {
+    if n_tokens == 0 {
         return Ok(());
     }
-    let acts = if w.cols == 0 {
-        vec![QuantizedRow::quantize(w.ty, &[]).map_err(quant_error)?; n_tokens]
-    } else {
-        xs.chunks_exact(w.cols)
-            .map(|x| QuantizedRow::quantize(w.ty, x))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(quant_error)?
+    // Each weight type's activation rows, quantised once.
+    let mut quantised: Vec<(GgmlType, Vec<QuantizedRow>)> = Vec::new();
+    for (w, out) in products.iter() {
+        debug_assert_eq!(xs.len(), n_tokens * w.cols);
+        debug_assert_eq!(out.len(), n_tokens * w.rows);
+        if !quantised.iter().any(|(ty, _)| *ty == w.ty) {
+            quantised.push((w.ty, activations(w, xs, n_tokens)?));
+        }
+    }
+    let acts_of = |w: &QTensor| {
+        let (_, acts) = quantised
+            .iter()
+            .find(|(ty, _)| *ty == w.ty)
+            .expect("quantised above");
+        &acts[..]
     };
-    let acts = &acts[..];
+    let work: usize = products
+        .iter()
+        .map(|(w, _)| w.rows * w.cols * n_tokens)
+        .sum();
     // Two parts per thread, so that a thread the busy machine preempts
     // leaves less to wait for (rayon's idle threads steal the other parts);
-    // one part, on the calling thread, where the work is too small to hand
-    // to the pool at all.
-    let parts = match thread_count(w.rows * w.cols * n_tokens) {
-        1 => 1,
-        threads => (2 * threads).min(w.rows.div_ceil(ROW_BLOCK)),
+    // one part per matrix, on the calling thread, where the work is too
+    // small to hand to the pool at all.
+    let threads = thread_count(work);
+    let part_rows = |w: &QTensor| {
+        let parts = match threads {
+            1 => 1,
+            _ => (2 * threads * w.rows * w.cols * n_tokens)
+                .div_ceil(work.max(1))
+                .clamp(1, w.rows.div_ceil(ROW_BLOCK).max(1)),
+        };
+        w.rows.div_ceil(parts).max(1)
     };
-    let per_part = w.rows.div_ceil(parts.max(1));
     if n_tokens == 1 {
-        // `out` is one row of results: each part fills its own slice of it.
-        let chunks: Vec<(usize, &mut [f32])> = out.chunks_mut(per_part).enumerate().collect();
-        return in_parallel(chunks, |(k, part)| rows_into(w, acts, k * per_part, part))
-            .into_iter()
-            .collect();
+        // Each part fills its own slice of its matrix's one row of results.
+        let mut parts = Vec::new();
+        for (w, out) in products.iter_mut() {
+            let per_part = part_rows(w);
+            for (k, part) in out.chunks_mut(per_part).enumerate() {
+                parts.push((*w, k * per_part, part));
+            }
+        }
+        return in_parallel(parts, |(w, first, part)| {
+            rows_into(w, acts_of(w), first, part)
+        })
+        .into_iter()
+        .collect();
     }
     // Several tokens: each part computes its rows for every token
     // (token-major), then they are copied into place.
-    let firsts: Vec<usize> = (0..w.rows).step_by(per_part).collect();
-    let parts = in_parallel(firsts, |first| {
-        let count = per_part.min(w.rows - first);
+    let mut firsts = Vec::new();
+    for (index, (w, _)) in products.iter().enumerate() {
+        firsts.extend(
+            (0..w.rows)
+                .step_by(part_rows(w))
+                .map(|first| (index, first)),
+        );
+    }
+    let parts = in_parallel(firsts, |(index, first)| {
+        let w = products[index].0;
+        let count = part_rows(w).min(w.rows - first);
         let mut part = vec![0.0; count * n_tokens];
-        rows_into(w, acts, first, &mut part).map(|()| (first, part))
+        rows_into(w, acts_of(w), first, &mut part).map(|()| (index, first, part))
     });
     for part in parts {
-        let (first, part) = part?;
+        let (index, first, part) = part?;
+        let (w, out) = &mut products[index];
         let count = part.len() / n_tokens;
         for (t, results) in part.chunks_exact(count.max(1)).enumerate().take(n_tokens) {
             out[t * w.rows + first..][..count].copy_from_slice(&results[..count]);
         }
     }
     Ok(())
+}
+
+/// `xs` (`n_tokens` rows) in the activation format of `w`'s type.
+fn activations(w: &QTensor, xs: &[f32], n_tokens: usize) -> Result<Vec<QuantizedRow>, ModelError> {
+    let quant_error = |source: QuantError| ModelError::Quant {
+        tensor: w.name.clone(),
+        source,
+    };
+    if w.cols == 0 {
+        return Ok(vec![
+            QuantizedRow::quantize(w.ty, &[])
+                .map_err(quant_error)?;
+            n_tokens
+        ]);
+    }
+    xs.chunks_exact(w.cols)
+        .map(|x| QuantizedRow::quantize(w.ty, x))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(quant_error)
 }
 
 /// The float order llama.cpp's CPU backend computes token `t` of an
