@@ -162,7 +162,7 @@ fn fast_kernels_widen_every_f16_scale() {
 }
 
 /// The f16 → f32 conversions of wasm32 builds (`quant/f16_bits.rs`: the
-/// block scales' and the KV cache's) give `half`'s bits for every half, in
+/// block scales' table and the KV cache's conversion) give `half`'s bits for every half, in
 /// a slice of odd length (SIMD128 chunks and a scalar tail under wasm).
 #[test]
 fn every_half_widens_to_the_bits_half_gives() {

@@ -116,11 +116,11 @@ impl DotAcc {
 }
 
 /// Decodes a little-endian IEEE half (ggml's `ggml_half`) to f32 (on
-/// wasm32 without `half`'s branches: see `f16_bits.rs`).
+/// wasm32 from a table, as ggml does without F16C: see `f16_bits.rs`).
 #[inline]
 pub(crate) fn f16_le(bytes: [u8; 2]) -> f32 {
     #[cfg(target_arch = "wasm32")]
-    return super::f16_bits::f16_to_f32(u16::from_le_bytes(bytes));
+    return super::f16_bits::lookup(u16::from_le_bytes(bytes));
     #[cfg(not(target_arch = "wasm32"))]
     half::f16::from_le_bytes(bytes).to_f32()
 }

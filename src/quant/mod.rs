@@ -61,7 +61,7 @@ pub use dot::{
     dot_quantized_rows_portable,
 };
 #[doc(hidden)]
-pub use f16_bits::{f16_to_f32, widen as widen_f16};
+pub use f16_bits::{f16_to_f32, lookup as f16_lookup, widen as widen_f16};
 pub(crate) use quantized_row::Data as ActivationData;
 pub use quantized_row::{QuantizedRow, vec_dot_type};
 
