@@ -189,6 +189,49 @@ fn a_huge_sentencepiece_token_is_refused_at_once() {
     });
 }
 
+/// Found by the tokenizer_from_gguf fuzz target (a 415-byte input whose
+/// merged tokens grew to megabytes, all control tokens: 6 s in the
+/// instrumented build): Hugging Face's tokenizers matches control and
+/// user-defined tokens with an automaton built over all of them, so a file
+/// of long ones took 12.5 s and 376 MB to load (4,000 of 1,000 bytes).
+/// Such a vocabulary is refused at once; one within the limits loads.
+#[test]
+fn long_special_tokens_are_refused_at_once() {
+    let vocab = |count: usize, len: usize| {
+        let mut tokens: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        let mut types = vec![6; 256];
+        for i in 0..count {
+            let text = format!("<{i}{}>", "ab".repeat(len / 2));
+            tokens.push(text[..len.min(text.len())].to_string());
+            types.push(3);
+        }
+        tokenizer_metadata(&[
+            ("tokenizer.ggml.model", Meta::Str("llama".into())),
+            ("tokenizer.ggml.tokens", Meta::Strs(tokens)),
+            ("tokenizer.ggml.token_type", Meta::I32s(types)),
+        ])
+    };
+    let one_long = vocab(1, 257);
+    timed("tokenizer_from_gguf", "long-special-token", move || {
+        let error = locus::tokenizer::Tokenizer::from_gguf(&one_long).expect_err("a typed error");
+        assert!(error.to_string().contains("257 bytes long"), "{error}");
+    });
+    let many = vocab(4_000, 250);
+    timed("tokenizer_from_gguf", "many-special-tokens", move || {
+        let error = locus::tokenizer::Tokenizer::from_gguf(&many).expect_err("a typed error");
+        assert!(error.to_string().contains("in all"), "{error}");
+    });
+    // Gemma 3's share (6,414 control tokens, 75,784 bytes) loads.
+    let gemma_like = vocab(6_414, 12);
+    timed(
+        "tokenizer_from_gguf",
+        "gemma-like-special-tokens",
+        move || {
+            locus::tokenizer::Tokenizer::from_gguf(&gemma_like).expect("within the limits");
+        },
+    );
+}
+
 /// tokenizer_from_gguf's first finding (minimised from
 /// tests/fixtures/fuzz/tokenizer_from_gguf/spm-byte-fallback-merged.arbitrary):
 /// in a SentencePiece-style vocabulary holding the 256 `<0xNN>` byte
