@@ -1,14 +1,19 @@
-//! IEEE half → f32 without branches or from a table, for wasm32.
+//! IEEE half → f32 on wasm32, without `half`'s branches.
 //!
 //! The `half` crate converts with the CPU's instruction where there is one
 //! (F16C on x86, FP16 on ARM64) and otherwise with a branchy scalar routine
 //! (`f16_to_f32_fallback`: zero, infinity/NaN and subnormal cases), which is
 //! all wasm32 gets. The WASM CPU path converts two or three block scales per
 //! 32 weights and every key and value of the f16 KV cache, so that routine
-//! showed up in its profiles. This hand-written conversion gives the same
-//! bits for all 65,536 inputs (tested against `half`; the SIMD128 slice version in `tests/cpu_simd.rs`, under wasm), with the exponent
-//! re-biased by one multiplication, and a SIMD128 version for slices. Other
-//! targets keep `half`.
+//! showed up in its profiles. Here, hand-written:
+//!
+//! - [`f16_to_f32`]: the exponent re-biased by one multiplication, no
+//!   branches; [`widen`] does it on eight halves at a time with SIMD128
+//!   (the KV cache);
+//! - [`lookup`]: a table of all 65,536 halves (the block scales).
+//!
+//! All give `half`'s bits for every input (tested here natively, and under
+//! wasm in `tests/cpu_simd.rs`). Other targets keep `half`.
 
 /// 2^112: moves a half's exponent (bias 15), placed in an f32's exponent
 /// field (bias 127), to its value. Exact for normal and subnormal halves: a
