@@ -100,11 +100,13 @@ mod simd {
     }
 
     pub(super) fn widen(src: &[half::f16], dst: &mut [f32]) {
-        let (src8, src_rest) = src.as_chunks::<8>();
-        let (dst8, dst_rest) = dst.as_chunks_mut::<8>();
-        for (s, d) in src8.iter().zip(dst8) {
-            // SAFETY: `s` is 16 readable bytes and `d` 32 writable ones;
-            // v128 loads and stores have no alignment needs.
+        let whole = src.len() / 8 * 8;
+        let (src8, src_rest) = src.split_at(whole);
+        let (dst8, dst_rest) = dst.split_at_mut(whole);
+        for (s, d) in src8.chunks_exact(8).zip(dst8.chunks_exact_mut(8)) {
+            // SAFETY: `s` is 8 halves (16 readable bytes) and `d` 8 f32s
+            // (32 writable ones); v128 loads and stores have no alignment
+            // needs.
             unsafe {
                 let h = v128_load(s.as_ptr().cast());
                 v128_store(d.as_mut_ptr().cast(), four(u32x4_extend_low_u16x8(h)));
