@@ -3503,7 +3503,8 @@ impl Drop for WebCommandEncoder {
 
 impl dispatch::PipelineCacheInterface for WebPipelineCache {
     fn get_data(&self) -> Option<Vec<u8>> {
-        // (Locus: upstream had todo!().) The browser keeps no cache data.
+        // (Locus patch.) WebGPU has no pipeline cache API: a browser keeps
+        // no cache data to return.
         None
     }
 }

@@ -123,9 +123,12 @@ impl core::ops::Deref for DownloadBuffer {
 /// ```no_run
 /// # use std::path::PathBuf;
 /// use wgpu::PipelineCacheDescriptor;
-/// # let adapter_info = todo!();
-/// # let device: wgpu::Device = todo!();
-/// let cache_dir: PathBuf = unimplemented!("Some reasonable platform-specific cache directory for your app.");
+/// # fn example(
+/// #     adapter_info: wgpu::AdapterInfo,
+/// #     device: wgpu::Device,
+/// #     // A platform-specific cache directory for your app.
+/// #     cache_dir: PathBuf,
+/// # ) -> std::io::Result<()> {
 /// let filename = wgpu::util::pipeline_cache_key(&adapter_info);
 /// let (pipeline_cache, cache_file) = if let Some(filename) = filename {
 ///     let cache_path = cache_dir.join(&filename);
@@ -156,7 +159,8 @@ impl core::ops::Deref for DownloadBuffer {
 ///         std::fs::rename(&temp_file, &cache_file)?;
 ///     }
 /// }
-/// # Ok::<_, std::io::Error>(())
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// [`PipelineCache`]: super::PipelineCache
