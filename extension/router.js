@@ -15,7 +15,7 @@ import {
   isFinal,
   senderContext,
 } from './protocol.js';
-import { ensureOffscreenDocument, offscreenUrl } from './offscreen_host.js';
+import { ensureOffscreenDocument, hasOffscreenDocument, offscreenUrl } from './offscreen_host.js';
 
 /** How long to wait for a freshly started runtime to connect. */
 const RUNTIME_CONNECT_TIMEOUT_MS = 20_000;
@@ -131,6 +131,20 @@ export class Router {
       this.#forget(msg.id);
       safePost(port, errorEvent(msg.id, ERROR_CODES.RUNTIME_LOST, `the runtime could not be started: ${error}`));
     }
+  }
+
+  /**
+   * Sends the runtime a request of the service worker's own, which no client
+   * waits for (its events are dropped), and only if the runtime is running:
+   * a runtime that is not has nothing to be told (e.g. to forget the
+   * incognito conversation, which lives only in its memory).
+   * @param {import('./protocol.js').RequestKind} kind @param {object} payload
+   * @returns {Promise<boolean>} whether it was sent
+   */
+  async tell(kind, payload) {
+    if (!this.#runtime && !(await hasOffscreenDocument())) return false;
+    await this.#sendToRuntime({ type: 'request', id: `service-worker-${kind}-${Date.now()}`, kind, payload });
+    return true;
   }
 
   /** Sends to the runtime, starting it if needed; retries once on a port that just died. @param {object} message */

@@ -73,8 +73,20 @@ export function onCommand(/** @type {string} */ command, /** @type {chrome.tabs.
   return invokeInTab(tab.id, { action: command }, 'focused');
 }
 
+/**
+ * When the last incognito window closes, the incognito conversation (kept
+ * only in the runtime's memory) is forgotten, as the browser forgets the
+ * rest of an incognito session.
+ */
+export async function onWindowRemoved() {
+  const windows = await chrome.windows.getAll();
+  if (windows.some((window) => window.incognito)) return false;
+  return router.tell('chat.clear', { incognito: true });
+}
+
 chrome.contextMenus.onClicked.addListener((info, tab) => void onMenuClick(info, tab));
+chrome.windows.onRemoved.addListener(() => void onWindowRemoved());
 chrome.commands.onCommand.addListener((command, tab) => void onCommand(command, tab));
 
 // For end-to-end tests, which drive the same handlers from outside.
-Object.assign(globalThis, { locus: { onMenuClick, onCommand, invokeInTab, router } });
+Object.assign(globalThis, { locus: { onMenuClick, onCommand, invokeInTab, onWindowRemoved, router } });

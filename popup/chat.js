@@ -58,8 +58,8 @@ export class ChatTab {
         form.requestSubmit();
       }
     });
-    $('chat-stop').addEventListener('click', () => this.#client.request('chat.stop', {}, () => {}));
-    $('chat-clear').addEventListener('click', () => this.#client.request('chat.clear', {}, () => {}));
+    $('chat-stop').addEventListener('click', async () => this.#client.request('chat.stop', await privacy(), () => {}));
+    $('chat-clear').addEventListener('click', async () => this.#client.request('chat.clear', await privacy(), () => {}));
     $('chat-page').addEventListener('click', () => void this.#togglePage());
     $('chat-model').addEventListener('change', () => void this.#pick(/** @type {HTMLSelectElement} */ ($('chat-model')).value));
     const side = $('chat-side');
@@ -315,8 +315,8 @@ const ERROR_TEXTS = { no_model: 'errorNoModel', bad_model: 'errorBadModel', gpu_
 
 /**
  * What the conversation needs to know to keep only what the user allows: the
- * history choice, and whether this popup is in an incognito window (then
- * nothing of the conversation is written to disk).
+ * history choice, and whether this popup is in an incognito window (whose
+ * conversation is its own and never written to disk).
  */
 async function privacy() {
   const [{ history }, window] = await Promise.all([loadSettings(), chrome.windows.getCurrent().catch(() => null)]);

@@ -105,7 +105,7 @@ async function setUpSettings() {
   // The benchmark takes minutes: it gets a tab of its own, which outlives the popup.
   $('test-device').addEventListener('click', () => void chrome.tabs.create({ url: chrome.runtime.getURL('popup/bench.html') }));
   $('clear-history').addEventListener('click', () =>
-    client.request('chat.clear', {}, (event) => {
+    client.request('chat.clear', { everything: true }, (event) => {
       if (event.event === 'done') show(t('settingsHistoryCleared'));
       if (event.event === 'error') show(event.message, true);
     }),

@@ -2,8 +2,8 @@
 /**
  * What of the popup's conversation may be written to disk, by the user's
  * choice (Settings → Chat history): keep it, keep it 7 days, or keep nothing.
- * A conversation that took a turn from an incognito window is off the record:
- * nothing of it is written until it is cleared. Pure functions, no I/O.
+ * (Incognito windows' conversation is never written: `conversation.js`.)
+ * Pure functions, no I/O.
  */
 
 /** The choices, in the order the settings show them. */
@@ -38,13 +38,13 @@ export function retained(conversation, policy, now) {
 
 /**
  * What to write to disk, or null when the file should not exist (nothing to
- * keep, the policy keeps nothing, or the conversation is off the record).
+ * keep, or the policy keeps nothing).
  * @param {Conversation} conversation
- * @param {{policy: HistoryPolicy, offTheRecord: boolean}} options
+ * @param {HistoryPolicy} policy
  * @param {number} now
  */
-export function toDisk(conversation, { policy, offTheRecord }, now) {
-  if (offTheRecord || policy === 'none') return null;
+export function toDisk(conversation, policy, now) {
+  if (policy === 'none') return null;
   const kept = retained(conversation, policy, now);
   if (!kept.turns.length && !kept.context) return null;
   return { ...kept, policy };

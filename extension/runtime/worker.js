@@ -304,14 +304,14 @@ async function conversationRequest(rt, { id, kind, payload }) {
       return done(await conversation.send(rest, runTurn));
     }
     case 'chat.stop': {
-      const turn = conversation.replyId();
+      const turn = conversation.replyId(payload ?? {});
       if (turn) await rt.handle({ type: 'abort', id: turn }, post);
       return done({ stopped: turn });
     }
     case 'chat.clear': {
-      const turn = conversation.replyId();
+      const turn = payload?.everything === true ? conversation.replyId() : conversation.replyId(payload ?? {});
       if (turn) await rt.handle({ type: 'abort', id: turn }, post);
-      await conversation.clear();
+      await conversation.clear(payload ?? {});
       return done({ cleared: true });
     }
     default:

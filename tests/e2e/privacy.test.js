@@ -102,14 +102,23 @@ test('"Don\'t keep" deletes the saved conversation and keeps nothing new', async
   assert.ok((await watched()).turns.length >= 2, 'the conversation itself goes on in memory');
 });
 
-test('a turn from an incognito window keeps the conversation off disk until it is cleared', async () => {
+test('an incognito window has its own conversation: never written, never shown in normal windows, forgotten with the last incognito window', async () => {
   await send('A normal turn.', { history: 'keep' });
-  await until(async () => (await savedFile()) !== null, 'the conversation to be saved');
+  await until(async () => (await savedFile())?.turns?.some((/** @type {any} */ t) => t.content === 'A normal turn.'), 'the normal turn to be saved');
+  const before = JSON.stringify(await savedFile());
   await send('An incognito turn.', { history: 'keep', incognito: true });
-  await until(async () => (await savedFile()) === null, 'the file to be deleted');
-  await send('Another turn from a normal window.', { history: 'keep' });
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(await savedFile(), null, 'still off the record');
+  assert.equal(JSON.stringify(await savedFile()), before, 'the saved file is left as it was');
+  const contents = (/** @type {any} */ state) => state.turns.map((/** @type {any} */ t) => t.content);
+  assert.deepEqual(contents(await watched({ incognito: true })), ['An incognito turn.'], 'the incognito window sees only its own turn');
+  assert.ok(!contents(await watched()).includes('An incognito turn.'), 'a normal window does not see it');
+  await send('Another turn from a normal window.', { history: 'keep' });
+  await until(async () => (await savedFile())?.turns?.some((/** @type {any} */ t) => t.content === 'Another turn from a normal window.'), 'the normal conversation to go on being saved');
+  assert.ok(!JSON.stringify(await savedFile()).includes('incognito turn'), 'nothing of the incognito turn on disk');
+  // The test browser has no incognito window: closing any window ends the incognito session.
+  assert.equal(await browser.sw.evaluate(() => /** @type {any} */ (globalThis).locus.onWindowRemoved()), true);
+  await until(async () => (await watched({ incognito: true })).turns.length === 0, 'the incognito conversation to be forgotten');
+  assert.ok(contents(await watched()).includes('A normal turn.'), 'the normal conversation stays');
 });
 
 test('"Clear history" empties the conversation and deletes the file', async () => {

@@ -25,12 +25,11 @@ test('"keep 7 days" drops turns and page context older than a week', () => {
   assert.deepEqual(retained(conversation, 'none', NOW).turns, []);
 });
 
-test('nothing is written under "don\'t keep", off the record, or when empty', () => {
-  assert.equal(toDisk(conversation, { policy: 'none', offTheRecord: false }, NOW), null);
-  assert.equal(toDisk(conversation, { policy: 'keep', offTheRecord: true }, NOW), null);
-  assert.equal(toDisk({ turns: [], context: null, system: 's' }, { policy: 'keep', offTheRecord: false }, NOW), null);
-  assert.deepEqual(toDisk(conversation, { policy: 'week', offTheRecord: false }, NOW)?.turns, [recent]);
-  assert.equal(toDisk(conversation, { policy: 'keep', offTheRecord: false }, NOW)?.policy, 'keep');
+test('nothing is written under "don\'t keep" or when empty', () => {
+  assert.equal(toDisk(conversation, 'none', NOW), null);
+  assert.equal(toDisk({ turns: [], context: null, system: 's' }, 'keep', NOW), null);
+  assert.deepEqual(toDisk(conversation, 'week', NOW)?.turns, [recent]);
+  assert.equal(toDisk(conversation, 'keep', NOW)?.policy, 'keep');
 });
 
 test('a saved conversation is pruned by the policy it was saved under when read back', () => {
