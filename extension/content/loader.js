@@ -1,12 +1,15 @@
 // Locus content script, in every frame. It stays inert until the user
-// invokes Locus (menu or shortcut); only then does it load the panel module.
+// invokes Locus (menu or shortcut); only then does it load the panel module
+// (extension/content/main.js and its imports, bundled into one file by
+// `cargo xtask build`: the manifest serves it only at the per-session dynamic
+// URL that chrome.runtime.getURL gives, so a page cannot probe for Locus).
 // Classic script: the manifest cannot declare module content scripts.
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (sender.id !== chrome.runtime.id || message?.type !== 'locus.invoke') return;
   // A shortcut goes to every frame of the tab: only the frame the user is in
   // takes it (a menu click names its frame).
   if (message.focusedFrame && !isFocusedFrame()) return;
-  import(chrome.runtime.getURL('extension/content/main.js'))
+  import(chrome.runtime.getURL('extension/bundle/content.js'))
     .then((module) => module.invoke(message))
     .catch((error) => console.error('Locus could not open its panel:', error));
   sendResponse({ ok: true });

@@ -5,6 +5,9 @@ import { LocusClient } from '../client.js';
 import { Panel } from './panel.js';
 import { readArticle, readSelection, replaceSelection } from './page_text.js';
 
+// The end-to-end tests drive the panel itself in the content script's world.
+export { Panel };
+
 const client = new LocusClient();
 /** The open panel is kept on the window it is drawn in (our isolated world's view of it), so a panel opened from a frame replaces it too. */
 const OPEN_PANEL = 'locusOpenPanel';

@@ -54,7 +54,7 @@ test('markdown with raw HTML and javascript: links from the model is rendered as
   // Feed the reply through the content script's own panel, token by token,
   // in the content script's isolated world (where the extension runs it).
   await inContentScript(page, async (/** @type {string[]} */ pieces) => {
-    const { Panel } = await import(chrome.runtime.getURL('extension/content/panel.js'));
+    const { Panel } = await import(chrome.runtime.getURL('extension/bundle/content.js'));
     const panel = new Panel('Locus · Summary', null);
     panel.reset({ markdown: true });
     for (const text of pieces) panel.show({ type: 'event', id: 'x', event: 'token', text });

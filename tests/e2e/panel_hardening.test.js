@@ -2,15 +2,14 @@
 /**
  * The on-page panel against the page it sits on: synthetic key events do not
  * drive the panel; links in rendered markdown show their host; the panel's
- * modules load in the content script.
+ * module loads in the content script from the per-session dynamic URL while
+ * a page probing the static URLs finds nothing (`use_dynamic_url`).
  *
- * `use_dynamic_url: true` for the web-accessible modules was tried and does
- * not work in Chromium 156: `chrome.runtime.getURL` gives the dynamic URL and
- * the entry module loads, but Chromium serves it from the static URL, so its
- * relative imports (`./panel.js`, `../client.js`) resolve to static URLs,
- * which `use_dynamic_url` then denies ("Denying load of chrome-extension://
- * <id>/extension/client.js"): the panel never opens. It stays false until
- * the content modules are bundled into one file. No model is needed.
+ * Why one bundled module (`cargo xtask build` → extension/bundle/content.js):
+ * with `use_dynamic_url`, Chromium 156 serves a module fetched at its dynamic
+ * URL from the static one, so its relative imports resolve to static URLs,
+ * which it then denies ("Denying load of chrome-extension://<id>/extension/
+ * client.js") and the panel never opened. No model is needed.
  */
 
 import { after, before, test } from 'node:test';
@@ -33,11 +32,17 @@ async function until(check, ms = 10_000) {
   }
 }
 
-test('the content script loads the panel modules and opens the panel', async () => {
+test('the content script loads the panel from the dynamic URL; the page cannot fetch it at the static one', async () => {
   const { page, tabId } = await openPage(browser, 'onpage.html');
   await invokeWith(browser, tabId, 'report', {});
   const panel = await waitForPanel(page, () => true, 20_000);
   assert.equal(panel.shadowMode, 'closed');
+  // What a fingerprinting page does: fetch a known file of the extension at its static URL.
+  const probes = await page.evaluate(async (id) => {
+    const files = ['extension/bundle/content.js', 'extension/content/page_text.js', 'extension/vendor/readability.js', 'manifest.json'];
+    return Promise.all(files.map((file) => fetch(`chrome-extension://${id}/${file}`).then((r) => `${file}: ${r.status}`, () => `${file}: refused`)));
+  }, browser.extensionId);
+  assert.deepEqual(probes, probes.map((p) => p.replace(/: .*/, ': refused')), probes.join(', '));
   await page.close();
 });
 

@@ -1,5 +1,6 @@
 //! Building the extension: the JavaScript libraries it bundles
-//! (`extension/vendor/`), then the WASM runtime where
+//! (`extension/vendor/`), the on-page panel's modules bundled into one
+//! (`extension/bundle/`), then the WASM runtime where
 //! `extension/offscreen.js` imports it (`pkg/`).
 
 use std::fs;
@@ -34,6 +35,7 @@ pub fn threaded() -> bool {
 
 pub fn wasm() -> Result {
     vendor()?;
+    content_bundle()?;
     let threaded = threaded();
     shell::step(if threaded {
         "Building the WASM runtime into pkg/ (shared memory, threads; nightly)"
@@ -136,6 +138,32 @@ pub fn vendor() -> Result {
         )?;
     }
     Ok(())
+}
+
+/// Bundles the on-page panel's modules (`extension/content/main.js` and
+/// everything it imports: the panel, markdown-it, the client, the protocol)
+/// into one ES module, `extension/bundle/content.js`, with esbuild (npm, in
+/// the lock file). One file with no relative imports is what lets the
+/// manifest serve it only at the per-session dynamic URL
+/// (`use_dynamic_url`): Chromium resolves a module's relative imports
+/// against the static URL, which `use_dynamic_url` denies, so separate
+/// modules could not load. Readability stays its own file (loaded on
+/// demand by URL).
+pub fn content_bundle() -> Result {
+    shell::step("Bundling the on-page panel into extension/bundle/content.js");
+    let root = paths::repo_root();
+    let esbuild = root.join("node_modules/.bin/esbuild");
+    Cmd::new(esbuild.to_string_lossy().as_ref())
+        .args([
+            "extension/content/main.js",
+            "--bundle",
+            "--format=esm",
+            "--target=chrome116",
+            "--legal-comments=eof",
+            "--log-level=warning",
+            "--outfile=extension/bundle/content.js",
+        ])
+        .run()
 }
 
 fn write(path: &std::path::Path, text: &str) -> Result {
