@@ -36,6 +36,16 @@ impl CpuDecoder {
         cache: &mut KvCache,
         which: Logits,
     ) -> Result<Vec<f32>, ModelError> {
+        pool::team(|| self.pass(tokens, cache, which))
+    }
+
+    /// [`CpuDecoder::forward`], on the pool's team.
+    fn pass(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        which: Logits,
+    ) -> Result<Vec<f32>, ModelError> {
         let n = tokens.len();
         if n == 0 {
             return Ok(Vec::new());

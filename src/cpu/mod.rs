@@ -9,5 +9,6 @@ pub mod norm;
 pub mod ops;
 pub mod pool;
 pub mod rope;
+mod team;
 
 pub use decoder::{CpuDecoder, Logits};

@@ -8,6 +8,8 @@
 #[cfg(target_arch = "wasm32")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::team;
+
 /// Threads in the WASM pool, 0 until it is started.
 #[cfg(target_arch = "wasm32")]
 static WASM_POOL_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -42,11 +44,23 @@ pub fn threads() -> usize {
 
 /// `f` applied to every item, on the pool where there is one (started once:
 /// decode runs hundreds of mat-vecs a token, too many to start threads for
-/// each), else one after the other.
+/// each): by the [`team`] this thread leads, else through rayon; else one
+/// after the other.
 pub fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
     if items.len() > 1 && threads() > 1 {
+        let items = match team::in_parallel(items, &f) {
+            Ok(results) => return results,
+            Err(items) => items,
+        };
         use rayon::prelude::*;
         return items.into_par_iter().map(f).collect();
     }
     items.into_iter().map(f).collect()
+}
+
+/// Runs `pass` (a forward pass) with the pool's other threads held as its
+/// team, so that its [`in_parallel`] splits do not wake them one by one
+/// (`cpu::team`).
+pub fn team<R>(pass: impl FnOnce() -> R) -> R {
+    team::team(threads() - 1, pass)
 }
