@@ -8,6 +8,9 @@
 //! - forced decoding along llama.cpp's tokens: the fast top-1 equals
 //!   llama.cpp's wherever llama.cpp's own top-2 margin is ≥ 0.5, and on
 //!   ≥ 99 % of the positions with margin ≥ 0.1;
+//! - the same with every quantised linear of the prompt on int8 tiles
+//!   (`gpu::fast::matmul_q8`: X rounded to Q8 blocks, packed 8-bit dot
+//!   products), as the autotune may choose them;
 //! - several greedy steps per submission give the tokens of one step at a
 //!   time.
 //!
@@ -20,6 +23,8 @@ use std::rc::Rc;
 
 use common::{MODELS, fixture, model_path};
 use locus::engine::{Decode, GpuModel, Sampler, SamplingParams};
+use locus::gpu::fast::linears::{MatMulChoices, shape_key};
+use locus::gpu::fast::matmul::{FastMatMulKernel, TilePrecision, TileRows};
 use locus::gpu::{GpuContext, GpuOptions, Numerics};
 
 /// Largest normalised mean squared error of the fast logits against the
@@ -156,6 +161,41 @@ fn gemma3_fast_logits_track_exact() {
     check_logits(MODELS[2].0, MODELS[2].1, 8);
 }
 
+/// How the prompt batches' linears multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefill {
+    /// The variants the device would take untuned (`best`).
+    Best,
+    /// Int8 tiles for every quantised weight shape.
+    Int8,
+}
+
+/// Rebinds `model`'s prompt batches with int8 tiles for every weight
+/// shape that has them; returns how many shapes that is.
+fn force_int8(ctx: &GpuContext, model: &mut GpuModel) -> usize {
+    let batch = 512;
+    let mut choices = MatMulChoices::default();
+    let mut forced = 0;
+    for matrix in model.decoder.prefill_matrices() {
+        let kernel = FastMatMulKernel {
+            precision: TilePrecision::Int8,
+            tiles: TileRows::for_shape(matrix.rows, batch),
+        };
+        if kernel.takes(matrix.ty) && kernel.runs_on(ctx) {
+            choices.insert(shape_key(matrix), kernel);
+            forced += 1;
+        }
+    }
+    model.decoder.rebind_prefill(choices).unwrap();
+    let bound = model.decoder.prefill_kernels();
+    let int8 = bound
+        .iter()
+        .filter(|(_, k)| k.precision == TilePrecision::Int8)
+        .count();
+    assert_eq!(int8, forced, "{bound:?}");
+    forced
+}
+
 /// Forced decoding along llama.cpp's tokens for the first `prompts` fixture
 /// prompts, `tokens` steps each, in fast numerics (several steps per
 /// submission wherever our pick is llama.cpp's). Until a prompt's first
@@ -170,6 +210,7 @@ fn check_against_llama_cpp(
     prompts: usize,
     tokens: usize,
     greedy_tokens: usize,
+    prefill: Prefill,
 ) {
     let ctx = context();
     let fixture = fixture(name);
@@ -180,6 +221,11 @@ fn check_against_llama_cpp(
         .max()
         .unwrap();
     let mut model = load(&ctx, file_name, Numerics::Fast, capacity);
+    if prefill == Prefill::Int8 {
+        let shapes = force_int8(&ctx, &mut model);
+        eprintln!("{name}: int8 tiles for {shapes} weight shapes of the prompt batches");
+        assert!(shapes > 0);
+    }
     let (mut clear, mut clear_agree, mut positions) = (0usize, 0usize, 0usize);
     let mut greedy_equal = 0usize;
     let mut failures = Vec::new();
@@ -223,7 +269,7 @@ fn check_against_llama_cpp(
         greedy_equal += usize::from(first_divergence.is_none_or(|step| step >= greedy_tokens));
     }
     eprintln!(
-        "{name} fast: top-1 equals llama.cpp's on {clear_agree}/{clear} positions with margin ≥ 0.1 ({positions} positions); greedy text equal on {greedy_equal}/{} prompts",
+        "{name} fast ({prefill:?} prefill): top-1 equals llama.cpp's on {clear_agree}/{clear} positions with margin ≥ 0.1 ({positions} positions); greedy text equal on {greedy_equal}/{} prompts",
         generations.len()
     );
     // The bar for the full runs: free-running text equal on at
@@ -254,25 +300,36 @@ fn check_against_llama_cpp(
 
 #[test]
 fn smollm2_fast_follows_llama_cpp() {
-    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 2, 16, 16);
+    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 2, 16, 16, Prefill::Best);
+}
+
+#[test]
+fn smollm2_int8_prefill_follows_llama_cpp() {
+    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 2, 16, 16, Prefill::Int8);
+}
+
+#[test]
+#[ignore = "long on lavapipe; run with --ignored"]
+fn smollm2_int8_prefill_follows_llama_cpp_on_every_prompt() {
+    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 10, 48, 32, Prefill::Int8);
 }
 
 #[test]
 #[ignore = "long on lavapipe; run with --ignored"]
 fn smollm2_fast_follows_llama_cpp_on_every_prompt() {
-    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 10, 48, 32);
+    check_against_llama_cpp(MODELS[0].0, MODELS[0].1, 10, 48, 32, Prefill::Best);
 }
 
 #[test]
 #[ignore = "long on lavapipe; run with --ignored"]
 fn qwen2_fast_follows_llama_cpp_on_every_prompt() {
-    check_against_llama_cpp(MODELS[1].0, MODELS[1].1, 10, 16, 16);
+    check_against_llama_cpp(MODELS[1].0, MODELS[1].1, 10, 16, 16, Prefill::Best);
 }
 
 #[test]
 #[ignore = "long on lavapipe; run with --ignored"]
 fn gemma3_fast_follows_llama_cpp_on_every_prompt() {
-    check_against_llama_cpp(MODELS[2].0, MODELS[2].1, 10, 16, 16);
+    check_against_llama_cpp(MODELS[2].0, MODELS[2].1, 10, 16, 16, Prefill::Best);
 }
 
 /// Greedy tokens of `steps` steps after `prompt`, `group` steps per

@@ -4,7 +4,11 @@
 //! over the batch), each against the shared f32 kernel it replaces
 //! (`gpu::matmul`, `gpu::attention`), and one-token split attention over a
 //! 4,096-position cache against the shared one-token kernel. Prints ms,
-//! GFLOP/s and the layer's tokens/s. `decode_matvec_time` times the
+//! GFLOP/s and the layer's tokens/s; each linear also with f16 tiles (where
+//! `best` is another precision) and int8 tiles (`matmul_q8`: the mat-mul
+//! alone, the Q8 quantise pass of its input beside it), and the layer's
+//! total with the faster of the int8 tiles and `best` per linear, one
+//! quantise pass per shared input (q/k/v, gate/up). `decode_matvec_time` times the
 //! one-token `fast` mat-vec on each of those layers' matrices and the
 //! Qwen2.5 head (µs a dispatch and the weight bytes read per second),
 //! beside a 4 × 32 one whose time is the per-dispatch floor. Ignored by default (lavapipe's numbers
@@ -24,6 +28,9 @@ use locus::gpu::fast::attention::{
 };
 use locus::gpu::fast::matmul::{
     FastMatMulIo, FastMatMulKernel, TilePrecision, TileRows, bind_fast_matmul,
+};
+use locus::gpu::fast::matmul_q8::{
+    Q8MatMulIo, bind_q8_matmul, bind_quantize_q8, int8_weights, q8_buffer,
 };
 use locus::gpu::fast::matvec::{Epilogue, FastLinear, bind_fast_linear};
 use locus::gpu::matmul::{MatMulIo, matmul_flags};
@@ -130,8 +137,11 @@ fn ms(t: Duration) -> f64 {
 fn prefill_layer_throughput() {
     let ctx = pollster::block_on(GpuContext::create()).expect("a GPU adapter");
     eprintln!(
-        "adapter: {} ({:?}), shader-f16 {}",
-        ctx.info.name, ctx.info.backend, ctx.capabilities.shader_f16
+        "adapter: {} ({:?}), shader-f16 {}, packed int8 dot {}",
+        ctx.info.name,
+        ctx.info.backend,
+        ctx.capabilities.shader_f16,
+        ctx.capabilities.packed_int8_dot
     );
     let precision = TilePrecision::best(&ctx);
     let tokens = prompt_tokens();
@@ -157,7 +167,12 @@ fn prefill_layer_throughput() {
             )),
         );
         let y = storage(&ctx, tokens * layer.ffn.max(d));
+        let q8 = q8_buffer(&ctx, layer.ffn.max(d), tokens as u32);
         let (mut fast_total, mut shared_total) = (Duration::ZERO, Duration::ZERO);
+        // `best` or int8 tiles per linear, whichever is faster, and the
+        // quantise passes (q and gate quantise for k, v and up too).
+        let mut mixed_total = Duration::ZERO;
+        let mut quantised = [false; 4];
         eprintln!(
             "{} layer, {tokens} tokens, {precision:?} tiles:",
             layer.name
@@ -219,6 +234,79 @@ fn prefill_layer_throughput() {
                 ms(t_shared),
                 gflops(t_shared)
             );
+            let f16 = FastMatMulKernel {
+                precision: TilePrecision::F16,
+                tiles: chosen,
+            };
+            if precision != TilePrecision::F16 && f16.runs_on(&ctx) {
+                let io = FastMatMulIo {
+                    x: rows_of(&x, cols),
+                    y: rows_of(&y, rows),
+                    bias: None,
+                    accumulate: false,
+                    max_tokens: tokens as u32,
+                    step: &step,
+                };
+                let run = |tiles| {
+                    let kernel = FastMatMulKernel { tiles, ..f16 };
+                    time(&ctx, &bind_fast_matmul(&ctx, &matrix, kernel, io).unwrap())
+                };
+                let (wide, narrow) = (run(TileRows::Wide), run(TileRows::Narrow));
+                eprintln!(
+                    "         f16 tiles: wide {:.3} ms ({:.0} GFLOP/s), narrow {:.3} ms ({:.0} GFLOP/s)",
+                    ms(wide),
+                    gflops(wide),
+                    ms(narrow),
+                    gflops(narrow)
+                );
+            }
+            let mut t_mixed = t_fast;
+            if ctx.capabilities.packed_int8_dot && int8_weights(ty) {
+                let quantize =
+                    bind_quantize_q8(&ctx, rows_of(&x, cols), cols, &q8, tokens as u32, &step)
+                        .unwrap();
+                let run = |tiles| {
+                    let io = Q8MatMulIo {
+                        q8: &q8,
+                        y: rows_of(&y, rows),
+                        bias: None,
+                        accumulate: false,
+                        max_tokens: tokens as u32,
+                        step: &step,
+                    };
+                    time(&ctx, &bind_q8_matmul(&ctx, &matrix, tiles, io).unwrap())
+                };
+                let (wide, narrow, t_quantize) = (
+                    run(TileRows::Wide),
+                    run(TileRows::Narrow),
+                    time(&ctx, &quantize),
+                );
+                eprintln!(
+                    "        int8 tiles: wide {:.3} ms ({:.0} GFLOP/s), narrow {:.3} ms ({:.0} GFLOP/s); \
+                     quantising X {:.3} ms",
+                    ms(wide),
+                    gflops(wide),
+                    ms(narrow),
+                    gflops(narrow),
+                    ms(t_quantize)
+                );
+                let int8 = wide.min(narrow);
+                if int8 < t_fast {
+                    // One quantise pass per input: q, k and v read one,
+                    // gate and up another.
+                    let input = match name {
+                        "q" | "k" | "v" => 0,
+                        "o" => 1,
+                        "gate" | "up" => 2,
+                        _ => 3,
+                    };
+                    t_mixed = int8;
+                    if !std::mem::replace(&mut quantised[input], true) {
+                        t_mixed += t_quantize;
+                    }
+                }
+            }
+            mixed_total += t_mixed;
         }
 
         let shape = AttentionShape {
@@ -258,6 +346,7 @@ fn prefill_layer_throughput() {
             bind_attention(&ctx, &shape, &cache, q, out, &scratch, &step, tokens as u32).unwrap();
         let (t_flash, t_shared) = (time(&ctx, &flash), time(&ctx, &shared));
         fast_total += t_flash;
+        mixed_total += t_flash;
         shared_total += t_shared;
         // Causal: about half the n² score and value products.
         let flops = 2.0 * 2.0 * (tokens * tokens / 2 * q_width) as f64;
@@ -276,6 +365,14 @@ fn prefill_layer_throughput() {
             tokens_per_s(shared_total),
             shared_total.as_secs_f64() / fast_total.as_secs_f64()
         );
+        if ctx.capabilities.packed_int8_dot {
+            eprintln!(
+                "  layer with int8 tiles where faster (quantising included): {:.3} ms = {:.0} tokens/s ({:.2}× fast)",
+                ms(mixed_total),
+                tokens_per_s(mixed_total),
+                fast_total.as_secs_f64() / mixed_total.as_secs_f64()
+            );
+        }
 
         // One token over a long cache.
         let long = 4096u32;

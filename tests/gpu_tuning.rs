@@ -105,7 +105,10 @@ fn a_bad_or_foreign_table_is_a_typed_error() {
     // Version 1 held mat-vec and tile sizes nothing read.
     std::fs::write(&store.path, r#"{"version": 1, "adapters": {}}"#).unwrap();
     assert!(matches!(store.load(), Err(TuningError::Version(1))));
-    let json = r#"{"version": 2, "adapters": {"k": {"matvecRowsPerWorkgroup": 2}}}"#;
+    // Version 2 never timed int8 tiles.
+    std::fs::write(&store.path, r#"{"version": 2, "adapters": {}}"#).unwrap();
+    assert!(matches!(store.load(), Err(TuningError::Version(2))));
+    let json = r#"{"version": 3, "adapters": {"k": {"matvecRowsPerWorkgroup": 2}}}"#;
     std::fs::write(&store.path, json).unwrap();
     assert!(matches!(store.load(), Err(TuningError::Invalid(_))));
     let dir = store.path.parent().unwrap().parent().unwrap();
@@ -204,7 +207,7 @@ fn the_autotune_records_a_runnable_kernel_per_shape_and_a_second_load_times_noth
         .decoder
         .prefill_matrices()
         .iter()
-        .map(|m| FastMatMulKernel::candidates(&ctx, m.rows, BATCH as u32).len())
+        .map(|m| FastMatMulKernel::candidates(&ctx, m.ty, m.rows, BATCH as u32).len())
         .sum();
     assert_eq!(
         report.runs,
@@ -440,7 +443,8 @@ fn bench_prints_the_tuning_and_retune_times_again() {
     );
     let table = cache.join("locus/tuning.json");
     let stored = std::fs::read_to_string(&table).expect("the table was written");
-    assert!(stored.contains("\"version\": 2"), "{stored}");
+    let version = format!("\"version\": {TABLE_VERSION}");
+    assert!(stored.contains(&version), "{stored}");
     let retuned: serde_json::Value =
         serde_json::from_str(&bench(&["--json", "--retune"])).expect("one JSON object");
     let tuning = &retuned["tuning"];

@@ -39,6 +39,13 @@ pub struct Capabilities {
     /// Cooperative matrices of 16×16×16 f16 → f32 in 32-wide subgroups
     /// (tensor cores; native Vulkan only, see [`cooperative_f16`]).
     pub cooperative_matrix: bool,
+    /// WGSL's `packed_4x8_integer_dot_product` language feature
+    /// (`dot4I8Packed`, `pack4xI8`): the fast mat-mul's int8 tiles. wgpu
+    /// reports it on every native adapter (naga lowers it to SPIR-V's
+    /// `OpSDot` where the driver has integer dot products, to shifts and
+    /// multiplies where not); in a browser where the browser lists it.
+    /// `LOCUS_NO_PACKED_INT8_DOT=1` turns it off (see `env_flag`).
+    pub packed_int8_dot: bool,
     /// WGSL `fma` rounds once (see `gpu::probe`).
     pub fused_fma: bool,
 }
@@ -102,10 +109,14 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        Self::from_adapter(adapter).await
+        let packed_int8_dot = instance
+            .wgsl_language_features()
+            .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct)
+            && !env_flag("LOCUS_NO_PACKED_INT8_DOT");
+        Self::from_adapter(adapter, packed_int8_dot).await
     }
 
-    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GpuError> {
+    async fn from_adapter(adapter: wgpu::Adapter, packed_int8_dot: bool) -> Result<Self, GpuError> {
         let mut wanted = wgpu::Features::SUBGROUP;
         if !env_flag("LOCUS_NO_SHADER_F16") {
             wanted |= wgpu::Features::SHADER_F16;
@@ -145,6 +156,7 @@ impl GpuContext {
                 cooperative_matrix: features.contains(
                     wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16,
                 ),
+                packed_int8_dot,
                 fused_fma: false,
             },
             info: adapter.get_info(),
@@ -313,7 +325,8 @@ fn trusted_checks() -> wgpu::ShaderRuntimeChecks {
 }
 
 /// Whether the switch `name` is set (and not "0"): `LOCUS_NO_SHADER_F16=1`
-/// keeps f16 off and `LOCUS_NO_COOPERATIVE_MATRIX=1` cooperative matrices,
+/// keeps f16 off, `LOCUS_NO_COOPERATIVE_MATRIX=1` cooperative matrices and
+/// `LOCUS_NO_PACKED_INT8_DOT=1` the int8 tiles,
 /// so a benchmark or a fidelity run can compare the paths on one device.
 /// Native only.
 fn env_flag(name: &str) -> bool {

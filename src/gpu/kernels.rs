@@ -45,6 +45,11 @@ pub enum Kernel {
     /// `fast` prefill mat-mul: bigger register tiles, f16 tiles where the
     /// adapter has `shader-f16` (see `gpu::fast::matmul`).
     FastMatMul,
+    /// `fast` prefill mat-mul in packed 8-bit dot products against Q8
+    /// activations (see `gpu::fast::matmul_q8`).
+    FastMatMulQ8,
+    /// Activations quantised to Q8 blocks for `FastMatMulQ8`.
+    FastQuantizeQ8,
     /// `fast` causal flash attention of a batch over the f16 KV cache (see
     /// `gpu::fast::attention`).
     FlashAttention,
@@ -54,7 +59,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::RmsNorm,
         Kernel::MatVec,
         Kernel::MatMul,
@@ -72,6 +77,8 @@ impl Kernel {
         Kernel::FastMatVec,
         Kernel::FastNormAdd,
         Kernel::FastMatMul,
+        Kernel::FastMatMulQ8,
+        Kernel::FastQuantizeQ8,
         Kernel::FlashAttention,
         Kernel::SplitAttention,
     ];
@@ -95,6 +102,8 @@ impl Kernel {
             Kernel::FastMatVec => "fast_matvec",
             Kernel::FastNormAdd => "fast_norm_add",
             Kernel::FastMatMul => "fast_matmul",
+            Kernel::FastMatMulQ8 => "fast_matmul_q8",
+            Kernel::FastQuantizeQ8 => "fast_quantize_q8",
             Kernel::FlashAttention => "flash_attention",
             Kernel::SplitAttention => "split_attention",
         }
@@ -119,6 +128,8 @@ impl Kernel {
             Kernel::FastMatVec => include_str!("../../kernels/fast/matvec.wgsl"),
             Kernel::FastNormAdd => include_str!("../../kernels/fast/norm_add.wgsl"),
             Kernel::FastMatMul => include_str!("../../kernels/fast/matmul.wgsl"),
+            Kernel::FastMatMulQ8 => include_str!("../../kernels/fast/matmul_q8.wgsl"),
+            Kernel::FastQuantizeQ8 => include_str!("../../kernels/fast/quantize_q8.wgsl"),
             Kernel::FlashAttention => include_str!("../../kernels/fast/flash_attention.wgsl"),
             Kernel::SplitAttention => include_str!("../../kernels/fast/split_attention.wgsl"),
         }

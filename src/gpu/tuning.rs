@@ -107,8 +107,9 @@ pub enum TuningError {
 
 /// The table format's version: a table of another version is ignored whole
 /// (re-tuned) rather than misread. 2: the fast mat-mul's variant per weight
-/// shape (1 held mat-vec and tile sizes nothing read).
-pub const TABLE_VERSION: u32 = 2;
+/// shape (1 held mat-vec and tile sizes nothing read). 3: the same, with
+/// int8 tiles among the candidates (a version-2 entry never timed them).
+pub const TABLE_VERSION: u32 = 3;
 
 /// Every adapter's tuning, by [`AdapterKey::as_text`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

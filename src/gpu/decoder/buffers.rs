@@ -21,7 +21,9 @@ pub struct Activations {
     pub proj_normed: wgpu::Buffer,
     pub gate: wgpu::Buffer,
     pub up: wgpu::Buffer,
-    /// A linear layer's input rounded as llama.cpp rounds it (`gpu::exact::quantize`).
+    /// A linear layer's input rounded as llama.cpp rounds it
+    /// (`gpu::exact::quantize`); in `fast` numerics, quantised to Q8 for
+    /// int8 tiles (`gpu::fast::matmul_q8`, 1.5 bytes a value).
     pub rounded: wgpu::Buffer,
     /// The last token's hidden state, and after the output norm.
     pub last: wgpu::Buffer,

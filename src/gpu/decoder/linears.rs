@@ -8,7 +8,7 @@ use super::plan::{Bindings, Passes, rows};
 use crate::gpu::exact::ggml_matvec::bind_ggml_linear;
 use crate::gpu::exact::ggml_quantize::{bind_quantize, is_exact};
 use crate::gpu::exact::quantize::{bind_round_activations, rounding_flag};
-use crate::gpu::fast::linears::bind_linears;
+use crate::gpu::fast::linears::{LinearInput, bind_linears};
 use crate::gpu::matvec::GpuMatrix;
 use crate::gpu::{GpuError, Numerics};
 use crate::quant::vec_dot_type;
@@ -28,14 +28,15 @@ impl Bindings<'_> {
         match self.numerics {
             Numerics::Exact => self.exact_linears(passes, x, cols, outputs, max_tokens, step),
             Numerics::Fast => {
-                passes.extend(bind_linears(
-                    self.ctx,
+                // `rounded` is the exact path's; fast numerics quantise
+                // int8 tiles' inputs there (1.5 bytes a value, it has 4).
+                let input = LinearInput {
                     x,
-                    outputs,
                     max_tokens,
                     step,
-                    self.matmul,
-                )?);
+                    q8: &self.acts.rounded,
+                };
+                passes.extend(bind_linears(self.ctx, &input, outputs, self.matmul)?);
                 Ok(())
             }
         }

@@ -3,17 +3,20 @@
 //! shares), `X` and `Y` f32 [`Rows`], with 128- or 64-row × 64-token
 //! workgroup tiles ([`TileRows`]) of 8 × 4 outputs per thread, f16 tiles
 //! where the adapter has `shader-f16` ([`TilePrecision`]), and optional
-//! epilogues: a bias and `Y += result` (the residual).
+//! epilogues: a bias and `Y += result` (the residual). Its int8 tiles
+//! ([`TilePrecision::Int8`]) are a sibling kernel, `gpu::fast::matmul_q8`.
 //!
 //! [`bind_fast_matmul`] builds the bind groups once (one per row chunk of
 //! the matrix) for buffers sized for `max_tokens` tokens; the token count is
 //! read at run time from the shared step uniform, like `gpu::matmul`.
 //! [`fast_matmul`] is the one-shot helper for tests.
 
+use super::matmul_q8::{Q8MatMulIo, bind_q8_matmul, bind_quantize_q8, int8_weights, q8_buffer};
 use crate::gpu::matvec::{GpuMatrix, choice};
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::StepUniform;
 use crate::gpu::{GpuContext, GpuError, Kernel, workgroup_grid};
+use crate::quant::GgmlType;
 
 /// Rows of `W` (columns of `Y`) per wide workgroup tile (`TILE_ROWS` in
 /// the WGSL).
@@ -42,6 +45,15 @@ pub enum TilePrecision {
     ///
     /// [`Capabilities::cooperative_matrix`]: crate::gpu::Capabilities
     Cooperative,
+    /// `X` quantised to Q8 blocks, quantised weights as int8 codes, block
+    /// dot products in packed 8-bit integer instructions, scaled in f32
+    /// (`gpu::fast::matmul_q8`): needs
+    /// [`Capabilities::packed_int8_dot`] and quantised weights
+    /// ([`FastMatMulKernel::takes`]). Never [`TilePrecision::best`]: only
+    /// the autotune picks it, where it timed it faster.
+    ///
+    /// [`Capabilities::packed_int8_dot`]: crate::gpu::Capabilities
+    Int8,
 }
 
 impl TilePrecision {
@@ -107,29 +119,47 @@ impl FastMatMulKernel {
 
     /// Whether the device can run this variant: f16 tiles need
     /// `shader-f16`; cooperative-matrix tiles need the feature and narrow
-    /// tiles.
+    /// tiles; int8 tiles WGSL's packed integer dot products.
     pub fn runs_on(self, ctx: &GpuContext) -> bool {
         let caps = &ctx.capabilities;
         match self.precision {
             TilePrecision::F32 => true,
             TilePrecision::F16 => caps.shader_f16,
             TilePrecision::Cooperative => caps.cooperative_matrix && self.tiles == TileRows::Narrow,
+            TilePrecision::Int8 => caps.packed_int8_dot,
         }
     }
 
-    /// Every variant the device can run, `best`'s choice for `rows` ×
-    /// `max_tokens` first (the autotune times them in this order).
-    pub fn candidates(ctx: &GpuContext, rows: usize, max_tokens: u32) -> Vec<FastMatMulKernel> {
+    /// Whether this variant multiplies weights of type `ty`: the float
+    /// tiles every type the fast mat-mul decodes, the int8 tiles the
+    /// quantised ones.
+    pub fn takes(self, ty: GgmlType) -> bool {
+        match self.precision {
+            TilePrecision::Int8 => int8_weights(ty),
+            _ => choice(ty).is_ok(),
+        }
+    }
+
+    /// Every variant the device can run on weights of type `ty`, `best`'s
+    /// choice for `rows` × `max_tokens` first (the autotune times them in
+    /// this order).
+    pub fn candidates(
+        ctx: &GpuContext,
+        ty: GgmlType,
+        rows: usize,
+        max_tokens: u32,
+    ) -> Vec<FastMatMulKernel> {
         let best = FastMatMulKernel::best(ctx, rows, max_tokens);
         let mut all = vec![best];
         for precision in [
             TilePrecision::Cooperative,
             TilePrecision::F16,
             TilePrecision::F32,
+            TilePrecision::Int8,
         ] {
             for tiles in [TileRows::Wide, TileRows::Narrow] {
                 let kernel = FastMatMulKernel { precision, tiles };
-                if kernel != best && kernel.runs_on(ctx) {
+                if kernel != best && kernel.runs_on(ctx) && kernel.takes(ty) {
                     all.push(kernel);
                 }
             }
@@ -150,6 +180,7 @@ impl TilePrecision {
             TilePrecision::F32 => "f32",
             TilePrecision::F16 => "f16",
             TilePrecision::Cooperative => "cooperative",
+            TilePrecision::Int8 => "int8",
         }
     }
 }
@@ -184,6 +215,7 @@ impl std::str::FromStr for FastMatMulKernel {
             "f32" => TilePrecision::F32,
             "f16" => TilePrecision::F16,
             "cooperative" => TilePrecision::Cooperative,
+            "int8" => TilePrecision::Int8,
             _ => return Err(unknown()),
         };
         let tiles = match tiles {
@@ -218,7 +250,8 @@ pub struct FastMatMulIo<'a> {
     pub step: &'a wgpu::Buffer,
 }
 
-/// The kernel variant: the weight type's choice, then the flags.
+/// The float kernel's variant: the weight type's choice, then the flags
+/// (int8 tiles are another kernel: `matmul_q8::q8_matmul_flags`).
 pub fn fast_matmul_flags(
     ty: crate::quant::GgmlType,
     kernel: FastMatMulKernel,
@@ -233,6 +266,12 @@ pub fn fast_matmul_flags(
         TilePrecision::F32 => {}
         TilePrecision::F16 => flags.push("HALF"),
         TilePrecision::Cooperative => flags.extend(["HALF", "COOP"]),
+        TilePrecision::Int8 => {
+            return Err(GpuError::Kernel {
+                kernel: Kernel::FastMatMul.name(),
+                message: "int8 tiles are the fast_matmul_q8 kernel".into(),
+            });
+        }
     }
     if kernel.tiles == TileRows::Narrow {
         flags.push("NARROW");
@@ -248,7 +287,11 @@ pub fn fast_matmul_flags(
 
 /// The workgroup grid of one chunk: (row tiles, spilling into z past 65535)
 /// × token tiles in y.
-fn dispatch_grid(rows: usize, tiles: TileRows, max_tokens: u32) -> Result<[u32; 3], GpuError> {
+pub(super) fn dispatch_grid(
+    rows: usize,
+    tiles: TileRows,
+    max_tokens: u32,
+) -> Result<[u32; 3], GpuError> {
     let row_tiles = u32::try_from(rows.div_ceil(tiles.rows())).unwrap_or(u32::MAX);
     let (gx, gz) = workgroup_grid(row_tiles);
     let gy = max_tokens.div_ceil(TILE_TOKENS as u32);
@@ -284,7 +327,8 @@ fn shape_error(why: String) -> GpuError {
 /// Prepares `Y (+)= X·Wᵀ (+ bias)` for up to `io.max_tokens` tokens with
 /// the `kernel` variant (F16 needs `shader-f16`: see
 /// [`FastMatMulKernel::best`]). `Y` must not share a buffer with `X` or the
-/// bias.
+/// bias. Int8 tiles quantise `X` first, into a buffer of their own (the
+/// prefill's linears share one quantisation: `gpu::fast::linears`).
 pub fn bind_fast_matmul(
     ctx: &GpuContext,
     matrix: &GpuMatrix,
@@ -304,6 +348,9 @@ pub fn bind_fast_matmul(
             kernel: Kernel::FastMatMul.name(),
             message: "cooperative-matrix tiles need a device with them, and narrow tiles".into(),
         });
+    }
+    if kernel.precision == TilePrecision::Int8 {
+        return bind_int8(ctx, matrix, kernel.tiles, io);
     }
     let flags = fast_matmul_flags(matrix.ty, kernel, io.bias.is_some(), io.accumulate)?;
     if io.max_tokens == 0 {
@@ -406,6 +453,39 @@ pub fn bind_fast_matmul(
         );
     }
     Ok(prepared)
+}
+
+/// [`bind_fast_matmul`] with int8 tiles: `X` quantised into a buffer of
+/// its own, then the int8 mat-mul.
+fn bind_int8(
+    ctx: &GpuContext,
+    matrix: &GpuMatrix,
+    tiles: TileRows,
+    io: FastMatMulIo<'_>,
+) -> Result<KernelPass, GpuError> {
+    if !ctx.capabilities.packed_int8_dot {
+        return Err(GpuError::Kernel {
+            kernel: Kernel::FastMatMulQ8.name(),
+            message: "int8 tiles need WGSL's packed_4x8_integer_dot_product".into(),
+        });
+    }
+    if !int8_weights(matrix.ty) {
+        return Err(GpuError::Kernel {
+            kernel: Kernel::FastMatMulQ8.name(),
+            message: format!("no int8 mat-mul for {} weights", matrix.ty),
+        });
+    }
+    let q8 = q8_buffer(ctx, matrix.cols, io.max_tokens);
+    let quantize = bind_quantize_q8(ctx, io.x, matrix.cols, &q8, io.max_tokens, io.step)?;
+    let q8_io = Q8MatMulIo {
+        q8: &q8,
+        y: io.y,
+        bias: io.bias,
+        accumulate: io.accumulate,
+        max_tokens: io.max_tokens,
+        step: io.step,
+    };
+    Ok(quantize.then(bind_q8_matmul(ctx, matrix, tiles, q8_io)?))
 }
 
 /// Inputs of the one-shot [`fast_matmul`] beyond `X`.
@@ -581,6 +661,7 @@ mod tests {
             TilePrecision::F32,
             TilePrecision::F16,
             TilePrecision::Cooperative,
+            TilePrecision::Int8,
         ] {
             for tiles in [TileRows::Wide, TileRows::Narrow] {
                 let kernel = FastMatMulKernel { precision, tiles };

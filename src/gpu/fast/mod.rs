@@ -7,6 +7,7 @@ pub mod concat;
 pub(crate) mod fused;
 pub mod linears;
 pub mod matmul;
+pub mod matmul_q8;
 pub mod matvec;
 pub mod norm_add;
 pub(crate) mod plan;

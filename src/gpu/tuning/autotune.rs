@@ -293,7 +293,7 @@ impl Bench {
         report: &mut TuningReport,
     ) -> Result<Timing, GpuError> {
         let mut winner: Option<(FastMatMulKernel, Duration)> = None;
-        for kernel in FastMatMulKernel::candidates(ctx, matrix.rows, self.tokens) {
+        for kernel in FastMatMulKernel::candidates(ctx, matrix.ty, matrix.rows, self.tokens) {
             let io = FastMatMulIo {
                 x: rows(&self.x, matrix.cols),
                 y: rows(&self.y, matrix.rows),
