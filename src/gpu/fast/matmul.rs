@@ -409,43 +409,20 @@ pub fn bind_fast_matmul(
         let uniform = pass::uniform(ctx, "fast matmul params", &params);
         let weights_end =
             (chunk.byte_offset + (chunk_rows * matrix.row_bytes) as u64).next_multiple_of(4);
-        let mut entries = vec![
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &chunk.buffer,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(weights_end),
-                }),
+        let bind_group = chunk_bind_group(
+            ctx,
+            &layout,
+            "fast matmul",
+            ChunkBuffers {
+                weights: &chunk.buffer,
+                weights_end,
+                input: io.x.buffer,
+                y: io.y.buffer,
+                params: &uniform,
+                step: io.step,
+                bias: io.bias.map(|b| b.buffer),
             },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: io.x.buffer.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: io.y.buffer.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: uniform.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 4,
-                resource: io.step.as_entire_binding(),
-            },
-        ];
-        if let Some(bias) = io.bias {
-            entries.push(wgpu::BindGroupEntry {
-                binding: 5,
-                resource: bias.buffer.as_entire_binding(),
-            });
-        }
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("fast matmul"),
-            layout: &layout,
-            entries: &entries,
-        });
+        );
         prepared.push_grid(
             pipeline.clone(),
             bind_group,
@@ -548,6 +525,66 @@ pub async fn fast_matmul(
     )?;
     let raw = pass::run_and_read(ctx, &[&prepared], &y_buffer, (y_len * 4) as u64).await?;
     Ok(bytemuck::cast_slice(&raw).to_vec())
+}
+
+/// The buffers one row chunk of either fast mat-mul kernel binds (the float
+/// tiles read X, the int8 tiles X quantised to Q8).
+pub(super) struct ChunkBuffers<'a> {
+    pub weights: &'a wgpu::Buffer,
+    /// Bytes of `weights` the chunk's rows end at (a multiple of 4).
+    pub weights_end: u64,
+    pub input: &'a wgpu::Buffer,
+    pub y: &'a wgpu::Buffer,
+    pub params: &'a wgpu::Buffer,
+    pub step: &'a wgpu::Buffer,
+    pub bias: Option<&'a wgpu::Buffer>,
+}
+
+/// The bind group of one row chunk: bindings 0-4 as both kernels declare
+/// them, 5 the bias where there is one.
+pub(super) fn chunk_bind_group(
+    ctx: &GpuContext,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    buffers: ChunkBuffers<'_>,
+) -> wgpu::BindGroup {
+    let mut entries = vec![
+        wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: buffers.weights,
+                offset: 0,
+                size: wgpu::BufferSize::new(buffers.weights_end),
+            }),
+        },
+        wgpu::BindGroupEntry {
+            binding: 1,
+            resource: buffers.input.as_entire_binding(),
+        },
+        wgpu::BindGroupEntry {
+            binding: 2,
+            resource: buffers.y.as_entire_binding(),
+        },
+        wgpu::BindGroupEntry {
+            binding: 3,
+            resource: buffers.params.as_entire_binding(),
+        },
+        wgpu::BindGroupEntry {
+            binding: 4,
+            resource: buffers.step.as_entire_binding(),
+        },
+    ];
+    if let Some(bias) = buffers.bias {
+        entries.push(wgpu::BindGroupEntry {
+            binding: 5,
+            resource: bias.as_entire_binding(),
+        });
+    }
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
 }
 
 #[cfg(test)]

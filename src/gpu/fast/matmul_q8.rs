@@ -22,7 +22,7 @@
 //! [`TilePrecision::Int8`]: super::matmul::TilePrecision::Int8
 //! [`Capabilities::packed_int8_dot`]: crate::gpu::Capabilities
 
-use super::matmul::{Bias, TileRows, dispatch_grid};
+use super::matmul::{Bias, ChunkBuffers, TileRows, chunk_bind_group, dispatch_grid};
 use crate::gpu::matvec::GpuMatrix;
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::StepUniform;
@@ -250,6 +250,7 @@ pub fn bind_q8_matmul(
     }
 
     let pipeline = ctx.pipeline(Kernel::FastMatMulQ8, &flags)?;
+    let layout = pipeline.get_bind_group_layout(0);
     let mut prepared = KernelPass::default();
     for chunk in &matrix.chunks {
         let chunk_rows = chunk.rows.len();
@@ -269,43 +270,20 @@ pub fn bind_q8_matmul(
         let uniform = pass::uniform(ctx, "int8 matmul params", &params);
         let weights_end =
             (chunk.byte_offset + (chunk_rows * matrix.row_bytes) as u64).next_multiple_of(4);
-        let mut entries = vec![
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &chunk.buffer,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(weights_end),
-                }),
+        let bind_group = chunk_bind_group(
+            ctx,
+            &layout,
+            "int8 matmul",
+            ChunkBuffers {
+                weights: &chunk.buffer,
+                weights_end,
+                input: io.q8,
+                y: io.y.buffer,
+                params: &uniform,
+                step: io.step,
+                bias: io.bias.map(|b| b.buffer),
             },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: io.q8.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: io.y.buffer.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: uniform.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 4,
-                resource: io.step.as_entire_binding(),
-            },
-        ];
-        if let Some(bias) = io.bias {
-            entries.push(wgpu::BindGroupEntry {
-                binding: 5,
-                resource: bias.buffer.as_entire_binding(),
-            });
-        }
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("int8 matmul"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        );
         prepared.push_grid(
             pipeline.clone(),
             bind_group,
