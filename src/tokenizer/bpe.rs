@@ -7,7 +7,7 @@ use tokenizers::decoders::byte_level::ByteLevel;
 use tokenizers::models::bpe::{BPE, Vocab as TokenIds};
 
 use super::pretokenize::PreSpec;
-use super::{HfTokenizer, TokenizerError};
+use super::{HfTokenizer, NO_WORD_CACHE, TokenizerError};
 use crate::gguf::Metadata;
 
 /// Reads `tokenizer.ggml.merges`: one "left right" string per merge, in rank order.
@@ -50,6 +50,8 @@ pub(crate) fn build(
 ) -> Result<HfTokenizer, TokenizerError> {
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
+        // No word cache: see `NO_WORD_CACHE`.
+        .cache_capacity(NO_WORD_CACHE)
         .ignore_merges(spec.ignore_merges)
         .build()
         .map_err(|e| TokenizerError::BadVocab(format!("merges: {e}")))?;

@@ -22,7 +22,7 @@ use tokenizers::normalizers::{
 };
 
 use super::vocab::{Vocab, attr};
-use super::{HfTokenizer, TokenizerError};
+use super::{HfTokenizer, NO_WORD_CACHE, TokenizerError};
 
 /// SentencePiece's escaped space, U+2581.
 pub(crate) const SPACE: &str = "\u{2581}";
@@ -88,6 +88,8 @@ pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<HfTokenizer, Tokeniz
     let merges = derive_merges(&vocab.tokens, &vocab.scores, &vocab.attrs, &ids);
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
+        // No word cache: see `NO_WORD_CACHE`.
+        .cache_capacity(NO_WORD_CACHE)
         .byte_fallback(true)
         .build()
         .map_err(|e| TokenizerError::Build(e.to_string()))?;
