@@ -288,7 +288,7 @@ export function sendRaw(extensionPage, message, timeoutMs = 30_000, { quiet = fa
         const expire = () => resolve([...events, { event: 'timeout' }]);
         let timer = setTimeout(expire, timeoutMs);
         port.onMessage.addListener((event) => {
-          events.push(event);
+          events.push({ ...event, at: Date.now() });
           if (quiet) {
             clearTimeout(timer);
             timer = setTimeout(expire, timeoutMs);

@@ -65,10 +65,22 @@ async function runInBrowser(webgpu) {
   }
 }
 
+/** Where the time went: each kind of event with the seconds since the first. @param {any[]} events */
+function timeline(events) {
+  const start = events[0]?.at ?? 0;
+  return events.map((e) => `+${((e.at - start) / 1000).toFixed(1)} s ${e.event}${e.stage ? `/${e.stage}` : ''}`).join('\n');
+}
+
+/** The longest time between two events, ms. @param {any[]} events */
+function quietest(events) {
+  return Math.max(0, ...events.slice(1).map((e, i) => e.at - events[i].at));
+}
+
 test('on WebGPU the extension writes the native GPU backend text, with a small WASM heap', async () => {
   const events = await runInBrowser(true);
   const done = events.at(-1);
-  assert.equal(done.event, 'done', JSON.stringify(done));
+  assert.equal(done.event, 'done', `${JSON.stringify(done)}\n${timeline(events)}`);
+  console.log(`longest quiet spell: ${(quietest(events) / 1000).toFixed(1)} s (the router gives up after 300 s)`);
   const loaded = events.find((e) => e.stage === 'loaded')?.model;
   assert.equal(loaded?.backend, 'webgpu', JSON.stringify(loaded));
   assert.equal(done.result.backend, 'webgpu');

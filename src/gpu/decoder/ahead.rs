@@ -29,11 +29,15 @@ use crate::gpu::{GpuContext, GpuError};
 /// Steps per submission by default.
 pub const GROUP_STEPS: usize = 8;
 
-/// A group whose steps take longer than this each (a software adapter:
-/// SwiftShader took 37 s a step on a loaded 2-core machine) makes the
-/// decoder go one step per submission from then on, so every token reaches
-/// the caller (and its progress events the router's watchdog) as soon as it
-/// is computed instead of eight at a time.
+/// Groups start at one step and double, up to `group_steps`, while each
+/// step comes back within this; a group slower than this a step (a
+/// software adapter: SwiftShader took 37 s a step on a loaded 2-core
+/// machine) sends the decoder back to one step per submission. So every
+/// token of a slow adapter reaches the caller (and its progress events the
+/// router's watchdog) as soon as it is computed: a first group of eight
+/// there kept the runtime silent for 8 × 37 s, past the router's 300 s
+/// watchdog (CI, `model_webgpu`). A fast GPU reaches eight a group after
+/// four groups.
 const SLOW_STEP: web_time::Duration = web_time::Duration::from_millis(250);
 
 /// Bytes of one staged step uniform.
@@ -57,7 +61,11 @@ pub struct RunAhead {
     pick: KernelPass,
     /// The fused weights and the QKV buffer the plan binds.
     _weights: FastWeights,
+    /// Most steps a group may have.
     group_steps: usize,
+    /// Steps of the next group submitted: 1 at first, then doubled while
+    /// steps come back in time (see [`SLOW_STEP`]).
+    ramp: usize,
     /// Two of each, so one group can be read while the next runs.
     steps: [wgpu::Buffer; 2],
     tokens: [wgpu::Buffer; 2],
@@ -92,6 +100,7 @@ impl RunAhead {
             pick,
             _weights: weights,
             group_steps: GROUP_STEPS,
+            ramp: 1,
             steps: [0, 1].map(|_| buffer("staged steps", max * STEP_BYTES, copy)),
             tokens: [0, 1].map(|_| buffer("group tokens", max * 4, copy)),
             readback: [0, 1].map(|_| buffer("group readback", max * 4, read)),
@@ -125,13 +134,15 @@ impl RunAhead {
 }
 
 impl GpuDecoder {
-    /// Greedy steps per submission in `fast` numerics (1: one step per
-    /// submission, read back before the next; at most 8). For tests and
+    /// Most greedy steps per submission in `fast` numerics (1: one step
+    /// per submission, read back before the next; at most 8), and the size
+    /// of the next group (a slow one still goes back to 1). For tests and
     /// measurements; no effect in `exact` numerics.
     pub fn set_group_steps(&mut self, steps: usize) {
         if let Some(ahead) = &mut self.ahead {
             ahead.forget();
             ahead.group_steps = steps.clamp(1, GROUP_STEPS);
+            ahead.ramp = ahead.group_steps;
         }
     }
 
@@ -169,9 +180,11 @@ impl GpuDecoder {
         let ahead = self.ahead.as_mut().expect("fast numerics");
         // The wait is at least the group's own GPU time (the next group was
         // submitted after it).
-        if steps > 1 && waited.elapsed() > SLOW_STEP * steps as u32 {
-            ahead.group_steps = 1;
-        }
+        ahead.ramp = if waited.elapsed() > SLOW_STEP * steps as u32 {
+            1
+        } else {
+            (steps * 2).min(ahead.group_steps)
+        };
         ahead.queued.extend(words);
         let next = ahead
             .queued
@@ -201,7 +214,7 @@ impl GpuDecoder {
         let ahead = self.ahead.as_mut().expect("fast numerics");
         let slot = ahead.next_slot;
         ahead.next_slot = 1 - slot;
-        let steps = ahead.group_steps.min(limit.saturating_sub(start)).max(1);
+        let steps = ahead.ramp.min(limit.saturating_sub(start)).max(1);
         if let Some(token) = token {
             ctx.queue
                 .write_buffer(&self.acts.ids, 0, bytemuck::bytes_of(&token));
