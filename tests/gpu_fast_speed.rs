@@ -198,7 +198,7 @@ fn prefill_layer_throughput() {
                 };
                 bind_fast_matmul(&ctx, &matrix, kernel, io).unwrap()
             };
-            let chosen = TileRows::for_shape(rows, tokens as u32);
+            let chosen = FastMatMulKernel::best(&ctx, rows, tokens as u32).tiles;
             let shared = matrix
                 .bind_matmul(
                     &ctx,
@@ -213,8 +213,12 @@ fn prefill_layer_throughput() {
                     },
                 )
                 .unwrap();
-            let t_wide = time(&ctx, &fast(TileRows::Wide));
             let t_narrow = time(&ctx, &fast(TileRows::Narrow));
+            // Cooperative-matrix tiles come only narrow.
+            let t_wide = match precision {
+                TilePrecision::Cooperative => t_narrow,
+                _ => time(&ctx, &fast(TileRows::Wide)),
+            };
             let t_shared = time(&ctx, &shared);
             let t_fast = if chosen == TileRows::Wide {
                 t_wide

@@ -19,7 +19,7 @@ use locus::gpu::tuning::{
     AdapterKey, AutotuneOptions, FileStore, MemoryStore, TABLE_VERSION, Tuning, TuningError,
     TuningReport, TuningStore, TuningTable, tune_decoder,
 };
-use locus::gpu::{GpuContext, GpuOptions, Numerics};
+use locus::gpu::{Capabilities, GpuContext, GpuOptions, Numerics};
 
 fn h200() -> wgpu::AdapterInfo {
     wgpu::AdapterInfo {
@@ -31,6 +31,26 @@ fn h200() -> wgpu::AdapterInfo {
         driver_info: "560.35.03".into(),
         backend: wgpu::Backend::Vulkan,
         ..swiftshader()
+    }
+}
+
+/// What a native NVIDIA adapter grants.
+fn nvidia() -> Capabilities {
+    Capabilities {
+        subgroups: true,
+        shader_f16: true,
+        cooperative_matrix: true,
+        packed_int8_dot: true,
+        fused_fma: true,
+    }
+}
+
+/// What a browser's SwiftShader grants.
+fn browser() -> Capabilities {
+    Capabilities {
+        cooperative_matrix: false,
+        packed_int8_dot: false,
+        ..nvidia()
     }
 }
 
@@ -52,17 +72,29 @@ fn temporary_store(name: &str) -> FileStore {
 #[test]
 fn keys_name_backend_ids_and_driver() {
     assert_eq!(
-        AdapterKey::of(&h200()).as_text(),
-        "vulkan:10de:2335:NVIDIA 560.35.03"
+        AdapterKey::of(&h200(), &nvidia()).as_text(),
+        "vulkan:10de:2335:NVIDIA 560.35.03 [f16 cooperative int8]"
     );
     // Without PCI ids (browsers) the adapter's name tells devices apart.
     assert_eq!(
-        AdapterKey::of(&swiftshader()).as_text(),
-        "browserwebgpu:0000:0000:SwiftShader / "
+        AdapterKey::of(&swiftshader(), &browser()).as_text(),
+        "browserwebgpu:0000:0000:SwiftShader /  [f16]"
     );
     let mut updated = h200();
     updated.driver_info = "570.86.10".into();
-    assert_ne!(AdapterKey::of(&updated), AdapterKey::of(&h200()));
+    assert_ne!(
+        AdapterKey::of(&updated, &nvidia()),
+        AdapterKey::of(&h200(), &nvidia())
+    );
+    // The same GPU without cooperative matrices has other candidates.
+    let without = Capabilities {
+        cooperative_matrix: false,
+        ..nvidia()
+    };
+    assert_ne!(
+        AdapterKey::of(&h200(), &without),
+        AdapterKey::of(&h200(), &nvidia())
+    );
 }
 
 #[test]
@@ -79,19 +111,31 @@ fn the_file_store_round_trips_a_table() {
         matmul: BTreeMap::from([("Q5_0 4864x896".into(), "cooperative/narrow".into())]),
         not_tuned: None,
     };
-    table.insert(&AdapterKey::of(&h200()), tuned.clone());
-    table.insert(&AdapterKey::of(&swiftshader()), Tuning::default());
+    table.insert(&AdapterKey::of(&h200(), &nvidia()), tuned.clone());
+    table.insert(
+        &AdapterKey::of(&swiftshader(), &browser()),
+        Tuning::default(),
+    );
     store.save(&table).unwrap();
     let loaded = store.load().unwrap();
     assert_eq!(loaded, table);
-    assert_eq!(loaded.get(&AdapterKey::of(&h200())), Some(&tuned));
+    assert_eq!(
+        loaded.get(&AdapterKey::of(&h200(), &nvidia())),
+        Some(&tuned)
+    );
     assert_eq!(
         tuned.matmul_kernel("Q5_0 4864x896").map(|k| k.name()),
         Some("cooperative/narrow".to_string())
     );
     // Saving again replaces the table whole.
     store.save(&TuningTable::default()).unwrap();
-    assert_eq!(store.load().unwrap().get(&AdapterKey::of(&h200())), None);
+    assert_eq!(
+        store
+            .load()
+            .unwrap()
+            .get(&AdapterKey::of(&h200(), &nvidia())),
+        None
+    );
     let dir = store.path.parent().unwrap().parent().unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
@@ -108,7 +152,10 @@ fn a_bad_or_foreign_table_is_a_typed_error() {
     // Version 2 never timed int8 tiles.
     std::fs::write(&store.path, r#"{"version": 2, "adapters": {}}"#).unwrap();
     assert!(matches!(store.load(), Err(TuningError::Version(2))));
-    let json = r#"{"version": 3, "adapters": {"k": {"matvecRowsPerWorkgroup": 2}}}"#;
+    // Version 3's keys did not name the features.
+    std::fs::write(&store.path, r#"{"version": 3, "adapters": {}}"#).unwrap();
+    assert!(matches!(store.load(), Err(TuningError::Version(3))));
+    let json = r#"{"version": 4, "adapters": {"k": {"matvecRowsPerWorkgroup": 2}}}"#;
     std::fs::write(&store.path, json).unwrap();
     assert!(matches!(store.load(), Err(TuningError::Invalid(_))));
     let dir = store.path.parent().unwrap().parent().unwrap();
@@ -190,7 +237,7 @@ fn prefill_runs(model: &mut GpuModel) {
 #[test]
 fn the_autotune_records_a_runnable_kernel_per_shape_and_a_second_load_times_nothing() {
     let ctx = context();
-    let key = AdapterKey::of(&ctx.info);
+    let key = AdapterKey::of(&ctx.info, &ctx.capabilities);
     let store = MemoryStore::default();
     let mut model = load(&ctx);
     let shapes = best_kernels(&model);
@@ -211,11 +258,14 @@ fn the_autotune_records_a_runnable_kernel_per_shape_and_a_second_load_times_noth
         .sum();
     assert_eq!(
         report.runs,
-        4 * candidates,
-        "a warm-up and 3 timed runs each"
+        4 * candidates + shapes.len(),
+        "a warm-up and 3 timed runs each, and one run alone per shape"
     );
     assert_eq!(report.not_tuned, None);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // Every variant's output agrees with `best`'s on lavapipe (f32, f16
+    // and int8 tiles on SmolLM2's own matrices).
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let table = store.table.borrow().clone();
     let stored = table.get(&key).expect("the adapter's entry").clone();
     let bound = model.decoder.prefill_kernels();
@@ -272,7 +322,7 @@ fn a_stored_variant_the_device_cannot_run_falls_back_to_best() {
         matmul,
         not_tuned: None,
     };
-    table.insert(&AdapterKey::of(&ctx.info), tuning);
+    table.insert(&AdapterKey::of(&ctx.info, &ctx.capabilities), tuning);
     let store = MemoryStore {
         table: table.clone().into(),
     };
@@ -294,7 +344,7 @@ fn a_stored_variant_the_device_cannot_run_falls_back_to_best() {
 #[test]
 fn an_old_version_table_is_ignored_and_the_adapter_tuned_again() {
     let ctx = context();
-    let key = AdapterKey::of(&ctx.info);
+    let key = AdapterKey::of(&ctx.info, &ctx.capabilities);
     let store = temporary_store("old-version");
     std::fs::create_dir_all(store.path.parent().unwrap()).unwrap();
     let old = format!(
@@ -321,7 +371,7 @@ fn an_old_version_table_is_ignored_and_the_adapter_tuned_again() {
 #[test]
 fn a_slow_adapter_is_timed_once_recorded_and_not_retried() {
     let ctx = context();
-    let key = AdapterKey::of(&ctx.info);
+    let key = AdapterKey::of(&ctx.info, &ctx.capabilities);
     let store = MemoryStore::default();
     let mut model = load(&ctx);
     let best = best_kernels(&model);
@@ -394,6 +444,12 @@ fn the_report_line_counts_variants() {
     assert_eq!(
         mixed.to_string(),
         "2 shapes timed in 84 ms, 4 from the cache: cooperative/narrow 6, f16/wide 1"
+    );
+    let mut wrong = report.clone();
+    wrong.rejected = vec!["int8/wide on Q4_K 896x896: NMSE 2.3e0 against f16/wide".into()];
+    assert_eq!(
+        wrong.to_string(),
+        "1 variant wrong, left out; 6 shapes timed in 84 ms: cooperative/narrow 6"
     );
 }
 

@@ -23,7 +23,7 @@ pub mod rope;
 pub mod step;
 pub mod tuning;
 
-pub use context::{GpuContext, GpuError};
+pub use context::{Capabilities, GpuContext, GpuError};
 pub use kernels::{Kernel, KernelKey};
 pub use numerics::{GpuOptions, Numerics, UnknownNumerics};
 pub use pass::KernelPass;

@@ -1,6 +1,6 @@
 //! Per-adapter kernel tuning, remembered between runs: a typed [`Tuning`]
-//! record per adapter (keyed by backend, vendor, device and driver), kept in
-//! a small JSON table.
+//! record per adapter (keyed by backend, vendor, device, driver and the
+//! features the candidates depend on), kept in a small JSON table.
 //!
 //! Where it is stored:
 //! - natively, `~/.cache/locus/tuning.json` ([`FileStore`]);
@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gpu::Capabilities;
 use crate::gpu::fast::matmul::FastMatMulKernel;
 
 mod autotune;
@@ -54,17 +55,33 @@ impl Tuning {
 }
 
 /// Which adapter a tuning belongs to. The driver is part of it: a driver
-/// update can change which shape is fastest.
+/// update can change which shape is fastest. So are the features that
+/// decide which variants are candidates: a browser update that grants
+/// `shader-f16`, or `LOCUS_NO_COOPERATIVE_MATRIX`, makes another set to
+/// time (an entry tuned without cooperative tiles must not stand for the
+/// same GPU with them).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AdapterKey {
     pub backend: String,
     pub vendor: u32,
     pub device: u32,
     pub driver: String,
+    /// `f16`, `cooperative`, `int8` as granted, space-separated.
+    pub features: String,
 }
 
 impl AdapterKey {
-    pub fn of(info: &wgpu::AdapterInfo) -> AdapterKey {
+    pub fn of(info: &wgpu::AdapterInfo, capabilities: &Capabilities) -> AdapterKey {
+        let features = [
+            ("f16", capabilities.shader_f16),
+            ("cooperative", capabilities.cooperative_matrix),
+            ("int8", capabilities.packed_int8_dot),
+        ];
+        let features: Vec<&str> = features
+            .iter()
+            .filter(|(_, granted)| *granted)
+            .map(|(name, _)| *name)
+            .collect();
         // Browsers report no PCI ids: the name stands in for the device there.
         let driver = if info.driver_info.is_empty() {
             info.driver.clone()
@@ -80,15 +97,16 @@ impl AdapterKey {
             } else {
                 driver
             },
+            features: features.join(" "),
         }
     }
 
-    /// The key as the table stores it: `backend:vendor:device:driver`
-    /// (ids in hex).
+    /// The key as the table stores it: `backend:vendor:device:driver
+    /// [features]` (ids in hex).
     pub fn as_text(&self) -> String {
         format!(
-            "{}:{:04x}:{:04x}:{}",
-            self.backend, self.vendor, self.device, self.driver
+            "{}:{:04x}:{:04x}:{} [{}]",
+            self.backend, self.vendor, self.device, self.driver, self.features
         )
     }
 }
@@ -109,7 +127,8 @@ pub enum TuningError {
 /// (re-tuned) rather than misread. 2: the fast mat-mul's variant per weight
 /// shape (1 held mat-vec and tile sizes nothing read). 3: the same, with
 /// int8 tiles among the candidates (a version-2 entry never timed them).
-pub const TABLE_VERSION: u32 = 3;
+/// 4: keys name the features the candidates depend on.
+pub const TABLE_VERSION: u32 = 4;
 
 /// Every adapter's tuning, by [`AdapterKey::as_text`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,11 +7,21 @@
 //! `min(prefill batch, 256)` tokens: one warm-up run (pipeline creation,
 //! first touch of the weights), then the best of three timed runs, each
 //! waited for (`on_submitted_work_done`; natively after `device.poll`).
+//! A timed run repeats the kernel in one submission until it lasts about
+//! [`TIMED_RUN`]: on a fast GPU one small mat-mul takes microseconds, less
+//! than submitting and waiting, and timing it alone picked by noise (an
+//! H100 call of session 11: the autotune preferred cooperative tiles for
+//! SmolLM2 and int8 tiles for Qwen2.5, and each model's pp512 was 10-20 %
+//! faster with the other choice).
 //! A CPU emulator (SwiftShader, lavapipe) is not worth timing and would
 //! make every first load slow: when the first timed run takes longer than
 //! [`AutotuneOptions::slow_run`], nothing more is timed, every shape keeps
 //! `best`, and the adapter is recorded as not tuned so later loads do not
 //! try again.
+//!
+//! A variant is kept only if its output agrees with `best`'s on the same
+//! X ([`MAX_VARIANT_NMSE`]): a driver that miscompiles one (the int8 tiles
+//! run on few adapters yet) must cost speed, never the user's text.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,8 +44,18 @@ use crate::gpu::{GpuContext, GpuError};
 pub const MAX_TUNING_TOKENS: u32 = 256;
 /// Timed runs per candidate (after one warm-up); the fastest counts.
 const TIMED_RUNS: usize = 3;
+/// About how long one timed run lasts: the kernel repeated in one
+/// submission, at most [`MAX_REPEATS`] times.
+const TIMED_RUN: Duration = Duration::from_millis(2);
+const MAX_REPEATS: u32 = 32;
 /// Values of the repeated pattern X is filled with.
 const X_PATTERN_VALUES: usize = 16 << 10;
+/// Largest normalised squared error a variant's output may have against
+/// `best`'s. The variants differ only in rounding: f16 inputs about 1e-7,
+/// int8 activations up to 3.4e-5 of the f32 product (lavapipe,
+/// `tests/gpu_fast_matmul_q8.rs`); a wrong kernel is off by 1e-2 and more
+/// (one dropped block of 32 columns, a lost minimum, swapped scales).
+pub const MAX_VARIANT_NMSE: f64 = 1e-3;
 
 /// How the autotune runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +96,9 @@ pub struct TuningReport {
     pub not_tuned: Option<String>,
     /// The variant bound for each shape.
     pub kernels: BTreeMap<String, String>,
+    /// Variants left out because their output disagreed with `best`'s, each
+    /// with the shape and the error.
+    pub rejected: Vec<String>,
     /// Errors reading or writing the table, or binding the tuned plan:
     /// logged by the caller, never a failure of the load.
     pub errors: Vec<String>,
@@ -100,6 +123,13 @@ impl fmt::Display for TuningReport {
             .map(|(kernel, n)| format!("{kernel} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
+        if !self.rejected.is_empty() {
+            write!(
+                f,
+                "{} wrong, left out; ",
+                plural(self.rejected.len(), "variant")
+            )?;
+        }
         match (self.timed, self.from_cache) {
             (0, _) => write!(f, "{shapes} from the cache: {counts}"),
             (timed, 0) => write!(
@@ -138,7 +168,7 @@ pub async fn tune_decoder(
 ) -> TuningReport {
     let mut report = TuningReport::default();
     let ctx = decoder.context().clone();
-    let key = AdapterKey::of(&ctx.info);
+    let key = AdapterKey::of(&ctx.info, &ctx.capabilities);
     let mut table = store.load().unwrap_or_else(|error| {
         report.errors.push(error.to_string());
         TuningTable::default()
@@ -284,7 +314,10 @@ impl Bench {
     }
 
     /// The fastest variant for `matrix`, unless the adapter's very first
-    /// timed run takes longer than `slow_run`.
+    /// timed run takes longer than `slow_run`. Each candidate that runs is
+    /// checked against the shape's first output ([`Bench::agrees`]); the
+    /// shape's first agreeing candidate also sets how many dispatches a
+    /// timed run has ([`Bench::probe`]); then each is timed.
     async fn fastest(
         &mut self,
         ctx: &GpuContext,
@@ -293,6 +326,10 @@ impl Bench {
         report: &mut TuningReport,
     ) -> Result<Timing, GpuError> {
         let mut winner: Option<(FastMatMulKernel, Duration)> = None;
+        // The first output is `best`'s (the first candidate, unless the
+        // driver refused it): the others must agree with it.
+        let mut reference: Option<(FastMatMulKernel, Vec<f32>)> = None;
+        let mut repeats: Option<u32> = None;
         for kernel in FastMatMulKernel::candidates(ctx, matrix.ty, matrix.rows, self.tokens) {
             let io = FastMatMulIo {
                 x: rows(&self.x, matrix.cols),
@@ -306,30 +343,30 @@ impl Bench {
             let Ok(prepared) = bind_fast_matmul(ctx, matrix, kernel, io) else {
                 continue;
             };
-            run(ctx, &prepared).await?;
+            run(ctx, &prepared, 1).await?;
             report.runs += 1;
             if ctx.check().is_err() {
                 continue;
             }
+            if !self
+                .agrees(ctx, matrix, kernel, &mut reference, report)
+                .await?
+            {
+                continue;
+            }
+            let repeats = match repeats {
+                Some(repeats) => repeats,
+                None => match self.probe(ctx, &prepared, matrix, slow_run, report).await? {
+                    Ok(count) => *repeats.insert(count),
+                    Err(why) => return Ok(Timing::TooSlow(why)),
+                },
+            };
             let mut fastest = Duration::MAX;
             for _ in 0..TIMED_RUNS {
                 let started = Instant::now();
-                run(ctx, &prepared).await?;
+                run(ctx, &prepared, repeats).await?;
                 report.runs += 1;
-                let took = started.elapsed();
-                fastest = fastest.min(took);
-                if !self.timed_any {
-                    self.timed_any = true;
-                    if took > slow_run {
-                        return Ok(Timing::TooSlow(format!(
-                            "too slow to time (a {}×{} mat-mul of {} tokens took {:.0} ms)",
-                            matrix.rows,
-                            matrix.cols,
-                            self.tokens,
-                            took.as_secs_f64() * 1e3
-                        )));
-                    }
-                }
+                fastest = fastest.min(started.elapsed() / repeats);
             }
             if winner.is_none_or(|(_, time)| fastest < time) {
                 winner = Some((kernel, fastest));
@@ -337,14 +374,110 @@ impl Bench {
         }
         Ok(winner.map_or(Timing::NoneRan, |(kernel, _)| Timing::Fastest(kernel)))
     }
+
+    /// Whether the output of the run just made with `kernel` agrees with
+    /// the shape's `reference` (which it becomes when there is none yet);
+    /// a variant that disagrees is listed in the report.
+    async fn agrees(
+        &self,
+        ctx: &GpuContext,
+        matrix: &GpuMatrix,
+        kernel: FastMatMulKernel,
+        reference: &mut Option<(FastMatMulKernel, Vec<f32>)>,
+        report: &mut TuningReport,
+    ) -> Result<bool, GpuError> {
+        let output = self.output(ctx, matrix).await?;
+        let Some((first, expected)) = reference else {
+            *reference = Some((kernel, output));
+            return Ok(true);
+        };
+        let error = nmse(expected, &output);
+        if error > MAX_VARIANT_NMSE {
+            report.rejected.push(format!(
+                "{kernel} on {}: NMSE {error:.1e} against {first}",
+                shape_key(matrix)
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// One run alone, the first of a shape: how many dispatches make a
+    /// timed run the kernel's time rather than the submission's (every
+    /// candidate of the shape is timed with as many), or, on the adapter's
+    /// very first timed run, why it is too slow to time.
+    async fn probe(
+        &mut self,
+        ctx: &GpuContext,
+        prepared: &KernelPass,
+        matrix: &GpuMatrix,
+        slow_run: Duration,
+        report: &mut TuningReport,
+    ) -> Result<Result<u32, String>, GpuError> {
+        let started = Instant::now();
+        run(ctx, prepared, 1).await?;
+        report.runs += 1;
+        let took = started.elapsed();
+        if !self.timed_any {
+            self.timed_any = true;
+            if took > slow_run {
+                return Ok(Err(format!(
+                    "too slow to time (a {}×{} mat-mul of {} tokens took {:.0} ms)",
+                    matrix.rows,
+                    matrix.cols,
+                    self.tokens,
+                    took.as_secs_f64() * 1e3
+                )));
+            }
+        }
+        Ok(Ok(repeats_for(took)))
+    }
 }
 
-/// Submits `prepared` alone and waits until the device has finished it.
-async fn run(ctx: &GpuContext, prepared: &KernelPass) -> Result<(), GpuError> {
+impl Bench {
+    /// The last run's Y for `matrix`.
+    async fn output(&self, ctx: &GpuContext, matrix: &GpuMatrix) -> Result<Vec<f32>, GpuError> {
+        let bytes = (self.tokens as usize * matrix.rows * 4) as u64;
+        let data = ctx.read_buffer(&self.y, bytes).await?;
+        let floats = data.chunks_exact(4);
+        Ok(floats
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+}
+
+/// Normalised squared error of `output` against `expected`: infinite when
+/// either holds a NaN or infinity.
+pub fn nmse(expected: &[f32], output: &[f32]) -> f64 {
+    if expected.len() != output.len() {
+        return f64::INFINITY;
+    }
+    let (mut error, mut energy) = (0.0f64, 0.0f64);
+    for (&e, &o) in expected.iter().zip(output) {
+        if !e.is_finite() || !o.is_finite() {
+            return f64::INFINITY;
+        }
+        error += (f64::from(e) - f64::from(o)).powi(2);
+        energy += f64::from(e).powi(2);
+    }
+    error / energy.max(f64::MIN_POSITIVE)
+}
+
+/// Dispatches for one timed run, from how long a run alone `took`.
+fn repeats_for(took: Duration) -> u32 {
+    let wanted = TIMED_RUN.as_secs_f64() / took.as_secs_f64().max(1e-9);
+    (wanted.ceil() as u32).clamp(1, MAX_REPEATS)
+}
+
+/// Submits `prepared` `repeats` times in one pass and waits until the
+/// device has finished.
+async fn run(ctx: &GpuContext, prepared: &KernelPass, repeats: u32) -> Result<(), GpuError> {
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        prepared.encode(&mut pass);
+        for _ in 0..repeats {
+            prepared.encode(&mut pass);
+        }
     }
     ctx.queue.submit([encoder.finish()]);
     let (sender, receiver) = futures_channel::oneshot::channel();
@@ -359,4 +492,59 @@ async fn run(ctx: &GpuContext, prepared: &KernelPass) -> Result<(), GpuError> {
     receiver
         .await
         .map_err(|_| GpuError::Device("the device dropped a work-done callback".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seeded "product" of `tokens` × `rows` outputs over `cols` inputs,
+    /// the contribution of each block of 32 inputs kept apart.
+    fn blocks(tokens: usize, rows: usize, cols: usize) -> Vec<Vec<f32>> {
+        let mut state = 0x2545_f491_u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) - 0.5
+        };
+        (0..tokens * rows)
+            .map(|_| (0..cols / 32).map(|_| next()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_timed_run_lasts_about_two_milliseconds() {
+        assert_eq!(repeats_for(Duration::from_micros(80)), 25);
+        assert_eq!(repeats_for(Duration::from_micros(1)), MAX_REPEATS);
+        assert_eq!(repeats_for(Duration::from_millis(5)), 1);
+        assert_eq!(repeats_for(Duration::ZERO), MAX_REPEATS);
+    }
+
+    #[test]
+    fn rounding_agrees_and_a_wrong_kernel_does_not() {
+        // Qwen2.5 1.5B's widest input (8,960 columns): the smallest share a
+        // single dropped block has.
+        let parts = blocks(7, 33, 8960);
+        let sum = |skip: Option<usize>| -> Vec<f32> {
+            let kept = |(i, v): (usize, &f32)| if Some(i) == skip { 0.0 } else { *v };
+            parts
+                .iter()
+                .map(|p| p.iter().enumerate().map(kept).sum())
+                .collect()
+        };
+        let expected = sum(None);
+        // int8 activations: a relative error of 1/127 per block, at worst.
+        let rounded: Vec<f32> = parts
+            .iter()
+            .map(|p| p.iter().map(|v| v * (1.0 + 1.0 / 127.0)).sum())
+            .collect();
+        assert!(nmse(&expected, &rounded) < 1e-4);
+        assert!(nmse(&expected, &sum(Some(100))) > MAX_VARIANT_NMSE);
+        let mut nan = expected.clone();
+        nan[5] = f32::NAN;
+        assert!(nmse(&expected, &nan).is_infinite());
+        assert!(nmse(&expected, &vec![0.0; expected.len()]) > MAX_VARIANT_NMSE);
+        assert!(nmse(&expected, &expected[1..]).is_infinite());
+    }
 }
