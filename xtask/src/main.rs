@@ -10,6 +10,7 @@
 
 mod build;
 mod catalog;
+mod cpu_speed;
 mod eval;
 mod fuzz;
 mod fuzz_seeds;
@@ -38,7 +39,10 @@ commands:
            by every model in models/ (or those named), as a table (not part of test)
   fuzz [SECONDS]
            coverage-guided fuzzing of the GGUF and fastText readers, the tokenizer
-           and chat templates, SECONDS per target (default 60; not part of test)";
+           and chat templates, SECONDS per target (default 60; not part of test)
+  cpu-speed
+           the CPU path in headless Chromium beside llama.cpp's native CPU backend
+           (builds llama.cpp's llama-bench once; minutes; not part of test)";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         },
         "catalog" => catalog::check_cached(),
         "eval" => eval::run(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "cpu-speed" => cpu_speed::run(),
         "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
