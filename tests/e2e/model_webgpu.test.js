@@ -19,7 +19,7 @@ import { serveModels } from './model_server.js';
 
 const MODEL = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53';
-const TOKENS = 12;
+const TOKENS = 6;
 const PROMPT = 'Complete the sequence: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,';
 /** SmolLM2's largest tensor: the 49,152 × 576 Q8_0 embedding. */
 const LARGEST_TENSOR = (49_152 * 576 * 34) / 32;

@@ -15,6 +15,11 @@ const APT_PACKAGES: [&str; 4] = [
     "libvulkan1",
 ];
 const WASM_PACK_VERSION: &str = "0.15.1";
+/// cargo-nextest runs the native tests (`testing.rs`). The machine's own is
+/// used if it has test priorities (0.9.91, `.config/nextest.toml`); else
+/// this version is installed.
+const NEXTEST_VERSION: &str = "0.9.143";
+const NEXTEST_PRIORITIES: (u32, u32, u32) = (0, 9, 91);
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 pub fn everything() -> Result {
@@ -25,6 +30,7 @@ pub fn everything() -> Result {
     }
     wasm_pack()?;
     wasm_bindgen_cli()?;
+    nextest()?;
     npm_packages()
 }
 
@@ -125,6 +131,23 @@ fn threads_toolchain() -> Result {
 
 fn wasm_pack() -> Result {
     cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION, true)
+}
+
+fn nextest() -> Result {
+    let current = Cmd::new("cargo")
+        .args(["nextest", "--version"])
+        .read()
+        .unwrap_or_default();
+    match current.split_whitespace().nth(1).and_then(version) {
+        Some(found) if found >= NEXTEST_PRIORITIES => Ok(()),
+        _ => cargo_tool("cargo-nextest", "cargo-nextest", NEXTEST_VERSION, true),
+    }
+}
+
+/// "0.9.143" as (0, 9, 143).
+fn version(text: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = text.split('.').map(|part| part.parse().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
 /// wasm-pack only uses a wasm-bindgen whose version equals the lock file's.

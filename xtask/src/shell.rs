@@ -2,8 +2,11 @@
 //! shared cargo target directory in their environment.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 use crate::paths;
 
@@ -70,14 +73,27 @@ impl Cmd {
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Runs, echoing stdout line by line to the terminal and to `on_line`.
+    /// Runs, echoing stdout and stderr line by line to the terminal and
+    /// each line to `on_line` (stderr's once the command has ended:
+    /// cargo-nextest writes its summary there).
     pub fn run_watching(mut self, mut on_line: impl FnMut(&str)) -> Result {
         println!("$ {}", self.shown);
         let mut child = self
             .command
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("could not start `{}`: {e}", self.shown))?;
+        let stderr = child.stderr.take().map(|stderr| {
+            std::thread::spawn(move || {
+                let lines = BufReader::new(stderr)
+                    .lines()
+                    .map_while(std::result::Result::ok);
+                lines
+                    .inspect(|line| eprintln!("{line}"))
+                    .collect::<Vec<_>>()
+            })
+        });
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout)
                 .lines()
@@ -88,10 +104,63 @@ impl Cmd {
             }
         }
         let status = child.wait().map_err(|e| e.to_string())?;
+        for line in stderr.and_then(|echo| echo.join().ok()).unwrap_or_default() {
+            on_line(&line);
+        }
         if status.success() {
             Ok(())
         } else {
             Err(format!("`{}` failed ({status})", self.shown))
+        }
+    }
+
+    /// Starts in the background with stdout and stderr in `log`, to be
+    /// shown when it has finished ([`Background::finish`]).
+    pub fn spawn_logged(mut self, log: &Path) -> Result<Background> {
+        println!("$ {} (in the background: {})", self.shown, log.display());
+        let file = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let copy = file.try_clone().map_err(|e| e.to_string())?;
+        let child = self
+            .command
+            .stdout(copy)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("could not start `{}`: {e}", self.shown))?;
+        Ok(Background {
+            child,
+            log: log.to_path_buf(),
+            shown: self.shown,
+            started: Instant::now(),
+        })
+    }
+}
+
+/// A command started by [`Cmd::spawn_logged`].
+pub struct Background {
+    child: Child,
+    log: PathBuf,
+    shown: String,
+    started: Instant,
+}
+
+impl Background {
+    /// Waits for the command, prints its output and gives each line to
+    /// `on_line`; returns its seconds since it started, or why it failed.
+    pub fn finish(mut self, mut on_line: impl FnMut(&str)) -> Result<f64> {
+        let status = self.child.wait().map_err(|e| e.to_string());
+        let seconds = self.started.elapsed().as_secs_f64();
+        println!("$ {} (ran in the background, {seconds:.0} s)", self.shown);
+        let mut output = Vec::new();
+        File::open(&self.log)
+            .and_then(|mut file| file.read_to_end(&mut output))
+            .map_err(|e| format!("{}: {e}", self.log.display()))?;
+        for line in String::from_utf8_lossy(&output).lines() {
+            println!("{line}");
+            on_line(line);
+        }
+        match status? {
+            status if status.success() => Ok(seconds),
+            status => Err(format!("`{}` failed ({status})", self.shown)),
         }
     }
 }
@@ -106,4 +175,37 @@ fn tool_path() -> std::ffi::OsString {
         dirs.extend(std::env::split_paths(&path));
     }
     std::env::join_paths(dirs).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cmd;
+
+    #[test]
+    fn a_background_command_gives_its_output_and_status_when_finished() {
+        let log = std::env::temp_dir().join(format!("xtask-background-{}.log", std::process::id()));
+        let script = "echo out; echo err >&2; exit 3";
+        let background = Cmd::new("sh")
+            .args(["-c", script])
+            .spawn_logged(&log)
+            .unwrap();
+        let mut lines = Vec::new();
+        let result = background.finish(|line| lines.push(line.to_string()));
+        assert_eq!(lines, ["out", "err"]);
+        assert!(result.unwrap_err().contains("exit status: 3"));
+        let ok = Cmd::new("true").spawn_logged(&log).unwrap().finish(|_| {});
+        assert!(ok.unwrap() >= 0.0);
+        let _ = std::fs::remove_file(log);
+    }
+
+    #[test]
+    fn a_watched_command_gives_stderr_lines_too() {
+        let mut lines = Vec::new();
+        let script = "echo out; echo 'Summary [ 1.0s] 1 test run: 1 passed' >&2";
+        Cmd::new("sh")
+            .args(["-c", script])
+            .run_watching(|line| lines.push(line.to_string()))
+            .unwrap();
+        assert_eq!(lines, ["out", "Summary [ 1.0s] 1 test run: 1 passed"]);
+    }
 }

@@ -1,6 +1,13 @@
 //! `cargo xtask test`: every check, in order, with a summary. Steps after a
 //! failure still run (one CI run shows every problem) unless they need what
 //! failed: the browser tests need the WASM build.
+//!
+//! On two cores the run is bound by its busiest steps, so nothing waits on
+//! an idle core: the native tests run under cargo-nextest (one process per
+//! test over both cores, the slowest first: `.config/nextest.toml`; cargo
+//! test ran one binary at a time and a binary's slowest test ran alone),
+//! and the wasm32 tests, which mostly compile, run beside the browser
+//! tests, whose Chromium mostly waits.
 
 use std::time::Instant;
 
@@ -14,7 +21,9 @@ struct Tally {
 }
 
 impl Tally {
-    /// Reads cargo's `test result: ok. 5 passed; 0 failed; …` and node's `# pass 5` / `# fail 0`.
+    /// Reads cargo's `test result: ok. 5 passed; 0 failed; …`, nextest's
+    /// `Summary [ 1.2s] 7 tests run: 5 passed, 2 failed, 1 skipped` and
+    /// node's `# pass 5` / `# fail 0`.
     fn read(&mut self, line: &str) {
         let number = |text: &str| {
             text.trim()
@@ -32,6 +41,20 @@ impl Tally {
                 if let Some(n) = part.strip_suffix(" passed").and_then(number) {
                     self.passed += n;
                 } else if let Some(n) = part.strip_suffix(" failed").and_then(number) {
+                    self.failed += n;
+                }
+            }
+        } else if let Some((_, counts)) = line
+            .trim_start()
+            .strip_prefix("Summary [")
+            .and_then(|rest| rest.split_once(" run: "))
+        {
+            for part in counts.split(", ") {
+                let (count, what) = part.split_once(' ').unwrap_or((part, ""));
+                let Some(n) = number(count) else { continue };
+                if what.starts_with("passed") {
+                    self.passed += n;
+                } else if what.starts_with("failed") || what.starts_with("timed out") {
                     self.failed += n;
                 }
             }
@@ -80,13 +103,21 @@ pub fn run_all() -> Result {
         ])
         .run()
     });
-    run.step("cargo test (native; GPU kernels on Vulkan)", |tally| {
-        cargo(&["test", "--workspace", "--locked"]).run_watching(|line| tally.read(line))
+    run.step("cargo nextest (native; GPU kernels on Vulkan)", |tally| {
+        // No doc tests to miss: the crate has none (cargo test ran 0).
+        cargo(&[
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ])
+        .run_watching(|line| tally.read(line))
     });
     // The SIMD128 kernels and the hostile model files under wasm32, in Node
-    // (`wasm-bindgen-test-runner`, named by `.cargo/config.toml`): about 8
-    // minutes cold on two busy cores, under 2 incremental.
-    run.step("cargo test (wasm32 in Node: tests/wasm)", |tally| {
+    // (`wasm-bindgen-test-runner`, named by `.cargo/config.toml`): about 4
+    // minutes cold on two cores, under 2 incremental.
+    let wasm32_tests = || {
         cargo(&[
             "test",
             "--manifest-path",
@@ -95,27 +126,36 @@ pub fn run_all() -> Result {
             "wasm32-unknown-unknown",
             "--locked",
         ])
-        .run_watching(|line| tally.read(line))
-    });
-    if run.step("WASM build", |_| build::wasm()) {
-        run.step(
-            "Node and browser tests (headless Chromium, unpacked extension)",
-            |tally| {
-                // The browser tests compare with the native binary that
-                // `cargo test` just built.
-                let locus = paths::cargo_target().join("debug").join("locus");
-                // Node 20 (V8 11.3) compiles the relaxed-SIMD module only
-                // behind this flag; the test runner passes it to each file.
-                Cmd::new("node")
-                    .args(["--experimental-wasm-relaxed-simd", "--test"])
-                    .args(["--test-concurrency=1", "tests/js/", "tests/e2e/"])
-                    .env("LOCUS_BIN", locus)
-                    .run_watching(|line| tally.read(line))
-            },
-        );
-    } else {
+    };
+    const WASM32_TESTS: &str = "cargo test (wasm32 in Node: tests/wasm)";
+    if !run.step("WASM build", |_| build::wasm()) {
+        run.step(WASM32_TESTS, |tally| {
+            wasm32_tests().run_watching(|line| tally.read(line))
+        });
         run.skip("Node and browser tests", "the WASM build failed");
+        return run.summary();
     }
+    let log = paths::cache().join("wasm32-tests.log");
+    let background = wasm32_tests().spawn_logged(&log);
+    run.step(
+        "Node and browser tests (headless Chromium, unpacked extension)",
+        |tally| {
+            // The browser tests compare with the native binary that the
+            // native tests just built.
+            let locus = paths::cargo_target().join("debug").join("locus");
+            // Node 20 (V8 11.3) compiles the relaxed-SIMD module only
+            // behind this flag; the test runner passes it to each file.
+            Cmd::new("node")
+                .args(["--experimental-wasm-relaxed-simd", "--test"])
+                .args(["--test-concurrency=1", "tests/js/", "tests/e2e/"])
+                .env("LOCUS_BIN", locus)
+                .run_watching(|line| tally.read(line))
+        },
+    );
+    shell::step(WASM32_TESTS);
+    let mut tally = Tally::default();
+    let result = background.and_then(|b| b.finish(|line| tally.read(line)));
+    run.record(WASM32_TESTS, tally, result);
     run.summary()
 }
 
@@ -143,6 +183,17 @@ impl Run {
             result.map(|()| start.elapsed().as_secs_f64()),
         ));
         ok
+    }
+
+    /// Adds a step that ran in the background: its counts and its seconds
+    /// or why it failed.
+    fn record(&mut self, name: &str, tally: Tally, result: Result<f64>) {
+        self.tally.passed += tally.passed;
+        self.tally.failed += tally.failed;
+        if result.is_err() && tally.failed == 0 {
+            self.tally.failed += 1;
+        }
+        self.steps.push((name.to_string(), result));
     }
 
     fn skip(&mut self, name: &str, why: &str) {
@@ -182,6 +233,8 @@ mod tests {
         tally.read("# pass 7");
         tally.read("# fail 1");
         tally.read("ok 3 - something passed");
-        assert_eq!((tally.passed, tally.failed), (21, 3));
+        tally.read("     Summary [ 556.448s] 437 tests run: 430 passed (7 slow), 4 failed, 3 timed out, 22 skipped");
+        tally.read("     Summary [   0.008s] 1 test run: 1 passed, 458 skipped");
+        assert_eq!((tally.passed, tally.failed), (452, 10));
     }
 }
