@@ -5,7 +5,8 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::paths;
@@ -120,35 +121,42 @@ impl Cmd {
         println!("$ {} (in the background: {})", self.shown, log.display());
         let file = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let copy = file.try_clone().map_err(|e| e.to_string())?;
-        let child = self
+        let mut child = self
             .command
             .stdout(copy)
             .stderr(file)
             .spawn()
             .map_err(|e| format!("could not start `{}`: {e}", self.shown))?;
+        let started = Instant::now();
+        // Waited for here, so that its seconds are its own, not the time
+        // until someone asks.
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait().map_err(|e| e.to_string());
+            (status, started.elapsed().as_secs_f64())
+        });
         Ok(Background {
-            child,
+            waiter,
             log: log.to_path_buf(),
             shown: self.shown,
-            started: Instant::now(),
         })
     }
 }
 
 /// A command started by [`Cmd::spawn_logged`].
 pub struct Background {
-    child: Child,
+    waiter: JoinHandle<(Result<ExitStatus>, f64)>,
     log: PathBuf,
     shown: String,
-    started: Instant,
 }
 
 impl Background {
     /// Waits for the command, prints its output and gives each line to
     /// `on_line`; returns its seconds since it started, or why it failed.
-    pub fn finish(mut self, mut on_line: impl FnMut(&str)) -> Result<f64> {
-        let status = self.child.wait().map_err(|e| e.to_string());
-        let seconds = self.started.elapsed().as_secs_f64();
+    pub fn finish(self, mut on_line: impl FnMut(&str)) -> Result<f64> {
+        let (status, seconds) = self
+            .waiter
+            .join()
+            .map_err(|_| format!("waiting for `{}` panicked", self.shown))?;
         println!("$ {} (ran in the background, {seconds:.0} s)", self.shown);
         let mut output = Vec::new();
         File::open(&self.log)
@@ -193,8 +201,10 @@ mod tests {
         let result = background.finish(|line| lines.push(line.to_string()));
         assert_eq!(lines, ["out", "err"]);
         assert!(result.unwrap_err().contains("exit status: 3"));
-        let ok = Cmd::new("true").spawn_logged(&log).unwrap().finish(|_| {});
-        assert!(ok.unwrap() >= 0.0);
+        // Its seconds are its own, not the time until it is asked for.
+        let quick = Cmd::new("true").spawn_logged(&log).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(quick.finish(|_| {}).unwrap() < 0.25);
         let _ = std::fs::remove_file(log);
     }
 
