@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::paths;
-use crate::shell::{Cmd, Result};
+use crate::shell::{self, Result};
 
 /// Checks the catalog against the models cached under `~/.cache/locus/models`.
 pub fn check_cached() -> Result {
@@ -28,8 +28,7 @@ pub fn check_cached() -> Result {
 /// A cached file's size and SHA-256, when it is there.
 fn cached_file(path: &Path) -> Option<(u64, String)> {
     let size = std::fs::metadata(path).ok()?.len();
-    let sum = Cmd::new("sha256sum").arg(path).read()?;
-    Some((size, sum.split_whitespace().next()?.to_string()))
+    Some((size, shell::sha256(path)?))
 }
 
 /// Checks catalog `text`; `cached` gives (size, sha256) of a file by name.

@@ -56,13 +56,13 @@ pub fn llama_bench() -> Result<PathBuf> {
             .run()?;
     }
     let sdist = dir.join("llama_cpp_python-0.3.36.tar.gz");
-    if !sha256_is(&sdist, SDIST_SHA256) {
+    if shell::sha256(&sdist).as_deref() != Some(SDIST_SHA256) {
         Cmd::new("curl")
             .args(["-fsSL", "--retry", "3", "-o"])
             .arg(&sdist)
             .arg(SDIST_URL)
             .run()?;
-        if !sha256_is(&sdist, SDIST_SHA256) {
+        if shell::sha256(&sdist).as_deref() != Some(SDIST_SHA256) {
             let _ = fs::remove_file(&sdist);
             return Err(format!(
                 "{} does not have the pinned sha256",
@@ -108,12 +108,4 @@ pub fn llama_bench() -> Result<PathBuf> {
     bin.exists()
         .then_some(bin)
         .ok_or_else(|| "the build made no llama-bench".to_string())
-}
-
-fn sha256_is(path: &std::path::Path, expected: &str) -> bool {
-    path.exists()
-        && Cmd::new("sha256sum")
-            .arg(path)
-            .read()
-            .is_some_and(|sum| sum.split_whitespace().next() == Some(expected))
 }

@@ -352,8 +352,7 @@ fn verified(path: &Path, model: &PackagedModel) -> bool {
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == model.sha256) {
         return true;
     }
-    let sum = Cmd::new("sha256sum").arg(path).read().unwrap_or_default();
-    let ok = sum.split_whitespace().next() == Some(model.sha256);
+    let ok = shell::sha256(path).as_deref() == Some(model.sha256);
     if ok {
         let _ = fs::write(&stamp, model.sha256);
     }

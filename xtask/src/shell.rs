@@ -173,6 +173,12 @@ impl Background {
     }
 }
 
+/// The SHA-256 of a file, in hex (`sha256sum`); None if it cannot be read.
+pub fn sha256(path: &Path) -> Option<String> {
+    let sum = Cmd::new("sha256sum").arg(path).read()?;
+    Some(sum.split_whitespace().next()?.to_string())
+}
+
 /// PATH with our npm binaries (a current wasm-opt) and cargo-installed tools first.
 fn tool_path() -> std::ffi::OsString {
     let mut dirs = vec![

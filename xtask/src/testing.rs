@@ -110,7 +110,7 @@ pub fn run_all() -> Result {
     });
     run.step("cargo nextest (native; GPU kernels on Vulkan)", |tally| {
         // No doc tests to miss: the crate has none (cargo test ran 0).
-        cargo(&[
+        cargo_tests(&[
             "nextest",
             "run",
             "--workspace",
@@ -172,26 +172,20 @@ struct Run {
 }
 
 impl Run {
-    /// Runs one step; a failure that its own test counts do not show (a
-    /// compile error, clippy, fmt) counts as one failure.
+    /// Runs one step ([`Run::record`]).
     fn step(&mut self, name: &str, f: impl FnOnce(&mut Tally) -> Result) -> bool {
         shell::step(name);
         let start = Instant::now();
-        let failed_before = self.tally.failed;
-        let result = f(&mut self.tally);
-        if result.is_err() && self.tally.failed == failed_before {
-            self.tally.failed += 1;
-        }
+        let mut tally = Tally::default();
+        let result = f(&mut tally).map(|()| start.elapsed().as_secs_f64());
         let ok = result.is_ok();
-        self.steps.push((
-            name.to_string(),
-            result.map(|()| start.elapsed().as_secs_f64()),
-        ));
+        self.record(name, tally, result);
         ok
     }
 
-    /// Adds a step that ran in the background: its counts and its seconds
-    /// or why it failed.
+    /// Adds a step that has run (here or in the background): its counts and
+    /// its seconds, or why it failed, which counts as one failure if its own
+    /// counts show none (a compile error, clippy, fmt).
     fn record(&mut self, name: &str, tally: Tally, result: Result<f64>) {
         self.tally.passed += tally.passed;
         self.tally.failed += tally.failed;
