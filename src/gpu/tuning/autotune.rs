@@ -432,17 +432,12 @@ impl Bench {
         }
         Ok(Ok(repeats_for(took)))
     }
-}
 
-impl Bench {
     /// The last run's Y for `matrix`.
     async fn output(&self, ctx: &GpuContext, matrix: &GpuMatrix) -> Result<Vec<f32>, GpuError> {
         let bytes = (self.tokens as usize * matrix.rows * 4) as u64;
         let data = ctx.read_buffer(&self.y, bytes).await?;
-        let floats = data.chunks_exact(4);
-        Ok(floats
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(bytemuck::pod_collect_to_vec(&data))
     }
 }
 
