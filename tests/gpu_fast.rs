@@ -21,7 +21,7 @@ mod common;
 
 use std::rc::Rc;
 
-use common::{MODELS, fixture, model_path};
+use common::{GenerationFixture, MODELS, fixture, model_path};
 use locus::engine::{Decode, GpuModel, Sampler, SamplingParams};
 use locus::gpu::fast::linears::{MatMulChoices, shape_key};
 use locus::gpu::fast::matmul::{FastMatMulKernel, TilePrecision, TileRows};
@@ -212,9 +212,21 @@ fn check_against_llama_cpp(
     greedy_tokens: usize,
     prefill: Prefill,
 ) {
-    let ctx = context();
     let fixture = fixture(name);
     let generations = &fixture.generations[..prompts.min(fixture.generations.len())];
+    check_generations(name, file_name, generations, tokens, greedy_tokens, prefill);
+}
+
+/// [`check_against_llama_cpp`] on any sample of llama.cpp's generations.
+fn check_generations(
+    name: &str,
+    file_name: &str,
+    generations: &[GenerationFixture],
+    tokens: usize,
+    greedy_tokens: usize,
+    prefill: Prefill,
+) {
+    let ctx = context();
     let capacity = generations
         .iter()
         .map(|g| g.prompt_ids.len() + tokens + 1)
@@ -256,6 +268,11 @@ fn check_against_llama_cpp(
                 clear += 1;
                 if ours == g.tokens[step] {
                     clear_agree += 1;
+                } else {
+                    eprintln!(
+                        "{name} prompt {index} step {step}: top-1 {ours} vs llama.cpp {} (margin {margin:.3})",
+                        g.tokens[step]
+                    );
                 }
             }
             if ours != g.tokens[step] && margin >= 0.5 {
@@ -333,6 +350,19 @@ fn qwen2_fast_follows_llama_cpp_on_every_prompt() {
 #[ignore = "long on lavapipe; run with --ignored"]
 fn gemma3_fast_follows_llama_cpp_on_every_prompt() {
     check_against_llama_cpp(MODELS[2].0, MODELS[2].1, 10, 16, 16, Prefill::Best);
+}
+
+/// The 99 % share on four times the positions: the 10 fixture prompts and
+/// the 30 of `gemma3_wide.json` (`scripts/make_wide_fixture.py`). On the 10
+/// alone (155 positions with margin ≥ 0.1) one flip decides the bar, and
+/// llama.cpp's own AVX2 and generic builds flip 1 and 5 of them.
+#[test]
+#[ignore = "long on lavapipe; run with --ignored"]
+fn gemma3_fast_follows_llama_cpp_on_a_wide_sample() {
+    let (name, file_name) = MODELS[2];
+    let mut sample = fixture(name).generations;
+    sample.extend(fixture("gemma3_wide").generations);
+    check_generations(name, file_name, &sample, 16, 16, Prefill::Best);
 }
 
 /// Greedy tokens of `steps` steps after `prompt`, `group` steps per

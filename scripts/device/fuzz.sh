@@ -22,10 +22,12 @@ run() { # target jobs max_len extra
       -print_final_stats=1 -print_pcs=0 -seed=$((1000*i+7)) -artifact_prefix=$OUT/fuzz/art-$t/ $dict "$@" > /tmp/fz/logs/$t.$i.log 2>&1 &
   done
 }
+# chat_template and fasttext_reader have their 10 M (issue 12); these two not.
 run tokenizer_from_gguf 8 4096 -len_control=0
-run chat_template 2 8192
 run gguf_reader 4 65536
 wait
 for t in $targets; do
   echo "$t: $(cat /tmp/fz/logs/$t.*.log | awk '/stat::number_of_executed_units/{s+=$2} END{print s}') executions; crashes: $(ls $OUT/fuzz/art-$t | wc -l)"
 done > $OUT/fuzz/summary.txt
+# The corpora come back (one file) to seed the next call.
+tar czf $OUT/fuzz/corpus.tgz -C /tmp/fz corpus

@@ -3,8 +3,8 @@
 # little device time, most valuable first: Qwen2.5-0.5B pp512 with every
 # feature (cooperative tiles) beside llama.cpp's Vulkan llama-bench, then
 # the autotune's choice with and without cooperative matrices and int8
-# tiles, and the autotune before repeated timing (bb81fbb) against after.
-# Carry as for bench.sh (.carry with this script, setup.sh, locus.xz, locus_before.xz
+# tiles.
+# Carry as for bench.sh (.carry with this script, setup.sh, locus.xz
 # and hdr/; .ref; .gl) and run `bash .carry/short.sh 2>&1 | tail -c 11800`.
 set -u
 cd "$(dirname "$0")/.."
@@ -17,6 +17,4 @@ echo "=== Q no coop, after"; el; LOCUS_NO_COOPERATIVE_MATRIX=1 $B $Q -p 512 -n 0
 echo "=== Q no coop no int8"; el; LOCUS_NO_COOPERATIVE_MATRIX=1 LOCUS_NO_PACKED_INT8_DOT=1 $B $Q -p 512 -n 0 -r 3 --retune > /tmp/b/a.txt 2>&1; show /tmp/b/a.txt
 echo "=== S no coop, after"; el; LOCUS_NO_COOPERATIVE_MATRIX=1 $B $S -p 512 -n 0 -r 3 --retune > /tmp/b/a.txt 2>&1; show /tmp/b/a.txt
 echo "=== S all features, after"; el; $B $S -p 512 -n 0 -r 3 --retune > /tmp/b/a.txt 2>&1; show /tmp/b/a.txt
-echo "=== S all features, before"; el; $A $S -p 512 -n 0 -r 3 --retune > /tmp/b/a.txt 2>&1; show /tmp/b/a.txt
-echo "=== Q no coop, before"; el; LOCUS_NO_COOPERATIVE_MATRIX=1 $A $Q -p 512 -n 0 -r 3 --retune > /tmp/b/a.txt 2>&1; show /tmp/b/a.txt
 el
