@@ -297,3 +297,37 @@ fn spm_spaces_without_a_space_token_decode_as_llama_cpp_does() {
     assert_eq!(ids, [257, 256, 257]);
     assert_eq!(with_space.decode(&ids, false), " ) ");
 }
+
+/// Found by the tokenizer_from_gguf fuzz target on the GPU machine's cores
+/// (a 270-byte input, 24 s): a hostile vocabulary's token that decodes to
+/// megabytes of bytes that are not UTF-8 took the streaming decoder time
+/// quadratic in its length, since every replacement character moved the
+/// rest of the held-back bytes (125 MB: 12.5 s in an optimised build, in the
+/// middle of a generation). Now linear: 4 MB of stray continuation bytes
+/// stream out as 4 M replacement characters at once, as `decode` gives them
+/// (the quadratic version needed minutes for this).
+#[test]
+fn a_token_of_megabytes_of_broken_utf8_streams_in_linear_time() {
+    // "¡" is byte 0xA1 in GPT-2's byte-level alphabet: a lone continuation byte.
+    let token = "\u{a1}".repeat(4 << 20);
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("gpt2".into())),
+        ("tokenizer.ggml.pre", Meta::Str("default".into())),
+        ("tokenizer.ggml.merges", Meta::Strs(Vec::new())),
+        ("tokenizer.ggml.tokens", Meta::Strs(vec![token])),
+        ("tokenizer.ggml.token_type", Meta::I32s(vec![1])),
+    ]);
+    timed(
+        "tokenizer_from_gguf",
+        "megabytes-of-broken-utf8",
+        move || {
+            let tokenizer = locus::tokenizer::Tokenizer::from_gguf(&metadata).unwrap();
+            let mut stream = locus::tokenizer::StreamDecoder::new(&tokenizer);
+            let mut text = stream.push(0);
+            text.push_str(&stream.finish());
+            assert_eq!(text.chars().count(), 4 << 20);
+            assert!(text.chars().all(|c| c == char::REPLACEMENT_CHARACTER));
+            assert_eq!(text, tokenizer.decode(&[0], true));
+        },
+    );
+}

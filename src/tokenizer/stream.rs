@@ -76,34 +76,40 @@ impl<'a> StreamDecoder<'a> {
         text
     }
 
-    /// The longest prefix of `pending` that no later byte can change.
+    /// The longest prefix of `pending` that no later byte can change. One
+    /// pass, and one move of what is held back: a hostile token can be
+    /// megabytes of bytes that are not UTF-8, each a replacement character.
     fn take_complete(&mut self) -> String {
         let mut out = String::new();
+        let mut rest = &self.pending[..];
         loop {
-            match std::str::from_utf8(&self.pending) {
+            match std::str::from_utf8(rest) {
                 Ok(text) => {
                     out.push_str(text);
-                    self.pending.clear();
-                    return out;
+                    rest = &[];
+                    break;
                 }
                 Err(e) => {
-                    let valid = e.valid_up_to();
-                    out.push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
                     match e.error_len() {
                         // Invalid whatever follows: one replacement character, as `from_utf8_lossy`.
                         Some(len) => {
                             out.push(char::REPLACEMENT_CHARACTER);
-                            self.pending.drain(..valid + len);
+                            rest = &after[len..];
                         }
                         // Incomplete: wait for more bytes.
                         None => {
-                            self.pending.drain(..valid);
-                            return out;
+                            rest = after;
+                            break;
                         }
                     }
                 }
             }
         }
+        let taken = self.pending.len() - rest.len();
+        self.pending.drain(..taken);
+        out
     }
 }
 
