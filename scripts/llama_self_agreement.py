@@ -17,7 +17,7 @@ VARIANT is `native` (the venv's own libraries, which made the fixtures: the
 control, which must agree on every position) or a directory name under
 ~/.cache/locus/llama-variants/ whose build/bin holds libllama.so. `run` adds
 its result to tests/fixtures/llama_cpp/self_agreement.json (replacing an
-earlier one for the same variant and model).
+earlier one for the same variant, model and fixture).
 """
 
 import argparse
@@ -298,7 +298,9 @@ def save(result):
 def save_locked(result):
     data = load_results()
     data["results"] = [
-        r for r in data["results"] if (r["variant"], r["model"]) != (result["variant"], result["model"])
+        r
+        for r in data["results"]
+        if (r["variant"], r["model"], r.get("fixture")) != (result["variant"], result["model"], result["fixture"])
     ] + [result]
     order = {name: i for i, name in enumerate(["native", "rebuilt-native", "avx2", "generic"])}
     models = {file: i for i, (_, file, _, _) in enumerate(MODELS)}
