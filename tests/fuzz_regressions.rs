@@ -298,36 +298,38 @@ fn spm_spaces_without_a_space_token_decode_as_llama_cpp_does() {
     assert_eq!(with_space.decode(&ids, false), " ) ");
 }
 
-/// Found by the tokenizer_from_gguf fuzz target on the GPU machine's cores
-/// (a 270-byte input, 24 s): a hostile vocabulary's token that decodes to
-/// megabytes of bytes that are not UTF-8 took the streaming decoder time
-/// quadratic in its length, since every replacement character moved the
-/// rest of the held-back bytes (125 MB: 12.5 s in an optimised build, in the
-/// middle of a generation). Now linear: 4 MB of stray continuation bytes
-/// stream out as 4 M replacement characters at once, as `decode` gives them
-/// (the quadratic version needed minutes for this).
+/// Found by the tokenizer_from_gguf fuzz target (three inputs of 270-382
+/// bytes whose merged tokens grew to megabytes): streaming one such token
+/// stalled for 24 s (the stream decoder moved the held-back bytes once per
+/// replacement character: now linear, `tokenizer::stream`), and decoding
+/// ids that name them took over 8 GB and minutes. Real vocabularies' tokens
+/// are at most 256 bytes (Qwen2.5); one over 1,024 is refused at import, as
+/// a SentencePiece one already was. The 4 MB token of stray continuation
+/// bytes below loaded and then stalled the stream before.
 #[test]
-fn a_token_of_megabytes_of_broken_utf8_streams_in_linear_time() {
+fn a_token_over_a_kilobyte_is_refused_at_once() {
+    let vocab = |token: String| {
+        tokenizer_metadata(&[
+            ("tokenizer.ggml.model", Meta::Str("gpt2".into())),
+            ("tokenizer.ggml.pre", Meta::Str("default".into())),
+            ("tokenizer.ggml.merges", Meta::Strs(Vec::new())),
+            ("tokenizer.ggml.tokens", Meta::Strs(vec!["a".into(), token])),
+            ("tokenizer.ggml.token_type", Meta::I32s(vec![1, 1])),
+        ])
+    };
     // "¡" is byte 0xA1 in GPT-2's byte-level alphabet: a lone continuation byte.
-    let token = "\u{a1}".repeat(4 << 20);
-    let metadata = tokenizer_metadata(&[
-        ("tokenizer.ggml.model", Meta::Str("gpt2".into())),
-        ("tokenizer.ggml.pre", Meta::Str("default".into())),
-        ("tokenizer.ggml.merges", Meta::Strs(Vec::new())),
-        ("tokenizer.ggml.tokens", Meta::Strs(vec![token])),
-        ("tokenizer.ggml.token_type", Meta::I32s(vec![1])),
-    ]);
-    timed(
-        "tokenizer_from_gguf",
-        "megabytes-of-broken-utf8",
-        move || {
-            let tokenizer = locus::tokenizer::Tokenizer::from_gguf(&metadata).unwrap();
-            let mut stream = locus::tokenizer::StreamDecoder::new(&tokenizer);
-            let mut text = stream.push(0);
-            text.push_str(&stream.finish());
-            assert_eq!(text.chars().count(), 4 << 20);
-            assert!(text.chars().all(|c| c == char::REPLACEMENT_CHARACTER));
-            assert_eq!(text, tokenizer.decode(&[0], true));
-        },
-    );
+    let huge = vocab("\u{a1}".repeat(2 << 20));
+    let longest = vocab("b".repeat(1024));
+    let over = vocab("b".repeat(1025));
+    timed("tokenizer_from_gguf", "megabyte-token", move || {
+        let error = locus::tokenizer::Tokenizer::from_gguf(&huge).expect_err("a typed error");
+        assert!(
+            error.to_string().contains("token 1 is 4194304 bytes long"),
+            "{error}"
+        );
+        let error = locus::tokenizer::Tokenizer::from_gguf(&over).expect_err("a typed error");
+        assert!(error.to_string().contains("1025 bytes long"), "{error}");
+        let tokenizer = locus::tokenizer::Tokenizer::from_gguf(&longest).unwrap();
+        assert_eq!(tokenizer.decode(&[1], true), "b".repeat(1024));
+    });
 }

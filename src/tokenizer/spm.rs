@@ -68,23 +68,10 @@ pub(crate) fn derive_merges(
         .collect()
 }
 
-/// The longest token a SentencePiece vocabulary may hold. Deriving the
-/// merges looks up every split of every token, which costs the square of a
-/// token's length: a hostile 1 MB token would take hours. Real ones are
-/// short (Gemma 3's longest of 262,144 is 48 bytes).
-pub(crate) const MAX_TOKEN_BYTES: usize = 1024;
-
 /// The merge-by-score model with byte fallback, the space escaping and its inverse.
 pub(crate) fn build(vocab: &Vocab, ids: TokenIds) -> Result<HfTokenizer, TokenizerError> {
-    if let Some((id, token)) = (0..)
-        .zip(&vocab.tokens)
-        .find(|(_, token)| token.len() > MAX_TOKEN_BYTES)
-    {
-        return Err(TokenizerError::BadVocab(format!(
-            "token {id} is {} bytes long; a SentencePiece vocabulary's tokens are at most {MAX_TOKEN_BYTES}",
-            token.len()
-        )));
-    }
+    // Deriving the merges looks up every split of every token, which costs
+    // the square of a token's length: `vocab::MAX_TOKEN_BYTES` bounds it.
     let merges = derive_merges(&vocab.tokens, &vocab.scores, &vocab.attrs, &ids);
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)

@@ -76,41 +76,45 @@ impl<'a> StreamDecoder<'a> {
         text
     }
 
-    /// The longest prefix of `pending` that no later byte can change. One
-    /// pass, and one move of what is held back: a hostile token can be
-    /// megabytes of bytes that are not UTF-8, each a replacement character.
     fn take_complete(&mut self) -> String {
-        let mut out = String::new();
-        let mut rest = &self.pending[..];
-        loop {
-            match std::str::from_utf8(rest) {
-                Ok(text) => {
-                    out.push_str(text);
-                    rest = &[];
-                    break;
-                }
-                Err(e) => {
-                    let (valid, after) = rest.split_at(e.valid_up_to());
-                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                    match e.error_len() {
-                        // Invalid whatever follows: one replacement character, as `from_utf8_lossy`.
-                        Some(len) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
-                            rest = &after[len..];
-                        }
-                        // Incomplete: wait for more bytes.
-                        None => {
-                            rest = after;
-                            break;
-                        }
+        take_complete(&mut self.pending)
+    }
+}
+
+/// Removes and returns the longest prefix of `pending` that no later byte
+/// can change, invalid bytes as U+FFFD (as `from_utf8_lossy`). One pass and
+/// one move of what is held back, however many bytes are invalid.
+fn take_complete(pending: &mut Vec<u8>) -> String {
+    let mut out = String::new();
+    let mut rest = &pending[..];
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                out.push_str(text);
+                rest = &[];
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                match e.error_len() {
+                    // Invalid whatever follows: one replacement character, as `from_utf8_lossy`.
+                    Some(len) => {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        rest = &after[len..];
+                    }
+                    // Incomplete: wait for more bytes.
+                    None => {
+                        rest = after;
+                        break;
                     }
                 }
             }
         }
-        let taken = self.pending.len() - rest.len();
-        self.pending.drain(..taken);
-        out
     }
+    let taken = pending.len() - rest.len();
+    pending.drain(..taken);
+    out
 }
 
 /// Where raw text can be cut so that cleaning the two parts separately gives
@@ -124,4 +128,25 @@ fn clean_cut(raw: &[u8]) -> usize {
         cut = space;
     }
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_complete;
+
+    #[test]
+    fn invalid_bytes_become_replacement_characters_and_a_split_character_waits() {
+        // Megabytes of stray continuation bytes (one pass: a move per
+        // replacement took minutes here), then "é" and half of "€".
+        let mut pending = vec![0xA1; 4 << 20];
+        pending.extend("é".as_bytes());
+        pending.extend(&"€".as_bytes()[..2]);
+        let text = take_complete(&mut pending);
+        assert_eq!(text.chars().count(), (4 << 20) + 1);
+        assert!(text.ends_with("\u{FFFD}é"));
+        assert_eq!(pending, &"€".as_bytes()[..2]);
+        pending.push("€".as_bytes()[2]);
+        assert_eq!(take_complete(&mut pending), "€");
+        assert!(pending.is_empty());
+    }
 }

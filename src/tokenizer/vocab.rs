@@ -61,6 +61,14 @@ pub(crate) struct Vocab {
     pub eog: Vec<u32>,
 }
 
+/// The longest token text a vocabulary may hold. Real ones are short: the
+/// longest of Qwen2.5's 151,936 is 256 bytes, SmolLM2's 162, Gemma 3's 48.
+/// A hostile file's megabyte tokens would cost the square of their length
+/// where a SentencePiece vocabulary's merges are derived, and each time the
+/// model emits one, megabytes of text (fuzzing found gigabytes from a
+/// 382-byte input's decoded ids).
+pub(crate) const MAX_TOKEN_BYTES: usize = 1024;
+
 /// Texts llama.cpp recognises as end-of-generation tokens (`special_eog_ids`).
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
@@ -215,6 +223,12 @@ impl Vocab {
         let mut tokens = Vec::with_capacity(n);
         let mut ids = TokenIds::with_capacity(n);
         for (i, text) in texts.iter().enumerate() {
+            if text.len() > MAX_TOKEN_BYTES {
+                return Err(TokenizerError::BadVocab(format!(
+                    "token {i} is {} bytes long; at most {MAX_TOKEN_BYTES} are accepted",
+                    text.len()
+                )));
+            }
             // llama.cpp renames empty tokens so that they stay unique.
             let text = if text.is_empty() {
                 format!("[EMPTY_{i}]")
