@@ -333,3 +333,34 @@ fn a_token_over_a_kilobyte_is_refused_at_once() {
         assert_eq!(tokenizer.decode(&[1], true), "b".repeat(1024));
     });
 }
+
+/// Found by the tokenizer_from_gguf fuzz target on the GPU machine's cores:
+/// `tokenizers` 0.23.2 panics (a slice out of range) building a BPE whose
+/// merge joins into something longer than every token ("é ]" beside the
+/// 2-byte byte-level tokens). A typed error now, as for any merge whose
+/// result is not a token.
+#[test]
+fn a_merge_longer_than_every_token_is_a_typed_error() {
+    let metadata = tokenizer_metadata(&[
+        ("tokenizer.ggml.model", Meta::Str("gpt2".into())),
+        ("tokenizer.ggml.pre", Meta::Str("smollm".into())),
+        ("tokenizer.ggml.merges", Meta::Strs(vec!["é ]".into()])),
+        (
+            "tokenizer.ggml.tokens",
+            Meta::Strs(vec!["é".into(), "]".into()]),
+        ),
+        ("tokenizer.ggml.token_type", Meta::I32s(vec![1, 1])),
+    ]);
+    timed(
+        "tokenizer_from_gguf",
+        "merge-longer-than-every-token",
+        move || {
+            let error =
+                locus::tokenizer::Tokenizer::from_gguf(&metadata).expect_err("a typed error");
+            assert!(
+                error.to_string().contains("not in the vocabulary"),
+                "{error}"
+            );
+        },
+    );
+}

@@ -48,6 +48,24 @@ pub(crate) fn build(
     spec: &PreSpec,
     merges: Vec<(String, String)>,
 ) -> Result<HfTokenizer, TokenizerError> {
+    // `tokenizers` refuses a merge whose result is not a token, but first
+    // copies the result into a buffer as long as the longest token, and
+    // panics where it is longer (0.23.2, `BpeBuilder::build`; a fuzz finding,
+    // "é ]" beside 2-byte tokens): the same refusal, before it gets there.
+    let mut joined = String::new();
+    for (index, (left, right)) in merges.iter().enumerate() {
+        if !(ids.contains_key(left) && ids.contains_key(right)) {
+            continue; // refused by `tokenizers` before its copy
+        }
+        joined.clear();
+        joined.push_str(left);
+        joined.push_str(right);
+        if !ids.contains_key(&joined) {
+            return Err(TokenizerError::BadVocab(format!(
+                "merges: merge {index} makes {joined:?}, which is not in the vocabulary"
+            )));
+        }
+    }
     let model = BPE::builder()
         .vocab_and_merges(ids, merges)
         // No word cache: see `NO_WORD_CACHE`.
