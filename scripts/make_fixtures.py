@@ -149,6 +149,28 @@ class Model:
         return tokens, margins, top10
 
 
+def generation(m, prompt, is_chat, messages, n_predict, add_bos):
+    """One greedy generation from `prompt`, as the fixtures record it."""
+    prompt_ids = m.tokenize(prompt, add_bos=add_bos, special=True)
+    tokens, margins, top10 = m.greedy(prompt_ids, n_predict)
+    eog = [i for i, t in enumerate(tokens) if llama_cpp.llama_vocab_is_eog(m.vocab, t)]
+    return {
+        "prompt": prompt,
+        "chat": is_chat,
+        "messages": messages,
+        "prompt_ids": prompt_ids,
+        "n_predict": n_predict,
+        "tokens": tokens,
+        "text": m.detokenize(tokens).decode("utf-8", errors="replace"),
+        "text_special": m.detokenize(tokens, special=True).decode("utf-8", errors="replace"),
+        "first_eog": eog[0] if eog else None,
+        "margins": margins,
+        "min_margin": min(margins),
+        "min_margin_16": min(margins[:16]),
+        "top10": top10,
+    }
+
+
 def builtin_templates():
     n = llama_cpp.llama_chat_builtin_templates(None, 0)
     names = (ctypes.c_char_p * n)()
@@ -257,24 +279,7 @@ def main(model_path, out_path):
     jobs += [(render(c), True, c) for c in CONVERSATIONS + EXTRA_CHATS]
     generations = []
     for prompt, is_chat, messages in jobs:
-        prompt_ids = m.tokenize(prompt, add_bos=add_bos, special=True)
-        tokens, margins, top10 = m.greedy(prompt_ids, n_predict)
-        eog = [i for i, t in enumerate(tokens) if llama_cpp.llama_vocab_is_eog(m.vocab, t)]
-        gen = {
-            "prompt": prompt,
-            "chat": is_chat,
-            "messages": messages,
-            "prompt_ids": prompt_ids,
-            "n_predict": n_predict,
-            "tokens": tokens,
-            "text": m.detokenize(tokens).decode("utf-8", errors="replace"),
-            "text_special": m.detokenize(tokens, special=True).decode("utf-8", errors="replace"),
-            "first_eog": eog[0] if eog else None,
-            "margins": margins,
-            "min_margin": min(margins),
-            "min_margin_16": min(margins[:16]),
-            "top10": top10,
-        }
+        gen = generation(m, prompt, is_chat, messages, n_predict, add_bos)
         generations.append(gen)
         print(
             f"{'chat ' if is_chat else 'plain'} min16={gen['min_margin_16']:7.4f} "

@@ -20,7 +20,7 @@ from pathlib import Path
 import llama_cpp
 
 from fixture_json import dumps
-from make_fixtures import N_PREDICT, N_PREDICT_DEFAULT, Model, sha256
+from make_fixtures import N_PREDICT, N_PREDICT_DEFAULT, Model, generation, sha256
 
 # Openings a user's page or chat might start a generation from: prose,
 # lists, code, dialogue and non-English text. Fixed, so the file is
@@ -84,25 +84,8 @@ def main(model_path, out_path):
     jobs += [(m.apply_template(template, c), True, c) for c in WIDE_CHATS]
     generations = []
     for prompt, is_chat, messages in jobs:
-        prompt_ids = m.tokenize(prompt, add_bos=add_bos, special=True)
-        tokens, margins, top10 = m.greedy(prompt_ids, n_predict)
-        eog = [i for i, t in enumerate(tokens) if llama_cpp.llama_vocab_is_eog(m.vocab, t)]
-        generations.append(
-            {
-                "prompt": prompt,
-                "chat": is_chat,
-                "messages": messages,
-                "prompt_ids": prompt_ids,
-                "n_predict": n_predict,
-                "tokens": tokens,
-                "text": m.detokenize(tokens).decode("utf-8", errors="replace"),
-                "first_eog": eog[0] if eog else None,
-                "margins": margins,
-                "min_margin": min(margins),
-                "top10": top10,
-            }
-        )
-        print(f"min={min(margins):7.4f} {prompt[-40:]!r}", file=sys.stderr)
+        generations.append(generation(m, prompt, is_chat, messages, n_predict, add_bos))
+        print(f"min={generations[-1]['min_margin']:7.4f} {prompt[-40:]!r}", file=sys.stderr)
     out = Path(out_path)
     out.write_text(dumps({"meta": meta, "generations": generations}) + "\n", encoding="utf-8")
 
