@@ -1,5 +1,5 @@
 //! choose: SILU_MUL GELU_MUL ADD SCALE SOFTCAP
-//! include: ggml_numerics step
+//! include: ggml_numerics step gelu_table
 // Element-wise operations on rows of `width` values, in place on `a`:
 //   SILU_MUL  a = silu(a) * b              (SwiGLU: a is the gate, b up)
 //   GELU_MUL  a = gelu_tanh(a) * b         (GeGLU, through ggml's f16 table)
@@ -29,8 +29,6 @@ struct Params {
 #endif
 #if GELU_MUL
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-// ggml_table_gelu_f16: f16 bits of gelu(x) by the f16 bits of x, two per word.
-@group(0) @binding(4) var<storage, read> gelu_table: array<u32>;
 #endif
 #if ADD
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -43,20 +41,6 @@ struct Params {
 fn safe_tanh(x: f32) -> f32 {
     return tanh(clamp(x, -15.0, 15.0));
 }
-
-#if GELU_MUL
-// `ops::gelu_tanh`: the table for |x| < 10, else 0 or x.
-fn gelu_tanh(x: f32) -> f32 {
-    if (x <= -10.0) {
-        return 0.0;
-    }
-    if (x >= 10.0) {
-        return x;
-    }
-    let h = f16_bits(x);
-    return f16_value((gelu_table[h / 2u] >> ((h % 2u) * 16u)) & 0xffffu);
-}
-#endif
 
 @compute @workgroup_size(256)
 fn main(

@@ -1,7 +1,7 @@
 //! choose: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K
 //! choose: STORE ADD SILU_MUL GELU_MUL
 //! flags: SUBGROUPS NORM BIAS COMBINE WIDE
-//! include: ggml_bytes ggml_numerics
+//! include: ggml_bytes ggml_numerics gelu_table
 // The `fast` one-token mat-vec, with the passes around a linear layer fused
 // in: y = epilogue(W · norm(x)).
 //
@@ -407,25 +407,6 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
-// tanh-approximated GELU at f16 precision, as ggml computes it: its CPU
-// backend reads gelu from a table of every f16 input (x rounded to f16,
-// the result stored as f16; 0 or x itself where |x| ≥ 10), and so do the
-// unfused plan's elementwise pass (kernels/elementwise.wgsl) and the
-// prefill. tanh of a clamped argument (|a| ≥ 15 is ±1 in f32 anyway, and
-// some drivers compute tanh from exp, which overflows).
-fn gelu(v: f32) -> f32 {
-    if v <= -10.0 {
-        return 0.0;
-    }
-    if v >= 10.0 {
-        return v;
-    }
-    let h = unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
-    let a = 0.7978845608 * (h + 0.044715 * h * h * h);
-    let g = 0.5 * h * (1.0 + tanh(clamp(a, -15.0, 15.0)));
-    return unpack2x16float(pack2x16float(vec2<f32>(g, 0.0))).x;
-}
-
 // ---- COMBINE: attention's chunks, combined while x is staged.
 
 #if COMBINE
@@ -663,7 +644,7 @@ fn main(
         y[out] = silu(value) * dot.y;
 #endif
 #if GELU_MUL
-        y[out] = gelu(value) * dot.y;
+        y[out] = gelu_tanh(value) * dot.y;
 #endif
     }
 }

@@ -5,7 +5,8 @@
 # returns at most 8 files). .carry/fz/ holds the
 # instrumented targets (`cargo xtask fuzz` builds them under
 # ~/.cache/locus/fuzz/target/x86_64-unknown-linux-gnu/release/, xz'd here),
-# their seeds (~/.cache/locus/fuzz/seeds/<target>) and fuzz/dicts/*.dict.
+# their seeds (~/.cache/locus/fuzz/seeds/<target>, or a tarball of them and
+# of earlier corpora) and fuzz/dicts/*.dict.
 cd "$(dirname "$0")/.."
 S=${FUZZ_SECONDS:-420}
 # Where and how many: beside bench.sh, cores 4-15; alone, e.g.
@@ -15,6 +16,9 @@ mkdir -p $OUT/fuzz /tmp/fz/logs
 # Targets whose binary is carried (leave one out to keep the carry under 64 MiB).
 targets=$(for t in tokenizer_from_gguf chat_template gguf_reader; do [ -f .carry/fz/$t.xz ] && echo $t; done)
 for t in $targets; do xz -dc .carry/fz/$t.xz > /tmp/fz/$t; chmod +x /tmp/fz/$t; done
+# Corpora of earlier calls, as tarballs of seeds/<target>/ (many small files
+# carry faster as one).
+for f in .carry/fz/*.tgz; do [ -f "$f" ] && tar xzf "$f" -C .carry/fz/seeds; done
 run() { # target jobs max_len extra
   local t=$1 n=$2 len=$3; shift 3
   [ -x /tmp/fz/$t ] || return 0

@@ -3,6 +3,8 @@
 //! up), residual and bias adds, scaling, and the logit soft-cap, with the
 //! formulas of `cpu::ops`. The activations are bit for bit `ops::glu`'s.
 
+use std::rc::Rc;
+
 use crate::gpu::pass::{self, KernelPass, Rows, check_words, to_u32};
 use crate::gpu::step::{StepUniform, step_buffer, write_step};
 use crate::gpu::{GpuContext, GpuError, Kernel};
@@ -119,19 +121,13 @@ pub fn bind_elementwise(
     };
     let uniform = pass::uniform(ctx, "elementwise params", &params);
     let pipeline = ctx.pipeline(Kernel::Elementwise, &[op.flag()])?;
-    // ggml's GELU table, 65536 f16 values two per word (low half first).
-    let table = (op == Op::GeluMul).then(|| {
-        ctx.table("gelu table", || {
-            let bytes = bytemuck::cast_slice::<u16, u8>(crate::cpu::ops::gelu_table());
-            pass::storage_init(ctx, "gelu table", bytes)
-        })
-    });
+    let table = (op == Op::GeluMul).then(|| gelu_table(ctx));
     let mut buffers = vec![(0, a.buffer), (2, step), (3, &uniform)];
     if let Some(b) = &b {
         buffers.push((1, b.buffer));
     }
     if let Some(table) = &table {
-        buffers.push((4, table.as_ref()));
+        buffers.push((6, table.as_ref()));
     }
     let bind_group = pass::bind_group(ctx, &pipeline, "elementwise", &buffers);
     let threads = u64::from(max_rows) * u64::from(width);
@@ -189,4 +185,13 @@ pub async fn elementwise(
     let prepared = bind_elementwise(ctx, op, a_rows, b_rows, width32, rows, &step)?;
     let raw = pass::run_and_read(ctx, &[&prepared], &a_buf, (a.len() * 4) as u64).await?;
     Ok(bytemuck::cast_slice(&raw).to_vec())
+}
+
+/// ggml's GELU table (`kernels/lib/gelu_table.wgsl`, bound at 6): 65536 f16
+/// values two per word, low half first, uploaded once per device.
+pub(crate) fn gelu_table(ctx: &GpuContext) -> Rc<wgpu::Buffer> {
+    ctx.table("gelu table", || {
+        let bytes = bytemuck::cast_slice::<u16, u8>(crate::cpu::ops::gelu_table());
+        pass::storage_init(ctx, "gelu table", bytes)
+    })
 }

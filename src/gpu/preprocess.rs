@@ -137,6 +137,10 @@ const LIBRARY: &[(&str, &str)] = &[
         include_str!("../../kernels/lib/ggml_blocks.wgsl"),
     ),
     ("dequant8", include_str!("../../kernels/lib/dequant8.wgsl")),
+    (
+        "gelu_table",
+        include_str!("../../kernels/lib/gelu_table.wgsl"),
+    ),
 ];
 
 /// The library files named on `//! include:` lines, in order.

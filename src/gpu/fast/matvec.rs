@@ -211,6 +211,8 @@ pub fn bind_with_flags(
     }
     let pipeline = ctx.pipeline(Kernel::FastMatVec, flags)?;
     let layout = pipeline.get_bind_group_layout(0);
+    let gelu_table = (linear.epilogue == Epilogue::GeluMul)
+        .then(|| crate::gpu::elementwise::gelu_table(ctx));
     let mut prepared = KernelPass::default();
     for chunk in &m.chunks {
         let rows = if gated { out_rows } else { chunk.rows.len() };
@@ -264,6 +266,12 @@ pub fn bind_with_flags(
             entries.push(wgpu::BindGroupEntry {
                 binding: 5,
                 resource: bias.as_entire_binding(),
+            });
+        }
+        if let Some(table) = &gelu_table {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 6,
+                resource: table.as_entire_binding(),
             });
         }
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
