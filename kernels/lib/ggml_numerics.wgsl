@@ -191,6 +191,12 @@ fn fma_rn(a: f32, b: f32, c: f32) -> f32 {
 // or a special operand, is returned as `/` gives it).
 fn div_rn(a: f32, b: f32) -> f32 {
     var q = a / b;
+    // Drivers may divide as a · (1 / b), and 1 / b is subnormal for
+    // |b| ≥ 2^126, which NVIDIA's flushes to 0 (SiLU of -88.7 came out -0):
+    // the first guess then divides operands scaled by 2^-4, exactly.
+    if (abs(b) >= bitcast<f32>(0x7e800000u)) {
+        q = (a * 0.0625) / (b * 0.0625);
+    }
     if (q == 0.0 || is_special(q) || is_special(a) || is_special(b)) {
         return q;
     }
