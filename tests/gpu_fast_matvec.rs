@@ -97,7 +97,10 @@ impl Case {
 
     /// The CPU's answer for weights `bytes` and input `x`.
     fn reference(&self, bytes: &[u8], x: &[f32]) -> Vec<f64> {
-        self.answers(bytes, x).into_iter().map(|a| a.value).collect()
+        self.answers(bytes, x)
+            .into_iter()
+            .map(|a| a.value)
+            .collect()
     }
 
     /// The CPU's answers, each with the other value a correct kernel may
@@ -135,7 +138,9 @@ impl Case {
                 if self.epilogue == Epilogue::GeluMul {
                     // f32 sums of these lengths stay well within 2^-20 of
                     // the sum of the terms' magnitudes.
-                    let slack = terms(r).map(|(&w, x)| (f64::from(w) * x).abs()).sum::<f64>()
+                    let slack = terms(r)
+                        .map(|(&w, x)| (f64::from(w) * x).abs())
+                        .sum::<f64>()
                         * 2f64.powi(-20);
                     let (low, high) = (value(v - slack), value(v + slack));
                     let other = if low == value(v) { high } else { low };
@@ -377,7 +382,10 @@ fn the_bound_catches_wrong_kernels() {
     let (wrong, _) = nearer(&got, &silu.answers(&gelu.bytes, &gelu.x));
     let error = nmse(&got, &wrong);
     eprintln!("bound check, SiLU for GELU: NMSE {error:.2e}");
-    assert!(error > 1000.0 * MAX_NMSE, "SiLU for GELU would pass: {error:e}");
+    assert!(
+        error > 1000.0 * MAX_NMSE,
+        "SiLU for GELU would pass: {error:e}"
+    );
 }
 
 /// The attention scratch and reduced output of one split step with `chunks`

@@ -211,8 +211,8 @@ pub fn bind_with_flags(
     }
     let pipeline = ctx.pipeline(Kernel::FastMatVec, flags)?;
     let layout = pipeline.get_bind_group_layout(0);
-    let gelu_table = (linear.epilogue == Epilogue::GeluMul)
-        .then(|| crate::gpu::elementwise::gelu_table(ctx));
+    let gelu_table =
+        (linear.epilogue == Epilogue::GeluMul).then(|| crate::gpu::elementwise::gelu_table(ctx));
     let mut prepared = KernelPass::default();
     for chunk in &m.chunks {
         let rows = if gated { out_rows } else { chunk.rows.len() };
