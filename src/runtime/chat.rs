@@ -40,6 +40,14 @@ pub struct ChatSession {
     epoch: u64,
 }
 
+#[cfg(test)]
+impl ChatSession {
+    /// Tokens whose keys and values the session's cache holds.
+    pub(super) fn held(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
 /// Runs one turn. `kept` is the session the previous turn left (taken out of
 /// the runtime while this turn runs); the returned session replaces it.
 // The engine's borrow is held across awaits on purpose: it is the lock that

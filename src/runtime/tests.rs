@@ -121,6 +121,15 @@ fn an_abort_during_a_long_prompt_ends_it_within_one_chunk() {
     assert_eq!(events.last().unwrap().1, "error");
     assert_eq!(events.last().unwrap().2, "aborted");
     assert!(!events.iter().any(|(_, kind, _)| *kind == "token"));
+    // No chunk started after the abort: the kept session's cache holds the
+    // first chunk and the second, which was running when the abort came
+    // (the events alone look the same when the whole prompt runs: 751).
+    let held = runtime.chat.borrow().as_ref().map(|session| session.held());
+    assert_eq!(
+        held,
+        Some(2 * crate::engine::CPU_PREFILL_CHUNK),
+        "{events:?}"
+    );
 }
 
 /// Makes the loaded model's slot behave as a GPU one (one KV cache for every
