@@ -3,10 +3,10 @@
 // it, from `ggml_table_gelu_f16` (src/cpu/ops.rs `gelu_table`): f16 bits
 // of gelu(x) by the f16 bits of x, two per word, low half first. Kernels
 // that include this bind the table at 6 (it is 128 KiB, uploaded once per
-// device). A table rather than tanh: drivers' tanh differs (NVIDIA's is
-// accurate to about 2^-11, the f16 result's own step), and the table makes
-// every driver's GELU ggml's, bit for bit, like `ops::gelu_tanh`. Needs
-// ggml_numerics (f16_bits, f16_value).
+// device). A table rather than tanh: drivers' tanh differs (on an H100,
+// GELU from its tanh, rounded to f16, landed a step off ggml's entries),
+// and the table makes every driver's GELU ggml's, bit for bit, like
+// `ops::gelu_tanh`. Needs ggml_numerics (f16_bits, f16_value).
 @group(0) @binding(6) var<storage, read> gelu_table: array<u32>;
 
 // `ops::gelu_tanh`: the table for |x| < 10, else 0 or x.
