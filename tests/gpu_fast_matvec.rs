@@ -126,14 +126,20 @@ impl Case {
                 if let Some(bias) = &self.bias {
                     v += f64::from(bias[r]);
                 }
+                let up = if self.epilogue.is_gated() {
+                    dot(r + outputs)
+                } else {
+                    0.0
+                };
                 let value = |v: f64| match self.epilogue {
                     Epilogue::Store => v,
                     Epilogue::Add => f64::from(self.y[r]) + v,
-                    Epilogue::SiluMul => v / (1.0 + (-v).exp()) * dot(r + outputs),
+                    Epilogue::SiluMul => v / (1.0 + (-v).exp()) * up,
                     // ggml's GELU goes through its f16 table, and so
                     // does the kernel's.
-                    Epilogue::GeluMul => f64::from(gelu_tanh(v as f32)) * dot(r + outputs),
+                    Epilogue::GeluMul => f64::from(gelu_tanh(v as f32)) * up,
                 };
+                let answer = value(v);
                 let mut alternative = None;
                 if self.epilogue == Epilogue::GeluMul {
                     // f32 sums of these lengths stay well within 2^-20 of
@@ -143,11 +149,11 @@ impl Case {
                         .sum::<f64>()
                         * 2f64.powi(-20);
                     let (low, high) = (value(v - slack), value(v + slack));
-                    let other = if low == value(v) { high } else { low };
-                    alternative = (other != value(v)).then_some(other);
+                    let other = if low == answer { high } else { low };
+                    alternative = (other != answer).then_some(other);
                 }
                 Answer {
-                    value: value(v),
+                    value: answer,
                     alternative,
                 }
             })
