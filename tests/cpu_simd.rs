@@ -183,3 +183,30 @@ fn every_half_widens_to_the_bits_half_gives() {
         );
     }
 }
+
+/// The f32 → nearest half → f32 rounding of the WASM build (attention's
+/// queries and weights, the activations' f16 scales) gives `half`'s bits:
+/// every sign, exponent and top mantissa bits against low bits around the
+/// rounding point, and a stride through every f32.
+#[test]
+fn rounding_to_half_gives_the_bits_half_gives() {
+    let check = |bits: u32| {
+        let x = f32::from_bits(bits);
+        let (got, want) = (
+            locus::quant::round_to_f16(x),
+            half::f16::from_f32(x).to_f32(),
+        );
+        let same = got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan());
+        assert!(same, "{x:e} ({bits:#010x}): {got:e} vs {want:e}");
+    };
+    for high in 0..=u16::MAX {
+        for low in [
+            0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0xf000, 0xffff,
+        ] {
+            check(u32::from(high) << 16 | low);
+        }
+    }
+    for bits in (0..=u32::MAX).step_by(65_537) {
+        check(bits);
+    }
+}

@@ -36,6 +36,22 @@ fn attend(
     out: &mut [f32]
 ) => attend_impl);
 
+fused_dispatch!(
+/// The share of [`attend`] that reads KV head `kv`: its group of query
+/// heads (`heads / kv_heads` of them) into `out` (`group × value_dim`),
+/// the same bits. Parts of one token's attention that threads can share.
+#[allow(clippy::too_many_arguments)]
+fn attend_kv_head(
+    shape: &AttentionShape,
+    query: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    pos: usize,
+    order: DotF16,
+    kv: usize,
+    out: &mut [f32]
+) => kv_head_impl);
+
 #[inline(always)]
 fn attend_impl<const FUSED: bool>(
     shape: &AttentionShape,
@@ -46,16 +62,34 @@ fn attend_impl<const FUSED: bool>(
     order: DotF16,
     out: &mut [f32],
 ) {
+    let group_width = shape.heads / shape.kv_heads * shape.value_dim;
+    for (kv, out) in out.chunks_exact_mut(group_width).enumerate() {
+        kv_head_impl::<FUSED>(shape, query, keys, values, pos, order, kv, out);
+    }
+}
+
+// The heads sharing a KV head are done together, so that each cached key
+// and value is widened from f16 once per group, not once per head; each
+// head's arithmetic is unchanged. Positions keep their cache index: it
+// decides their accumulator lane.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn kv_head_impl<const FUSED: bool>(
+    shape: &AttentionShape,
+    query: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    pos: usize,
+    order: DotF16,
+    kv: usize,
+    out: &mut [f32],
+) {
     let (hd, vd) = (shape.head_dim, shape.value_dim);
     let group = shape.heads / shape.kv_heads;
     let first = shape.window.map_or(0, |w| (pos + 1).saturating_sub(w));
     let (kv_width, v_width) = (shape.kv_heads * hd, shape.kv_heads * vd);
     let slots = order.slots();
     let n = pos + 1;
-    // The heads sharing a KV head are done together, so that each cached
-    // key and value is widened from f16 once per group, not once per head;
-    // each head's arithmetic is unchanged. Positions keep their cache
-    // index: it decides their accumulator lane.
     let mut scores = vec![f32::NEG_INFINITY; group * n];
     let mut q16 = vec![0.0f32; group * hd];
     let mut k32 = vec![0.0f32; hd];
@@ -63,35 +97,27 @@ fn attend_impl<const FUSED: bool>(
     // Value accumulators per head of the group, slot-major: slot s holds
     // positions j ≡ s.
     let mut acc = vec![0.0f32; group * slots * vd];
-    for kv in 0..shape.kv_heads {
-        let q = &query[kv * group * hd..][..group * hd];
-        q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
-        // The softmax of the previous KV head turned masked scores into 0s.
-        scores
-            .chunks_exact_mut(n)
-            .for_each(|s| s[..first].fill(f32::NEG_INFINITY));
-        for j in first..n {
-            widen_f16(&keys[j * kv_width + kv * hd..][..hd], &mut k32);
-            for (g, q16) in q16.chunks_exact(hd).enumerate() {
-                scores[g * n + j] = dot_f16::<FUSED>(order, &k32, q16) * shape.scale;
-            }
+    let q = &query[kv * group * hd..][..group * hd];
+    q16.iter_mut().zip(q).for_each(|(d, &s)| *d = round_f16(s));
+    for j in first..n {
+        widen_f16(&keys[j * kv_width + kv * hd..][..hd], &mut k32);
+        for (g, q16) in q16.chunks_exact(hd).enumerate() {
+            scores[g * n + j] = dot_f16::<FUSED>(order, &k32, q16) * shape.scale;
         }
-        scores.chunks_exact_mut(n).for_each(softmax::<FUSED>);
-        acc.fill(0.0);
-        // Masked positions have weight 0 and would add nothing.
-        for j in first..n {
-            widen_f16(&values[j * v_width + kv * vd..][..vd], &mut v32);
-            for g in 0..group {
-                let p = round_f16(scores[g * n + j]);
-                fma_row::<FUSED>(&mut acc[(g * slots + j % slots) * vd..][..vd], &v32, p);
-            }
-        }
+    }
+    scores.chunks_exact_mut(n).for_each(softmax::<FUSED>);
+    // Masked positions have weight 0 and would add nothing.
+    for j in first..n {
+        widen_f16(&values[j * v_width + kv * vd..][..vd], &mut v32);
         for g in 0..group {
-            let acc = &acc[g * slots * vd..][..slots * vd];
-            let h = kv * group + g;
-            for (c, o) in out[h * vd..(h + 1) * vd].iter_mut().enumerate() {
-                *o = order.reduce(|s| acc[s * vd + c]);
-            }
+            let p = round_f16(scores[g * n + j]);
+            fma_row::<FUSED>(&mut acc[(g * slots + j % slots) * vd..][..vd], &v32, p);
+        }
+    }
+    for (g, out) in out.chunks_exact_mut(vd).enumerate() {
+        let acc = &acc[g * slots * vd..][..slots * vd];
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = order.reduce(|s| acc[s * vd + c]);
         }
     }
 }

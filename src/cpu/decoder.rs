@@ -1,7 +1,7 @@
 //! The decoder's forward pass on the CPU: embeddings, the blocks, the output
 //! projection. One code path for Llama, Qwen2, Qwen3 and Gemma 3.
 
-use super::attention::{AttentionShape, attend};
+use super::attention::{AttentionShape, attend_kv_head};
 use super::ggml_numerics::DotF16;
 use super::matmul::{matmul, matmuls};
 use super::{ops, pool, rope};
@@ -131,13 +131,20 @@ impl CpuDecoder {
             let width = c.head_count * c.value_dim;
             // llama.cpp multiplies a batch's f16 matrices with tinyBLAS.
             let order = if n > 1 { DotF16::Batch } else { DotF16::Single };
-            // Each token of a batch attends on its own: the prompt's tokens
-            // are split over the pool (the same arithmetic per token).
+            // Each token, and each KV head's group of query heads, attends
+            // on its own: they are split over the pool (the same arithmetic),
+            // so that a decode step's attention, which grows with the
+            // context, is shared too.
             let (keys, values) = (cache.keys(layer), cache.values(layer));
-            let tokens: Vec<_> = attn.chunks_exact_mut(width).enumerate().collect();
-            pool::in_parallel(tokens, |(t, out)| {
+            let kv_heads = c.head_count_kv;
+            let parts: Vec<_> = attn
+                .chunks_exact_mut(width / kv_heads)
+                .enumerate()
+                .collect();
+            pool::in_parallel(parts, |(i, out)| {
+                let (t, kv) = (i / kv_heads, i % kv_heads);
                 let query = &q[t * c.q_width()..(t + 1) * c.q_width()];
-                attend(&shape, query, keys, values, start + t, order, out);
+                attend_kv_head(&shape, query, keys, values, start + t, order, kv, out);
             });
             matmul(&w.wo, &attn, n, &mut proj)?;
             if let Some(norm) = &w.post_attn_norm {

@@ -20,8 +20,6 @@
 //! Callers pick it once per call through `fused_dispatch!`, so that on x86
 //! `mul_add` compiles to the FMA instruction, not a libm call.
 
-use half::f16;
-
 /// Whether [`fma`] is one instruction without run-time detection:
 /// `f32::mul_add` on aarch64 or with `+fma`, `f32x4.relaxed_madd` on wasm32
 /// with relaxed SIMD (the CPU's FMA where it has one, as for the quantised
@@ -54,6 +52,7 @@ macro_rules! fused_dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn fused($($arg: $ty),*) $(-> $ret)? {
                     $generic::<true>($($arg),*)
                 }
@@ -159,7 +158,7 @@ mod relaxed {
 /// `x` rounded to the nearest f16 (as ggml's f32 → f16 conversions).
 #[inline(always)]
 pub fn round_f16(x: f32) -> f32 {
-    f16::from_f32(x).to_f32()
+    crate::quant::round_f16(x)
 }
 
 /// One lane of ggml's AVX-512 `ggml_v_expf`: `2^n · p(b)` with
@@ -284,7 +283,11 @@ fn slot_sums<const FUSED: bool, const N: usize>(x: &[f32], y: &[f32]) -> [f32; N
 /// (masked positions) become 0.
 #[inline(always)]
 pub fn softmax<const FUSED: bool>(values: &mut [f32]) {
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // ggml_vec_max_f32's `MAX(max, x)`: a compare, which wasm32 has as one
+    // instruction, where `f32::max` (IEEE maxNum) is a call to libm's fmaxf.
+    let max = values
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if m > x { m } else { x });
     let mut sum = 0.0f64;
     for chunk in values.chunks_mut(16) {
         let mut lanes = [0.0f32; 16];

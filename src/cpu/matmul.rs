@@ -173,14 +173,15 @@ fn rows_into(
     Ok(())
 }
 
-/// Multiply-adds below which a mat-vec stays on the calling thread: waking
-/// the pool and waiting for it costs tens of microseconds a call (more
-/// between Web Workers), as much as a 576 × 576 mat-vec takes. Measured on
-/// the 2-core machine, decode tg64, alternated: 2^16 split every SmolLM2
-/// mat-vec and made it 103-106 tokens/s against 117-126 at 2^19 (and 122-133
-/// at 2^20, where Qwen2.5's 896 × 896 ones stay whole too and it drops from
-/// 52 to 47-51); Qwen2.5 holds at 53 with 2^19.
-const MIN_PARALLEL_WORK: usize = 1 << 19;
+/// Multiply-adds below which a mat-vec stays on the calling thread: handing
+/// a split to the pool and waiting for it costs more than a small mat-vec.
+/// Before a forward pass held its threads as a team (`team.rs`), a split
+/// woke them: 2^19 measured best then (2^16 split every SmolLM2 mat-vec and
+/// decoded at 103-106 tokens/s against 117-126). With the team, 2^18 also
+/// splits SmolLM2's 576 × 576 output projection: decode tg64 on the 2-core
+/// machine, alternated, natively 153-165 tokens/s against 138-164 at 2^19,
+/// and in Chromium's WASM 73-87 against 74-83 (medians of 3, four rounds).
+const MIN_PARALLEL_WORK: usize = 1 << 18;
 
 /// Threads to split `work` multiply-adds over: every pool thread, or one
 /// (work under [`MIN_PARALLEL_WORK`], or no pool: WASM without shared

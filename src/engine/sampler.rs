@@ -117,10 +117,15 @@ impl Sampler {
         if p.temperature <= 0.0 {
             return argmax(&candidates);
         }
-        candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-        if p.top_k > 0 {
-            candidates.truncate(p.top_k.max(1));
+        // Largest logit first, ties by id: a total order, so that picking
+        // the top k before sorting (instead of sorting the whole vocabulary
+        // every token) keeps the same candidates in the same order.
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if p.top_k > 0 && p.top_k < candidates.len() {
+            candidates.select_nth_unstable_by(p.top_k - 1, order);
+            candidates.truncate(p.top_k);
         }
+        candidates.sort_unstable_by(order);
         let mut probs = softmax(&candidates);
         if p.top_p < 1.0 {
             let mut total = 0.0;
@@ -168,7 +173,7 @@ fn softmax(candidates: &[(u32, f32)]) -> Vec<f32> {
     let max = candidates
         .iter()
         .map(|c| c.1)
-        .fold(f32::NEG_INFINITY, f32::max);
+        .fold(f32::NEG_INFINITY, |m, x| if m > x { m } else { x });
     let exps: Vec<f32> = candidates.iter().map(|c| (c.1 - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()

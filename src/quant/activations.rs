@@ -25,8 +25,6 @@
 //! Quantised blocks are kept decoded (scales as f32 holding the f16 value)
 //! rather than in ggml's byte layout, which no one else reads.
 
-use half::f16;
-
 use super::k_quants::QK_K;
 use super::legacy::QK;
 
@@ -75,10 +73,14 @@ fn abs_max(x: &[f32]) -> f32 {
     })
 }
 
-/// Rounds `v` to f16 and back.
+/// Rounds `v` to f16 and back (`half` where the CPU converts; in wasm32
+/// without its branches).
 #[inline(always)]
-pub(super) fn round_f16(v: f32) -> f32 {
-    f16::from_f32(v).to_f32()
+pub(crate) fn round_f16(v: f32) -> f32 {
+    #[cfg(target_arch = "wasm32")]
+    return super::f16_bits::round_to_f16(v);
+    #[cfg(not(target_arch = "wasm32"))]
+    half::f16::from_f32(v).to_f32()
 }
 
 /// The integer codes `x * id` of one 32-value block, rounded half to even
@@ -156,6 +158,7 @@ pub(crate) fn quantize_q8_k(x: &[f32; QK_K]) -> ActQ8K {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::f16;
 
     fn block32(f: impl Fn(usize) -> f32) -> [f32; QK] {
         std::array::from_fn(f)

@@ -54,6 +54,7 @@ use std::fmt;
 use k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, QK};
 
+pub(crate) use activations::round_f16;
 pub(crate) use dot::fma;
 // For the wasm32 tests (`tests/cpu_simd.rs`) and the CPU attention.
 pub use dot::{
@@ -61,7 +62,7 @@ pub use dot::{
     dot_quantized_rows_portable,
 };
 #[doc(hidden)]
-pub use f16_bits::{f16_to_f32, lookup as f16_lookup, widen as widen_f16};
+pub use f16_bits::{f16_to_f32, lookup as f16_lookup, round_to_f16, widen as widen_f16};
 pub(crate) use quantized_row::Data as ActivationData;
 pub use quantized_row::{QuantizedRow, vec_dot_type};
 

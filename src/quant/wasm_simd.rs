@@ -58,53 +58,56 @@ fn vectors<const N: usize, const V: usize>(q: &[u8; N]) -> [v128; V] {
     std::array::from_fn(|i| load(&q[i]))
 }
 
-/// `c` + lane `l` = Σ y[i]·q[i] over i in 4l..4l+4, for activations `y`
-/// and codes `q` within 0..128 (see the module's notes: exact).
+/// Lane `k` (i16) = y[2k]·q[2k] + y[2k+1]·q[2k+1], for activations `y` and
+/// codes `q` within 0..128: exact, |2 · 128 · 127| < 2^15 (see the module's
+/// notes). One `pmaddubsw` on x86, where `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+/// is five instructions; the widening to i32 is then done once per sum
+/// ([`quads`]) or fused with a sub-block's scale ([`scaled_quads`]).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn dot4_add(y: v128, q: v128, c: v128) -> v128 {
-    i32x4_relaxed_dot_i8x16_i7x16_add(y, q, c)
+fn pair_sums(y: v128, q: v128) -> v128 {
+    i16x8_relaxed_dot_i8x16_i7x16(y, q)
 }
 
-/// `c` + lane `l` = Σ y[i]·q[i] over i in 4l..4l+4, for activations `y`
-/// and codes `q` within 0..128.
+/// Lane `k` (i16) = y[2k]·q[2k] + y[2k+1]·q[2k+1], for activations `y` and
+/// codes `q` within 0..128, taken without sign as x86's `pmaddubsw` does
+/// (exact in i16).
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn dot4_add(y: v128, q: v128, c: v128) -> v128 {
-    i32x4_add(lanes4(y, q), c)
-}
-
-/// Lane `l` = Σ a[i]·b[i] over i in 4l..4l+4 (signed bytes; every product
-/// fits i16 for the codes and activations here, and the sums are exact).
-#[inline(always)]
-fn lanes4(a: v128, b: v128) -> v128 {
-    let lo = i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b));
-    let hi = i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b));
-    i32x4_add(
-        i32x4_shuffle::<0, 2, 4, 6>(lo, hi),
-        i32x4_shuffle::<1, 3, 5, 7>(lo, hi),
+fn pair_sums(y: v128, q: v128) -> v128 {
+    let lo = i16x8_mul(i16x8_extend_low_i8x16(y), i16x8_extend_low_u8x16(q));
+    let hi = i16x8_mul(i16x8_extend_high_i8x16(y), i16x8_extend_high_u8x16(q));
+    i16x8_add(
+        i8x16_shuffle::<0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29>(lo, hi),
+        i8x16_shuffle::<2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31>(lo, hi),
     )
 }
 
-/// `c` + Σ y[i]·q[i] over 16 bytes, in four i32 partial sums, for codes
-/// `q` within 0..128 (any lane assignment: only their total is used).
-#[cfg(target_feature = "relaxed-simd")]
+/// Lane `l` (i32) = the sum of pair sums 2l and 2l + 1: the four products
+/// 4l..4l+4, ggml's AVX2 lane (exact).
 #[inline(always)]
-fn partial_dot_add(y: v128, q: v128, c: v128) -> v128 {
-    dot4_add(y, q, c)
+fn quads(pairs: v128) -> v128 {
+    i32x4_extadd_pairwise_i16x8(pairs)
 }
 
-/// `c` + Σ y[i]·q[i] over 16 signed bytes, in four i32 partial sums.
-#[cfg(not(target_feature = "relaxed-simd"))]
+/// [`quads`] times `scale`, in one `i32x4.dot_i16x8_s` (exact: at most
+/// 2 · 2^15 · 2^7 in magnitude for the 8-bit scales here).
 #[inline(always)]
-fn partial_dot_add(y: v128, q: v128, c: v128) -> v128 {
-    i32x4_add(
-        c,
-        i32x4_add(
-            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(y, q)),
-            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(y, q)),
-        ),
-    )
+fn scaled_quads(pairs: v128, scale: i16) -> v128 {
+    i32x4_dot_i16x8(pairs, i16x8_splat(scale))
+}
+
+/// Lane `l` = Σ y[i]·q[i] over i in 4l..4l+4 for signed codes `q` and
+/// activations `y` within ±127, as ggml's AVX2 does it: |q| against y with
+/// q's sign, so that one operand is unsigned. Exact; a code of -128 (never
+/// written by ggml's quantisers) has |q| = 128 = 0x80, taken without sign
+/// as ggml's `maddubs` does (an ARM engine may take it as -128: relaxed SIMD
+/// leaves that bit to the engine).
+#[inline(always)]
+fn signed_lanes(y: v128, q: v128) -> v128 {
+    let negative = i8x16_lt(q, i8x16_splat(0));
+    let signed_y = i8x16_sub(v128_xor(y, negative), negative);
+    quads(pair_sums(signed_y, i8x16_abs(q)))
 }
 
 /// `a * b + c` rounded once, as `_mm256_fmadd_ps` in one lane: the CPU's
@@ -119,6 +122,20 @@ fn fma1(a: f32, b: f32, c: f32) -> f32 {
     ));
     #[cfg(not(target_feature = "relaxed-simd"))]
     fma::<false>(a, b, c)
+}
+
+/// Lanes 0 and 1: `fma1(a[i], b, c[i])`, in one vector operation.
+#[inline(always)]
+fn fma1_x2(a: [f32; 2], b: f32, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(f32x4(a[0], a[1], 0.0, 0.0), f32x4_splat(b), c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    f32x4(
+        fma1(a[0], b, f32x4_extract_lane::<0>(c)),
+        fma1(a[1], b, f32x4_extract_lane::<1>(c)),
+        0.0,
+        0.0,
+    )
 }
 
 /// Sum of four i32 lanes (integer: any order).
@@ -187,7 +204,10 @@ impl Acc8 {
 /// 32-value block (or sub-blocks 2c and 2c + 1 of a K-quant chunk).
 #[inline(always)]
 fn nibbles(q: v128) -> [v128; 2] {
-    [v128_and(q, u8x16_splat(0x0F)), u8x16_shr(q, 4)]
+    // A 16-bit shift and the same mask: `i8x16.shr_u` has no x86
+    // instruction and costs five.
+    let m4 = u8x16_splat(0x0F);
+    [v128_and(q, m4), v128_and(u16x8_shr(q, 4), m4)]
 }
 
 /// 0x10 in byte i where bit i of `qh` is set, for values 0..16 and 16..32.
@@ -208,18 +228,15 @@ fn fifth_bits(qh: [u8; 4]) -> [v128; 2] {
 #[inline(always)]
 fn block_lanes(codes: [v128; 2], offset: i8, y: &[i8; 32]) -> [v128; 2] {
     let y = halves(y);
-    let zero = i32x4_splat(0);
-    let lanes = [
-        dot4_add(y[0], codes[0], zero),
-        dot4_add(y[1], codes[1], zero),
-    ];
+    let pairs = [pair_sums(y[0], codes[0]), pair_sums(y[1], codes[1])];
     if offset == 0 {
-        return lanes;
+        return pairs.map(quads);
     }
+    // In i16: |Σ y·q| ≤ 2 · 128 · 31 and |offset · Σ y| ≤ 16 · 256 per pair.
     let off = i8x16_splat(offset);
     [
-        i32x4_sub(lanes[0], dot4_add(y[0], off, zero)),
-        i32x4_sub(lanes[1], dot4_add(y[1], off, zero)),
+        quads(i16x8_sub(pairs[0], pair_sums(y[0], off))),
+        quads(i16x8_sub(pairs[1], pair_sums(y[1], off))),
     ]
 }
 
@@ -262,14 +279,17 @@ pub(super) fn q4_1_q8_1(x: &[BlockQ4_1], y: &[ActQ8_1]) -> f32 {
 /// are those of [`q4_1_q8_1`], in the same order: the same bits.
 pub(super) fn q4_1_q8_1_x2(a: &[BlockQ4_1], b: &[BlockQ4_1], y: &[ActQ8_1]) -> [f32; 2] {
     let (mut acc_a, mut acc_b) = (Acc8::new(), Acc8::new());
-    let (mut summs_a, mut summs_b) = (0.0f32, 0.0f32);
+    // Row a's sum of mins in lane 0, row b's in lane 1.
+    let mut summs = f32x4_splat(0.0);
     for ((a, b), y) in a.iter().zip(b).zip(y) {
-        summs_a = fma1(f16_le(a.m), y.s, summs_a);
-        summs_b = fma1(f16_le(b.m), y.s, summs_b);
+        summs = fma1_x2([f16_le(a.m), f16_le(b.m)], y.s, summs);
         acc_a.fma(f16_le(a.d) * y.d, block_lanes(q4_codes(&a.qs), 0, &y.qs));
         acc_b.fma(f16_le(b.d) * y.d, block_lanes(q4_codes(&b.qs), 0, &y.qs));
     }
-    [acc_a.hsum() + summs_a, acc_b.hsum() + summs_b]
+    [
+        acc_a.hsum() + f32x4_extract_lane::<0>(summs),
+        acc_b.hsum() + f32x4_extract_lane::<1>(summs),
+    ]
 }
 
 /// `legacy::vec_dot_q5_0_q8_0::<false>`.
@@ -303,10 +323,9 @@ pub(super) fn q8_0_q8_0(x: &[BlockQ8_0], y: &[ActQ8_0]) -> f32 {
     let mut acc = Acc8::new();
     for (x, y) in x.iter().zip(y) {
         let (q, y8) = (halves(&x.qs), halves(&y.qs));
-        // Both operands take all 8 bits: no relaxed dot.
         acc.fma(
             f16_le(x.d) * y.d,
-            [lanes4(q[0], y8[0]), lanes4(q[1], y8[1])],
+            [signed_lanes(y8[0], q[0]), signed_lanes(y8[1], q[1])],
         );
     }
     acc.hsum()
@@ -319,15 +338,15 @@ fn q4_k_pair_sums(x: &BlockQ4K, y: &ActQ8K, sm: &[(u8, u8); 8]) -> [i32; 4] {
     let qs: [v128; 8] = vectors(&x.qs);
     let q8: &[[u8; 16]; 16] = bytemuck::cast_ref(&y.qs);
     std::array::from_fn(|c| {
-        let mut lo = i32x4_splat(0);
-        let mut hi = i32x4_splat(0);
+        // Pair sums of two 16-value halves in i16: at most 2 · 2 · 128 · 15.
+        let (mut lo, mut hi) = (i16x8_splat(0), i16x8_splat(0));
         for h in 0..2 {
             let [l, u] = nibbles(qs[2 * c + h]);
-            lo = partial_dot_add(load(&q8[4 * c + h]), l, lo);
-            hi = partial_dot_add(load(&q8[4 * c + 2 + h]), u, hi);
+            lo = i16x8_add(lo, pair_sums(load(&q8[4 * c + h]), l));
+            hi = i16x8_add(hi, pair_sums(load(&q8[4 * c + 2 + h]), u));
         }
-        let lo = i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0)));
-        let hi = i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0)));
+        let lo = scaled_quads(lo, i16::from(sm[2 * c].0));
+        let hi = scaled_quads(hi, i16::from(sm[2 * c + 1].0));
         hsum_i32(i32x4_add(lo, hi))
     })
 }
@@ -377,7 +396,8 @@ pub(super) fn q5_k_q8_k(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
         let q8: &[[u8; 16]; 16] = bytemuck::cast_ref(&y.qs);
         let mut sumi = i32x4_splat(0);
         for c in 0..4 {
-            let (mut lo, mut hi) = (i32x4_splat(0), i32x4_splat(0));
+            // In i16, as for Q4_K: at most 2 · 2 · 128 · 31.
+            let (mut lo, mut hi) = (i16x8_splat(0), i16x8_splat(0));
             let (b1, b2) = (u8x16_splat(1 << (2 * c)), u8x16_splat(2 << (2 * c)));
             for h in 0..2 {
                 let [l, u] = nibbles(qs[2 * c + h]);
@@ -385,11 +405,11 @@ pub(super) fn q5_k_q8_k(x: &[BlockQ5K], y: &[ActQ8K]) -> f32 {
                     |bit: v128| v128_and(u8x16_eq(v128_and(qh[h], bit), bit), u8x16_splat(0x10));
                 let l = v128_or(l, fifth(b1));
                 let u = v128_or(u, fifth(b2));
-                lo = partial_dot_add(load(&q8[4 * c + h]), l, lo);
-                hi = partial_dot_add(load(&q8[4 * c + 2 + h]), u, hi);
+                lo = i16x8_add(lo, pair_sums(load(&q8[4 * c + h]), l));
+                hi = i16x8_add(hi, pair_sums(load(&q8[4 * c + 2 + h]), u));
             }
-            sumi = i32x4_add(sumi, i32x4_mul(lo, i32x4_splat(i32::from(sm[2 * c].0))));
-            sumi = i32x4_add(sumi, i32x4_mul(hi, i32x4_splat(i32::from(sm[2 * c + 1].0))));
+            sumi = i32x4_add(sumi, scaled_quads(lo, i16::from(sm[2 * c].0)));
+            sumi = i32x4_add(sumi, scaled_quads(hi, i16::from(sm[2 * c + 1].0)));
         }
         let mins: i32 = (0..4).map(|p| mins_pair(&sm, &y.bsums, p)).sum();
         acc = fma1(y.d * f16_le(x.d), hsum_i32(sumi) as f32, acc);
@@ -411,22 +431,28 @@ fn q6_k_lanes(x: &BlockQ6K, y: &ActQ8K) -> [v128; 2] {
         // Values 16i..16i+16 of each group of 32 (lanes 4i..4i+4).
         for (i, lanes) in lanes.iter_mut().enumerate() {
             let (a, b, hb) = (ql[4 * h + i], ql[4 * h + 2 + i], qh[2 * h + i]);
+            // 16-bit shifts where no bit crosses a byte (masked first), as
+            // in [`nibbles`].
             let q = [
-                v128_or(v128_and(a, m4), i8x16_shl(v128_and(hb, u8x16_splat(3)), 4)),
+                v128_or(v128_and(a, m4), u16x8_shl(v128_and(hb, u8x16_splat(3)), 4)),
                 v128_or(
                     v128_and(b, m4),
-                    i8x16_shl(v128_and(hb, u8x16_splat(0x0C)), 2),
+                    u16x8_shl(v128_and(hb, u8x16_splat(0x0C)), 2),
                 ),
-                v128_or(u8x16_shr(a, 4), v128_and(hb, u8x16_splat(0x30))),
                 v128_or(
-                    u8x16_shr(b, 4),
-                    u8x16_shr(v128_and(hb, u8x16_splat(0xC0)), 2),
+                    v128_and(u16x8_shr(a, 4), m4),
+                    v128_and(hb, u8x16_splat(0x30)),
+                ),
+                v128_or(
+                    v128_and(u16x8_shr(b, 4), m4),
+                    u16x8_shr(v128_and(hb, u8x16_splat(0xC0)), 2),
                 ),
             ];
             for (k, q) in q.into_iter().enumerate() {
-                let p = dot4_add(load(&q8[8 * h + 2 * k + i]), q, i32x4_splat(0));
-                let scale = i32::from(sc[8 * h + 2 * k + i]);
-                *lanes = i32x4_add(*lanes, i32x4_mul(p, i32x4_splat(scale)));
+                // Pair sums at most 2 · 128 · 63: i16.
+                let p = pair_sums(load(&q8[8 * h + 2 * k + i]), q);
+                let scale = i16::from(sc[8 * h + 2 * k + i]);
+                *lanes = i32x4_add(*lanes, scaled_quads(p, scale));
             }
         }
     }
