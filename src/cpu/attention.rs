@@ -22,19 +22,23 @@ pub struct AttentionShape {
     pub window: Option<usize>,
 }
 
-fused_dispatch!(
 /// Attention of one query token at position `pos` (its own key/value already
 /// stored, cache index = position) into `out` (`heads × value_dim`), with
 /// `order` saying whether llama.cpp computes it as one token or in a batch.
-fn attend(
+pub fn attend(
     shape: &AttentionShape,
     query: &[f32],
     keys: &[f16],
     values: &[f16],
     pos: usize,
     order: DotF16,
-    out: &mut [f32]
-) => attend_impl);
+    out: &mut [f32],
+) {
+    let group_width = shape.heads / shape.kv_heads * shape.value_dim;
+    for (kv, out) in out.chunks_exact_mut(group_width).enumerate() {
+        attend_kv_head(shape, query, keys, values, pos, order, kv, out);
+    }
+}
 
 fused_dispatch!(
 /// The share of [`attend`] that reads KV head `kv`: its group of query
@@ -51,22 +55,6 @@ fn attend_kv_head(
     kv: usize,
     out: &mut [f32]
 ) => kv_head_impl);
-
-#[inline(always)]
-fn attend_impl<const FUSED: bool>(
-    shape: &AttentionShape,
-    query: &[f32],
-    keys: &[f16],
-    values: &[f16],
-    pos: usize,
-    order: DotF16,
-    out: &mut [f32],
-) {
-    let group_width = shape.heads / shape.kv_heads * shape.value_dim;
-    for (kv, out) in out.chunks_exact_mut(group_width).enumerate() {
-        kv_head_impl::<FUSED>(shape, query, keys, values, pos, order, kv, out);
-    }
-}
 
 // The heads sharing a KV head are done together, so that each cached key
 // and value is widened from f16 once per group, not once per head; each
@@ -215,7 +203,10 @@ mod tests {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{heads}/{kv_heads} {order:?}");
                 // And the same without native FMA (the WASM arithmetic).
-                attend_impl::<false>(&shape, &query, &keys, &values, pos, order, &mut got);
+                let group_width = heads / kv_heads * vd;
+                for (kv, got) in got.chunks_exact_mut(group_width).enumerate() {
+                    kv_head_impl::<false>(&shape, &query, &keys, &values, pos, order, kv, got);
+                }
                 per_head::<false>(&shape, &query, &keys, &values, pos, order, &mut want);
                 assert_eq!(
                     bits(&got),
