@@ -14,19 +14,20 @@
 //!   by `tests/cpu_simd.rs` under wasm against the portable kernels with
 //!   correctly rounded `mul_add`. On a CPU without FMA (x86 before 2013)
 //!   it is a multiply and an add, rounded twice: close to llama.cpp, not
-//!   bit for bit. A byte dot is `i32x4.relaxed_dot_i8x16_i7x16_add_s`, four
-//!   products per lane in one instruction, exact (deterministic) because
-//!   one operand is a weight code of at most 7 bits without sign (Q4: 0..15,
-//!   Q5: 0..31, Q6_K: 0..63; signed codes are taken as unsigned minus their
-//!   offset, the offset's product subtracted exactly) and the i16 pair sums
-//!   cannot saturate: |2 · 127 · 128| < 2^15. (Node 20's V8 11.3, where
-//!   relaxed SIMD was still experimental, miscompiles these dots: four lanes
-//!   of 7 · 15 came to 840, not 420, and `c` was dropped; Chromium gets them
-//!   right, so `tests/wasm` checks these kernels there.)
+//!   bit for bit. A byte dot is `i16x8.relaxed_dot_i8x16_i7x16_s`, pair
+//!   sums in one instruction (`pmaddubsw` on x86), exact (deterministic)
+//!   because one operand is a weight code of at most 7 bits without sign
+//!   (Q4: 0..15, Q5: 0..31, Q6_K: 0..63; signed codes are taken as unsigned
+//!   minus their offset, or as |q| against sign(q)·y for Q8_0) and the i16
+//!   pair sums cannot saturate: |2 · 127 · 128| < 2^15. They are widened to
+//!   i32 once per sum (`extadd_pairwise`), or with a K-quant sub-block's
+//!   scale in one `i32x4.dot_i16x8_s`. (Node 20's V8 11.3, where relaxed
+//!   SIMD was still experimental, miscompiled the i32 form of these dots;
+//!   Chromium gets them right, so `tests/wasm` checks these kernels there.)
 //! - With SIMD128 only, a multiply-add is rounded once through f64 as
 //!   `dot::fma::<false>` does (wasm has no FMA), two lanes per `f64x2`, and
-//!   a byte dot is `extmul` + `extadd_pairwise` + shuffles: bit for bit
-//!   the portable kernels without fused multiply-adds (`FUSED = false`).
+//!   the pair sums are widening multiplies and shuffles: bit for bit the
+//!   portable kernels without fused multiply-adds (`FUSED = false`).
 
 use core::arch::wasm32::*;
 
