@@ -187,7 +187,7 @@ fn every_half_widens_to_the_bits_half_gives() {
 /// The f32 → nearest half → f32 rounding of the WASM build (attention's
 /// queries and weights, the activations' f16 scales) gives `half`'s bits:
 /// every sign, exponent and top mantissa bits against low bits around the
-/// rounding point, and a stride through every f32.
+/// rounding point, the edges, and a stride through every f32.
 #[test]
 fn rounding_to_half_gives_the_bits_half_gives() {
     let check = |bits: u32| {
@@ -201,10 +201,27 @@ fn rounding_to_half_gives_the_bits_half_gives() {
     };
     for high in 0..=u16::MAX {
         for low in [
-            0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0xf000, 0xffff,
+            0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x2fff, 0x3000, 0x3001, 0xf000, 0xffff,
         ] {
             check(u32::from(high) << 16 | low);
         }
+    }
+    // The edges: the largest half, the overflow midpoint, the smallest
+    // normal half and the subnormal steps.
+    for x in [
+        65504.0,
+        65519.996,
+        65520.0,
+        65536.0,
+        6.1035156e-5,
+        6.1035153e-5,
+        5.9604645e-8,
+        2.9802322e-8,
+        2.9802326e-8,
+        8.940697e-8,
+    ] {
+        check(f32::to_bits(x));
+        check(f32::to_bits(-x));
     }
     for bits in (0..=u32::MAX).step_by(65_537) {
         check(bits);

@@ -156,10 +156,7 @@ mod relaxed {
 }
 
 /// `x` rounded to the nearest f16 (as ggml's f32 → f16 conversions).
-#[inline(always)]
-pub fn round_f16(x: f32) -> f32 {
-    crate::quant::round_f16(x)
-}
+pub(crate) use crate::quant::round_f16;
 
 /// One lane of ggml's AVX-512 `ggml_v_expf`: `2^n · p(b)` with
 /// `n = round(x / ln 2)`, `b = x - n ln 2` in two parts, and a degree-5
