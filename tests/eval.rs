@@ -172,7 +172,7 @@ fn shape_problems(answer: &str, kind: &str, length: usize, article: &str) -> Vec
             }
         }
     }
-    let copied = longest_copied_run(answer, article);
+    let copied = common::longest_copied_run(answer, article);
     if copied > MAX_COPIED_WORDS {
         problems.push(format!("{copied} words copied"));
     }
@@ -199,34 +199,6 @@ fn fact_recall(answer: &str, facts: &Value) -> f64 {
         })
         .count();
     named as f64 / facts.len() as f64
-}
-
-/// The longest run of words of `answer` that appears in `article` as is.
-fn longest_copied_run(answer: &str, article: &str) -> usize {
-    let words = |text: &str| -> Vec<String> {
-        text.split_whitespace()
-            .map(|w| {
-                w.trim_matches(|c: char| !c.is_alphanumeric())
-                    .to_lowercase()
-            })
-            .filter(|w| !w.is_empty())
-            .collect()
-    };
-    let (a, b) = (words(answer), words(article));
-    // Longest common substring of words, by dynamic programming.
-    let mut best = 0;
-    let mut previous = vec![0; b.len() + 1];
-    for word in &a {
-        let mut current = vec![0; b.len() + 1];
-        for (j, other) in b.iter().enumerate() {
-            if word == other {
-                current[j + 1] = previous[j] + 1;
-                best = best.max(current[j + 1]);
-            }
-        }
-        previous = current;
-    }
-    best
 }
 
 /// Translates every pair both ways; writes hypotheses and references per
@@ -296,7 +268,7 @@ fn read_json(path: &std::path::Path) -> Value {
 fn copied_runs_and_fact_recall_are_measured_as_documented() {
     let article = "New Zealand is a sovereign island country in the southwestern Pacific Ocean.";
     assert_eq!(
-        longest_copied_run("It is a sovereign island country.", article),
+        common::longest_copied_run("It is a sovereign island country.", article),
         5
     );
     let facts = json!([["Pacific"], ["Wellington"], ["Māori", "Maori"], ["1642"]]);

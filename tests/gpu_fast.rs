@@ -414,6 +414,36 @@ fn greedy_run(
     out
 }
 
+/// As `greedy_run`, with the token picked at step `refuse` (≥ 1) refused
+/// once: the step runs again with it excluded, as the decode loop does for
+/// a `TextGuard`.
+fn refusing_run(
+    model: &mut GpuModel,
+    prompt: &[u32],
+    steps: usize,
+    group: usize,
+    refuse: usize,
+) -> Vec<u32> {
+    model.decoder.set_group_steps(group);
+    model.decoder.truncate(0);
+    let mut sampler = Sampler::new(SamplingParams::greedy());
+    let mut out = Vec::new();
+    let mut input = prompt.to_vec();
+    for step in 0..steps {
+        let mut token =
+            pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
+        if step == refuse {
+            model.decoder.truncate(model.decoder.position() - 1);
+            sampler.exclude(vec![token]);
+            token = pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
+            sampler.exclude(Vec::new());
+        }
+        out.push(token);
+        input = vec![token];
+    }
+    out
+}
+
 #[test]
 fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     let ctx = context();
@@ -443,6 +473,15 @@ fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     model.decoder.set_group_steps(8);
     let again = greedy_run(&mut model, &prompt, 3, 8, None);
     assert_eq!(again, one[..3]);
+    // A step run again with its token refused (mid-group: the ramp has
+    // reached 4 steps) gives the runner-up, and the run goes on from it as
+    // one step at a time does.
+    let plain = greedy_run(&mut model, &prompt, steps, 1, None);
+    let refused_one = refusing_run(&mut model, &prompt, steps, 1, 4);
+    let refused_grouped = refusing_run(&mut model, &prompt, steps, 8, 4);
+    assert_eq!(refused_grouped, refused_one, "a refusal mid-group");
+    assert_eq!(refused_one[..4], plain[..4]);
+    assert_ne!(refused_one[4], plain[4], "the refused token is not picked");
 
     // A caller that wants 2 more tokens gets no step computed past them
     // (without the hint: a group of 8 and the next one queued, 16 steps).

@@ -2,13 +2,19 @@
 //! through the runtime as the extension asks for them: key points are at
 //! most 3 / 5 / 7 bullets, a TL;DR or teaser one paragraph of at most
 //! 1 / 3 / 5 sentences, a headline one line of at most 12 / 17 / 22 words,
-//! and no answer ends mid-sentence (unless the model itself ended there).
+//! no answer ends mid-sentence (unless the model itself ended there), and
+//! none copies more than 20 words of the article in a row.
 
 mod common;
 
 use std::fs::File;
 
+use std::ops::ControlFlow;
+
+use locus::engine::{CpuSession, GenerateOptions, LoadedModel, TextGuard, generate_observed};
+use locus::protocol::{ChatMessage, Role};
 use locus::runtime::Runtime;
+use locus::tasks::{self, CopyGuard, MAX_COPIED_WORDS};
 use serde_json::{Value, json};
 
 /// A fixture article (Wikipedia, CC BY-SA; see the fixture's comment).
@@ -51,11 +57,13 @@ fn ends_sentence(text: &str) -> bool {
         .ends_with(['.', '!', '?', '…', '。'])
 }
 
-/// Checks one answer against its type and length.
-fn check(result: &Value, kind: &str, length: &str, markdown: bool) {
+/// Checks one answer to `source` against its type and length.
+fn check(result: &Value, kind: &str, length: &str, markdown: bool, source: &str) {
     let text = result["text"].as_str().unwrap();
     let context = format!("{kind} {length}: {result}");
     assert!(!text.trim().is_empty(), "{context}");
+    let copied = common::longest_copied_run(text, source);
+    assert!(copied <= 20, "{copied} words copied: {context}");
     let index = ["short", "medium", "long"]
         .iter()
         .position(|l| *l == length)
@@ -107,11 +115,11 @@ fn smollm2_summaries_keep_every_type_and_length_in_shape() {
         for length in ["short", "medium", "long"] {
             let result = summarize(&runtime, &text, kind, length, "markdown");
             eprintln!("{kind} {length}: {}", result["text"]);
-            check(&result, kind, length, true);
+            check(&result, kind, length, true, &text);
         }
     }
     let plain = summarize(&runtime, &text, "key-points", "short", "plain-text");
-    check(&plain, "key-points", "short", false);
+    check(&plain, "key-points", "short", false, &text);
 }
 
 #[test]
@@ -129,7 +137,7 @@ fn qwen2_and_gemma3_summaries_keep_their_shape() {
         ] {
             let result = summarize(&runtime, &text, kind, length, "markdown");
             eprintln!("{model} {kind} {length}: {}", result["text"]);
-            check(&result, kind, length, true);
+            check(&result, kind, length, true, &text);
         }
     }
 }
@@ -151,4 +159,66 @@ fn a_looping_answer_stops_with_its_reason() {
     let result = &events.last().unwrap()["result"];
     eprintln!("{result}");
     assert_eq!(result["stopReason"], "repetition", "{result}");
+}
+
+/// The guard on a real model: asked to repeat a long sentence, SmolLM2
+/// copies it whole; with a summary's copy guard no run of more than 20 of
+/// its words gets through, and the answer goes on in other words.
+#[test]
+fn a_copy_of_more_than_twenty_words_is_refused_as_the_model_writes_it() {
+    let path = common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model = LoadedModel::load(&mut File::open(path).unwrap()).unwrap();
+    let sentence = "The night train from Vienna to Paris leaves at eight in the \
+        evening, crosses Germany while its passengers sleep in narrow bunks, and \
+        arrives at the Gare de l'Est shortly after ten the next morning.";
+    let messages = [ChatMessage {
+        role: Role::User,
+        content: format!("Repeat this sentence word for word: {sentence}"),
+    }];
+    let prompt = tasks::chat_prompt(&model.tokenizer, model.chat.as_ref(), &messages).unwrap();
+    let options = GenerateOptions {
+        max_tokens: 64,
+        ..GenerateOptions::default()
+    };
+    let run = |guard: Option<&dyn TextGuard>| {
+        let mut cache = model.new_cache(prompt.ids.len() + options.max_tokens + 1);
+        let mut session = CpuSession {
+            decoder: &model.decoder,
+            cache: &mut cache,
+        };
+        pollster::block_on(generate_observed(
+            &mut session,
+            &model.tokenizer,
+            &prompt.ids,
+            &options,
+            &mut |_| ControlFlow::Continue(()),
+            &mut |_| ControlFlow::Continue(()),
+            guard,
+        ))
+        .unwrap()
+    };
+    let free = run(None);
+    let copied = common::longest_copied_run(&free.text, sentence);
+    eprintln!("unguarded ({copied} words copied): {}", free.text);
+    assert!(
+        copied > MAX_COPIED_WORDS,
+        "the model must copy here: {}",
+        free.text
+    );
+
+    let guard = CopyGuard::new().source(sentence, MAX_COPIED_WORDS);
+    let guarded = run(Some(&guard));
+    let copied = common::longest_copied_run(&guarded.text, sentence);
+    eprintln!("guarded ({copied} words copied): {}", guarded.text);
+    assert!(copied <= MAX_COPIED_WORDS, "{}", guarded.text);
+    // It is the same answer up to the refused word, then it goes on.
+    let words = |text: &str| text.split_whitespace().count();
+    assert!(words(&guarded.text) > MAX_COPIED_WORDS, "{}", guarded.text);
+    let shared = free
+        .tokens
+        .iter()
+        .zip(&guarded.tokens)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(shared > MAX_COPIED_WORDS, "{shared} tokens in common");
 }

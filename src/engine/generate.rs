@@ -38,6 +38,19 @@ impl Default for GenerateOptions {
     }
 }
 
+/// Refuses tokens by their text, as the model writes: a summary that may not
+/// copy long runs of its source (`tasks::CopyGuard`). A refused token's
+/// step runs again without it, up to [`MAX_REFUSALS`] times in a row.
+pub trait TextGuard {
+    /// Whether `piece` may follow `text` (all the text decoded so far).
+    fn allows(&self, text: &str, piece: &str) -> bool;
+}
+
+/// Tokens refused in a row at one position before the model's next choice
+/// stands: each refusal costs a decode step, and a model that insists
+/// (a name spelled in pieces) is let through.
+pub const MAX_REFUSALS: usize = 4;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     MaxTokens,
@@ -105,6 +118,7 @@ pub async fn generate_on<D: Decode>(
         options,
         on_text,
         &mut on_prefill,
+        None,
     )
     .await
 }
@@ -120,6 +134,8 @@ pub struct PrefillProgress {
 /// after every chunk of it (`options.prefill_chunk` tokens): it may report
 /// progress, and returning `ControlFlow::Break` cancels before the next
 /// chunk. A cancelled prefill leaves the chunks already run in the cache.
+/// `guard`, if any, judges each generated token (not the prompt's first
+/// answer token, which comes from the prefill).
 pub async fn generate_observed<D: Decode>(
     decoder: &mut D,
     tokenizer: &Tokenizer,
@@ -127,6 +143,7 @@ pub async fn generate_observed<D: Decode>(
     options: &GenerateOptions,
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     on_prefill: &mut dyn FnMut(PrefillProgress) -> ControlFlow<()>,
+    guard: Option<&dyn TextGuard>,
 ) -> Result<Generation, EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::EmptyPrompt);
@@ -152,6 +169,8 @@ pub async fn generate_observed<D: Decode>(
     let mut stops = StopMatcher::new(&options.stop_strings);
     let mut think = ThinkFilter::for_vocabulary(|text| tokenizer.token_id(text).is_some());
     let mut text = String::new();
+    // As decoded, before the think filter and stop strings: what a guard reads.
+    let mut decoded = String::new();
     let mut emit = |piece: &str, text: &mut String| {
         text.push_str(piece);
         if piece.is_empty() {
@@ -172,6 +191,7 @@ pub async fn generate_observed<D: Decode>(
         tokens.push(token);
         history.push(token);
         let mut piece = stream.push(token);
+        decoded.push_str(&piece);
         if let Some(filter) = &mut think {
             piece = filter.push(&piece);
         }
@@ -189,12 +209,27 @@ pub async fn generate_observed<D: Decode>(
         if tokens.len() >= options.max_tokens {
             break StopReason::MaxTokens;
         }
-        match decoder.decode(&[token], &mut sampler, &history).await {
+        let input = token;
+        match decoder.decode(&[input], &mut sampler, &history).await {
             Ok(next) => token = next,
             Err(EngineError::Model(ModelError::ContextFull { .. })) => {
                 break StopReason::ContextFull;
             }
             Err(error) => return Err(error),
+        }
+        if let Some(guard) = guard {
+            let mut refused = Vec::new();
+            while refused.len() < MAX_REFUSALS && !guard.allows(&decoded, &stream.peek(token)) {
+                // The same step again, the refused tokens excluded.
+                refused.push(token);
+                decoder.truncate(decoder.position() - 1);
+                decoder.expect_at_most(options.max_tokens - tokens.len());
+                sampler.exclude(refused.clone());
+                token = decoder.decode(&[input], &mut sampler, &history).await?;
+            }
+            if !refused.is_empty() {
+                sampler.exclude(Vec::new());
+            }
         }
     };
     if stop != StopReason::StopString {
@@ -286,6 +321,7 @@ mod tests {
             options,
             &mut |_| ControlFlow::Continue(()),
             on_prefill,
+            None,
         ))
         .unwrap();
         (generation, cache.len())

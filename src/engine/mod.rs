@@ -16,8 +16,8 @@ pub use bench::{
 pub(crate) use decode::run_ready;
 pub use decode::{CPU_PREFILL_CHUNK, CpuSession, Decode, GPU_PREFILL_CHUNK};
 pub use generate::{
-    GenerateOptions, Generation, PrefillProgress, StopReason, generate, generate_observed,
-    generate_on,
+    GenerateOptions, Generation, MAX_REFUSALS, PrefillProgress, StopReason, TextGuard, generate,
+    generate_observed, generate_on,
 };
 pub use loaded::{GpuModel, LoadedModel};
 pub use sampler::{Sampler, SamplingParams, argmax};

@@ -45,18 +45,32 @@ impl SamplingParams {
 pub struct Sampler {
     params: SamplingParams,
     rng: SmallRng,
+    /// Tokens the next pick may not be (a guard refused them there).
+    excluded: Vec<u32>,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Sampler {
         let rng = SmallRng::seed_from_u64(params.seed);
-        Sampler { params, rng }
+        Sampler {
+            params,
+            rng,
+            excluded: Vec::new(),
+        }
     }
 
-    /// Whether this sampler only ever takes the largest logit (no penalty,
-    /// no temperature): then the GPU can pick the token by itself.
+    /// Keeps the next picks off `tokens` until this is called again.
+    pub fn exclude(&mut self, tokens: Vec<u32>) {
+        self.excluded = tokens;
+    }
+
+    /// Whether this sampler takes the largest logit (no penalty, no
+    /// temperature, nothing excluded): then the GPU can pick the token by
+    /// itself.
     pub fn is_greedy(&self) -> bool {
-        self.params.temperature <= 0.0 && self.params.repeat_penalty == 1.0
+        self.params.temperature <= 0.0
+            && self.params.repeat_penalty == 1.0
+            && self.excluded.is_empty()
     }
 
     /// Picks a token; `history` is every token so far (for the penalty).
@@ -72,6 +86,11 @@ impl Sampler {
                 *logit = self.penalised(*logit);
             }
         }
+        for &token in &self.excluded {
+            if let Some((_, logit)) = candidates.get_mut(token as usize) {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
         self.choose(candidates)
     }
 
@@ -80,6 +99,7 @@ impl Sampler {
     /// would have overtaken it: the list is long (64) next to top-k (40), so
     /// this rarely matters.
     pub fn sample_candidates(&mut self, mut candidates: Vec<(u32, f32)>, history: &[u32]) -> u32 {
+        candidates.retain(|(token, _)| !self.excluded.contains(token));
         let recent = self.recent(history);
         for (token, logit) in &mut candidates {
             if recent.contains(token) {
@@ -187,6 +207,21 @@ mod tests {
     fn greedy_takes_the_first_maximum() {
         let mut s = Sampler::new(SamplingParams::greedy());
         assert_eq!(s.sample(&[0.1, 2.0, 2.0, -1.0], &[]), 1);
+    }
+
+    #[test]
+    fn excluded_tokens_are_never_picked_until_the_exclusion_ends() {
+        let mut s = Sampler::new(SamplingParams::greedy());
+        s.exclude(vec![1, 3]);
+        assert!(!s.is_greedy(), "the GPU must hand over candidates");
+        assert_eq!(s.sample(&[0.1, 2.0, 1.5, 3.0], &[]), 2);
+        assert_eq!(
+            s.sample_candidates(vec![(3, 3.0), (1, 2.0), (2, 1.5)], &[]),
+            2
+        );
+        s.exclude(Vec::new());
+        assert!(s.is_greedy());
+        assert_eq!(s.sample(&[0.1, 2.0, 1.5, 3.0], &[]), 3);
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub async fn run(
                 &options,
                 &mut on_text,
                 &mut on_prefill,
+                None,
             )
             .await;
             (generation, decoder.position())
@@ -172,6 +173,7 @@ pub async fn run(
                 &options,
                 &mut on_text,
                 &mut on_prefill,
+                None,
             )
             .await;
             (generation, decoder.position())

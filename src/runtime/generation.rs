@@ -16,13 +16,13 @@ use super::yielding::Yielding;
 use super::{Engine, ModelSlot};
 use crate::chat::ChatTemplate;
 use crate::engine::{
-    CpuSession, Decode, EngineError, GenerateOptions, PrefillProgress, StopReason,
+    CpuSession, Decode, EngineError, GenerateOptions, PrefillProgress, StopReason, TextGuard,
     generate_observed,
 };
 use crate::error::LocusError;
 use crate::lid::{Detection, LanguageDetector, UNDETERMINED};
 use crate::protocol::{ChatMessage, Event, EventBody, SummarizeRequest, TranslateRequest};
-use crate::tasks::{self, OutputChecks, OutputStop, chunk};
+use crate::tasks::{self, CopyGuard, OutputChecks, OutputStop, chunk};
 use crate::tokenizer::Tokenizer;
 
 /// The context used when a request does not ask for a smaller one: larger
@@ -152,7 +152,9 @@ impl<'a> Job<'a> {
         max_tokens: usize,
         stream: bool,
         checks: &mut OutputChecks<'_>,
+        guard: Option<&CopyGuard>,
     ) -> Result<String, LocusError> {
+        let guard = guard.map(|guard| guard as &dyn TextGuard);
         let (tokenizer, template) = self.text();
         let (text, prompt) = render_prompt(tokenizer, template, messages)?;
         if prompt.len() >= self.context {
@@ -223,6 +225,7 @@ impl<'a> Job<'a> {
                     &options,
                     &mut on_text,
                     &mut on_prefill,
+                    guard,
                 )
                 .await
             }
@@ -236,6 +239,7 @@ impl<'a> Job<'a> {
                     &options,
                     &mut on_text,
                     &mut on_prefill,
+                    guard,
                 )
                 .await
             }
@@ -314,7 +318,10 @@ impl<'a> Job<'a> {
         if whole_tokens + reply <= self.context {
             self.announce(whole_tokens);
             let mut checks = summary_checks(request);
-            let text = self.generate(&whole, reply, true, &mut checks).await?;
+            let guard = copy_guard(&request.text, &request.text, &whole);
+            let text = self
+                .generate(&whole, reply, true, &mut checks, Some(&guard))
+                .await?;
             self.done(text, json!({ "parts": 1 }));
             return Ok(());
         }
@@ -349,7 +356,7 @@ impl<'a> Job<'a> {
                 let messages = tasks::part_messages(&chunk.text);
                 let mut checks = OutputChecks::plain(None);
                 let note = self
-                    .generate(&messages, notes_budget, false, &mut checks)
+                    .generate(&messages, notes_budget, false, &mut checks, None)
                     .await?;
                 taken.push(note.trim().to_string());
             }
@@ -358,7 +365,10 @@ impl<'a> Job<'a> {
                 self.progress("combine", format!("Combining {parts} parts"), parts, parts);
                 let messages = tasks::combine_messages(request, &notes);
                 let mut checks = summary_checks(request);
-                let text = self.generate(&messages, reply, true, &mut checks).await?;
+                let guard = copy_guard(&request.text, &notes, &messages);
+                let text = self
+                    .generate(&messages, reply, true, &mut checks, Some(&guard))
+                    .await?;
                 self.done(text, json!({ "parts": parts, "rounds": round + 1 }));
                 return Ok(());
             }
@@ -427,7 +437,11 @@ impl<'a> Job<'a> {
             }
             let budget = tasks::translation_budget(self.count(&chunk.text));
             let mut checks = OutputChecks::translation(detector, &request.target_language, None);
-            text.push_str(&self.generate(&messages, budget, true, &mut checks).await?);
+            text.push_str(
+                &self
+                    .generate(&messages, budget, true, &mut checks, None)
+                    .await?,
+            );
             // A model that cannot write the language will not in the next
             // part either; a loop or an overlong part was bounded and cut.
             if matches!(self.output_stop, Some(OutputStop::WrongLanguage { .. })) {
@@ -448,6 +462,20 @@ fn summary_checks(request: &SummarizeRequest) -> OutputChecks<'static> {
         request.format,
         request.repeat_limit,
     )
+}
+
+/// What a summary may not copy at length: the text it summarises, and the
+/// instructions around `body` (that text, or the notes on it) in `messages`
+/// (a base model recites them).
+fn copy_guard(text: &str, body: &str, messages: &[ChatMessage]) -> CopyGuard {
+    let instructions = messages
+        .iter()
+        .map(|message| message.content.replace(body.trim(), " "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    CopyGuard::new()
+        .source(text, tasks::MAX_COPIED_WORDS)
+        .source(&instructions, tasks::MAX_ECHOED_WORDS)
 }
 
 /// Tokens in `text` as the model reads it (no special tokens).

@@ -13,6 +13,7 @@ use super::decode::{append_piece, clean_spaces};
 /// characters past a space.
 const CLEAN_LOOKAHEAD: usize = 8;
 
+#[derive(Clone)]
 pub struct StreamDecoder<'a> {
     tokenizer: &'a Tokenizer,
     skip_special: bool,
@@ -54,6 +55,13 @@ impl<'a> StreamDecoder<'a> {
             append_piece(vocab, id, !self.skip_special, lstrip, &mut self.pending);
         }
         self.take_complete()
+    }
+
+    /// The text `push(id)` and then `finish` would return, without pushing:
+    /// a candidate token's text after everything returned so far.
+    pub fn peek(&self, id: u32) -> String {
+        let mut next = self.clone();
+        next.push(id) + &next.finish()
     }
 
     /// Returns whatever is held back; an incomplete character becomes U+FFFD.

@@ -79,3 +79,33 @@ pub struct GenerationFixture {
     /// [id, logit] pairs, best first, for the first generated positions.
     pub top10: Vec<Vec<(u32, f32)>>,
 }
+
+/// The longest run of words of `answer` that appears in `source` as is
+/// (words between spaces, trimmed of punctuation, without case): the
+/// tests' own measure of a copy, apart from `tasks::CopyGuard`'s.
+pub fn longest_copied_run(answer: &str, source: &str) -> usize {
+    let words = |text: &str| -> Vec<String> {
+        text.split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (a, b) = (words(answer), words(source));
+    // Longest common substring of words, by dynamic programming.
+    let mut best = 0;
+    let mut previous = vec![0; b.len() + 1];
+    for word in &a {
+        let mut current = vec![0; b.len() + 1];
+        for (j, other) in b.iter().enumerate() {
+            if word == other {
+                current[j + 1] = previous[j] + 1;
+                best = best.max(current[j + 1]);
+            }
+        }
+        previous = current;
+    }
+    best
+}

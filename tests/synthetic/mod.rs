@@ -175,17 +175,29 @@ pub fn set_token(tokenizer: &mut [(String, Value)], id: usize, text: &str, token
     }
 }
 
-/// Pads a vocabulary with control tokens `<|reserved_special_token_N|>` up
-/// to `size` (Llama 3's reserved tokens fill its vocabulary the same way).
+/// Control tokens at the end of Llama 3's vocabulary
+/// (`<|begin_of_text|>`, `<|eot_id|>`, `<|reserved_special_token_N|>`…).
+const LLAMA3_CONTROL_TOKENS: usize = 256;
+
+/// Pads a vocabulary up to `size` as Llama 3's is laid out: plain tokens
+/// (never produced by its merges), then 256 control tokens
+/// `<|reserved_special_token_N|>`. Padding with control tokens only would
+/// be 79,000 of them, past the tokenizer's bound on special tokens' bytes
+/// (`tokenizer::MAX_ADDED_BYTES`), which a real Llama 3 stays far below.
 pub fn pad_vocabulary(tokenizer: &mut [(String, Value)], size: usize) {
+    let control_from = size - LLAMA3_CONTROL_TOKENS;
     for (key, value) in tokenizer.iter_mut() {
         let Value::Array(items) = value else { continue };
         let start = items.len();
         match key.as_str() {
-            "tokenizer.ggml.tokens" => items.extend(
-                (start..size).map(|i| Value::String(format!("<|reserved_special_token_{i}|>"))),
-            ),
-            "tokenizer.ggml.token_type" => items.resize(size, Value::I32(3)),
+            "tokenizer.ggml.tokens" => items.extend((start..size).map(|i| {
+                Value::String(match i < control_from {
+                    true => format!("<pad_{i}>"),
+                    false => format!("<|reserved_special_token_{i}|>"),
+                })
+            })),
+            "tokenizer.ggml.token_type" => items
+                .extend((start..size).map(|i| Value::I32(if i < control_from { 1 } else { 3 }))),
             "tokenizer.ggml.scores" => items.resize(size, Value::F32(0.0)),
             _ => {}
         }
