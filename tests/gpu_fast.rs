@@ -388,41 +388,25 @@ fn gemma3_fast_follows_llama_cpp_on_a_wide_sample() {
     check_generations(name, file_name, &sample, 10, 16, 16, Prefill::Best);
 }
 
+/// What a run does differently at one step.
+#[derive(Clone, Copy)]
+enum Change {
+    /// At this step the next step is fed another token than the one given
+    /// (the queue must be dropped).
+    Detour(usize, u32),
+    /// The token picked at this step (≥ 1) is refused once: the step runs
+    /// again with it excluded, as the decode loop does for a `TextGuard`.
+    Refuse(usize),
+}
+
 /// Greedy tokens of `steps` steps after `prompt`, `group` steps per
-/// submission; at `detour`, one step is fed another token than the one
-/// it was given (the queue must be dropped), and the run goes on from there.
+/// submission, with `change` if any; the run goes on from there.
 fn greedy_run(
     model: &mut GpuModel,
     prompt: &[u32],
     steps: usize,
     group: usize,
-    detour: Option<(usize, u32)>,
-) -> Vec<u32> {
-    model.decoder.set_group_steps(group);
-    model.decoder.truncate(0);
-    let mut sampler = Sampler::new(SamplingParams::greedy());
-    let mut out = Vec::new();
-    let mut input = prompt.to_vec();
-    for step in 0..steps {
-        let token = pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
-        out.push(token);
-        input = match detour {
-            Some((at, other)) if at == step => vec![other],
-            _ => vec![token],
-        };
-    }
-    out
-}
-
-/// As `greedy_run`, with the token picked at step `refuse` (≥ 1) refused
-/// once: the step runs again with it excluded, as the decode loop does for
-/// a `TextGuard`.
-fn refusing_run(
-    model: &mut GpuModel,
-    prompt: &[u32],
-    steps: usize,
-    group: usize,
-    refuse: usize,
+    change: Option<Change>,
 ) -> Vec<u32> {
     model.decoder.set_group_steps(group);
     model.decoder.truncate(0);
@@ -432,14 +416,19 @@ fn refusing_run(
     for step in 0..steps {
         let mut token =
             pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
-        if step == refuse {
+        if let Some(Change::Refuse(at)) = change
+            && at == step
+        {
             model.decoder.truncate(model.decoder.position() - 1);
             sampler.exclude(vec![token]);
             token = pollster::block_on(model.decoder.decode(&input, &mut sampler, &[])).unwrap();
             sampler.exclude(Vec::new());
         }
         out.push(token);
-        input = vec![token];
+        input = match change {
+            Some(Change::Detour(at, other)) if at == step => vec![other],
+            _ => vec![token],
+        };
     }
     out
 }
@@ -465,7 +454,7 @@ fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     let grouped = greedy_run(&mut model, &prompt, steps, 8, None);
     assert_eq!(grouped, one, "groups of 8 steps against one step at a time");
     // Another token than the one handed out, mid-group: the queue is dropped.
-    let detour = Some((3, one[9]));
+    let detour = Some(Change::Detour(3, one[9]));
     let one = greedy_run(&mut model, &prompt, steps, 1, detour);
     let grouped = greedy_run(&mut model, &prompt, steps, 8, detour);
     assert_eq!(grouped, one, "after a detour at step 3");
@@ -477,8 +466,8 @@ fn several_steps_per_submission_give_the_tokens_of_one_at_a_time() {
     // reached 4 steps) gives the runner-up, and the run goes on from it as
     // one step at a time does.
     let plain = greedy_run(&mut model, &prompt, steps, 1, None);
-    let refused_one = refusing_run(&mut model, &prompt, steps, 1, 4);
-    let refused_grouped = refusing_run(&mut model, &prompt, steps, 8, 4);
+    let refused_one = greedy_run(&mut model, &prompt, steps, 1, Some(Change::Refuse(4)));
+    let refused_grouped = greedy_run(&mut model, &prompt, steps, 8, Some(Change::Refuse(4)));
     assert_eq!(refused_grouped, refused_one, "a refusal mid-group");
     assert_eq!(refused_one[..4], plain[..4]);
     assert_ne!(refused_one[4], plain[4], "the refused token is not picked");

@@ -13,30 +13,13 @@
 # with `carry` naming .carry, .ref and .gl, prepared here:
 #   .gl    the Vulkan loader debs (the device README's recipe)
 #   .ref   ../shared/tools/llama-cpp-gpu without llama.cpp-src.tar.gz
-#   .carry this script, locus.xz (a release `locus`), hdr/*.hdr
+#   .carry this script, setup.sh, locus.xz (a release `locus`), hdr/*.hdr
 set -u
 cd "$(dirname "$0")/.."
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-xz -dc .ref/llama-bench-vulkan.xz > /tmp/llama-bench && chmod +x /tmp/llama-bench
-xz -dc .carry/locus.xz > /tmp/locus && chmod +x /tmp/locus
-export LD_LIBRARY_PATH=.ref/lib
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-H=.carry/hdr
-L="--llama-bench /tmp/llama-bench --synth .ref/gguf_synth.py --flash-attn both"
-B="/tmp/locus bench --header-only"
-mkdir -p /tmp/b
-t0=$(date +%s); el() { echo "[t=$(( $(date +%s) - t0 ))s]"; }
 BUDGET=${BUDGET:-560}
-step() { # name seconds command...   (ONLY="a b": just those steps)
-  local name=$1 limit=$2; shift 2
-  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && return
-  local left=$(( BUDGET - ($(date +%s) - t0) ))
-  [ "$limit" -gt "$left" ] && limit=$left
-  [ "$limit" -lt 15 ] && { echo "=== $name skipped $(el)"; return; }
-  echo "=== $name $(el)"; timeout "$limit" "$@" > "/tmp/b/$name.txt" 2>&1 || echo "(exit $?)"
-  grep -E "tuning:|pp|tg|ttft|first|GiB|wrong|rror" "/tmp/b/$name.txt" | grep -v XDG | cut -c1-230
-}
+source .carry/setup.sh
+H=.carry/hdr
+B="/tmp/locus bench --header-only"
 step qwen2.5-1.5b 150 $B $H/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.hdr -p 512 -n 128 -r 3 --prompt 1500 $L
 step llama-3.2-1b 130 $B $H/llama-3.2-1b.Q4_K_M.hdr -p 512 -n 128 -r 3 --prompt 1500 $L
 step gemma-3-1b 130 $B $H/gemma-3-1b.Q4_K_M.hdr -p 512 -n 128 -r 3 --prompt 1500 $L
