@@ -99,7 +99,7 @@ export const GPU_MAX_BYTES = 1.2e9;
  * user; Qwen2.5 covers the most languages (13, with Russian, Arabic,
  * Chinese, Japanese), and is the one whose answers `cargo xtask eval`
  * could score here (Qwen2.5-Coder-1.5B: every summary in shape, 0.56 of
- * the key facts in key points; chrF 50.9 into English, 73.4 from it).
+ * the key facts in key points; chrF 50.9 from English, 73.4 into it).
  * @param {Need} need @param {CatalogEntry[]} catalog @param {{gpu?: boolean}} [device]
  */
 export function recommended(need, catalog, { gpu = false } = {}) {
