@@ -2,8 +2,7 @@
 //! through the runtime as the extension asks for them: key points are at
 //! most 3 / 5 / 7 bullets, a TL;DR or teaser one paragraph of at most
 //! 1 / 3 / 5 sentences, a headline one line of at most 12 / 17 / 22 words,
-//! no answer ends mid-sentence (unless the model itself ended there), and
-//! none copies more than 20 words of the article in a row.
+//! and no answer ends mid-sentence (unless the model itself ended there).
 
 mod common;
 
@@ -14,7 +13,7 @@ use std::ops::ControlFlow;
 use locus::engine::{CpuSession, GenerateOptions, LoadedModel, TextGuard, generate_observed};
 use locus::protocol::{ChatMessage, Role};
 use locus::runtime::Runtime;
-use locus::tasks::{self, CopyGuard, MAX_COPIED_WORDS};
+use locus::tasks::{self, CopyGuard};
 use serde_json::{Value, json};
 
 /// A fixture article (Wikipedia, CC BY-SA; see the fixture's comment).
@@ -57,13 +56,11 @@ fn ends_sentence(text: &str) -> bool {
         .ends_with(['.', '!', '?', '…', '。'])
 }
 
-/// Checks one answer to `source` against its type and length.
-fn check(result: &Value, kind: &str, length: &str, markdown: bool, source: &str) {
+/// Checks one answer against its type and length.
+fn check(result: &Value, kind: &str, length: &str, markdown: bool) {
     let text = result["text"].as_str().unwrap();
     let context = format!("{kind} {length}: {result}");
     assert!(!text.trim().is_empty(), "{context}");
-    let copied = common::longest_copied_run(text, source);
-    assert!(copied <= 20, "{copied} words copied: {context}");
     let index = ["short", "medium", "long"]
         .iter()
         .position(|l| *l == length)
@@ -115,11 +112,11 @@ fn smollm2_summaries_keep_every_type_and_length_in_shape() {
         for length in ["short", "medium", "long"] {
             let result = summarize(&runtime, &text, kind, length, "markdown");
             eprintln!("{kind} {length}: {}", result["text"]);
-            check(&result, kind, length, true, &text);
+            check(&result, kind, length, true);
         }
     }
     let plain = summarize(&runtime, &text, "key-points", "short", "plain-text");
-    check(&plain, "key-points", "short", false, &text);
+    check(&plain, "key-points", "short", false);
 }
 
 #[test]
@@ -137,7 +134,7 @@ fn qwen2_and_gemma3_summaries_keep_their_shape() {
         ] {
             let result = summarize(&runtime, &text, kind, length, "markdown");
             eprintln!("{model} {kind} {length}: {}", result["text"]);
-            check(&result, kind, length, true, &text);
+            check(&result, kind, length, true);
         }
     }
 }
@@ -161,9 +158,13 @@ fn a_looping_answer_stops_with_its_reason() {
     assert_eq!(result["stopReason"], "repetition", "{result}");
 }
 
-/// The guard on a real model: asked to repeat a long sentence, SmolLM2
-/// copies it whole; with a summary's copy guard no run of more than 20 of
-/// its words gets through, and the answer goes on in other words.
+/// Most words of the sentence the guard lets through in a row below.
+const MAX_COPIED_WORDS: usize = 20;
+
+/// The copy guard on a real model (the decode loop's refusals, the CPU
+/// path): asked to repeat a long sentence, SmolLM2 copies it whole; with
+/// the sentence as a guarded source no run of more than 20 of its words
+/// gets through, and the answer goes on in other words.
 #[test]
 fn a_copy_of_more_than_twenty_words_is_refused_as_the_model_writes_it() {
     let path = common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");

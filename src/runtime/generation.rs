@@ -318,7 +318,7 @@ impl<'a> Job<'a> {
         if whole_tokens + reply <= self.context {
             self.announce(whole_tokens);
             let mut checks = summary_checks(request);
-            let guard = copy_guard(&request.text, &request.text, &whole);
+            let guard = echo_guard(&request.text, &whole);
             let text = self
                 .generate(&whole, reply, true, &mut checks, Some(&guard))
                 .await?;
@@ -365,7 +365,7 @@ impl<'a> Job<'a> {
                 self.progress("combine", format!("Combining {parts} parts"), parts, parts);
                 let messages = tasks::combine_messages(request, &notes);
                 let mut checks = summary_checks(request);
-                let guard = copy_guard(&request.text, &notes, &messages);
+                let guard = echo_guard(&notes, &messages);
                 let text = self
                     .generate(&messages, reply, true, &mut checks, Some(&guard))
                     .await?;
@@ -464,18 +464,23 @@ fn summary_checks(request: &SummarizeRequest) -> OutputChecks<'static> {
     )
 }
 
-/// What a summary may not copy at length: the text it summarises, and the
-/// instructions around `body` (that text, or the notes on it) in `messages`
-/// (a base model recites them).
-fn copy_guard(text: &str, body: &str, messages: &[ChatMessage]) -> CopyGuard {
+/// What a summary may not recite: the instructions around `body` (the
+/// text, or the notes on it) in `messages`, more than
+/// `tasks::MAX_ECHOED_WORDS` words in a row (a base model recites them).
+///
+/// The text itself is not guarded: refusing a copy of more than 20 of its
+/// words (the eval's limit for a copied sentence) was tried and measured (every
+/// eval summary in shape, key facts as before or better) and withdrawn,
+/// because the model leaves the copy by swapping one word mid-sentence,
+/// which can change a fact: "built over nearly two thousand *centuries*"
+/// for "years" in the on-page fixture, "ten the *previous* morning".
+fn echo_guard(body: &str, messages: &[ChatMessage]) -> CopyGuard {
     let instructions = messages
         .iter()
         .map(|message| message.content.replace(body.trim(), " "))
         .collect::<Vec<_>>()
         .join(" ");
-    CopyGuard::new()
-        .source(text, tasks::MAX_COPIED_WORDS)
-        .source(&instructions, tasks::MAX_ECHOED_WORDS)
+    CopyGuard::new().source(&instructions, tasks::MAX_ECHOED_WORDS)
 }
 
 /// Tokens in `text` as the model reads it (no special tokens).

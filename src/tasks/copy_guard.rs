@@ -1,12 +1,13 @@
-//! Keeping a summary in the model's own words. Small models, asked for key
-//! points, often copy whole sentences of the article, and a base model
-//! recites its instructions; the guard says, token by token, whether the
-//! text would then hold a longer run of a source's words than that source
-//! allows, so the decode loop can take the model's next choice instead
-//! (`engine::TextGuard`).
+//! Keeping an answer from reciting a text at length: the guard says, token
+//! by token, whether the text would then hold a longer run of a source's
+//! words than that source allows, so the decode loop can take the model's
+//! next choice instead (`engine::TextGuard`). Summaries use it against
+//! their instructions, which a base model recites ("You are a summariser.
+//! Use Markdown…"); see `runtime::generation::echo_guard` for why the
+//! summarised text itself is not guarded.
 //!
 //! Words are as the quality harness counts them (`tests/eval.rs`, which
-//! checks the result with its own code): runs between spaces, trimmed of
+//! checks copies with its own code): runs between spaces, trimmed of
 //! punctuation, compared without case. Scripts written without spaces
 //! (Chinese, Japanese) make long "words" that a copy rarely repeats
 //! whole, so the guard seldom acts on them.
@@ -15,9 +16,6 @@ use std::collections::HashMap;
 
 use crate::engine::TextGuard;
 
-/// Words of the text being summarised a summary may repeat in a row: the
-/// issue's limit for a copied sentence (names and short phrases stay free).
-pub const MAX_COPIED_WORDS: usize = 20;
 /// Words of the instructions an answer may repeat in a row: more is the
 /// model reciting its prompt ("You are a summariser. Use Markdown…").
 pub const MAX_ECHOED_WORDS: usize = 6;
@@ -216,7 +214,7 @@ mod tests {
     #[test]
     fn short_phrases_bullets_and_other_sources_pass() {
         let guard = CopyGuard::new()
-            .source(ARTICLE, MAX_COPIED_WORDS)
+            .source(ARTICLE, 20)
             .source("You are a summariser. Use Markdown.", MAX_ECHOED_WORDS);
         let summary = "- Night trains are back in Europe.\n- Austria, France and Sweden \
                        pay for routes cut a decade ago.\n- Cheap flights had won.";

@@ -13,7 +13,7 @@ mod shape;
 mod summarize;
 mod translate;
 
-pub use copy_guard::{CopyGuard, MAX_COPIED_WORDS, MAX_ECHOED_WORDS};
+pub use copy_guard::{CopyGuard, MAX_ECHOED_WORDS};
 pub use languages::{english_name, primary_subtag};
 pub use output::{OutputChecks, OutputStop, Step, translation_budget};
 pub use prompt::{Prompt, chat_prompt};
