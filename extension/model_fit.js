@@ -98,8 +98,8 @@ export const GPU_MAX_BYTES = 1.2e9;
  * Llama 3.2 1B / Gemma 3 1B, so speed does not tell them apart for a
  * user; Qwen2.5 covers the most languages (13, with Russian, Arabic,
  * Chinese, Japanese), and is the one whose answers `cargo xtask eval`
- * could score here (Qwen2.5-Coder-1.5B: every summary in shape, 0.56 of
- * the key facts in key points; chrF 50.9 from English, 73.4 into it).
+ * could score here (Qwen2.5-Coder-1.5B: the most key facts, 0.53 in key
+ * points, of the models tried; chrF 50.9 from English, 73.4 into it).
  * @param {Need} need @param {CatalogEntry[]} catalog @param {{gpu?: boolean}} [device]
  */
 export function recommended(need, catalog, { gpu = false } = {}) {
