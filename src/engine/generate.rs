@@ -169,7 +169,8 @@ pub async fn generate_observed<D: Decode>(
     let mut stops = StopMatcher::new(&options.stop_strings);
     let mut think = ThinkFilter::for_vocabulary(|text| tokenizer.token_id(text).is_some());
     let mut text = String::new();
-    // As decoded, before the think filter and stop strings: what a guard reads.
+    // As decoded, before the think filter and stop strings: what a guard
+    // reads (kept only when there is one).
     let mut decoded = String::new();
     let mut emit = |piece: &str, text: &mut String| {
         text.push_str(piece);
@@ -191,7 +192,9 @@ pub async fn generate_observed<D: Decode>(
         tokens.push(token);
         history.push(token);
         let mut piece = stream.push(token);
-        decoded.push_str(&piece);
+        if guard.is_some() {
+            decoded.push_str(&piece);
+        }
         if let Some(filter) = &mut think {
             piece = filter.push(&piece);
         }
